@@ -1,0 +1,200 @@
+//! The command line: `aggregate [--config PATH] [--once] [--strict]` and `aggregate check`.
+//! Turns a pass's results into a summary and an exit code. Knows no SQL and no feed format.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::Config;
+use crate::fetch::Fetcher;
+use crate::outputs;
+use crate::pipeline::Context;
+use crate::schedule::{self, FeedReport, PassSummary};
+use crate::store::{SharedStore, Store};
+
+/// Exit code when `--strict` is given and any feed failed.
+pub const EXIT_FEED_FAILED: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aggregate",
+    version,
+    about = "Poll crypto-news feeds, deduplicate and tag their entries, republish merged feeds by tag",
+    after_help = "Exit codes: 0 the run completed (failing feeds are reported, not fatal); \
+                  1 fatal error (bad config, unusable database); 2 with --strict when any feed failed."
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, short, global = true, default_value = "config.toml", value_name = "PATH")]
+    pub config: PathBuf,
+
+    /// Poll every feed once, write the output files, print a summary and exit.
+    #[arg(long)]
+    pub once: bool,
+
+    /// With --once: exit with code 2 if any feed failed.
+    #[arg(long, requires = "once")]
+    pub strict: bool,
+
+    /// Log level or filter (error, warn, info, debug, trace, or a tracing filter such as
+    /// "aggregate=debug"). Overrides RUST_LOG.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration and print the feeds, tag rules and outputs it defines.
+    Check,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Some(Command::Check) => {
+            print!("{}", describe(&config, &cli.config));
+            Ok(ExitCode::SUCCESS)
+        }
+        None if cli.once => run_once(config, cli.strict).await,
+        None => anyhow::bail!(
+            "the long-running daemon is not available in this build yet; run with --once (for example from cron or a systemd timer)"
+        ),
+    }
+}
+
+/// Opens the store and builds the shared context.
+pub fn context(config: Config) -> anyhow::Result<Context> {
+    let mut store = Store::open(&config.storage.path)?;
+    let spellings: Vec<String> = config
+        .tags
+        .rules()
+        .iter()
+        .map(|r| r.name.clone())
+        .chain(config.feeds.iter().flat_map(|f| f.tags.iter().map(|t| t.0.clone())))
+        .collect();
+    store.set_tag_spellings(&spellings).context("cannot record the configured tag names")?;
+    let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
+    Ok(Context { store: SharedStore::new(store), fetcher: Arc::new(fetcher), config: Arc::new(config) })
+}
+
+async fn run_once(config: Config, strict: bool) -> anyhow::Result<ExitCode> {
+    let ctx = context(config)?;
+    let progress = progress_bar(ctx.config.feeds.len());
+    let reports = schedule::run_pass(&ctx, |r| {
+        progress.inc(1);
+        progress.set_message(r.url.to_string());
+        log_report(r);
+    })
+    .await;
+    progress.finish_and_clear();
+    let summary = PassSummary::of(&reports);
+    let mut output_failed = false;
+    for (name, result) in outputs::write_files(&ctx).await {
+        match result {
+            Ok(w) => tracing::debug!(output = %name, result = ?w, "output written"),
+            Err(e) => {
+                output_failed = true;
+                tracing::error!(output = %name, error = %e, "output not written");
+            }
+        }
+    }
+    let retention = chrono::Duration::from_std(ctx.config.storage.retention).unwrap_or(chrono::Duration::MAX);
+    let now = Utc::now();
+    let cutoff = now.checked_sub_signed(retention).unwrap_or(chrono::DateTime::UNIX_EPOCH);
+    let swept = ctx.store.call(move |s| s.sweep(cutoff, now)).await.context("retention sweep failed")?;
+    if swept.entries > 0 {
+        tracing::info!(entries = swept.entries, "retention removed old entries");
+    }
+    print_failures(&reports);
+    println!("{summary}");
+    if output_failed {
+        anyhow::bail!("some outputs could not be written (see the errors above)");
+    }
+    Ok(if strict && summary.failed > 0 { ExitCode::from(EXIT_FEED_FAILED) } else { ExitCode::SUCCESS })
+}
+
+fn progress_bar(len: usize) -> ProgressBar {
+    // Progress only for a person watching: never in a pipe, a log or cron mail.
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    let style = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} feeds  {wide_msg}")
+        .expect("static template is valid")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+fn log_report(r: &FeedReport) {
+    match &r.result {
+        Ok(p) => tracing::info!(feed = %r.url, outcome = ?p.outcome, elapsed_ms = r.elapsed.as_millis() as u64, "polled"),
+        Err(e) => tracing::warn!(feed = %r.url, error = %e, "poll failed"),
+    }
+}
+
+fn print_failures(reports: &[FeedReport]) {
+    for r in reports {
+        if let Err(e) = &r.result {
+            let name = r.title.as_deref().map(|t| format!("{t} ({})", r.url)).unwrap_or_else(|| r.url.to_string());
+            eprintln!("failed: {name}: {e}");
+        }
+    }
+}
+
+/// The human-readable account `aggregate check` prints.
+pub fn describe(config: &Config, path: &std::path::Path) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "config {} is valid", path.display());
+    let _ = writeln!(
+        s,
+        "storage: {} (retention {})",
+        config.storage.path.display(),
+        humantime::format_duration(config.storage.retention)
+    );
+    let f = &config.fetch;
+    let _ = writeln!(
+        s,
+        "fetch: every {}, {} at once ({} per host), timeout {}, max body {} bytes",
+        humantime::format_duration(f.interval),
+        f.concurrency,
+        f.per_host,
+        humantime::format_duration(f.timeout),
+        f.max_body
+    );
+    let _ = writeln!(s, "server: listen {}, base URL {}", config.server.listen, config.server.base_url);
+    let _ = writeln!(s, "feeds ({}):", config.feeds.len());
+    for feed in &config.feeds {
+        let tags: Vec<&str> = feed.tags.iter().map(|t| t.0.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "  {}{} every {}{}",
+            feed.url,
+            feed.title.as_deref().map(|t| format!(" \"{t}\"")).unwrap_or_default(),
+            humantime::format_duration(feed.interval),
+            if tags.is_empty() { String::new() } else { format!(" tags [{}]", tags.join(", ")) }
+        );
+    }
+    let _ = writeln!(s, "tag rules ({}):", config.tags.rules().len());
+    for rule in config.tags.rules() {
+        let _ = writeln!(s, "  {}: {}", rule.name, rule.keywords.join(", "));
+    }
+    let _ = writeln!(s, "outputs ({}):", config.outputs.len());
+    for o in &config.outputs {
+        let tags = if o.tags.is_empty() { "all entries".to_string() } else { format!("tags any of [{}]", o.tags.join(", ")) };
+        let excl = if o.exclude_tags.is_empty() { String::new() } else { format!(", excluding [{}]", o.exclude_tags.join(", ")) };
+        let file = o.file.as_ref().map(|(p, _)| format!(" -> {}", p.display())).unwrap_or_default();
+        let _ = writeln!(s, "  {} \"{}\": {tags}{excl}, newest {}{file}", o.name, o.title, o.limit);
+    }
+    s
+}

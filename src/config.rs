@@ -1,0 +1,116 @@
+//! Configuration in two phases: `raw` deserialises the TOML syntax (unknown keys and wrong types
+//! are refused there, with the key's path and line), then [`Config::from_toml`] builds the
+//! validated object: URLs parsed, durations and sizes read, tag rules compiled. Every error names
+//! the key, the value and what would be right.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::model::Tag;
+use crate::publish::Format;
+use crate::tag::TagRules;
+
+mod raw;
+mod values;
+
+pub use values::{parse_duration, parse_size};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config {path}: `{key}`: {message}")]
+    Invalid { path: PathBuf, key: String, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub storage: StorageConfig,
+    pub fetch: FetchConfig,
+    pub server: ServerConfig,
+    pub feeds: Vec<FeedConfig>,
+    pub tags: TagRules,
+    pub outputs: Vec<OutputConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub path: PathBuf,
+    /// Entries are deleted this long after they were first seen (a tombstone stays behind).
+    pub retention: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    pub interval: Duration,
+    pub concurrency: usize,
+    pub per_host: usize,
+    pub timeout: Duration,
+    pub max_body: u64,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub base_url: Url,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedConfig {
+    /// The subscribed URL: http(s), or file for a local file. Identifies the feed in the store.
+    pub url: Url,
+    pub title: Option<String>,
+    /// Given to every entry of this feed.
+    pub tags: Vec<Tag>,
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputConfig {
+    /// Path-safe name: `/feeds/{name}.rss`.
+    pub name: String,
+    pub title: String,
+    pub tags: Vec<String>,
+    pub exclude_tags: Vec<String>,
+    pub limit: usize,
+    /// Where to write it after each poll pass, and in which format (from the extension).
+    pub file: Option<(PathBuf, Format)>,
+}
+
+/// Hard ceiling on items in one output: a feed reader gains nothing past it, and it bounds the
+/// work of rendering one response.
+pub const MAX_OUTPUT_LIMIT: usize = 1000;
+
+pub fn default_user_agent() -> String {
+    format!(
+        "aggregate/{} (+https://github.com/aggregate-rs/aggregate)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Builds the validated config; `path` only names the file in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        raw.build().map_err(|(key, message)| ConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            message,
+        })
+    }
+}

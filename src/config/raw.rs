@@ -1,0 +1,273 @@
+//! The config file's syntax, as serde reads it, and its translation into the validated types.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::values::{parse_duration, parse_feed_url, parse_size};
+use super::*;
+use crate::model::tag_key;
+use crate::tag::TagRule;
+
+/// A failed check: the key's path (`feed[2].url`) and what is wrong with its value.
+type Invalid = (String, String);
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    fetch: RawFetch,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    feed: Vec<RawFeed>,
+    #[serde(default)]
+    tag: Vec<RawTag>,
+    #[serde(default)]
+    output: Vec<RawOutput>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    path: Option<String>,
+    retention: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFetch {
+    interval: Option<String>,
+    concurrency: Option<i64>,
+    per_host: Option<i64>,
+    timeout: Option<String>,
+    max_body: Option<String>,
+    user_agent: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    base_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    url: String,
+    title: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTag {
+    name: String,
+    #[serde(default)]
+    keywords: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    name: String,
+    title: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    exclude_tags: Vec<String>,
+    limit: Option<i64>,
+    path: Option<String>,
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
+    (key.into(), message.into())
+}
+
+fn duration_or(key: &str, value: &Option<String>, default: &str) -> Result<Duration, Invalid> {
+    parse_duration(value.as_deref().unwrap_or(default)).map_err(|m| invalid(key, m))
+}
+
+fn count_or(key: &str, value: Option<i64>, default: usize) -> Result<usize, Invalid> {
+    match value {
+        None => Ok(default),
+        Some(n) if (1..=10_000).contains(&n) => Ok(n as usize),
+        Some(n) => Err(invalid(key, format!("{n} is out of range; give a number from 1 to 10000"))),
+    }
+}
+
+impl RawConfig {
+    pub fn build(self) -> Result<Config, Invalid> {
+        let fetch = self.fetch.build()?;
+        let feeds = self
+            .feed
+            .iter()
+            .enumerate()
+            .map(|(i, f)| f.build(i, fetch.interval))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seen = HashSet::new();
+        for (i, f) in feeds.iter().enumerate() {
+            if !seen.insert(f.url.as_str()) {
+                return Err(invalid(format!("feed[{i}].url"), format!("{} is subscribed twice", f.url)));
+            }
+        }
+        let rules = self
+            .tag
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t.build(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut names = HashSet::new();
+        for (i, r) in rules.iter().enumerate() {
+            if !names.insert(tag_key(&r.name)) {
+                return Err(invalid(format!("tag[{i}].name"), format!("{:?} is defined twice", r.name)));
+            }
+        }
+        let tags = TagRules::compile(rules).map_err(|(i, m)| invalid(format!("tag[{i}].keywords"), m))?;
+        let outputs = build_outputs(&self.output)?;
+        Ok(Config {
+            storage: self.storage.build()?,
+            fetch,
+            server: self.server.build()?,
+            feeds,
+            tags,
+            outputs,
+        })
+    }
+}
+
+impl RawStorage {
+    fn build(&self) -> Result<StorageConfig, Invalid> {
+        let path = self.path.clone().unwrap_or_else(|| "aggregate.db".into());
+        if path.trim().is_empty() {
+            return Err(invalid("storage.path", "is empty; give a file path such as \"aggregate.db\""));
+        }
+        Ok(StorageConfig {
+            path: PathBuf::from(path),
+            retention: duration_or("storage.retention", &self.retention, "90d")?,
+        })
+    }
+}
+
+impl RawFetch {
+    fn build(&self) -> Result<FetchConfig, Invalid> {
+        let max_body = self.max_body.as_deref().unwrap_or("10MiB");
+        let user_agent = self.user_agent.clone().unwrap_or_else(default_user_agent);
+        if user_agent.trim().is_empty() || user_agent.contains(['\r', '\n']) {
+            return Err(invalid("fetch.user_agent", "must be one non-empty line"));
+        }
+        Ok(FetchConfig {
+            interval: duration_or("fetch.interval", &self.interval, "15m")?,
+            concurrency: count_or("fetch.concurrency", self.concurrency, 16)?,
+            per_host: count_or("fetch.per_host", self.per_host, 2)?,
+            timeout: duration_or("fetch.timeout", &self.timeout, "30s")?,
+            max_body: parse_size(max_body).map_err(|m| invalid("fetch.max_body", m))?,
+            user_agent,
+        })
+    }
+}
+
+impl RawServer {
+    fn build(&self) -> Result<ServerConfig, Invalid> {
+        let listen_text = self.listen.as_deref().unwrap_or("127.0.0.1:8080");
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid("server.listen", format!("{listen_text:?} is not an address; write it like \"127.0.0.1:8080\""))
+        })?;
+        let default_base = format!("http://{listen}");
+        let base_text = self.base_url.as_deref().unwrap_or(&default_base);
+        let mut base_url = Url::parse(base_text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                invalid("server.base_url", format!("{base_text:?} is not an http(s) URL such as \"https://news.example.org\""))
+            })?;
+        if !base_url.path().ends_with('/') {
+            base_url.set_path(&format!("{}/", base_url.path()));
+        }
+        Ok(ServerConfig { listen, base_url })
+    }
+}
+
+impl RawFeed {
+    fn build(&self, i: usize, default_interval: Duration) -> Result<FeedConfig, Invalid> {
+        let url = parse_feed_url(&self.url).map_err(|m| invalid(format!("feed[{i}].url"), m))?;
+        let interval = match &self.interval {
+            None => default_interval,
+            Some(_) => duration_or(&format!("feed[{i}].interval"), &self.interval, "")?,
+        };
+        let title = self.title.as_ref().map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+        Ok(FeedConfig { url, title, tags: self.tags.iter().filter_map(|t| Tag::new(t)).collect(), interval })
+    }
+}
+
+impl RawTag {
+    fn build(&self, i: usize) -> Result<TagRule, Invalid> {
+        let name = Tag::new(&self.name)
+            .ok_or_else(|| invalid(format!("tag[{i}].name"), "is empty; give the tag's name, such as \"Binance\""))?;
+        Ok(TagRule { name: name.0, keywords: self.keywords.clone() })
+    }
+}
+
+fn build_outputs(raw: &[RawOutput]) -> Result<Vec<OutputConfig>, Invalid> {
+    let mut names = HashSet::new();
+    let mut paths = HashSet::new();
+    let mut outputs = Vec::new();
+    for (i, o) in raw.iter().enumerate() {
+        let out = o.build(i)?;
+        if !names.insert(out.name.clone()) {
+            return Err(invalid(format!("output[{i}].name"), format!("{:?} is used by two outputs", out.name)));
+        }
+        if let Some((p, _)) = &out.file {
+            if !paths.insert(p.clone()) {
+                return Err(invalid(format!("output[{i}].path"), format!("{} is written by two outputs", p.display())));
+            }
+        }
+        outputs.push(out);
+    }
+    Ok(outputs)
+}
+
+impl RawOutput {
+    fn build(&self, i: usize) -> Result<OutputConfig, Invalid> {
+        let key = |k: &str| format!("output[{i}].{k}");
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(invalid(
+                key("name"),
+                format!("{:?} must be 1-64 letters, digits, '-' or '_' (it becomes /feeds/NAME.rss)", self.name),
+            ));
+        }
+        let limit = match self.limit {
+            None => 50,
+            Some(n) if n >= 1 && n as usize <= MAX_OUTPUT_LIMIT => n as usize,
+            Some(n) => return Err(invalid(key("limit"), format!("{n} is out of range; give 1 to {MAX_OUTPUT_LIMIT}"))),
+        };
+        let file = match &self.path {
+            None => None,
+            Some(p) => {
+                let path = PathBuf::from(p);
+                let format = Format::from_path(&path).ok_or_else(|| {
+                    invalid(key("path"), format!("{p:?} has no known extension; use .xml or .rss (RSS 2.0), .atom (Atom) or .json (JSON Feed)"))
+                })?;
+                Some((path, format))
+            }
+        };
+        let clean = |v: &[String]| v.iter().filter_map(|t| Tag::new(t)).map(|t| t.0).collect::<Vec<_>>();
+        Ok(OutputConfig {
+            name: self.name.clone(),
+            title: self.title.clone().unwrap_or_else(|| self.name.clone()),
+            tags: clean(&self.tags),
+            exclude_tags: clean(&self.exclude_tags),
+            limit,
+            file,
+        })
+    }
+}

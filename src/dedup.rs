@@ -1,0 +1,126 @@
+//! Identity, derived once and never from the title (a site that edits a title must not produce a
+//! second entry). Pure functions; the store applies them.
+//!
+//! - Within a feed an entry is its id/guid, else its canonical link, else a hash of title and
+//!   date. Ids are unique only per feed (WordPress `?p=123`, numeric guids), so the store keys
+//!   entries by (feed, key), never by key alone.
+//! - Across feeds, a story is its canonical link with the differences that never matter to a
+//!   reader folded away: scheme, `www.`, a trailing slash, AMP variants.
+
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::model::{Entry, PreparedEntry, Tag};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The entry's identity within its feed.
+pub fn entry_key(entry: &Entry) -> String {
+    if let Some(id) = &entry.source_id {
+        return format!("id:{id}");
+    }
+    if let Some(link) = &entry.link {
+        return format!("link:{link}");
+    }
+    let date = entry.published.map(|d| d.timestamp().to_string()).unwrap_or_default();
+    let digest = Sha256::digest(format!("{}\n{date}", entry.title).as_bytes());
+    format!("hash:{}", hex(&digest[..16]))
+}
+
+/// The cross-feed story key of a canonical link.
+pub fn story_key(canonical_link: &str) -> Option<String> {
+    let url = Url::parse(canonical_link).ok()?;
+    let host = url.host_str()?;
+    let host = host.strip_prefix("www.").unwrap_or(host);
+    let host = host.strip_prefix("amp.").unwrap_or(host);
+    let mut path = url.path().trim_end_matches('/');
+    for amp in ["/amp", "/amp.html"] {
+        path = path.strip_suffix(amp).unwrap_or(path);
+    }
+    let path = path.strip_prefix("/amp/").map(|p| format!("/{p}")).unwrap_or_else(|| path.to_string());
+    let query: Vec<String> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "amp" && k != "outputType")
+        .map(|(k, v)| if v.is_empty() { k.into_owned() } else { format!("{k}={v}") })
+        .collect();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let q = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+    Some(format!("{host}{port}{path}{q}"))
+}
+
+/// The guid published for an entry: fixed when it is first stored, unique across sources (the
+/// feed URL is part of it) and stable across runs. A UUID-shaped URN, valid as an Atom id.
+pub fn published_guid(feed_url: &str, key: &str) -> String {
+    let d = Sha256::digest(format!("{feed_url}\n{key}").as_bytes());
+    let h = hex(&d[..16]);
+    format!("urn:uuid:{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// A hash of everything a reader sees, so an unchanged entry costs no write.
+pub fn content_hash(entry: &Entry, tags: &[Tag]) -> String {
+    let mut h = Sha256::new();
+    let mut field = |s: &str| {
+        h.update(s.as_bytes());
+        h.update([0u8]);
+    };
+    field(&entry.title);
+    field(entry.link.as_deref().unwrap_or(""));
+    field(entry.summary.as_deref().unwrap_or(""));
+    field(entry.content.as_deref().unwrap_or(""));
+    field(&entry.authors.join("\u{1}"));
+    field(&entry.categories.join("\u{1}"));
+    field(&entry.published.map(|d| d.to_rfc3339()).unwrap_or_default());
+    for e in &entry.enclosures {
+        field(&format!("{}\u{1}{}\u{1}{}", e.url, e.mime_type, e.length));
+    }
+    for t in tags {
+        field(&t.0);
+    }
+    hex(&h.finalize()[..16])
+}
+
+/// Identity, story key and change hash for a tagged entry of the feed at `feed_url`.
+pub fn prepare(feed_url: &str, entry: Entry, tags: Vec<Tag>) -> PreparedEntry {
+    let key = entry_key(&entry);
+    PreparedEntry {
+        guid: published_guid(feed_url, &key),
+        key,
+        story_key: entry.link.as_deref().and_then(story_key),
+        content_hash: content_hash(&entry, &tags),
+        entry,
+        tags,
+    }
+}
+
+/// Drops later entries whose key repeats an earlier one in the same document (feeds do repeat
+/// items); the first, usually the newest, wins.
+pub fn unique_by_key(entries: Vec<PreparedEntry>) -> Vec<PreparedEntry> {
+    let mut seen = std::collections::HashSet::new();
+    entries.into_iter().filter(|e| seen.insert(e.key.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn story_keys_fold_cosmetic_differences() {
+        let a = story_key("https://www.coindesk.com/markets/2026/11/01/btc/").unwrap();
+        let b = story_key("http://coindesk.com/markets/2026/11/01/btc").unwrap();
+        let c = story_key("https://coindesk.com/markets/2026/11/01/btc/amp/").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_ne!(a, story_key("https://coindesk.com/markets/2026/11/01/eth").unwrap());
+        assert_ne!(story_key("https://x.io/?p=1"), story_key("https://x.io/?p=2"));
+    }
+
+    #[test]
+    fn guid_is_stable_and_per_feed() {
+        let g = published_guid("https://a/feed", "id:123");
+        assert_eq!(g, published_guid("https://a/feed", "id:123"));
+        assert_ne!(g, published_guid("https://b/feed", "id:123"));
+        assert!(g.starts_with("urn:uuid:") && g.len() == 45, "{g}");
+    }
+}

@@ -1,0 +1,294 @@
+//! HTTP (and file) fetching with the limits that keep us polite and bounded: a global and a
+//! per-host concurrency limit, conditional GET, a whole-request timeout, at most
+//! [`MAX_REDIRECTS`] redirects followed by hand (so a permanent move can be remembered and a
+//! redirect to another scheme refused), and a body limit enforced while streaming, after
+//! decompression. Parses nothing, stores nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+use tokio::sync::Semaphore;
+use url::Url;
+
+use crate::config::FetchConfig;
+
+/// Redirect hops followed before giving up: enough for http→https→www→feed path moves.
+pub const MAX_REDIRECTS: usize = 5;
+
+const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
+     application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5";
+
+/// Validators remembered from the last successful fetch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// A successful fetch: the body, or the server's word that nothing changed.
+#[derive(Debug)]
+pub enum Fetched {
+    NotModified(Response),
+    Body(Response, Vec<u8>),
+}
+
+/// What we learned from the response, besides the body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub validators: Validators,
+    /// Set when every hop to the final URL was permanent (301/308): the feed has moved.
+    pub moved_to: Option<Url>,
+    /// From Cache-Control max-age, for the scheduler.
+    pub max_age: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    #[error("HTTP {status}{}", retry_note(.retry_after))]
+    Status { status: StatusCode, retry_after: Option<Duration> },
+    #[error("body larger than the {limit}-byte limit (fetch.max_body)")]
+    TooLarge { limit: u64 },
+    #[error("redirect problem: {0}")]
+    Redirect(String),
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("reading the body failed: {0}")]
+    Body(String),
+    #[error("cannot read {path}: {message}")]
+    File { path: String, message: String },
+}
+
+fn retry_note(r: &Option<Duration>) -> String {
+    r.map(|d| format!(" (retry after {})", humantime::format_duration(d))).unwrap_or_default()
+}
+
+impl FetchError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            FetchError::Status { status, .. } => Some(status.as_u16()),
+            _ => None,
+        }
+    }
+}
+
+pub struct Fetcher {
+    client: reqwest::Client,
+    /// Bounds sockets and memory across all hosts.
+    global: Arc<Semaphore>,
+    /// One semaphore per host:port so one site never sees more than `per_host` of our requests
+    /// at once (sites block aggregators that open many at a time). Grows with the feed list only.
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    per_host: usize,
+    max_body: u64,
+    timeout: Duration,
+}
+
+impl Fetcher {
+    pub fn new(cfg: &FetchConfig) -> Result<Fetcher, String> {
+        let client = reqwest::Client::builder()
+            .user_agent(cfg.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .timeout(cfg.timeout)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
+        Ok(Fetcher {
+            client,
+            global: Arc::new(Semaphore::new(cfg.concurrency)),
+            hosts: Mutex::new(HashMap::new()),
+            per_host: cfg.per_host,
+            max_body: cfg.max_body,
+            timeout: cfg.timeout,
+        })
+    }
+
+    fn host_permit(&self, url: &Url) -> Arc<Semaphore> {
+        let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let mut hosts = self.hosts.lock().expect("host map poisoned");
+        hosts.entry(key).or_insert_with(|| Arc::new(Semaphore::new(self.per_host))).clone()
+    }
+
+    /// Fetches `url`, conditionally when `validators` has anything.
+    pub async fn fetch(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
+        if url.scheme() == "file" {
+            return self.fetch_file(url).await;
+        }
+        let host = self.host_permit(url);
+        let _host = host.acquire().await.expect("semaphore never closed");
+        let _global = self.global.acquire().await.expect("semaphore never closed");
+        match tokio::time::timeout(self.timeout, self.fetch_http(url, validators)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn fetch_http(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
+        let mut current = url.clone();
+        let mut all_permanent = true;
+        for _ in 0..=MAX_REDIRECTS {
+            let resp = self.send(&current, validators).await?;
+            let status = resp.status();
+            if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+                all_permanent &= matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT);
+                current = redirect_target(&current, resp.headers())?;
+                continue;
+            }
+            let moved_to = (all_permanent && current != *url).then(|| current.clone());
+            let meta = response_meta(status, resp.headers(), moved_to);
+            if status == StatusCode::NOT_MODIFIED {
+                return Ok(Fetched::NotModified(meta));
+            }
+            if !status.is_success() {
+                return Err(FetchError::Status { status, retry_after: retry_after(resp.headers()) });
+            }
+            let body = self.read_body(resp).await?;
+            return Ok(Fetched::Body(meta, body));
+        }
+        Err(FetchError::Redirect(format!("more than {MAX_REDIRECTS} redirects, last to {current}")))
+    }
+
+    async fn send(&self, url: &Url, v: &Validators) -> Result<reqwest::Response, FetchError> {
+        let mut req = self.client.get(url.as_str()).header(header::ACCEPT, ACCEPT);
+        if let Some(etag) = &v.etag {
+            req = req.header(header::IF_NONE_MATCH, etag);
+        }
+        if let Some(lm) = &v.last_modified {
+            req = req.header(header::IF_MODIFIED_SINCE, lm);
+        }
+        req.send().await.map_err(|e| {
+            if e.is_timeout() { FetchError::Timeout(self.timeout) } else { FetchError::Connect(error_chain(&e)) }
+        })
+    }
+
+    async fn read_body(&self, resp: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+        let limit = self.max_body;
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(FetchError::TooLarge { limit });
+        }
+        let mut body = Vec::new();
+        // reqwest decompresses gzip/brotli before the stream: the limit holds after decompression.
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                if e.is_timeout() { FetchError::Timeout(self.timeout) } else { FetchError::Body(error_chain(&e)) }
+            })?;
+            if body.len() as u64 + chunk.len() as u64 > limit {
+                return Err(FetchError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    async fn fetch_file(&self, url: &Url) -> Result<Fetched, FetchError> {
+        let file_err = |message: String| FetchError::File { path: url.path().to_string(), message };
+        let path = url.to_file_path().map_err(|_| file_err("not a local path".into()))?;
+        let meta = tokio::fs::metadata(&path).await.map_err(|e| file_err(e.to_string()))?;
+        if meta.len() > self.max_body {
+            return Err(FetchError::TooLarge { limit: self.max_body });
+        }
+        let body = tokio::fs::read(&path).await.map_err(|e| file_err(e.to_string()))?;
+        let meta = Response {
+            status: 200,
+            content_type: None,
+            validators: Validators::default(),
+            moved_to: None,
+            max_age: None,
+        };
+        Ok(Fetched::Body(meta, body))
+    }
+}
+
+fn redirect_target(from: &Url, headers: &HeaderMap) -> Result<Url, FetchError> {
+    let location = headers
+        .get(header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| FetchError::Redirect(format!("{from} redirected without a usable Location header")))?;
+    let to = from
+        .join(location)
+        .map_err(|e| FetchError::Redirect(format!("{from} redirected to an invalid URL {location:?}: {e}")))?;
+    if !matches!(to.scheme(), "http" | "https") {
+        return Err(FetchError::Redirect(format!("{from} redirected to a non-http URL {to}")));
+    }
+    Ok(to)
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn response_meta(status: StatusCode, headers: &HeaderMap, moved_to: Option<Url>) -> Response {
+    Response {
+        status: status.as_u16(),
+        content_type: header_str(headers, header::CONTENT_TYPE),
+        validators: Validators {
+            etag: header_str(headers, header::ETAG),
+            last_modified: header_str(headers, header::LAST_MODIFIED),
+        },
+        moved_to,
+        max_age: header_str(headers, header::CACHE_CONTROL).and_then(|cc| max_age(&cc)),
+    }
+}
+
+fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|d| {
+        let (k, v) = d.split_once('=')?;
+        (k.trim().eq_ignore_ascii_case("max-age")).then(|| v.trim().parse().ok().map(Duration::from_secs)).flatten()
+    })
+}
+
+/// Retry-After in either of its forms: delay-seconds or an HTTP-date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = header_str(headers, header::RETRY_AFTER)?;
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(&v).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// reqwest's Display names only the outermost layer ("error sending request"); the cause is inside.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_both_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(header::RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(600)).to_rfc2822();
+        h.insert(header::RETRY_AFTER, later.parse().unwrap());
+        let d = retry_after(&h).unwrap();
+        assert!(d > Duration::from_secs(590) && d <= Duration::from_secs(600), "{d:?}");
+    }
+
+    #[test]
+    fn cache_control_max_age() {
+        assert_eq!(max_age("public, max-age=3600"), Some(Duration::from_secs(3600)));
+        assert_eq!(max_age("no-cache"), None);
+    }
+}

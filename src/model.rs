@@ -1,0 +1,123 @@
+//! The types every stage shares. Nothing here knows about feed-rs, rss, rusqlite or reqwest:
+//! parse produces these, dedup/tag enrich them, store keeps them, publish renders them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A media attachment (podcast audio, a lead image) carried through to the outputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enclosure {
+    pub url: String,
+    pub mime_type: String,
+    /// Bytes, as the source declared it; 0 when it did not (RSS requires the attribute).
+    pub length: u64,
+}
+
+/// One entry as it came out of a source feed, normalised: plain-text title, canonical link,
+/// sanitised HTML, UTC dates. Whether the source was RSS, Atom or JSON Feed is forgotten here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The id the feed gave it (RSS guid, Atom id, JSON Feed id), if any. Unique only per feed.
+    pub source_id: Option<String>,
+    pub title: String,
+    /// Canonical URL of the article (tracking parameters dropped, FeedBurner unwrapped).
+    pub link: Option<String>,
+    /// Sanitised HTML.
+    pub summary: Option<String>,
+    /// Sanitised HTML, the full article where the feed carries one.
+    pub content: Option<String>,
+    pub authors: Vec<String>,
+    /// The feed's own categories, trimmed, `#` dropped, in the feed's spelling.
+    pub categories: Vec<String>,
+    /// When the source says it was published; `None` when it gave no usable date.
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub enclosures: Vec<Enclosure>,
+}
+
+/// A tag as shown to readers; compared case-insensitively through [`Tag::key`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tag(pub String);
+
+impl Tag {
+    /// Trims, drops a leading `#`; `None` for what is left empty.
+    pub fn new(raw: &str) -> Option<Tag> {
+        let t = raw.trim().trim_start_matches('#').trim();
+        (!t.is_empty()).then(|| Tag(t.to_string()))
+    }
+
+    /// The case-folded form tags are matched and stored under.
+    pub fn key(&self) -> String {
+        tag_key(&self.0)
+    }
+}
+
+/// The case-folded form of a tag name, for matching and storage.
+pub fn tag_key(name: &str) -> String {
+    name.trim().trim_start_matches('#').trim().to_lowercase()
+}
+
+/// An entry ready to store: its identity within the feed, its cross-feed story key, its tags.
+#[derive(Debug, Clone)]
+pub struct PreparedEntry {
+    pub entry: Entry,
+    /// Stable identity within the feed (see `dedup::entry_key`).
+    pub key: String,
+    /// The guid to publish if this entry is new (see `dedup::published_guid`).
+    pub guid: String,
+    /// Cross-feed story key: the canonical link, when there is one.
+    pub story_key: Option<String>,
+    /// Hash of everything a reader sees, to tell a changed entry from an unchanged one.
+    pub content_hash: String,
+    pub tags: Vec<Tag>,
+}
+
+/// A source as named in an output item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    pub title: String,
+    /// The source feed's URL.
+    pub feed_url: String,
+    /// The article's link at that source.
+    pub link: Option<String>,
+}
+
+/// An entry as stored, with what the outputs need to show it.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    pub id: i64,
+    /// The guid published for it: fixed when first stored, never changed.
+    pub guid: String,
+    pub entry: Entry,
+    /// Date shown and sorted on: the source's date, or first-seen when absent or in the future.
+    pub date: DateTime<Utc>,
+    pub first_seen: DateTime<Utc>,
+    pub source: Source,
+    pub tags: Vec<Tag>,
+}
+
+/// One story in an output: the first source's entry, and every other feed that carried it.
+#[derive(Debug, Clone)]
+pub struct Story {
+    pub primary: StoredEntry,
+    pub also: Vec<Source>,
+    /// Union of the tags of every entry of the story, in display spelling.
+    pub tags: Vec<Tag>,
+}
+
+/// What an output selects: any of `tags` (empty = all), none of `exclude`, newest `limit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoryQuery {
+    pub tags: Vec<String>,
+    pub exclude: Vec<String>,
+    pub limit: usize,
+}
+
+/// When an entry should be shown as dated: its own date unless absent or later than when it was
+/// first seen, when first-seen stands in (so a feed cannot pin an item to the top of an output).
+pub fn effective_date(published: Option<DateTime<Utc>>, first_seen: DateTime<Utc>) -> DateTime<Utc> {
+    match published {
+        Some(d) if d <= first_seen => d,
+        _ => first_seen,
+    }
+}

@@ -1,0 +1,178 @@
+//! Normalisation at the parse boundary: canonical URLs, sanitised HTML, plain-text titles.
+//! Pure functions; `parse` applies them so that nothing downstream sees raw feed markup.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use url::Url;
+
+/// Query parameters that only track the reader. Dropped before identity is derived (Miniflux
+/// strips them only after hashing, so its dedup never sees the clean URL).
+const TRACKING_PARAMS: &[&str] = &[
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid", "mc_cid",
+    "mc_eid", "_hsenc", "_hsmi", "mkt_tok", "ref", "ref_src", "ref_url", "referrer", "source", "cmpid",
+    "ncid", "sr_share", "spm", "guccounter", "__twitter_impression",
+];
+
+fn is_tracking(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.starts_with("utm_") || n.starts_with("_ga") || TRACKING_PARAMS.contains(&n.as_str())
+}
+
+/// The canonical form of a link: resolved against `base`, http(s) only, lower-case scheme and
+/// host, no default port, no fragment, no tracking parameters, remaining query sorted.
+/// `None` for anything that is not an http(s) URL (javascript:, mailto:, garbage).
+pub fn canonical_url(href: &str, base: Option<&Url>) -> Option<String> {
+    let href = href.trim();
+    if href.is_empty() {
+        return None;
+    }
+    let mut url = match base {
+        Some(b) => b.join(href).ok()?,
+        None => Url::parse(href).ok()?,
+    };
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return None;
+    }
+    url.set_fragment(None);
+    // url::Url already lower-cases scheme and host and drops the scheme's default port.
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !is_tracking(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if pairs.is_empty() {
+        url.set_query(None);
+    } else {
+        pairs.sort();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    Some(url.into())
+}
+
+/// Tags we keep beyond ammonia's defaults: article figures are common in news feeds.
+const EXTRA_TAGS: &[&str] = &["figure", "figcaption", "picture", "source", "video", "audio"];
+
+/// Sanitises feed HTML for republishing: no script, style, iframe, object, form, event handlers,
+/// inline styles, or non-http(s)/mailto URLs; relative URLs resolved against `base`; links get
+/// `rel="noopener noreferrer"`.
+pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
+    let mut b = ammonia::Builder::default();
+    b.add_tags(EXTRA_TAGS)
+        .add_tag_attributes("source", ["src", "type"])
+        .add_tag_attributes("video", ["src", "poster", "controls", "width", "height"])
+        .add_tag_attributes("audio", ["src", "controls"])
+        .url_schemes(HashSet::from(["http", "https", "mailto"]))
+        .link_rel(Some("noopener noreferrer"));
+    match base {
+        Some(base) => b.url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone())),
+        // Without a base a relative URL cannot be resolved for a reader elsewhere: drop it.
+        None => b.url_relative(ammonia::UrlRelative::Deny),
+    };
+    b.clean(html).to_string().trim().to_string()
+}
+
+static TEXT_ONLY: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut b = ammonia::Builder::empty();
+    b.clean_content_tags(HashSet::from(["script", "style", "noscript", "template"]));
+    b
+});
+
+/// Plain text from a field that may hold markup or entities (titles): tags removed, entities
+/// decoded, white space collapsed.
+pub fn plain_text(html: &str) -> String {
+    let cleaned = if html.contains(['<', '&']) { TEXT_ONLY.clean(html).to_string() } else { html.to_string() };
+    let decoded = decode_basic_entities(&cleaned);
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The entities an HTML serialiser (ammonia's) emits in text.
+fn decode_basic_entities(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", "\u{a0}")
+        .replace("&amp;", "&")
+}
+
+/// Escapes text for inclusion in HTML (an Atom `type="text"` summary republished as HTML).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Cheap text view of sanitised HTML for keyword matching and similarity: tags become spaces,
+/// the common entities are decoded. Not a sanitiser: only ever used on already-clean HTML.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    decode_basic_entities(&out)
+}
+
+/// Characters XML 1.0 forbids (C0 controls other than tab, LF, CR) that real feeds still carry;
+/// parsers choke on them and readers never want them.
+pub fn strip_control_chars(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c < ' ' && !matches!(c, '\t' | '\n' | '\r');
+    if s.contains(bad) { s.replace(bad, "").into() } else { s.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_drops_trackers_and_sorts() {
+        let c = canonical_url("HTTPS://Example.COM:443/a/b?utm_source=rss&z=1&a=2&fbclid=x#frag", None);
+        assert_eq!(c.as_deref(), Some("https://example.com/a/b?a=2&z=1"));
+        assert_eq!(canonical_url("https://x.io/p?ref=rss", None).as_deref(), Some("https://x.io/p"));
+        assert_eq!(canonical_url("javascript:alert(1)", None), None);
+        let base = Url::parse("https://site.org/news/feed.xml").unwrap();
+        assert_eq!(canonical_url("../post/1", Some(&base)).as_deref(), Some("https://site.org/post/1"));
+        assert_eq!(canonical_url("//cdn.site.org/x", Some(&base)).as_deref(), Some("https://cdn.site.org/x"));
+    }
+
+    #[test]
+    fn sanitize_removes_active_content() {
+        let base = Url::parse("https://site.org/feed").unwrap();
+        let dirty = r#"<p onclick="x()" style="color:red">Hi<script>alert(1)</script><iframe src="https://e"></iframe>
+            <a href="javascript:alert(1)">j</a><a href="/rel">r</a><img src="//cdn.x/i.png" onerror="y()"></p>"#;
+        let clean = sanitize_html(dirty, Some(&base));
+        for bad in ["onclick", "style", "script", "iframe", "javascript", "onerror"] {
+            assert!(!clean.contains(bad), "{bad} survived in {clean}");
+        }
+        assert!(clean.contains(r#"href="https://site.org/rel""#), "{clean}");
+        assert!(clean.contains(r#"src="https://cdn.x/i.png""#), "{clean}");
+        assert!(clean.contains("noopener noreferrer"), "{clean}");
+    }
+
+    #[test]
+    fn plain_text_titles() {
+        assert_eq!(plain_text("Bitcoin <b>rallies</b>&nbsp;again  "), "Bitcoin rallies again");
+        assert_eq!(plain_text("AT&amp;T &lt;3"), "AT&T <3");
+        assert_eq!(plain_text("x<script>alert(1)</script>y"), "xy");
+    }
+}

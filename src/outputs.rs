@@ -1,0 +1,88 @@
+//! Configured outputs: the stories an output selects, rendered by `publish`, written to their
+//! files atomically (temp file in the same directory, fsync, rename) so a reader or web server
+//! never sees half a feed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, OutputConfig};
+use crate::model::StoryQuery;
+use crate::pipeline::Context;
+use crate::publish::{self, Channel, Format};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// Whether a write replaced the file or found it already up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Replaced,
+    Unchanged,
+}
+
+pub fn query_of(output: &OutputConfig) -> StoryQuery {
+    StoryQuery { tags: output.tags.clone(), exclude: output.exclude_tags.clone(), limit: output.limit }
+}
+
+pub fn channel_of(config: &Config, output: &OutputConfig, format: Format) -> Channel {
+    let base = &config.server.base_url;
+    let self_url = base
+        .join(&format!("feeds/{}.{}", output.name, format.extension()))
+        .map(String::from)
+        .unwrap_or_else(|_| base.to_string());
+    let description = if output.tags.is_empty() {
+        "Every story, merged from all sources".to_string()
+    } else {
+        format!("Stories tagged {}, merged from all sources", output.tags.join(", "))
+    };
+    Channel { title: output.title.clone(), description, self_url, home_url: base.to_string() }
+}
+
+/// Renders one output in one format from the store.
+pub async fn render(ctx: &Context, output: &OutputConfig, format: Format) -> Result<String, StoreError> {
+    let query = query_of(output);
+    let stories = ctx.store.call(move |s| s.stories(&query)).await?;
+    let channel = channel_of(&ctx.config, output, format);
+    Ok(publish::render(format, &channel, &stories))
+}
+
+/// Renders and writes every output that has a `path`. One output's failure does not stop the
+/// others; each result is returned with the output's name.
+pub async fn write_files(ctx: &Context) -> Vec<(String, Result<Written, OutputError>)> {
+    let mut results = Vec::new();
+    for output in &ctx.config.outputs {
+        let Some((path, format)) = &output.file else { continue };
+        let result = match render(ctx, output, *format).await {
+            Ok(body) => write_atomic(path, body.as_bytes()).map_err(|source| OutputError::Write { path: path.clone(), source }),
+            Err(e) => Err(e.into()),
+        };
+        results.push((output.name.clone(), result));
+    }
+    results
+}
+
+/// Replaces `path` with `bytes` unless it already holds exactly them.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<Written> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(Written::Unchanged);
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    // Readable by the web server that may serve it (NamedTempFile creates it 0600).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(Written::Replaced)
+}

@@ -1,0 +1,198 @@
+//! Feed bytes into `model::Entry`: decoding, feed-rs for every format, and normalisation of
+//! URLs, dates and HTML. No I/O; no feed-rs type leaves this module.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use url::Url;
+
+use crate::model::{Enclosure, Entry};
+use crate::normalize::{canonical_url, escape_html, plain_text, sanitize_html, strip_control_chars};
+
+mod encoding;
+
+pub use encoding::{Decoded, decode};
+
+/// A source feed, parsed and normalised.
+#[derive(Debug, Clone)]
+pub struct ParsedFeed {
+    pub title: Option<String>,
+    /// The site's home page, as the feed names it.
+    pub site_link: Option<String>,
+    /// In document order (feeds put the newest first, mostly).
+    pub entries: Vec<Entry>,
+    pub decoded: Decoded,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("the server sent an HTML page, not a feed{}", content_type_note(.0))]
+    HtmlPage(Option<String>),
+    #[error("the body is empty")]
+    Empty,
+    #[error("not a feed: no RSS, Atom, RDF or JSON Feed root found{}", content_type_note(.0))]
+    NotAFeed(Option<String>),
+    #[error("malformed feed: {0}")]
+    Malformed(String),
+}
+
+fn content_type_note(ct: &Option<String>) -> String {
+    ct.as_ref().map(|c| format!(" (Content-Type: {c})")).unwrap_or_default()
+}
+
+/// Parses `bytes`, fetched from `feed_url` with this Content-Type, into normalised entries.
+pub fn parse(bytes: &[u8], content_type: Option<&str>, feed_url: &Url) -> Result<ParsedFeed, ParseError> {
+    let (text, decoded) = decode(bytes, content_type);
+    let text = strip_control_chars(&text);
+    if text.trim().is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(Some(feed_url.as_str()))
+        // An empty id marks "the feed gave none": dedup then falls back to link or hash,
+        // instead of feed-rs's generated id, which changes when the title is edited.
+        .id_generator(|_, _, _| String::new())
+        .sanitize_content(false)
+        .build();
+    let feed = parser.parse(text.as_bytes()).map_err(|e| classify(e, &text, content_type))?;
+    let base = feed
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .and_then(|l| feed_url.join(&l.href).ok());
+    let orig_links = feedburner_orig_links(&text);
+    let entries = feed
+        .entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| convert_entry(e, feed_url, orig_links.get(i).cloned().flatten()))
+        .collect();
+    Ok(ParsedFeed {
+        title: feed.title.map(|t| plain_text(&t.content)).filter(|t| !t.is_empty()),
+        site_link: base.and_then(|b| canonical_url(b.as_str(), None)),
+        entries,
+        decoded,
+    })
+}
+
+fn classify(err: feed_rs::parser::ParseFeedError, text: &str, content_type: Option<&str>) -> ParseError {
+    let head: String = text.trim_start().chars().take(512).collect::<String>().to_ascii_lowercase();
+    let ct = content_type.map(str::to_string);
+    if head.starts_with("<!doctype html") || head.starts_with("<html") || head.contains("<head>") {
+        return ParseError::HtmlPage(ct);
+    }
+    match err {
+        feed_rs::parser::ParseFeedError::ParseError(feed_rs::parser::ParseErrorKind::NoFeedRoot) => {
+            ParseError::NotAFeed(ct)
+        }
+        other => ParseError::Malformed(other.to_string()),
+    }
+}
+
+static ITEM_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)<(?:item|entry)[\s>].*?</(?:item|entry)>").unwrap());
+static ORIG_LINK_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)<feedburner:origLink>\s*(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?\s*</feedburner:origLink>").unwrap());
+
+/// FeedBurner wraps every link in a feedproxy redirect and puts the real one in
+/// `<feedburner:origLink>`, which feed-rs does not read. One slot per item, in document order.
+fn feedburner_orig_links(text: &str) -> Vec<Option<String>> {
+    if !text.contains("feedburner:origLink") {
+        return Vec::new();
+    }
+    ITEM_RE
+        .find_iter(text)
+        .map(|item| ORIG_LINK_RE.captures(item.as_str()).map(|c| c[1].trim().replace("&amp;", "&")))
+        .collect()
+}
+
+fn convert_entry(e: feed_rs::model::Entry, feed_url: &Url, orig_link: Option<String>) -> Entry {
+    // xml:base on the entry wins over the feed's own URL for relative references.
+    let base = e.base.as_deref().and_then(|b| feed_url.join(b).ok()).unwrap_or_else(|| feed_url.clone());
+    let link = orig_link
+        .as_deref()
+        .and_then(|l| canonical_url(l, Some(&base)))
+        .or_else(|| pick_link(&e.links, &base));
+    let html = |t: &feed_rs::model::Text| {
+        if t.content_type.essence().to_string() == "text/plain" {
+            escape_html(&t.content)
+        } else {
+            sanitize_html(&t.content, Some(&base))
+        }
+    };
+    let summary = e.summary.as_ref().map(html).filter(|s| !s.is_empty());
+    let content = e
+        .content
+        .as_ref()
+        .and_then(|c| c.body.as_deref())
+        .map(|b| sanitize_html(b, Some(&base)))
+        .filter(|s| !s.is_empty() && Some(s) != summary.as_ref());
+    let title = e.title.as_ref().map(|t| plain_text(&t.content)).filter(|t| !t.is_empty());
+    let title = title.unwrap_or_else(|| fallback_title(summary.as_deref().or(content.as_deref())));
+    Entry {
+        source_id: Some(e.id.trim().to_string()).filter(|id| !id.is_empty()),
+        title,
+        link,
+        summary,
+        content,
+        authors: e.authors.iter().filter_map(author_name).collect(),
+        categories: e.categories.iter().filter_map(category_name).collect(),
+        published: e.published.or(e.updated),
+        updated: e.updated,
+        enclosures: enclosures(&e.media, &base),
+    }
+}
+
+/// The article link: an `alternate` (or rel-less) link first, then any other.
+fn pick_link(links: &[feed_rs::model::Link], base: &Url) -> Option<String> {
+    let alternate = links.iter().filter(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"));
+    alternate.chain(links.iter()).find_map(|l| canonical_url(&l.href, Some(base)))
+}
+
+fn fallback_title(html: Option<&str>) -> String {
+    let text = html.map(|h| plain_text(&crate::normalize::html_to_text(h))).unwrap_or_default();
+    match text.char_indices().nth(100) {
+        Some((i, _)) => format!("{}…", text[..i].trim_end()),
+        None if text.is_empty() => "(untitled)".to_string(),
+        None => text,
+    }
+}
+
+fn author_name(p: &feed_rs::model::Person) -> Option<String> {
+    let name = p.name.as_deref().map(plain_text).filter(|n| !n.is_empty());
+    name.or_else(|| p.email.clone()).map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
+}
+
+fn category_name(c: &feed_rs::model::Category) -> Option<String> {
+    let name = c.label.as_deref().filter(|l| !l.trim().is_empty()).unwrap_or(&c.term);
+    let name = plain_text(name);
+    let name = name.trim_start_matches('#').trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+fn enclosures(media: &[feed_rs::model::MediaObject], base: &Url) -> Vec<Enclosure> {
+    let mut out: Vec<Enclosure> = Vec::new();
+    for c in media.iter().flat_map(|m| &m.content) {
+        let Some(url) = c.url.as_ref().and_then(|u| canonical_url(u.as_str(), Some(base))) else { continue };
+        if out.iter().any(|e| e.url == url) {
+            continue;
+        }
+        let mime_type = c.content_type.as_ref().map(|m| m.to_string()).unwrap_or_else(|| guess_mime(&url).into());
+        out.push(Enclosure { url, mime_type, length: c.size.unwrap_or(0) });
+    }
+    out
+}
+
+fn guess_mime(url: &str) -> &'static str {
+    let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
+    let ext = path.rsplit('.').next().unwrap_or("");
+    match ext {
+        "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "mp4" => "video/mp4",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        _ => "application/octet-stream",
+    }
+}

@@ -1,0 +1,165 @@
+//! `refresh_feed`: fetch, parse, tag, dedup and store one feed. The one orchestrator every
+//! trigger calls (`--once`, the daemon's scheduler). It decides nothing about *when*.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::config::{Config, FeedConfig};
+use crate::fetch::{FetchError, Fetched, Fetcher, Response, Validators};
+use crate::parse::ParseError;
+use crate::store::{BatchCounts, FeedBatch, FeedState, SharedStore, StoreError};
+use crate::tag::TagRules;
+use crate::{dedup, parse};
+
+/// What every stage call needs: the store, the HTTP client, the settings in force.
+#[derive(Clone)]
+pub struct Context {
+    pub store: SharedStore,
+    pub fetcher: Arc<Fetcher>,
+    pub config: Arc<Config>,
+}
+
+/// A feed's poll that went through. Not-modified is an outcome, not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server answered 304.
+    NotModified,
+    /// The body was byte-identical to the last one processed: nothing parsed.
+    Unchanged,
+    Stored(BatchCounts),
+}
+
+/// What a successful poll learned that the scheduler may use.
+#[derive(Debug, Clone)]
+pub struct Polled {
+    pub outcome: Outcome,
+    pub response: Response,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RefreshError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RefreshError::Fetch(e) => e.status(),
+            _ => None,
+        }
+    }
+}
+
+/// Polls one feed and stores what changed. A failure is recorded in the feed's status and
+/// returned; nothing already stored is touched by it.
+pub async fn refresh_feed(ctx: &Context, feed: &FeedConfig) -> Result<Polled, RefreshError> {
+    let url = feed.url.to_string();
+    let state = ctx.store.call(move |s| s.feed_state(&url)).await?;
+    let result = fetch_and_store(ctx, feed, &state).await;
+    if let Err(e) = &result {
+        let (id, status, text) = (state.id, e.status(), e.to_string());
+        // The feed's error is what matters to the caller; a failure to record it is logged.
+        if let Err(store_err) = ctx.store.call(move |s| s.record_failure(id, status, &text, Utc::now())).await {
+            tracing::error!(feed = %feed.url, error = %store_err, "cannot record the feed's failure");
+        }
+    }
+    result
+}
+
+async fn fetch_and_store(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Result<Polled, RefreshError> {
+    let fingerprint = fingerprint(feed, &ctx.config.tags);
+    let trusted = state.fingerprint.as_deref() == Some(fingerprint.as_str());
+    let validators = if trusted { state.validators.clone() } else { Validators::default() };
+    let target = state.current_url.as_deref().and_then(|u| Url::parse(u).ok()).unwrap_or_else(|| feed.url.clone());
+    let (response, body) = match ctx.fetcher.fetch(&target, &validators).await? {
+        Fetched::NotModified(response) => {
+            record_unchanged(ctx, state.id, &response).await?;
+            return Ok(Polled { outcome: Outcome::NotModified, response });
+        }
+        Fetched::Body(response, body) => (response, body),
+    };
+    let body_hash = hex_sha256(&[fingerprint.as_bytes(), &body]);
+    if trusted && state.body_hash.as_deref() == Some(body_hash.as_str()) {
+        record_unchanged(ctx, state.id, &response).await?;
+        return Ok(Polled { outcome: Outcome::Unchanged, response });
+    }
+    let batch = {
+        let (feed, rules, ct) = (feed.clone(), ctx.config.tags.clone(), response.content_type.clone());
+        // Parsing, sanitising and tagging are CPU work: keep them off the async workers.
+        tokio::task::spawn_blocking(move || prepare(&feed, &rules, &body, ct.as_deref(), &target))
+            .await
+            .expect("parse task panicked")?
+    };
+    let batch = FeedBatch {
+        status: response.status,
+        validators: response.validators.clone(),
+        body_hash,
+        fingerprint,
+        moved_to: response.moved_to.as_ref().map(Url::to_string),
+        now: Utc::now(),
+        ..batch
+    };
+    let id = state.id;
+    let counts = ctx.store.call(move |s| s.apply_batch(id, &batch)).await?;
+    Ok(Polled { outcome: Outcome::Stored(counts), response })
+}
+
+/// Parse, tag and identify a feed's entries: pure, so it can run anywhere.
+fn prepare(
+    feed: &FeedConfig,
+    rules: &TagRules,
+    body: &[u8],
+    content_type: Option<&str>,
+    fetched_from: &Url,
+) -> Result<FeedBatch, ParseError> {
+    let parsed = parse::parse(body, content_type, fetched_from)?;
+    let feed_url = feed.url.as_str();
+    let entries = parsed
+        .entries
+        .into_iter()
+        .map(|e| {
+            let tags = rules.tags_for(&e, &feed.tags);
+            dedup::prepare(feed_url, e, tags)
+        })
+        .collect();
+    Ok(FeedBatch {
+        title: feed.title.clone().or(parsed.title),
+        site_link: parsed.site_link,
+        status: 200,
+        validators: Validators::default(),
+        body_hash: String::new(),
+        fingerprint: String::new(),
+        moved_to: None,
+        entries: dedup::unique_by_key(entries),
+        now: Utc::now(),
+    })
+}
+
+async fn record_unchanged(ctx: &Context, id: i64, response: &Response) -> Result<(), StoreError> {
+    let (status, validators) = (response.status, response.validators.clone());
+    let moved = response.moved_to.as_ref().map(Url::to_string);
+    ctx.store.call(move |s| s.record_unchanged(id, status, &validators, moved.as_deref(), Utc::now())).await
+}
+
+/// The settings that shape a feed's stored entries. When any changes, a feed is reprocessed
+/// even if the server says nothing changed.
+fn fingerprint(feed: &FeedConfig, rules: &TagRules) -> String {
+    let settings = format!("{}\n{:?}\n{:?}\n{:?}", env!("CARGO_PKG_VERSION"), feed.title, feed.tags, rules.rules());
+    hex_sha256(&[settings.as_bytes()])
+}
+
+fn hex_sha256(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}

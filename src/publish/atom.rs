@@ -1,0 +1,85 @@
+//! Atom 1.0 with `atom_syndication`: each entry's `<source>` names its origin feed, other
+//! outlets are `rel="related"` links, enclosures are `rel="enclosure"` links.
+
+use atom_syndication::{
+    Category, Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Source, Text, TextType,
+};
+
+use super::{Channel, bodies, last_updated};
+use crate::model::Story;
+
+fn link(href: &str, rel: &str, mime: Option<&str>) -> Link {
+    Link {
+        href: href.to_string(),
+        rel: rel.to_string(),
+        mime_type: mime.map(str::to_string),
+        ..Default::default()
+    }
+}
+
+fn html(value: String) -> Text {
+    Text { value, r#type: TextType::Html, ..Default::default() }
+}
+
+pub fn render(channel: &Channel, stories: &[Story]) -> String {
+    let feed = Feed {
+        title: Text::plain(channel.title.clone()),
+        subtitle: Some(Text::plain(channel.description.clone())),
+        id: channel.self_url.clone(),
+        updated: last_updated(stories).fixed_offset(),
+        // Atom wants an author on every entry or on the feed; ours is the aggregator's output.
+        authors: vec![Person { name: channel.title.clone(), ..Default::default() }],
+        generator: Some(Generator {
+            value: "aggregate".into(),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+            uri: None,
+        }),
+        links: vec![
+            link(&channel.self_url, "self", Some("application/atom+xml")),
+            link(&channel.home_url, "alternate", Some("text/html")),
+        ],
+        entries: stories.iter().map(entry).collect(),
+        ..Default::default()
+    };
+    feed.to_string()
+}
+
+fn entry(story: &Story) -> Entry {
+    let p = &story.primary;
+    let e = &p.entry;
+    let (summary, content) = bodies(story);
+    let date: FixedDateTime = p.date.fixed_offset();
+    let mut links = Vec::new();
+    if let Some(l) = &e.link {
+        links.push(link(l, "alternate", Some("text/html")));
+    }
+    for x in &e.enclosures {
+        let mut l = link(&x.url, "enclosure", Some(&x.mime_type));
+        l.length = (x.length > 0).then(|| x.length.to_string());
+        links.push(l);
+    }
+    for s in &story.also {
+        let mut l = link(s.link.as_deref().unwrap_or(&s.feed_url), "related", Some("text/html"));
+        l.title = Some(s.title.clone());
+        links.push(l);
+    }
+    Entry {
+        title: Text::plain(e.title.clone()),
+        id: p.guid.clone(),
+        updated: date,
+        published: Some(date),
+        authors: e.authors.iter().map(|a| Person { name: a.clone(), ..Default::default() }).collect(),
+        categories: story.tags.iter().map(|t| Category { term: t.0.clone(), ..Default::default() }).collect(),
+        links,
+        summary: summary.map(html),
+        content: content.map(|c| Content { value: Some(c), content_type: Some("html".into()), ..Default::default() }),
+        source: Some(Source {
+            title: Text::plain(p.source.title.clone()),
+            id: p.source.feed_url.clone(),
+            updated: date,
+            links: vec![link(&p.source.feed_url, "self", None)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

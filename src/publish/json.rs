@@ -1,0 +1,67 @@
+//! JSON Feed 1.1 (https://jsonfeed.org/version/1.1). Origin and other sources go in an
+//! `_aggregate` extension object, as the spec asks of extensions.
+
+use serde_json::{Value, json};
+
+use super::{Channel, bodies};
+use crate::model::{Source, Story};
+use crate::normalize::html_to_text;
+
+pub fn render(channel: &Channel, stories: &[Story]) -> String {
+    let feed = json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": channel.title,
+        "description": channel.description,
+        "home_page_url": channel.home_url,
+        "feed_url": channel.self_url,
+        "items": stories.iter().map(item).collect::<Vec<_>>(),
+    });
+    serde_json::to_string_pretty(&feed).expect("JSON values always serialise")
+}
+
+fn source(s: &Source) -> Value {
+    json!({ "title": s.title, "feed_url": s.feed_url, "url": s.link })
+}
+
+fn item(story: &Story) -> Value {
+    let p = &story.primary;
+    let e = &p.entry;
+    let (summary, content) = bodies(story);
+    let mut item = json!({
+        "id": p.guid,
+        "title": e.title,
+        "content_html": content.as_ref().or(summary.as_ref()).cloned().unwrap_or_default(),
+        "date_published": p.date.to_rfc3339(),
+        "tags": story.tags.iter().map(|t| t.0.clone()).collect::<Vec<_>>(),
+        "_aggregate": {
+            "source": source(&p.source),
+            "also": story.also.iter().map(source).collect::<Vec<_>>(),
+        },
+    });
+    let obj = item.as_object_mut().expect("built as an object");
+    if let Some(url) = &e.link {
+        obj.insert("url".into(), json!(url));
+    }
+    if let (Some(s), Some(_)) = (&summary, &content) {
+        let text = html_to_text(s).split_whitespace().collect::<Vec<_>>().join(" ");
+        obj.insert("summary".into(), json!(text));
+    }
+    if !e.authors.is_empty() {
+        obj.insert("authors".into(), e.authors.iter().map(|a| json!({ "name": a })).collect());
+    }
+    if !e.enclosures.is_empty() {
+        let att: Vec<Value> = e
+            .enclosures
+            .iter()
+            .map(|x| {
+                let mut a = json!({ "url": x.url, "mime_type": x.mime_type });
+                if x.length > 0 {
+                    a["size_in_bytes"] = json!(x.length);
+                }
+                a
+            })
+            .collect();
+        obj.insert("attachments".into(), Value::Array(att));
+    }
+    item
+}

@@ -1,0 +1,114 @@
+//! Stories into feed bytes: RSS 2.0, Atom 1.0 and JSON Feed 1.1, as pure functions of what they
+//! are given. Publish never reads the database. The same stories always give the same bytes
+//! (no "now" anywhere), so an output's ETag changes only when its content does.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::Story;
+use crate::normalize::escape_html;
+
+mod atom;
+mod json;
+mod rss;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Rss,
+    Atom,
+    Json,
+}
+
+impl Format {
+    /// The format an output file is written in, from its extension.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "xml" | "rss" => Some(Format::Rss),
+            "atom" => Some(Format::Atom),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    /// The extension used in URLs: `/feeds/NAME.rss`.
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        match ext {
+            "rss" | "xml" => Some(Format::Rss),
+            "atom" => Some(Format::Atom),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Rss => "rss",
+            Format::Atom => "atom",
+            Format::Json => "json",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Rss => "application/rss+xml; charset=utf-8",
+            Format::Atom => "application/atom+xml; charset=utf-8",
+            Format::Json => "application/feed+json; charset=utf-8",
+        }
+    }
+}
+
+/// What an output says about itself.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub title: String,
+    pub description: String,
+    /// The output's own URL (RSS atom:link rel=self, Atom id, JSON Feed feed_url).
+    pub self_url: String,
+    /// The aggregator's home page.
+    pub home_url: String,
+}
+
+pub fn render(format: Format, channel: &Channel, stories: &[Story]) -> String {
+    match format {
+        Format::Rss => rss::render(channel, stories),
+        Format::Atom => atom::render(channel, stories),
+        Format::Json => json::render(channel, stories),
+    }
+}
+
+/// The newest date among the stories: the output's "updated", stable between identical renders.
+fn last_updated(stories: &[Story]) -> DateTime<Utc> {
+    stories.iter().map(|s| s.primary.date).max().unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// Summary and content HTML as republished: the source's, with the other outlets that carried
+/// the story named at the end of the longer body, so every reader sees the attribution.
+fn bodies(story: &Story) -> (Option<String>, Option<String>) {
+    let e = &story.primary.entry;
+    let footer = sources_footer(story);
+    match (&e.summary, &e.content, footer) {
+        (s, c, None) => (s.clone(), c.clone()),
+        (s, Some(c), Some(f)) => (s.clone(), Some(format!("{c}\n{f}"))),
+        (Some(s), None, Some(f)) => (Some(format!("{s}\n{f}")), None),
+        (None, None, Some(f)) => (Some(f), None),
+    }
+}
+
+fn sources_footer(story: &Story) -> Option<String> {
+    if story.also.is_empty() {
+        return None;
+    }
+    let links: Vec<String> = story
+        .also
+        .iter()
+        .map(|s| {
+            let href = s.link.as_deref().unwrap_or(&s.feed_url);
+            format!("<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>", escape_html(href), escape_html(&s.title))
+        })
+        .collect();
+    Some(format!("<p class=\"aggregate-sources\">Also reported by: {}</p>", links.join(", ")))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,55 @@
+//! RSS 2.0 with the `rss` crate: atom:link rel=self, a non-permalink guid that never changes,
+//! `<source url>` naming the origin feed, a `<category>` per tag, dc:creator for authors
+//! (RSS's own `<author>` must be an e-mail address), the first enclosure.
+
+use rss::extension::atom::{AtomExtension, Link};
+use rss::extension::dublincore::DublinCoreExtension;
+use rss::{Category, Channel as RssChannel, Enclosure, Guid, Item, Source};
+
+use super::{Channel, bodies, last_updated};
+use crate::model::Story;
+
+pub fn render(channel: &Channel, stories: &[Story]) -> String {
+    let mut ch = RssChannel {
+        title: channel.title.clone(),
+        link: channel.home_url.clone(),
+        description: channel.description.clone(),
+        generator: Some(format!("aggregate {}", env!("CARGO_PKG_VERSION"))),
+        docs: Some("https://www.rssboard.org/rss-specification".into()),
+        items: stories.iter().map(item).collect(),
+        ..Default::default()
+    };
+    if !stories.is_empty() {
+        ch.last_build_date = Some(last_updated(stories).to_rfc2822());
+    }
+    let mut self_link = Link::default();
+    self_link.set_href(channel.self_url.clone());
+    self_link.set_rel("self");
+    self_link.set_mime_type(Some("application/rss+xml".to_string()));
+    ch.atom_ext = Some(AtomExtension { links: vec![self_link] });
+    ch.to_string()
+}
+
+fn item(story: &Story) -> Item {
+    let p = &story.primary;
+    let e = &p.entry;
+    let (summary, content) = bodies(story);
+    let dc = (!e.authors.is_empty()).then(|| DublinCoreExtension { creators: e.authors.clone(), ..Default::default() });
+    Item {
+        title: Some(e.title.clone()),
+        link: e.link.clone(),
+        description: summary,
+        content,
+        guid: Some(Guid { value: p.guid.clone(), permalink: false }),
+        pub_date: Some(p.date.to_rfc2822()),
+        categories: story.tags.iter().map(|t| Category { name: t.0.clone(), domain: None }).collect(),
+        enclosure: e.enclosures.first().map(|x| Enclosure {
+            url: x.url.clone(),
+            length: x.length.to_string(),
+            mime_type: x.mime_type.clone(),
+        }),
+        source: Some(Source { url: p.source.feed_url.clone(), title: Some(p.source.title.clone()) }),
+        dublin_core_ext: dc,
+        ..Default::default()
+    }
+}

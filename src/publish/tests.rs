@@ -1,0 +1,90 @@
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::model::{Enclosure, Entry, Source, StoredEntry, Story, Tag};
+
+fn story(id: i64, also: bool) -> Story {
+    let date = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, id as u32).unwrap();
+    let source = Source { title: "CoinDesk".into(), feed_url: "https://coindesk.example/rss".into(), link: None };
+    Story {
+        primary: StoredEntry {
+            id,
+            guid: format!("urn:uuid:00000000-0000-0000-0000-{id:012}"),
+            entry: Entry {
+                source_id: Some(format!("{id}")),
+                title: format!("Binance & friends <{id}>"),
+                link: Some(format!("https://coindesk.example/a/{id}")),
+                summary: Some("<p>Summary</p>".into()),
+                content: Some("<p>Full <b>text</b></p>".into()),
+                authors: vec!["Jane Doe".into()],
+                categories: vec!["Markets".into()],
+                published: Some(date),
+                updated: None,
+                enclosures: vec![Enclosure { url: "https://cdn.example/a.mp3".into(), mime_type: "audio/mpeg".into(), length: 42 }],
+            },
+            date,
+            first_seen: date,
+            source,
+            tags: vec![],
+        },
+        also: if also {
+            vec![Source { title: "Decrypt".into(), feed_url: "https://decrypt.example/feed".into(), link: Some("https://decrypt.example/x".into()) }]
+        } else {
+            vec![]
+        },
+        tags: vec![Tag("Binance".into()), Tag("Markets".into())],
+    }
+}
+
+fn channel() -> Channel {
+    Channel {
+        title: "Binance news".into(),
+        description: "Merged".into(),
+        self_url: "http://127.0.0.1:8080/feeds/binance.rss".into(),
+        home_url: "http://127.0.0.1:8080/".into(),
+    }
+}
+
+#[test]
+fn every_format_reads_back_in_a_real_parser() {
+    let stories = vec![story(2, true), story(1, false)];
+    for format in [Format::Rss, Format::Atom, Format::Json] {
+        let body = render(format, &channel(), &stories);
+        let feed = feed_rs::parser::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{format:?}: {e}\n{body}"));
+        assert_eq!(feed.entries.len(), 2, "{format:?}");
+        let first = &feed.entries[0];
+        assert_eq!(first.id, "urn:uuid:00000000-0000-0000-0000-000000000002", "{format:?}");
+        assert_eq!(first.title.as_ref().unwrap().content, "Binance & friends <2>", "{format:?}");
+        assert_eq!(first.links[0].href, "https://coindesk.example/a/2", "{format:?}");
+        let cats: Vec<_> = first.categories.iter().map(|c| c.term.as_str()).collect();
+        assert_eq!(cats, ["Binance", "Markets"], "{format:?}");
+        assert!(body.contains("Also reported by"), "{format:?}");
+        assert!(body.contains("decrypt.example/x"), "{format:?}");
+    }
+}
+
+#[test]
+fn rss_has_self_link_source_and_guid() {
+    let body = render(Format::Rss, &channel(), &[story(1, false)]);
+    assert!(body.contains(r#"<atom:link href="http://127.0.0.1:8080/feeds/binance.rss" rel="self""#), "{body}");
+    assert!(body.contains(r#"<source url="https://coindesk.example/rss">CoinDesk</source>"#), "{body}");
+    assert!(body.contains(r#"<guid isPermaLink="false">urn:uuid:"#), "{body}");
+    assert!(body.contains(r#"<enclosure url="https://cdn.example/a.mp3" length="42" type="audio/mpeg""#), "{body}");
+    assert!(body.contains("<dc:creator>Jane Doe</dc:creator>"), "{body}");
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let stories = vec![story(3, true)];
+    for format in [Format::Rss, Format::Atom, Format::Json] {
+        assert_eq!(render(format, &channel(), &stories), render(format, &channel(), &stories));
+    }
+}
+
+#[test]
+fn formats_from_paths() {
+    assert_eq!(Format::from_path(Path::new("public/x.xml")), Some(Format::Rss));
+    assert_eq!(Format::from_path(Path::new("x.atom")), Some(Format::Atom));
+    assert_eq!(Format::from_path(Path::new("x.JSON")), Some(Format::Json));
+    assert_eq!(Format::from_path(Path::new("x.html")), None);
+}

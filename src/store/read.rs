@@ -1,0 +1,190 @@
+//! Reads: stories for outputs, feed health for status displays.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Row, params_from_iter};
+
+use super::{Store, StoreError, from_ts};
+use crate::model::{Entry, Source, StoredEntry, Story, StoryQuery, Tag, tag_key};
+
+const ENTRY_COLUMNS: &str = "e.id, e.guid, e.story_key, e.source_id, e.title, e.link, e.summary, e.content,
+    e.authors, e.categories, e.enclosures, e.published, e.updated, e.date, e.first_seen,
+    f.url, COALESCE(f.title, f.url), e.feed_id";
+
+/// A feed's health, as the last polls left it.
+#[derive(Debug, Clone)]
+pub struct FeedStatus {
+    pub url: String,
+    pub title: Option<String>,
+    pub current_url: Option<String>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    pub entries: u64,
+}
+
+struct Loaded {
+    stored: StoredEntry,
+    story_key: Option<String>,
+    feed_id: i64,
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> rusqlite::Result<T> {
+    let text: String = r.get(i)?;
+    serde_json::from_str(&text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn load_row(r: &Row) -> rusqlite::Result<Loaded> {
+    let entry = Entry {
+        source_id: r.get(3)?,
+        title: r.get(4)?,
+        link: r.get(5)?,
+        summary: r.get(6)?,
+        content: r.get(7)?,
+        authors: json_col(r, 8)?,
+        categories: json_col(r, 9)?,
+        enclosures: json_col(r, 10)?,
+        published: r.get::<_, Option<i64>>(11)?.map(from_ts),
+        updated: r.get::<_, Option<i64>>(12)?.map(from_ts),
+    };
+    let source = Source { feed_url: r.get(15)?, title: r.get(16)?, link: entry.link.clone() };
+    Ok(Loaded {
+        stored: StoredEntry {
+            id: r.get(0)?,
+            guid: r.get(1)?,
+            date: from_ts(r.get(13)?),
+            first_seen: from_ts(r.get(14)?),
+            entry,
+            source,
+            tags: Vec::new(),
+        },
+        story_key: r.get(2)?,
+        feed_id: r.get(17)?,
+    })
+}
+
+impl Store {
+    /// The newest `q.limit` stories having any of `q.tags` (all when empty) and none of
+    /// `q.exclude`, each story once: its first-seen entry, with every other source named.
+    pub fn stories(&self, q: &StoryQuery) -> Result<Vec<Story>, StoreError> {
+        let include: Vec<String> = q.tags.iter().map(|t| tag_key(t)).collect();
+        let exclude: HashSet<String> = q.exclude.iter().map(|t| tag_key(t)).collect();
+        let page = (q.limit * 2).max(50);
+        let mut seen = HashSet::new();
+        let mut stories = Vec::new();
+        let mut offset = 0;
+        'pages: loop {
+            let ids = self.candidate_ids(&include, page, offset)?;
+            for id in &ids {
+                let story = self.story_of(*id)?;
+                let key = story.primary.id;
+                if !seen.insert(key) || story.tags.iter().any(|t| exclude.contains(&t.key())) {
+                    continue;
+                }
+                stories.push(story);
+                if stories.len() >= q.limit {
+                    break 'pages;
+                }
+            }
+            if ids.len() < page {
+                break;
+            }
+            offset += page;
+        }
+        stories.sort_by(|a, b| b.primary.date.cmp(&a.primary.date).then(b.primary.id.cmp(&a.primary.id)));
+        Ok(stories)
+    }
+
+    /// Entry ids, newest first, having any of the tag keys (or all entries).
+    fn candidate_ids(&self, tags: &[String], limit: usize, offset: usize) -> Result<Vec<i64>, StoreError> {
+        let (sql, args): (String, Vec<String>) = if tags.is_empty() {
+            ("SELECT id FROM entries ORDER BY date DESC, id DESC LIMIT ? OFFSET ?".into(), vec![])
+        } else {
+            let marks = vec!["?"; tags.len()].join(",");
+            (
+                format!(
+                    "SELECT entry_id FROM entry_tags WHERE tag IN ({marks})
+                     GROUP BY entry_id ORDER BY MAX(date) DESC, entry_id DESC LIMIT ? OFFSET ?"
+                ),
+                tags.to_vec(),
+            )
+        };
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let params = args.into_iter().chain([limit.to_string(), offset.to_string()]);
+        let ids = stmt.query_map(params_from_iter(params), |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+        Ok(ids)
+    }
+
+    /// The story an entry belongs to.
+    fn story_of(&self, entry_id: i64) -> Result<Story, StoreError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e JOIN feeds f ON f.id = e.feed_id WHERE e.id = ?1");
+        let first = self.conn.prepare_cached(&sql)?.query_row([entry_id], load_row)?;
+        let mut members = match &first.story_key {
+            None => vec![first],
+            Some(key) => {
+                let sql = format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN feeds f ON f.id = e.feed_id
+                     WHERE e.story_key = ?1 ORDER BY e.first_seen, e.id"
+                );
+                let mut stmt = self.conn.prepare_cached(&sql)?;
+                stmt.query_map([key], load_row)?.collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        let mut tags: Vec<Tag> = Vec::new();
+        for m in &mut members {
+            m.stored.tags = self.tags_of(m.stored.id)?;
+            for t in &m.stored.tags {
+                if !tags.iter().any(|x| x.key() == t.key()) {
+                    tags.push(t.clone());
+                }
+            }
+        }
+        let primary_feed = members[0].feed_id;
+        let mut feeds_named = HashSet::from([primary_feed]);
+        let mut rest = members.drain(..);
+        let primary = rest.next().expect("a story has at least its own entry").stored;
+        let also = rest.filter(|m| feeds_named.insert(m.feed_id)).map(|m| m.stored.source).collect();
+        tags.sort_by_key(|t| t.key());
+        Ok(Story { primary, also, tags })
+    }
+
+    fn tags_of(&self, entry_id: i64) -> Result<Vec<Tag>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT COALESCE(t.display, et.tag) FROM entry_tags et LEFT JOIN tags t ON t.key = et.tag
+             WHERE et.entry_id = ?1 ORDER BY et.tag",
+        )?;
+        let tags = stmt.query_map([entry_id], |r| Ok(Tag(r.get(0)?)))?.collect::<Result<Vec<_>, _>>()?;
+        Ok(tags)
+    }
+
+    /// Every feed's health, in the order they were first subscribed.
+    pub fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT f.url, f.title, f.current_url, f.last_attempt, f.last_success, f.last_status, f.last_error,
+                    f.consecutive_failures, (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id)
+             FROM feeds f ORDER BY f.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(FeedStatus {
+                url: r.get(0)?,
+                title: r.get(1)?,
+                current_url: r.get(2)?,
+                last_attempt: r.get::<_, Option<i64>>(3)?.map(from_ts),
+                last_success: r.get::<_, Option<i64>>(4)?.map(from_ts),
+                last_status: r.get(5)?,
+                last_error: r.get(6)?,
+                consecutive_failures: r.get(7)?,
+                entries: r.get::<_, i64>(8)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Entries stored, for summaries and tests.
+    pub fn entry_count(&self) -> Result<u64, StoreError> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+}

@@ -1,0 +1,85 @@
+//! Versioned schema migrations, applied in order; `PRAGMA user_version` records how far a
+//! database has come. Never edit a shipped migration: add the next one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: feeds, entries, tags, tombstones.
+    r#"
+    CREATE TABLE feeds (
+        id INTEGER PRIMARY KEY,
+        -- The subscribed URL as configured: the feed's identity across restarts.
+        url TEXT NOT NULL UNIQUE,
+        -- Where a permanent redirect said the feed now lives.
+        current_url TEXT,
+        title TEXT,
+        site_link TEXT,
+        etag TEXT,
+        last_modified TEXT,
+        -- SHA-256 of the last body parsed: a server that ignores validators costs no parse.
+        body_hash TEXT,
+        -- Fingerprint of the settings that shaped the stored entries (tag rules, feed tags,
+        -- program version): when it changes, validators and body_hash no longer vouch for them.
+        fingerprint TEXT,
+        last_attempt INTEGER,
+        last_success INTEGER,
+        last_status INTEGER,
+        last_error TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        next_poll INTEGER,
+        gone INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE entries (
+        id INTEGER PRIMARY KEY,
+        feed_id INTEGER NOT NULL REFERENCES feeds(id),
+        -- Identity within the feed: ids are unique only per feed.
+        key TEXT NOT NULL,
+        -- Published guid, fixed at first insert.
+        guid TEXT NOT NULL UNIQUE,
+        story_key TEXT,
+        source_id TEXT,
+        title TEXT NOT NULL,
+        link TEXT,
+        summary TEXT,
+        content TEXT,
+        authors TEXT NOT NULL DEFAULT '[]',
+        categories TEXT NOT NULL DEFAULT '[]',
+        enclosures TEXT NOT NULL DEFAULT '[]',
+        published INTEGER,
+        updated INTEGER,
+        -- The date shown and sorted on (see model::effective_date).
+        date INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        changed_at INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        UNIQUE (feed_id, key)
+    );
+    CREATE INDEX entries_by_date ON entries (date DESC, id DESC);
+    CREATE INDEX entries_by_story ON entries (story_key, first_seen, id) WHERE story_key IS NOT NULL;
+    CREATE INDEX entries_by_first_seen ON entries (first_seen);
+
+    -- One row per (tag, entry), the entry's date copied in, so "newest N with any of these
+    -- tags" walks an index instead of scanning entries.
+    CREATE TABLE entry_tags (
+        tag TEXT NOT NULL,
+        entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        date INTEGER NOT NULL,
+        PRIMARY KEY (tag, entry_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX entry_tags_newest ON entry_tags (tag, date DESC, entry_id DESC);
+    CREATE INDEX entry_tags_by_entry ON entry_tags (entry_id);
+
+    -- Display spelling of each tag key: the config's, else the first seen.
+    CREATE TABLE tags (
+        key TEXT PRIMARY KEY,
+        display TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    -- Entries removed by retention, so one still in its feed is not stored again as new.
+    CREATE TABLE tombstones (
+        feed_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        seen_at INTEGER NOT NULL,
+        PRIMARY KEY (feed_id, key)
+    ) WITHOUT ROWID;
+    "#,
+];

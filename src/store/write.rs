@@ -1,0 +1,226 @@
+//! Writes: a fetched feed's entries in one transaction, poll outcomes, the retention sweep.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{Store, StoreError, ts};
+use crate::fetch::Validators;
+use crate::model::{PreparedEntry, Tag, effective_date};
+
+/// Everything one successful fetch-and-parse of a feed writes.
+#[derive(Debug, Clone)]
+pub struct FeedBatch {
+    pub title: Option<String>,
+    pub site_link: Option<String>,
+    pub status: u16,
+    pub validators: Validators,
+    pub body_hash: String,
+    /// Fingerprint of the settings the entries were processed under.
+    pub fingerprint: String,
+    pub moved_to: Option<String>,
+    pub entries: Vec<PreparedEntry>,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    pub new: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Entries removed by retention earlier and still in the feed: not stored again.
+    pub tombstoned: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepCounts {
+    pub entries: usize,
+    pub tombstones: usize,
+}
+
+impl Store {
+    /// Stores a feed's entries and its new state, all or nothing.
+    pub fn apply_batch(&mut self, feed_id: i64, batch: &FeedBatch) -> Result<BatchCounts, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut counts = BatchCounts::default();
+        for e in &batch.entries {
+            match upsert_entry(&tx, feed_id, e, batch.now)? {
+                Upsert::New => counts.new += 1,
+                Upsert::Updated => counts.updated += 1,
+                Upsert::Unchanged => counts.unchanged += 1,
+                Upsert::Tombstoned => counts.tombstoned += 1,
+            }
+        }
+        tx.execute(
+            "UPDATE feeds SET title = COALESCE(?2, title), site_link = COALESCE(?3, site_link),
+                etag = ?4, last_modified = ?5, body_hash = ?6, current_url = COALESCE(?7, current_url),
+                last_attempt = ?8, last_success = ?8, last_status = ?9, last_error = NULL,
+                consecutive_failures = 0, fingerprint = ?10
+             WHERE id = ?1",
+            params![
+                feed_id,
+                batch.title,
+                batch.site_link,
+                batch.validators.etag,
+                batch.validators.last_modified,
+                batch.body_hash,
+                batch.moved_to,
+                ts(batch.now),
+                batch.status,
+                batch.fingerprint
+            ],
+        )?;
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    /// A poll that found nothing new: 304, or a body identical to the last one parsed.
+    /// Validators are updated only when the server sent new ones.
+    pub fn record_unchanged(
+        &mut self,
+        feed_id: i64,
+        status: u16,
+        validators: &Validators,
+        moved_to: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE feeds SET etag = COALESCE(?2, etag), last_modified = COALESCE(?3, last_modified),
+                current_url = COALESCE(?4, current_url),
+                last_attempt = ?5, last_success = ?5, last_status = ?6, last_error = NULL,
+                consecutive_failures = 0
+             WHERE id = ?1",
+            params![feed_id, validators.etag, validators.last_modified, moved_to, ts(now), status],
+        )?;
+        Ok(())
+    }
+
+    /// A failed poll: nothing stored for the feed is touched but its status.
+    pub fn record_failure(
+        &mut self,
+        feed_id: i64,
+        status: Option<u16>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE feeds SET last_attempt = ?2, last_status = ?3, last_error = ?4,
+                consecutive_failures = consecutive_failures + 1
+             WHERE id = ?1",
+            params![feed_id, ts(now), status, error],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes entries first seen before `cutoff`, leaving tombstones, and forgets tombstones
+    /// whose entry has not been in its feed since `cutoff`.
+    pub fn sweep(&mut self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<SweepCounts, StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO tombstones (feed_id, key, seen_at) SELECT feed_id, key, ?2 FROM entries WHERE first_seen < ?1
+             ON CONFLICT (feed_id, key) DO UPDATE SET seen_at = excluded.seen_at",
+            params![ts(cutoff), ts(now)],
+        )?;
+        let entries = tx.execute("DELETE FROM entries WHERE first_seen < ?1", [ts(cutoff)])?;
+        let tombstones = tx.execute("DELETE FROM tombstones WHERE seen_at < ?1", [ts(cutoff)])?;
+        tx.commit()?;
+        Ok(SweepCounts { entries, tombstones })
+    }
+}
+
+enum Upsert {
+    New,
+    Updated,
+    Unchanged,
+    Tombstoned,
+}
+
+fn upsert_entry(tx: &Transaction, feed_id: i64, e: &PreparedEntry, now: DateTime<Utc>) -> Result<Upsert, StoreError> {
+    let touched = tx
+        .prepare_cached("UPDATE tombstones SET seen_at = ?3 WHERE feed_id = ?1 AND key = ?2")?
+        .execute(params![feed_id, e.key, ts(now)])?;
+    if touched > 0 {
+        return Ok(Upsert::Tombstoned);
+    }
+    let existing: Option<(i64, String, i64)> = tx
+        .prepare_cached("SELECT id, content_hash, first_seen FROM entries WHERE feed_id = ?1 AND key = ?2")?
+        .query_row(params![feed_id, e.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let x = &e.entry;
+    match existing {
+        Some((_, hash, _)) if hash == e.content_hash => Ok(Upsert::Unchanged),
+        Some((id, _, first_seen)) => {
+            let date = effective_date(x.published, super::from_ts(first_seen));
+            tx.prepare_cached(
+                "UPDATE entries SET story_key = ?2, source_id = ?3, title = ?4, link = ?5, summary = ?6,
+                    content = ?7, authors = ?8, categories = ?9, enclosures = ?10, published = ?11,
+                    updated = ?12, date = ?13, changed_at = ?14, content_hash = ?15
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                e.story_key,
+                x.source_id,
+                x.title,
+                x.link,
+                x.summary,
+                x.content,
+                json(&x.authors),
+                json(&x.categories),
+                json(&x.enclosures),
+                x.published.map(ts),
+                x.updated.map(ts),
+                ts(date),
+                ts(now),
+                e.content_hash
+            ])?;
+            tx.prepare_cached("DELETE FROM entry_tags WHERE entry_id = ?1")?.execute([id])?;
+            insert_tags(tx, id, &e.tags, ts(date))?;
+            Ok(Upsert::Updated)
+        }
+        None => {
+            let date = effective_date(x.published, now);
+            tx.prepare_cached(
+                "INSERT INTO entries (feed_id, key, guid, story_key, source_id, title, link, summary, content,
+                    authors, categories, enclosures, published, updated, date, first_seen, changed_at, content_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?17)",
+            )?
+            .execute(params![
+                feed_id,
+                e.key,
+                e.guid,
+                e.story_key,
+                x.source_id,
+                x.title,
+                x.link,
+                x.summary,
+                x.content,
+                json(&x.authors),
+                json(&x.categories),
+                json(&x.enclosures),
+                x.published.map(ts),
+                x.updated.map(ts),
+                ts(date),
+                ts(now),
+                e.content_hash
+            ])?;
+            insert_tags(tx, tx.last_insert_rowid(), &e.tags, ts(date))?;
+            Ok(Upsert::New)
+        }
+    }
+}
+
+fn insert_tags(tx: &Transaction, entry_id: i64, tags: &[Tag], date: i64) -> Result<(), StoreError> {
+    let mut spelling = tx.prepare_cached("INSERT INTO tags (key, display) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")?;
+    let mut link = tx.prepare_cached("INSERT OR IGNORE INTO entry_tags (tag, entry_id, date) VALUES (?1, ?2, ?3)")?;
+    for t in tags {
+        let key = t.key();
+        spelling.execute((&key, &t.0))?;
+        link.execute(params![key, entry_id, date])?;
+    }
+    Ok(())
+}
+
+/// JSON columns: small lists (authors, categories, enclosures) kept whole with their entry.
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data always serialises")
+}
