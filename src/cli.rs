@@ -11,7 +11,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::Config;
+use crate::config::{Config, format_duration};
 use crate::fetch::Fetcher;
 use crate::outputs;
 use crate::pipeline::Context;
@@ -138,7 +138,8 @@ fn progress_bar(len: usize) -> ProgressBar {
 fn log_report(r: &FeedReport) {
     match &r.result {
         Ok(p) => tracing::info!(feed = %r.url, outcome = ?p.outcome, elapsed_ms = r.elapsed.as_millis() as u64, "polled"),
-        Err(e) => tracing::warn!(feed = %r.url, error = %e, "poll failed"),
+        // Printed in the run's summary too; the log line carries the timing.
+        Err(e) => tracing::info!(feed = %r.url, error = %e, elapsed_ms = r.elapsed.as_millis() as u64, "poll failed"),
     }
 }
 
@@ -160,16 +161,16 @@ pub fn describe(config: &Config, path: &std::path::Path) -> String {
         s,
         "storage: {} (retention {})",
         config.storage.path.display(),
-        humantime::format_duration(config.storage.retention)
+        format_duration(config.storage.retention)
     );
     let f = &config.fetch;
     let _ = writeln!(
         s,
         "fetch: every {}, {} at once ({} per host), timeout {}, max body {} bytes",
-        humantime::format_duration(f.interval),
+        format_duration(f.interval),
         f.concurrency,
         f.per_host,
-        humantime::format_duration(f.timeout),
+        format_duration(f.timeout),
         f.max_body
     );
     let _ = writeln!(s, "server: listen {}, base URL {}", config.server.listen, config.server.base_url);
@@ -181,7 +182,7 @@ pub fn describe(config: &Config, path: &std::path::Path) -> String {
             "  {}{} every {}{}",
             feed.url,
             feed.title.as_deref().map(|t| format!(" \"{t}\"")).unwrap_or_default(),
-            humantime::format_duration(feed.interval),
+            format_duration(feed.interval),
             if tags.is_empty() { String::new() } else { format!(" tags [{}]", tags.join(", ")) }
         );
     }

@@ -16,7 +16,7 @@ use crate::tag::TagRules;
 mod raw;
 mod values;
 
-pub use values::{parse_duration, parse_size};
+pub use values::{format_duration, parse_duration, parse_size};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -14,6 +14,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A duration the way the config spells them: "90d", "15m", "1h30m".
+pub fn format_duration(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let mut out = String::new();
+    for (unit, len) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= len {
+            out.push_str(&format!("{}{unit}", secs / len));
+            secs %= len;
+        }
+    }
+    out
+}
+
 /// "10MiB", "512KiB", "1MB", "2000000". Binary (KiB, MiB, GiB) and decimal (kB, MB, GB) units.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
@@ -67,6 +83,13 @@ mod tests {
         assert_eq!(parse_duration("90d").unwrap(), Duration::from_secs(90 * 86400));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("fifteen").unwrap_err().contains("fifteen"));
+    }
+
+    #[test]
+    fn formatted_durations_read_back() {
+        assert_eq!(format_duration(Duration::from_secs(90 * 86400)), "90d");
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(parse_duration(&format_duration(Duration::from_secs(5400))).unwrap(), Duration::from_secs(5400));
     }
 
     #[test]

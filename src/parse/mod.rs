@@ -55,21 +55,28 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>, feed_url: &Url) -> Result
         .sanitize_content(false)
         .build();
     let feed = parser.parse(text.as_bytes()).map_err(|e| classify(e, &text, content_type))?;
-    let base = feed
+    let site_link = feed
         .links
         .iter()
         .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-        .and_then(|l| feed_url.join(&l.href).ok());
+        .and_then(|l| feed_url.join(&l.href).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"));
+    // Relative references resolve against the feed's own URL, unless it is a local file: then
+    // the site the feed describes is the only base that means anything to a reader.
+    let doc_base = match (feed_url.scheme(), &site_link) {
+        ("file", Some(site)) => site.clone(),
+        _ => feed_url.clone(),
+    };
     let orig_links = feedburner_orig_links(&text);
     let entries = feed
         .entries
         .into_iter()
         .enumerate()
-        .map(|(i, e)| convert_entry(e, feed_url, orig_links.get(i).cloned().flatten()))
+        .map(|(i, e)| convert_entry(e, &doc_base, orig_links.get(i).cloned().flatten()))
         .collect();
     Ok(ParsedFeed {
         title: feed.title.map(|t| plain_text(&t.content)).filter(|t| !t.is_empty()),
-        site_link: base.and_then(|b| canonical_url(b.as_str(), None)),
+        site_link: site_link.and_then(|b| canonical_url(b.as_str(), None)),
         entries,
         decoded,
     })
@@ -105,13 +112,15 @@ fn feedburner_orig_links(text: &str) -> Vec<Option<String>> {
         .collect()
 }
 
-fn convert_entry(e: feed_rs::model::Entry, feed_url: &Url, orig_link: Option<String>) -> Entry {
-    // xml:base on the entry wins over the feed's own URL for relative references.
-    let base = e.base.as_deref().and_then(|b| feed_url.join(b).ok()).unwrap_or_else(|| feed_url.clone());
+fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, orig_link: Option<String>) -> Entry {
+    // xml:base on the entry wins over the document's base for the entry's links.
+    let base = e.base.as_deref().and_then(|b| doc_base.join(b).ok()).unwrap_or_else(|| doc_base.clone());
     let link = orig_link
         .as_deref()
         .and_then(|l| canonical_url(l, Some(&base)))
         .or_else(|| pick_link(&e.links, &base));
+    // Markup inside the article is relative to the article's page, where there is one.
+    let base = link.as_deref().and_then(|l| Url::parse(l).ok()).unwrap_or(base);
     let html = |t: &feed_rs::model::Text| {
         if t.content_type.essence().to_string() == "text/plain" {
             escape_html(&t.content)
