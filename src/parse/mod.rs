@@ -67,12 +67,12 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>, feed_url: &Url) -> Result
         ("file", Some(site)) => site.clone(),
         _ => feed_url.clone(),
     };
-    let orig_links = feedburner_orig_links(&text);
+    let extras = item_extras(&text, feed.entries.len());
     let entries = feed
         .entries
         .into_iter()
         .enumerate()
-        .map(|(i, e)| convert_entry(e, &doc_base, orig_links.get(i).cloned().flatten()))
+        .map(|(i, e)| convert_entry(e, &doc_base, extras.get(i).cloned().unwrap_or_default()))
         .collect();
     Ok(ParsedFeed {
         title: feed.title.map(|t| plain_text(&t.content)).filter(|t| !t.is_empty()),
@@ -99,26 +99,44 @@ fn classify(err: feed_rs::parser::ParseFeedError, text: &str, content_type: Opti
 static ITEM_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)<(?:item|entry)[\s>].*?</(?:item|entry)>").unwrap());
 static ORIG_LINK_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?s)<feedburner:origLink>\s*(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?\s*</feedburner:origLink>").unwrap());
+static DC_SUBJECT_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)<dc:subject>\s*(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?\s*</dc:subject>").unwrap());
 
-/// FeedBurner wraps every link in a feedproxy redirect and puts the real one in
-/// `<feedburner:origLink>`, which feed-rs does not read. One slot per item, in document order.
-fn feedburner_orig_links(text: &str) -> Vec<Option<String>> {
-    if !text.contains("feedburner:origLink") {
-        return Vec::new();
-    }
-    ITEM_RE
-        .find_iter(text)
-        .map(|item| ORIG_LINK_RE.captures(item.as_str()).map(|c| c[1].trim().replace("&amp;", "&")))
-        .collect()
+/// What feed-rs does not read but real feeds carry, per item in document order:
+/// FeedBurner's `<feedburner:origLink>` (the real article behind a feedproxy redirect) and
+/// Dublin Core `<dc:subject>` (RSS 1.0's categories).
+#[derive(Debug, Default, Clone)]
+struct ItemExtras {
+    orig_link: Option<String>,
+    subjects: Vec<String>,
 }
 
-fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, orig_link: Option<String>) -> Entry {
+/// One slot per item, or none at all when the items cannot be matched one to one with the
+/// parser's entries (then nothing is guessed).
+fn item_extras(text: &str, entry_count: usize) -> Vec<ItemExtras> {
+    if !text.contains("feedburner:origLink") && !text.contains("dc:subject") {
+        return Vec::new();
+    }
+    let unescape = |s: &str| s.trim().replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let extras: Vec<ItemExtras> = ITEM_RE
+        .find_iter(text)
+        .map(|item| ItemExtras {
+            orig_link: ORIG_LINK_RE.captures(item.as_str()).map(|c| unescape(&c[1])),
+            subjects: DC_SUBJECT_RE.captures_iter(item.as_str()).map(|c| unescape(&c[1])).collect(),
+        })
+        .collect();
+    if extras.len() == entry_count { extras } else { Vec::new() }
+}
+
+fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, extras: ItemExtras) -> Entry {
     // xml:base on the entry wins over the document's base for the entry's links.
     let base = e.base.as_deref().and_then(|b| doc_base.join(b).ok()).unwrap_or_else(|| doc_base.clone());
-    let link = orig_link
+    let link = extras
+        .orig_link
         .as_deref()
         .and_then(|l| canonical_url(l, Some(&base)))
         .or_else(|| pick_link(&e.links, &base));
+    let enclosures = enclosures(&e.media, &e.links, &base, link.as_deref());
     // Markup inside the article is relative to the article's page, where there is one.
     let base = link.as_deref().and_then(|l| Url::parse(l).ok()).unwrap_or(base);
     let html = |t: &feed_rs::model::Text| {
@@ -144,10 +162,14 @@ fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, orig_link: Option<Str
         summary,
         content,
         authors: e.authors.iter().filter_map(author_name).collect(),
-        categories: e.categories.iter().filter_map(category_name).collect(),
+        categories: if e.categories.is_empty() {
+            extras.subjects.iter().filter_map(|s| clean_category(s)).collect()
+        } else {
+            e.categories.iter().filter_map(category_name).collect()
+        },
         published: e.published.or(e.updated),
         updated: e.updated,
-        enclosures: enclosures(&e.media, &base),
+        enclosures,
     }
 }
 
@@ -172,21 +194,42 @@ fn author_name(p: &feed_rs::model::Person) -> Option<String> {
 }
 
 fn category_name(c: &feed_rs::model::Category) -> Option<String> {
-    let name = c.label.as_deref().filter(|l| !l.trim().is_empty()).unwrap_or(&c.term);
-    let name = plain_text(name);
+    clean_category(c.label.as_deref().filter(|l| !l.trim().is_empty()).unwrap_or(&c.term))
+}
+
+fn clean_category(raw: &str) -> Option<String> {
+    let name = plain_text(raw);
     let name = name.trim_start_matches('#').trim();
     (!name.is_empty()).then(|| name.to_string())
 }
 
-fn enclosures(media: &[feed_rs::model::MediaObject], base: &Url) -> Vec<Enclosure> {
+/// Media attached to an entry: RSS `<enclosure>` and Media RSS (feed-rs's media objects),
+/// Atom `rel="enclosure"` links, JSON Feed attachments (typed links without a rel).
+fn enclosures(
+    media: &[feed_rs::model::MediaObject],
+    links: &[feed_rs::model::Link],
+    base: &Url,
+    article: Option<&str>,
+) -> Vec<Enclosure> {
+    let from_media = media.iter().flat_map(|m| &m.content).filter_map(|c| {
+        let url = c.url.as_ref()?.as_str().to_string();
+        Some((url, c.content_type.as_ref().map(|m| m.to_string()), c.size))
+    });
+    let from_links = links
+        .iter()
+        .filter(|l| match l.rel.as_deref() {
+            Some(rel) => rel == "enclosure",
+            None => l.media_type.as_deref().is_some_and(|m| !m.starts_with("text/html")),
+        })
+        .map(|l| (l.href.clone(), l.media_type.clone(), l.length));
     let mut out: Vec<Enclosure> = Vec::new();
-    for c in media.iter().flat_map(|m| &m.content) {
-        let Some(url) = c.url.as_ref().and_then(|u| canonical_url(u.as_str(), Some(base))) else { continue };
-        if out.iter().any(|e| e.url == url) {
+    for (href, mime, size) in from_media.chain(from_links) {
+        let Some(url) = canonical_url(&href, Some(base)) else { continue };
+        if Some(url.as_str()) == article || out.iter().any(|e| e.url == url) {
             continue;
         }
-        let mime_type = c.content_type.as_ref().map(|m| m.to_string()).unwrap_or_else(|| guess_mime(&url).into());
-        out.push(Enclosure { url, mime_type, length: c.size.unwrap_or(0) });
+        let mime_type = mime.filter(|m| !m.is_empty()).unwrap_or_else(|| guess_mime(&url).into());
+        out.push(Enclosure { url, mime_type, length: size.unwrap_or(0) });
     }
     out
 }
