@@ -173,3 +173,6 @@ impl SharedStore {
         .expect("store task panicked")
     }
 }
+
+#[cfg(test)]
+mod tests;

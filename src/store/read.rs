@@ -66,6 +66,32 @@ fn load_row(r: &Row) -> rusqlite::Result<Loaded> {
     })
 }
 
+/// The candidate query for `n` tags. Each tag's newest rows come from walking the
+/// `entry_tags_newest` index and stop after `window` rows, so the cost is bounded by the page
+/// asked for, not by how many entries carry the tag. Parameters: the tag keys, then window,
+/// limit, offset.
+pub(super) fn candidate_sql(n: usize) -> String {
+    if n == 0 {
+        // ?1 (the window) is not needed when walking entries_by_date directly.
+        return "SELECT id FROM entries WHERE ?1 > 0 ORDER BY date DESC, id DESC LIMIT ?2 OFFSET ?3".into();
+    }
+    let window = n + 1;
+    let per_tag: Vec<String> = (1..=n)
+        .map(|i| {
+            format!(
+                "SELECT * FROM (SELECT entry_id, date FROM entry_tags WHERE tag = ?{i} \
+                 ORDER BY date DESC, entry_id DESC LIMIT ?{window})"
+            )
+        })
+        .collect();
+    format!(
+        "SELECT entry_id FROM ({}) GROUP BY entry_id ORDER BY MAX(date) DESC, entry_id DESC LIMIT ?{} OFFSET ?{}",
+        per_tag.join(" UNION ALL "),
+        n + 2,
+        n + 3
+    )
+}
+
 impl Store {
     /// The newest `q.limit` stories having any of `q.tags` (all when empty) and none of
     /// `q.exclude`, each story once: its first-seen entry, with every other source named.
@@ -100,20 +126,11 @@ impl Store {
 
     /// Entry ids, newest first, having any of the tag keys (or all entries).
     fn candidate_ids(&self, tags: &[String], limit: usize, offset: usize) -> Result<Vec<i64>, StoreError> {
-        let (sql, args): (String, Vec<String>) = if tags.is_empty() {
-            ("SELECT id FROM entries ORDER BY date DESC, id DESC LIMIT ? OFFSET ?".into(), vec![])
-        } else {
-            let marks = vec!["?"; tags.len()].join(",");
-            (
-                format!(
-                    "SELECT entry_id FROM entry_tags WHERE tag IN ({marks})
-                     GROUP BY entry_id ORDER BY MAX(date) DESC, entry_id DESC LIMIT ? OFFSET ?"
-                ),
-                tags.to_vec(),
-            )
-        };
+        let sql = candidate_sql(tags.len());
+        let window = (limit + offset) as i64;
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let params = args.into_iter().chain([limit.to_string(), offset.to_string()]);
+        let mut params: Vec<rusqlite::types::Value> = tags.iter().map(|t| t.clone().into()).collect();
+        params.extend([window.into(), (limit as i64).into(), (offset as i64).into()]);
         let ids = stmt.query_map(params_from_iter(params), |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
         Ok(ids)
     }

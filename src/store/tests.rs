@@ -1,0 +1,139 @@
+use chrono::{Duration, TimeZone, Utc};
+
+use super::*;
+use crate::dedup;
+use crate::fetch::Validators;
+use crate::model::{Entry, StoryQuery, Tag};
+use crate::store::FeedBatch;
+
+fn entry(id: &str, link: &str, hours_ago: i64) -> Entry {
+    let base = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+    Entry {
+        source_id: Some(id.into()),
+        title: format!("title {id}"),
+        link: Some(link.into()),
+        summary: None,
+        content: None,
+        authors: vec![],
+        categories: vec![],
+        published: Some(base - Duration::hours(hours_ago)),
+        updated: None,
+        enclosures: vec![],
+    }
+}
+
+fn batch(feed_url: &str, entries: Vec<(Entry, &[&str])>) -> FeedBatch {
+    FeedBatch {
+        title: Some(feed_url.into()),
+        site_link: None,
+        status: 200,
+        validators: Validators::default(),
+        body_hash: "h".into(),
+        fingerprint: "f".into(),
+        moved_to: None,
+        entries: entries
+            .into_iter()
+            .map(|(e, tags)| dedup::prepare(feed_url, e, tags.iter().map(|t| Tag(t.to_string())).collect()))
+            .collect(),
+        now: Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap(),
+    }
+}
+
+fn titles(store: &Store, tags: &[&str], exclude: &[&str], limit: usize) -> Vec<String> {
+    let q = StoryQuery {
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        exclude: exclude.iter().map(|t| t.to_string()).collect(),
+        limit,
+    };
+    store.stories(&q).unwrap().into_iter().map(|s| s.primary.entry.title).collect()
+}
+
+#[test]
+fn stories_filter_group_and_page() {
+    let mut store = Store::open_in_memory().unwrap();
+    let a = store.feed_state("https://a/feed").unwrap().id;
+    let b = store.feed_state("https://b/feed").unwrap().id;
+    // 120 entries tagged "x" so paging past the first candidate page is exercised.
+    let many: Vec<(Entry, &[&str])> =
+        (0..120).map(|i| (entry(&format!("a{i}"), &format!("https://a/{i}"), i + 10), &["x"][..])).collect();
+    store.apply_batch(a, &batch("https://a/feed", many)).unwrap();
+    store
+        .apply_batch(
+            b,
+            &batch(
+                "https://b/feed",
+                vec![
+                    // Same story as a0 (same link): shown once, a first.
+                    (entry("b0", "https://a/0", 1), &["y"][..]),
+                    (entry("b1", "https://b/1", 2), &["y", "secret"][..]),
+                    (entry("b2", "https://b/2", 3), &["Y"][..]),
+                ],
+            ),
+        )
+        .unwrap();
+
+    let ys = titles(&store, &["y"], &[], 50);
+    assert_eq!(ys, ["title b1", "title b2", "title a0"], "the shared story shows its first source, a0");
+    assert_eq!(titles(&store, &["Y"], &["SECRET"], 50), ["title b2", "title a0"]);
+    let xs = titles(&store, &["x"], &[], 110);
+    assert_eq!(xs.len(), 110);
+    assert_eq!(xs[0], "title a0");
+    assert_eq!(xs[109], "title a109");
+    assert_eq!(titles(&store, &[], &[], 1000).len(), 122, "a0 and b0 are one story");
+    assert!(titles(&store, &["nope"], &[], 10).is_empty());
+
+    let shared = store.stories(&StoryQuery { tags: vec!["y".into()], exclude: vec![], limit: 50 }).unwrap();
+    let a0 = shared.iter().find(|s| s.primary.entry.title == "title a0").unwrap();
+    assert_eq!(a0.also.len(), 1);
+    assert_eq!(a0.also[0].feed_url, "https://b/feed");
+    let tag_names: Vec<_> = a0.tags.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(tag_names, ["x", "y"], "a story carries the tags of all its copies");
+}
+
+#[test]
+fn tag_queries_walk_the_index() {
+    let store = Store::open_in_memory().unwrap();
+    for n in [1, 3] {
+        let sql = format!("EXPLAIN QUERY PLAN {}", read::candidate_sql(n));
+        let mut stmt = store.conn.prepare(&sql).unwrap();
+        let params: Vec<rusqlite::types::Value> = (0..n + 3).map(|i| rusqlite::types::Value::Integer(i as i64 + 1)).collect();
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains("entry_tags_newest"), "{plan}");
+        assert!(!plan.contains("SCAN entry_tags"), "no full scan of entry_tags:\n{plan}");
+        assert!(!plan.contains("SCAN entries"), "{plan}");
+    }
+}
+
+#[test]
+fn unchanged_entries_cost_no_write_and_edits_keep_the_guid() {
+    let mut store = Store::open_in_memory().unwrap();
+    let id = store.feed_state("https://a/feed").unwrap().id;
+    let first = store.apply_batch(id, &batch("https://a/feed", vec![(entry("1", "https://a/1", 1), &[][..])])).unwrap();
+    assert_eq!(first.new, 1);
+    let same = store.apply_batch(id, &batch("https://a/feed", vec![(entry("1", "https://a/1", 1), &[][..])])).unwrap();
+    assert_eq!(same.unchanged, 1);
+    let guid = store.stories(&StoryQuery { limit: 1, ..Default::default() }).unwrap()[0].primary.guid.clone();
+    let mut edited = entry("1", "https://a/1", 1);
+    edited.title = "edited".into();
+    let upd = store.apply_batch(id, &batch("https://a/feed", vec![(edited, &[][..])])).unwrap();
+    assert_eq!(upd.updated, 1);
+    let s = &store.stories(&StoryQuery { limit: 5, ..Default::default() }).unwrap()[0];
+    assert_eq!((s.primary.entry.title.as_str(), s.primary.guid.as_str()), ("edited", guid.as_str()));
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    drop(Store::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = Store::open(&path).err().unwrap();
+    assert!(err.to_string().contains("schema version 99 is newer"), "{err}");
+}
