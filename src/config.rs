@@ -45,7 +45,7 @@ pub struct StorageConfig {
     pub retention: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FetchConfig {
     pub interval: Duration,
     pub concurrency: usize,

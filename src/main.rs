@@ -9,7 +9,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = match &cli.log_level {
         Some(level) => EnvFilter::try_new(level),
-        None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("warn")),
+        // A service logs what it does; a one-shot run from cron stays quiet unless something is wrong.
+        None => {
+            let default = if cli.once || cli.command.is_some() { "warn" } else { "info" };
+            EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(default))
+        }
     };
     let filter = match filter {
         Ok(f) => f,

@@ -66,6 +66,16 @@ impl Store {
         })
     }
 
+    /// A read-only connection to a database the writer has already opened and migrated.
+    /// Readers in WAL mode never wait for the writer.
+    pub fn open_reader(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |e: rusqlite::Error| StoreError::Open { path: path.to_owned(), message: e.to_string() };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        conn.pragma_update(None, "query_only", "ON").map_err(open_err)?;
+        Ok(Store { conn })
+    }
+
     pub fn open_in_memory() -> Result<Store, StoreError> {
         Store::init(Connection::open_in_memory()?)
     }
@@ -145,6 +155,46 @@ fn ts(t: DateTime<Utc>) -> i64 {
 
 fn from_ts(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(secs, 0).single().unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// Read-only connections for the HTTP server, so serving never waits on polling. Connections
+/// are opened on demand and up to [`MAX_IDLE_READERS`] are kept for reuse.
+pub struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Store>>,
+}
+
+/// Idle read connections kept open: one per core of a small server is plenty for SQLite reads
+/// that take milliseconds.
+const MAX_IDLE_READERS: usize = 4;
+
+impl ReaderPool {
+    pub fn new(path: &Path) -> Arc<ReaderPool> {
+        Arc::new(ReaderPool { path: path.to_owned(), idle: Mutex::new(Vec::new()) })
+    }
+
+    pub async fn call<R, F>(self: &Arc<Self>, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let reuse = pool.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let store = match reuse {
+                Some(s) => s,
+                None => Store::open_reader(&pool.path)?,
+            };
+            let result = f(&store);
+            let mut idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(store);
+            }
+            result
+        })
+        .await
+        .expect("reader task panicked")
+    }
 }
 
 /// The store shared between tasks. Every call runs on tokio's blocking pool, so SQLite never

@@ -23,6 +23,9 @@ pub struct FeedStatus {
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
     pub consecutive_failures: u32,
+    pub next_poll: Option<DateTime<Utc>>,
+    /// The server answered 410 Gone: the feed is no longer polled.
+    pub gone: bool,
     pub entries: u64,
 }
 
@@ -181,7 +184,8 @@ impl Store {
     pub fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT f.url, f.title, f.current_url, f.last_attempt, f.last_success, f.last_status, f.last_error,
-                    f.consecutive_failures, (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id)
+                    f.consecutive_failures, f.next_poll, f.gone,
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id)
              FROM feeds f ORDER BY f.id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -194,10 +198,18 @@ impl Store {
                 last_status: r.get(5)?,
                 last_error: r.get(6)?,
                 consecutive_failures: r.get(7)?,
-                entries: r.get::<_, i64>(8)? as u64,
+                next_poll: r.get::<_, Option<i64>>(8)?.map(from_ts),
+                gone: r.get(9)?,
+                entries: r.get::<_, i64>(10)? as u64,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// A cheap query proving the database answers (health checks).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Entries stored, for summaries and tests.

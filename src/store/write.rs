@@ -111,6 +111,34 @@ impl Store {
         Ok(())
     }
 
+    /// Records when the scheduler means to poll the feed next (shown on the status page, and
+    /// honoured after a restart).
+    pub fn set_next_poll(&mut self, url: &str, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        self.conn.prepare_cached("UPDATE feeds SET next_poll = ?2 WHERE url = ?1")?.execute(params![url, at.map(ts)])?;
+        Ok(())
+    }
+
+    /// The server said 410 Gone: polling stops for good (until the feed is removed from the
+    /// config and added again, or its URL changes).
+    pub fn mark_gone(&mut self, url: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE feeds SET gone = 1, next_poll = NULL WHERE url = ?1", [url])?;
+        Ok(())
+    }
+
+    /// Forgets "gone" for feeds no longer configured, so re-adding one polls it again.
+    pub fn forget_gone_except(&mut self, configured: &[String]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut gone = tx.prepare("SELECT url FROM feeds WHERE gone = 1")?;
+            let urls = gone.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            for url in urls.iter().filter(|u| !configured.contains(u)) {
+                tx.execute("UPDATE feeds SET gone = 0 WHERE url = ?1", [url])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Deletes entries first seen before `cutoff`, leaving tombstones, and forgets tombstones
     /// whose entry has not been in its feed since `cutoff`.
     pub fn sweep(&mut self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<SweepCounts, StoreError> {

@@ -18,6 +18,8 @@ use crate::pipeline::Context;
 use crate::schedule::{self, FeedReport, PassSummary};
 use crate::store::{SharedStore, Store};
 
+mod daemon;
+
 /// Exit code when `--strict` is given and any feed failed.
 pub const EXIT_FEED_FAILED: u8 = 2;
 
@@ -34,7 +36,8 @@ pub struct Cli {
     #[arg(long, short, global = true, default_value = "config.toml", value_name = "PATH")]
     pub config: PathBuf,
 
-    /// Poll every feed once, write the output files, print a summary and exit.
+    /// Poll every feed once, write the output files, print a summary and exit. Without it,
+    /// aggregate runs as a service: polling on schedule and serving feeds over HTTP.
     #[arg(long)]
     pub once: bool,
 
@@ -65,25 +68,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None if cli.once => run_once(config, cli.strict).await,
-        None => anyhow::bail!(
-            "the long-running daemon is not available in this build yet; run with --once (for example from cron or a systemd timer)"
-        ),
+        None => daemon::run(cli.config, config).await,
     }
 }
 
 /// Opens the store and builds the shared context.
 pub fn context(config: Config) -> anyhow::Result<Context> {
     let mut store = Store::open(&config.storage.path)?;
-    let spellings: Vec<String> = config
-        .tags
-        .rules()
-        .iter()
-        .map(|r| r.name.clone())
-        .chain(config.feeds.iter().flat_map(|f| f.tags.iter().map(|t| t.0.clone())))
-        .collect();
-    store.set_tag_spellings(&spellings).context("cannot record the configured tag names")?;
+    store.set_tag_spellings(&tag_spellings(&config)).context("cannot record the configured tag names")?;
     let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
     Ok(Context { store: SharedStore::new(store), fetcher: Arc::new(fetcher), config: Arc::new(config) })
+}
+
+/// Tag names as the config spells them: rule names and feed tags.
+pub fn tag_spellings(config: &Config) -> Vec<String> {
+    let rules = config.tags.rules().iter().map(|r| r.name.clone());
+    rules.chain(config.feeds.iter().flat_map(|f| f.tags.iter().map(|t| t.0.clone()))).collect()
 }
 
 async fn run_once(config: Config, strict: bool) -> anyhow::Result<ExitCode> {

@@ -1,5 +1,11 @@
-//! When feeds are polled and how many at once. A pass polls every configured feed concurrently;
-//! the fetcher's global and per-host semaphores bound what actually hits the network.
+//! When feeds are polled and how many at once. `run_pass` polls every configured feed once
+//! (`--once`); `run_daemon` keeps polling each at its own interval. The fetcher's global and
+//! per-host semaphores bound what actually hits the network.
+
+mod daemon;
+pub mod policy;
+
+pub use daemon::{HEARTBEAT_EVERY, SHUTDOWN_GRACE, StatusHook, run as run_daemon};
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,132 @@
+//! The long-running service: the scheduler and the HTTP server on one store, systemd
+//! notification (READY, STATUS, WATCHDOG), and signals: SIGHUP reloads the config, SIGTERM and
+//! SIGINT stop cleanly.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sd_notify::NotifyState;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::context;
+use crate::config::Config;
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::schedule;
+use crate::serve::{self, AppState, Cache};
+use crate::store::ReaderPool;
+
+/// After SIGTERM, how long the HTTP server may take to finish open requests.
+const SERVER_GRACE: Duration = Duration::from_secs(3);
+
+pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCode> {
+    let listen = config.server.listen;
+    let db_path = config.storage.path.clone();
+    let ctx = context(config)?;
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
+    let local = listener.local_addr()?;
+    tracing::info!("listening on http://{local}");
+
+    let token = CancellationToken::new();
+    let (config_tx, config_rx) = watch::channel(ctx.config.clone());
+    let live = Arc::new(Live::new());
+    let metrics = Metrics::new();
+    let state = AppState {
+        readers: ReaderPool::new(&db_path),
+        config: config_rx.clone(),
+        cache: Arc::new(Cache::new()),
+        live: live.clone(),
+        metrics: metrics.clone(),
+    };
+    let server = tokio::spawn(serve::run(listener, state, token.clone()));
+    tokio::spawn(handle_signals(config_path, config_tx, token.clone()));
+    if let Some(every) = sd_notify::watchdog_enabled() {
+        tokio::spawn(watchdog(every / 2, live.clone(), token.clone()));
+    }
+    notify(&[NotifyState::Ready, NotifyState::Status(&format!("listening on {local}"))]);
+
+    let on_status: schedule::StatusHook = Box::new(move |status| notify(&[NotifyState::Status(status)]));
+    schedule::run_daemon(ctx, config_rx, live, metrics, on_status, token.clone()).await;
+
+    notify(&[NotifyState::Stopping]);
+    match tokio::time::timeout(SERVER_GRACE, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server failed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
+        Err(_) => tracing::warn!("HTTP server did not finish open requests in time"),
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn notify(states: &[NotifyState]) {
+    // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+async fn handle_signals(config_path: PathBuf, config_tx: watch::Sender<Arc<Config>>, token: CancellationToken) {
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers; stopping");
+        token.cancel();
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => reload(&config_path, &config_tx),
+            _ = term.recv() => break tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => break tracing::info!("SIGINT: stopping"),
+        }
+    }
+    token.cancel();
+}
+
+/// Loads and validates the config file again; a bad one is refused and the running one stays.
+/// Storage and the listen address need a restart: a new value is reported and not applied.
+fn reload(path: &Path, config_tx: &watch::Sender<Arc<Config>>) {
+    notify(&[NotifyState::Reloading, NotifyState::monotonic_usec_now().unwrap_or(NotifyState::Status("reloading"))]);
+    match Config::load(path) {
+        Err(e) => tracing::error!(error = %e, "config reload refused; the running config stays in force"),
+        Ok(mut new) => {
+            let old = config_tx.borrow().clone();
+            if new.storage.path != old.storage.path {
+                tracing::warn!("storage.path changed: takes effect after a restart");
+                new.storage.path = old.storage.path.clone();
+            }
+            if new.server.listen != old.server.listen {
+                tracing::warn!("server.listen changed: takes effect after a restart");
+                new.server.listen = old.server.listen;
+            }
+            config_tx.send_replace(Arc::new(new));
+        }
+    }
+    notify(&[NotifyState::Ready]);
+}
+
+/// Pings systemd's watchdog while the scheduler is turning; a stalled scheduler stops the pings
+/// and systemd restarts the service.
+async fn watchdog(every: Duration, live: Arc<Live>, token: CancellationToken) {
+    let stalled_after = (schedule::HEARTBEAT_EVERY * 4).as_secs() as i64;
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tick.tick() => {
+                if live.since_heartbeat().is_none_or(|s| s <= stalled_after) {
+                    notify(&[NotifyState::Watchdog]);
+                } else {
+                    tracing::error!("scheduler stalled; withholding the watchdog ping");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The daemon's scheduler: each feed polled at its own interval with jitter, failures backed
+//! off, Retry-After shared by every feed of a host, 410 Gone honoured, output files rewritten
+//! after changes, retention swept hourly. It owns *when*; `refresh_feed` does the work.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::policy::{LastPoll, MAX_RETRY_AFTER, first_delay, jittered, next_delay};
+use crate::config::{Config, FeedConfig};
+use crate::fetch::{FetchError, Fetcher};
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::outputs;
+use crate::pipeline::{Context, Outcome, Polled, RefreshError, refresh_feed};
+use crate::store::FeedStatus;
+
+/// The loop turns at least this often, so the heartbeat proves it is alive.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
+/// At shutdown, polls in flight get this long to finish and commit before being abandoned
+/// (abandoning is safe: a feed's batch is one transaction, committed or not).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Output files are rewritten once polls have been quiet this long (or at most this late
+/// while polls keep finishing), not once per poll.
+const OUTPUT_DEBOUNCE: Duration = Duration::from_secs(2);
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Called with a one-line summary for systemd's STATUS=.
+pub type StatusHook = Box<dyn Fn(&str) + Send + Sync>;
+
+struct Slot {
+    feed: FeedConfig,
+    /// `None`: not polled any more (410 Gone).
+    due: Option<Instant>,
+    failures: u32,
+    running: bool,
+}
+
+struct Done {
+    url: String,
+    elapsed: Duration,
+    result: Result<Polled, RefreshError>,
+}
+
+struct Daemon {
+    ctx: Context,
+    live: Arc<Live>,
+    metrics: Metrics,
+    on_status: StatusHook,
+    slots: HashMap<String, Slot>,
+    /// Hosts that asked us (Retry-After) not to come back before a time.
+    host_block: HashMap<String, Instant>,
+    running: JoinSet<Done>,
+    dirty_since: Option<Instant>,
+    next_sweep: Instant,
+}
+
+/// Runs until `token` is cancelled, then lets in-flight polls finish (up to
+/// [`SHUTDOWN_GRACE`]) and writes the outputs one last time.
+pub async fn run(
+    ctx: Context,
+    mut config_rx: watch::Receiver<Arc<Config>>,
+    live: Arc<Live>,
+    metrics: Metrics,
+    on_status: StatusHook,
+    token: CancellationToken,
+) {
+    let mut d = Daemon::new(ctx, live, metrics, on_status).await;
+    let mut reloads_open = true;
+    loop {
+        d.live.beat();
+        d.start_due();
+        let wake = d.next_wake();
+        tokio::select! {
+            _ = token.cancelled() => break,
+            changed = config_rx.changed(), if reloads_open => match changed {
+                Ok(()) => {
+                    let config = config_rx.borrow_and_update().clone();
+                    d.apply_config(config).await;
+                }
+                Err(_) => reloads_open = false,
+            },
+            Some(joined) = d.running.join_next(), if !d.running.is_empty() => match joined {
+                Ok(done) => d.finish(done).await,
+                Err(e) => tracing::error!(error = %e, "a poll task failed"),
+            },
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+        d.housekeeping(false).await;
+    }
+    d.shutdown().await;
+}
+
+fn host_of(feed: &FeedConfig) -> String {
+    format!("{}:{}", feed.url.host_str().unwrap_or(""), feed.url.port_or_known_default().unwrap_or(0))
+}
+
+impl Daemon {
+    async fn new(ctx: Context, live: Arc<Live>, metrics: Metrics, on_status: StatusHook) -> Daemon {
+        let statuses = ctx.store.call(|s| s.feed_statuses()).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read feed states; polling every feed soon");
+            Vec::new()
+        });
+        let known: HashMap<&str, &FeedStatus> = statuses.iter().map(|s| (s.url.as_str(), s)).collect();
+        let slots = ctx
+            .config
+            .feeds
+            .iter()
+            .map(|f| (f.url.to_string(), initial_slot(f, known.get(f.url.as_str()).copied())))
+            .collect();
+        let d = Daemon {
+            ctx,
+            live,
+            metrics,
+            on_status,
+            slots,
+            host_block: HashMap::new(),
+            running: JoinSet::new(),
+            dirty_since: None,
+            next_sweep: Instant::now(),
+        };
+        d.publish_counts();
+        d
+    }
+
+    fn start_due(&mut self) {
+        let now = Instant::now();
+        for (url, slot) in &mut self.slots {
+            let Some(due) = slot.due else { continue };
+            if slot.running || due > now {
+                continue;
+            }
+            if let Some(until) = self.host_block.get(&host_of(&slot.feed)).filter(|u| **u > now) {
+                slot.due = Some(*until);
+                continue;
+            }
+            slot.running = true;
+            let (ctx, feed, url) = (self.ctx.clone(), slot.feed.clone(), url.clone());
+            self.running.spawn(async move {
+                let started = Instant::now();
+                let result = refresh_feed(&ctx, &feed).await;
+                Done { url, elapsed: started.elapsed(), result }
+            });
+        }
+    }
+
+    fn next_wake(&self) -> Instant {
+        let now = Instant::now();
+        let mut wake = now + HEARTBEAT_EVERY;
+        for slot in self.slots.values().filter(|s| !s.running) {
+            if let Some(due) = slot.due {
+                wake = wake.min(due);
+            }
+        }
+        if let Some(since) = self.dirty_since {
+            wake = wake.min(since + OUTPUT_DEBOUNCE);
+        }
+        wake.min(self.next_sweep).max(now)
+    }
+
+    async fn finish(&mut self, done: Done) {
+        let outcome = match &done.result {
+            Ok(Polled { outcome: Outcome::Stored(_), .. }) => "stored",
+            Ok(Polled { outcome: Outcome::NotModified, .. }) => "not_modified",
+            Ok(Polled { outcome: Outcome::Unchanged, .. }) => "unchanged",
+            Err(_) => "failed",
+        };
+        self.metrics.observe_poll(outcome, done.elapsed);
+        let Some(slot) = self.slots.get_mut(&done.url) else { return }; // removed by a reload
+        slot.running = false;
+        let last = match &done.result {
+            Ok(polled) => {
+                slot.failures = 0;
+                if let Outcome::Stored(c) = polled.outcome {
+                    self.metrics.entries.with_label_values(&["new"]).inc_by(c.new as u64);
+                    self.metrics.entries.with_label_values(&["updated"]).inc_by(c.updated as u64);
+                    if c.new + c.updated > 0 {
+                        self.live.changed();
+                        self.dirty_since.get_or_insert_with(Instant::now);
+                    }
+                }
+                tracing::info!(feed = %done.url, outcome, elapsed_ms = done.elapsed.as_millis() as u64, "polled");
+                LastPoll::Ok { max_age: polled.response.max_age }
+            }
+            Err(e) => {
+                slot.failures += 1;
+                tracing::warn!(feed = %done.url, error = %e, failures = slot.failures, "poll failed");
+                last_failure(e, slot.failures)
+            }
+        };
+        if let LastPoll::Failed { retry_after: Some(r), .. } = last {
+            self.host_block.insert(host_of(&slot.feed), Instant::now() + r.min(MAX_RETRY_AFTER));
+        }
+        let url = done.url.clone();
+        let next = match next_delay(slot.feed.interval, last) {
+            Some(delay) => {
+                let delay = jittered(delay, fastrand::f64());
+                slot.due = Some(Instant::now() + delay);
+                chrono::Duration::from_std(delay).ok().map(|d| Utc::now() + d)
+            }
+            None => {
+                slot.due = None;
+                tracing::warn!(feed = %url, "the server says the feed is gone (410); polling stopped");
+                None
+            }
+        };
+        let gone = next.is_none();
+        let stored = self
+            .ctx
+            .store
+            .call(move |s| if gone { s.mark_gone(&url) } else { s.set_next_poll(&url, next) })
+            .await;
+        if let Err(e) = stored {
+            tracing::error!(error = %e, "cannot record the feed's schedule");
+        }
+        self.publish_counts();
+    }
+
+    async fn apply_config(&mut self, config: Arc<Config>) {
+        if config.fetch != self.ctx.config.fetch {
+            match Fetcher::new(&config.fetch) {
+                Ok(f) => self.ctx.fetcher = Arc::new(f),
+                Err(e) => tracing::error!(error = %e, "keeping the previous HTTP client"),
+            }
+        }
+        let urls: Vec<String> = config.feeds.iter().map(|f| f.url.to_string()).collect();
+        let spellings = crate::cli::tag_spellings(&config);
+        let (keep, names) = (urls.clone(), spellings);
+        let stored = self.ctx.store.call(move |s| s.forget_gone_except(&keep).and_then(|()| s.set_tag_spellings(&names))).await;
+        if let Err(e) = stored {
+            tracing::error!(error = %e, "cannot record the new config in the store");
+        }
+        self.slots.retain(|url, _| urls.contains(url));
+        for feed in &config.feeds {
+            match self.slots.get_mut(feed.url.as_str()) {
+                Some(slot) => slot.feed = feed.clone(),
+                None => {
+                    let slot = initial_slot(feed, None);
+                    self.slots.insert(feed.url.to_string(), slot);
+                }
+            }
+        }
+        tracing::info!(feeds = config.feeds.len(), outputs = config.outputs.len(), "config reloaded");
+        self.ctx.config = config;
+        self.live.changed();
+        self.dirty_since = Some(Instant::now());
+        self.publish_counts();
+    }
+
+    /// Rewrites output files after changes settle, and sweeps retention when due.
+    async fn housekeeping(&mut self, force: bool) {
+        let now = Instant::now();
+        if let Some(since) = self.dirty_since {
+            if force || self.running.is_empty() || now >= since + OUTPUT_DEBOUNCE {
+                self.dirty_since = None;
+                for (name, result) in outputs::write_files(&self.ctx).await {
+                    if let Err(e) = result {
+                        tracing::error!(output = %name, error = %e, "output not written");
+                    }
+                }
+            }
+        }
+        if now >= self.next_sweep && !force {
+            self.next_sweep = now + RETENTION_EVERY;
+            self.sweep().await;
+        }
+    }
+
+    async fn sweep(&mut self) {
+        let retention = chrono::Duration::from_std(self.ctx.config.storage.retention).unwrap_or(chrono::Duration::MAX);
+        let now = Utc::now();
+        let cutoff = now.checked_sub_signed(retention).unwrap_or(chrono::DateTime::UNIX_EPOCH);
+        match self.ctx.store.call(move |s| s.sweep(cutoff, now)).await {
+            Ok(swept) if swept.entries > 0 => {
+                tracing::info!(entries = swept.entries, tombstones = swept.tombstones, "retention sweep");
+                self.live.changed();
+                self.dirty_since.get_or_insert_with(Instant::now);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "retention sweep failed"),
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let in_flight = self.running.len();
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while let Some(joined) = self.running.join_next().await {
+                if let Ok(done) = joined {
+                    self.finish(done).await;
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(abandoned = self.running.len(), "shutting down: abandoning polls still in flight");
+            self.running.abort_all();
+        } else if in_flight > 0 {
+            tracing::info!(finished = in_flight, "shutting down: in-flight polls finished");
+        }
+        self.housekeeping(true).await;
+    }
+
+    fn publish_counts(&self) {
+        let failing = self.slots.values().filter(|s| s.failures > 0).count();
+        let stopped = self.slots.values().filter(|s| s.due.is_none()).count();
+        self.live.set_counts(self.slots.len(), failing);
+        self.metrics.feeds_failing.set(failing as i64);
+        let mut status = format!("{} feeds, {} failing", self.slots.len(), failing);
+        if stopped > 0 {
+            status.push_str(&format!(", {stopped} gone"));
+        }
+        (self.on_status)(&status);
+    }
+}
+
+fn initial_slot(feed: &FeedConfig, known: Option<&FeedStatus>) -> Slot {
+    let now = Instant::now();
+    let since_success = known.and_then(|k| k.last_success).and_then(|t| (Utc::now() - t).to_std().ok());
+    let mut delay = first_delay(feed.interval, since_success, fastrand::f64());
+    // A backoff or Retry-After recorded before a restart still holds.
+    if let Some(planned) = known.and_then(|k| k.next_poll).and_then(|t| (t - Utc::now()).to_std().ok()) {
+        delay = delay.max(planned);
+    }
+    Slot {
+        feed: feed.clone(),
+        due: (!known.is_some_and(|k| k.gone)).then_some(now + delay),
+        failures: known.map(|k| k.consecutive_failures).unwrap_or(0),
+        running: false,
+    }
+}
+
+fn last_failure(e: &RefreshError, failures: u32) -> LastPoll {
+    match e {
+        RefreshError::Fetch(FetchError::Status { status, .. }) if status.as_u16() == 410 => LastPoll::Gone,
+        RefreshError::Fetch(FetchError::Status { retry_after, .. }) => LastPoll::Failed { failures, retry_after: *retry_after },
+        _ => LastPoll::Failed { failures, retry_after: None },
+    }
+}

@@ -1,0 +1,115 @@
+//! When to poll a feed next, as pure functions of what the last poll said. No clocks are read
+//! here: callers pass durations in, so every rule is testable without waiting.
+
+use std::time::Duration;
+
+/// Failures back off exponentially up to this; a day keeps a dead feed visible in the status
+/// without bothering its server more than once a day.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+
+/// A server's Cache-Control max-age may slow polling down to this at most: beyond it, a stale
+/// max-age (some CDNs send a year) would silence a feed.
+pub const MAX_CACHE_DELAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Retry-After is honoured up to a week; a longer one is treated as a week.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Jitter spread as a fraction of the delay (±10%): feeds configured alike drift apart instead
+/// of firing together.
+const JITTER: f64 = 0.10;
+
+/// What the last poll of a feed said, as far as timing goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastPoll {
+    Ok { max_age: Option<Duration> },
+    /// `failures` in a row, counting this one (>= 1).
+    Failed { failures: u32, retry_after: Option<Duration> },
+    /// 410 Gone: never again.
+    Gone,
+}
+
+/// The delay before the next poll, before jitter; `None` means stop polling.
+pub fn next_delay(interval: Duration, last: LastPoll) -> Option<Duration> {
+    match last {
+        LastPoll::Ok { max_age } => {
+            // A long max-age may make polls rarer, a short one never more frequent.
+            let cached = max_age.unwrap_or(Duration::ZERO).min(MAX_CACHE_DELAY);
+            Some(interval.max(cached))
+        }
+        LastPoll::Failed { failures, retry_after } => {
+            let exp = failures.saturating_sub(1).min(20);
+            let backoff = interval.saturating_mul(1u32 << exp).min(MAX_BACKOFF.max(interval));
+            let asked = retry_after.unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER);
+            Some(backoff.max(asked))
+        }
+        LastPoll::Gone => None,
+    }
+}
+
+/// `delay` spread by ±10%, using `unit` in [0, 1) as the random draw.
+pub fn jittered(delay: Duration, unit: f64) -> Duration {
+    let factor = 1.0 + JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+    delay.mul_f64(factor)
+}
+
+/// The first poll after start-up: when the last success was recent, wait out the rest of the
+/// interval (restarts don't re-poll everything); otherwise soon, spread over a few seconds.
+pub fn first_delay(interval: Duration, since_last_success: Option<Duration>, unit: f64) -> Duration {
+    let spread = interval.min(Duration::from_secs(10)).mul_f64(unit.clamp(0.0, 1.0));
+    match since_last_success {
+        Some(since) if since < interval => (interval - since).max(spread),
+        _ => spread,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn success_waits_the_interval_or_a_longer_max_age() {
+        assert_eq!(next_delay(15 * MIN, LastPoll::Ok { max_age: None }), Some(15 * MIN));
+        assert_eq!(next_delay(15 * MIN, LastPoll::Ok { max_age: Some(MIN) }), Some(15 * MIN));
+        assert_eq!(next_delay(15 * MIN, LastPoll::Ok { max_age: Some(60 * MIN) }), Some(60 * MIN));
+        assert_eq!(next_delay(15 * MIN, LastPoll::Ok { max_age: Some(MIN * 60 * 24 * 365) }), Some(MAX_CACHE_DELAY));
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_to_a_day() {
+        let d = |failures| next_delay(15 * MIN, LastPoll::Failed { failures, retry_after: None }).unwrap();
+        assert_eq!(d(1), 15 * MIN);
+        assert_eq!(d(2), 30 * MIN);
+        assert_eq!(d(3), 60 * MIN);
+        assert_eq!(d(10), MAX_BACKOFF);
+        assert_eq!(d(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_bounded() {
+        let d = |r| next_delay(MIN, LastPoll::Failed { failures: 1, retry_after: Some(r) }).unwrap();
+        assert_eq!(d(3600 * Duration::from_secs(1)), 60 * MIN);
+        assert_eq!(d(Duration::from_secs(1)), MIN, "never sooner than the backoff");
+        assert_eq!(d(Duration::from_secs(365 * 86400)), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn gone_stops() {
+        assert_eq!(next_delay(MIN, LastPoll::Gone), None);
+    }
+
+    #[test]
+    fn jitter_is_within_ten_percent() {
+        assert_eq!(jittered(100 * MIN, 0.5), 100 * MIN);
+        assert_eq!(jittered(100 * MIN, 0.0), 90 * MIN);
+        assert_eq!(jittered(100 * MIN, 1.0), 110 * MIN);
+    }
+
+    #[test]
+    fn restarts_respect_a_recent_success() {
+        assert_eq!(first_delay(15 * MIN, Some(5 * MIN), 0.0), 10 * MIN);
+        assert!(first_delay(15 * MIN, Some(20 * MIN), 0.5) <= Duration::from_secs(10));
+        assert!(first_delay(15 * MIN, None, 1.0) <= Duration::from_secs(10));
+    }
+}

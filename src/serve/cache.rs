@@ -1,0 +1,102 @@
+//! Rendered feed bodies, kept until the store changes: a reader's request is then a lookup, and
+//! its 304 a comparison. Each body is gzipped once, when rendered, not per request.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use chrono::{DateTime, SubsecRound, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::publish::Format;
+
+/// Ad-hoc queries cached at most; past it the ad-hoc entries are dropped (configured outputs
+/// stay). Bounds memory against clients that invent endless tag combinations.
+const MAX_ADHOC_ENTRIES: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CacheKey {
+    Output(String, Format),
+    /// The normalised query string.
+    AdHoc(String, Format),
+}
+
+#[derive(Debug)]
+pub struct Rendered {
+    generation: u64,
+    pub body: Bytes,
+    pub gzip: Bytes,
+    /// Strong ETag of the identity body; the gzip body's is the same with a "-gz" suffix.
+    pub etag: String,
+    pub etag_gzip: String,
+    /// When this content was first rendered (whole seconds, as HTTP dates are).
+    pub last_modified: DateTime<Utc>,
+    pub format: Format,
+}
+
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: Mutex<HashMap<CacheKey, Arc<Rendered>>>,
+}
+
+impl Cache {
+    pub fn new() -> Cache {
+        Cache::default()
+    }
+
+    /// The cached rendering if it is of `generation`.
+    pub fn get(&self, key: &CacheKey, generation: u64) -> Option<Arc<Rendered>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(key).filter(|r| r.generation == generation).cloned()
+    }
+
+    /// Stores a fresh rendering. Content identical to the previous one keeps its Last-Modified.
+    pub fn put(&self, key: CacheKey, generation: u64, format: Format, body: String) -> Arc<Rendered> {
+        let digest = Sha256::digest(body.as_bytes());
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(body.as_bytes()).expect("writing to memory");
+        let gzip = Bytes::from(gz.finish().expect("writing to memory"));
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let etag = format!("\"{hex}\"");
+        let last_modified = match entries.get(&key) {
+            Some(old) if old.etag == etag => old.last_modified,
+            _ => Utc::now().trunc_subsecs(0),
+        };
+        let rendered = Arc::new(Rendered {
+            generation,
+            body: Bytes::from(body),
+            gzip,
+            etag_gzip: format!("\"{hex}-gz\""),
+            etag,
+            last_modified,
+            format,
+        });
+        if matches!(key, CacheKey::AdHoc(..)) && entries.len() >= MAX_ADHOC_ENTRIES {
+            entries.retain(|k, _| matches!(k, CacheKey::Output(..)));
+        }
+        entries.insert(key, rendered.clone());
+        rendered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_content_keeps_its_etag_and_date_across_generations() {
+        let cache = Cache::new();
+        let key = CacheKey::Output("x".into(), Format::Rss);
+        let a = cache.put(key.clone(), 1, Format::Rss, "<rss/>".into());
+        assert!(cache.get(&key, 1).is_some());
+        assert!(cache.get(&key, 2).is_none(), "a newer generation makes it stale");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let b = cache.put(key.clone(), 2, Format::Rss, "<rss/>".into());
+        assert_eq!((a.etag.as_str(), a.last_modified), (b.etag.as_str(), b.last_modified));
+        let c = cache.put(key, 3, Format::Rss, "<rss>changed</rss>".into());
+        assert_ne!(c.etag, a.etag);
+        assert!(c.last_modified > a.last_modified);
+    }
+}
