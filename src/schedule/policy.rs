@@ -52,10 +52,14 @@ pub fn jittered(delay: Duration, unit: f64) -> Duration {
     delay.mul_f64(factor)
 }
 
+/// Start-up polls are spread over this much so they don't all start in the same instant; the
+/// fetcher's concurrency limits do the real pacing.
+const STARTUP_SPREAD: Duration = Duration::from_secs(3);
+
 /// The first poll after start-up: when the last success was recent, wait out the rest of the
 /// interval (restarts don't re-poll everything); otherwise soon, spread over a few seconds.
 pub fn first_delay(interval: Duration, since_last_success: Option<Duration>, unit: f64) -> Duration {
-    let spread = interval.min(Duration::from_secs(10)).mul_f64(unit.clamp(0.0, 1.0));
+    let spread = interval.min(STARTUP_SPREAD).mul_f64(unit.clamp(0.0, 1.0));
     match since_last_success {
         Some(since) if since < interval => (interval - since).max(spread),
         _ => spread,
@@ -109,7 +113,7 @@ mod tests {
     #[test]
     fn restarts_respect_a_recent_success() {
         assert_eq!(first_delay(15 * MIN, Some(5 * MIN), 0.0), 10 * MIN);
-        assert!(first_delay(15 * MIN, Some(20 * MIN), 0.5) <= Duration::from_secs(10));
-        assert!(first_delay(15 * MIN, None, 1.0) <= Duration::from_secs(10));
+        assert!(first_delay(15 * MIN, Some(20 * MIN), 0.5) <= STARTUP_SPREAD);
+        assert!(first_delay(15 * MIN, None, 1.0) <= STARTUP_SPREAD);
     }
 }

@@ -3,6 +3,8 @@
 //! misbehave on purpose. And a runner for the real `aggregate` binary.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,12 +31,15 @@ pub struct Hit {
 struct ServerState {
     root: PathBuf,
     hits: Arc<Mutex<Vec<Hit>>>,
+    started: Arc<Mutex<Vec<String>>>,
 }
 
 pub struct FixtureServer {
     pub addr: SocketAddr,
     pub root: tempfile::TempDir,
     hits: Arc<Mutex<Vec<Hit>>>,
+    /// Paths of requests as they arrive (`hits` records them when answered).
+    started: Arc<Mutex<Vec<String>>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -48,7 +53,8 @@ impl FixtureServer {
             std::fs::copy(entry.path(), root.path().join(entry.file_name())).unwrap();
         }
         let hits = Arc::new(Mutex::new(Vec::new()));
-        let state = ServerState { root: root.path().to_owned(), hits: hits.clone() };
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let state = ServerState { root: root.path().to_owned(), hits: hits.clone(), started: started.clone() };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -68,7 +74,7 @@ impl FixtureServer {
             // Slow handlers may still be sleeping; don't wait for them.
             rt.shutdown_timeout(Duration::from_millis(100));
         });
-        FixtureServer { addr, root, hits, shutdown: Some(tx), thread: Some(thread) }
+        FixtureServer { addr, root, hits, started, shutdown: Some(tx), thread: Some(thread) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -82,6 +88,10 @@ impl FixtureServer {
 
     pub fn hits(&self) -> Vec<Hit> {
         self.hits.lock().unwrap().clone()
+    }
+
+    pub fn started(&self) -> Vec<String> {
+        self.started.lock().unwrap().clone()
     }
 
     pub fn clear_hits(&self) {
@@ -123,6 +133,7 @@ fn content_type_for(name: &str) -> &'static str {
 async fn handle(State(state): State<ServerState>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let headers = req.headers().clone();
+    state.started.lock().unwrap().push(path.clone());
     let response = route(&state, &path, &headers).await;
     state.hits.lock().unwrap().push(Hit {
         path,
@@ -146,6 +157,9 @@ async fn route(state: &ServerState, path: &str, headers: &HeaderMap) -> Response
         ["slow", secs, name] => {
             tokio::time::sleep(Duration::from_secs(secs.parse().unwrap())).await;
             serve_file(state, name, headers, true)
+        }
+        ["retry-after", secs, _name] => {
+            (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, secs.to_string())], "busy").into_response()
         }
         ["redirect", code, name] => {
             let code = StatusCode::from_u16(code.parse().unwrap()).unwrap();

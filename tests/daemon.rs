@@ -1,0 +1,278 @@
+//! `aggregate` as a service: the real binary, a real source server, a raw HTTP client.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::time::Duration;
+
+use common::daemon::{Daemon, wait_until};
+use common::*;
+
+/// A daemon config: these feeds polled every `interval`, listening on a free port.
+fn daemon_config(feeds: &[&str], interval: &str) -> String {
+    config_with(feeds, "")
+        .replace("[fetch]\n", &format!("[fetch]\ninterval = \"{interval}\"\n"))
+        .replace("[storage]", "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://feeds.example.org/news\"\n\n[storage]")
+}
+
+fn titles_of(body: &[u8]) -> BTreeSet<String> {
+    let feed = feed_rs::parser::parse(body).unwrap_or_else(|e| panic!("not a feed: {e}\n{}", String::from_utf8_lossy(body)));
+    feed.entries.iter().map(|e| e.title.as_ref().unwrap().content.clone()).collect()
+}
+
+fn hits_to(server: &FixtureServer, path: &str) -> usize {
+    server.hits().iter().filter(|h| h.path == path).count()
+}
+
+/// Starts a daemon and waits until the `all` output holds `items` items.
+fn start_and_fill(work: &Workdir, items: usize) -> Daemon {
+    let d = Daemon::start(work, &[]);
+    let filled = wait_until(Duration::from_secs(20), || {
+        let r = d.get("/feeds/all.json");
+        r.status == 200 && titles_of(&r.body).len() >= items
+    });
+    assert!(filled, "the first polls did not store the entries:\n{}", d.logs());
+    d
+}
+
+#[test]
+fn outputs_are_served_with_validators_304s_and_gzip() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.feed("cointelegraph.rss"), &server.feed("decrypt.json")], "1h"));
+    let d = start_and_fill(&work, 8);
+
+    let first = d.get("/feeds/all.rss");
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("content-type"), Some("application/rss+xml; charset=utf-8"));
+    let etag = first.header("etag").expect("an ETag").to_string();
+    assert!(etag.starts_with('"') && !etag.starts_with("W/"), "a strong ETag: {etag}");
+    let last_modified = first.header("last-modified").expect("Last-Modified").to_string();
+    assert!(first.text().contains("<atom:link href=\"http://feeds.example.org/news/feeds/all.rss\" rel=\"self\""));
+
+    let again = d.get_with("/feeds/all.rss", &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    assert_eq!(d.get_with("/feeds/all.rss", &[("If-Modified-Since", &last_modified)]).status, 304);
+    assert_eq!(d.get_with("/feeds/all.rss", &[("If-None-Match", "\"stale\"")]).status, 200);
+
+    let gz = d.get_with("/feeds/all.rss", &[("Accept-Encoding", "gzip, br")]);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&gz.body[..]).read_to_end(&mut plain).unwrap();
+    assert_eq!(plain, first.body, "the gzip body is the same feed");
+    let gz_etag = gz.header("etag").unwrap().to_string();
+    assert_ne!(gz_etag, etag, "each representation has its own strong ETag");
+    assert_eq!(d.get_with("/feeds/all.rss", &[("Accept-Encoding", "gzip"), ("If-None-Match", &gz_etag)]).status, 304);
+
+    assert_eq!(d.get("/feeds/all-atom.atom").header("content-type"), Some("application/atom+xml; charset=utf-8"));
+    assert_eq!(d.get("/feeds/binance.json").header("content-type"), Some("application/feed+json; charset=utf-8"));
+    assert_eq!(d.get("/feeds/nope.rss").status, 404);
+    assert_eq!(d.get("/feeds/all.html").status, 404);
+    assert_eq!(d.get("/feeds/..%2F..%2Fetc%2Fpasswd").status, 404);
+}
+
+#[test]
+fn adhoc_tag_queries_are_exact_and_bad_parameters_get_400() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let feeds = ["coindesk.atom", "cointelegraph.rss", "decrypt.json", "cryptoslate.rss"].map(|f| server.feed(f));
+    work.write_config(&daemon_config(&feeds.iter().map(String::as_str).collect::<Vec<_>>(), "1h"));
+    let d = start_and_fill(&work, 14);
+
+    let binance = d.get("/feed.json?tags=binance");
+    assert_eq!(binance.status, 200);
+    let expect: BTreeSet<String> = [
+        "Binance lists new BNB Chain staking product as trading volumes climb",
+        "Binance's Former CEO Changpeng Zhao Launches Education Venture",
+        "Binance Completes 33rd Quarterly BNB Burn",
+        "EU Regulators Begin MiCA Enforcement Against Unlicensed Exchanges",
+        "Binance and OKX see record derivatives open interest",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(titles_of(&binance.body), expect);
+    let without_regulation = titles_of(&d.get("/feed.rss?tags=Binance&exclude=REGULATION").body);
+    assert_eq!(without_regulation.len(), 4);
+    assert!(!without_regulation.contains("EU Regulators Begin MiCA Enforcement Against Unlicensed Exchanges"));
+    assert_eq!(titles_of(&d.get("/feed.atom?tags=Binance,Ethereum&limit=2").body).len(), 2);
+    assert!(titles_of(&d.get("/feed.rss?tags=no-such-tag").body).is_empty(), "an unknown tag is an empty feed");
+
+    for (query, message) in [
+        ("/feed.rss?limit=abc", "limit=\"abc\" is not a number"),
+        ("/feed.rss?limit=0", "limit=0"),
+        ("/feed.json?tagz=Binance", "unknown parameter \"tagz\""),
+    ] {
+        let r = d.get(query);
+        assert_eq!(r.status, 400, "{query}");
+        assert!(r.text().contains(message), "{query}: {}", r.text());
+    }
+}
+
+#[test]
+fn feeds_are_polled_on_schedule() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.feed("theblock.rdf")], "1s"));
+    let d = Daemon::start(&work, &[]);
+    assert!(wait_until(Duration::from_secs(10), || hits_to(&server, "/feeds/theblock.rdf") >= 1));
+    std::thread::sleep(Duration::from_secs(4));
+    let hits = server.hits().into_iter().filter(|h| h.path == "/feeds/theblock.rdf").collect::<Vec<_>>();
+    assert!((3..=7).contains(&hits.len()), "about one poll a second: {} in ~4s\n{}", hits.len(), d.logs());
+    assert!(hits[1..].iter().all(|h| h.status == 304), "re-polls are conditional: {hits:?}");
+}
+
+#[test]
+fn failures_back_off() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.url("/status/500")], "1s"));
+    let d = Daemon::start(&work, &[]);
+    assert!(wait_until(Duration::from_secs(10), || hits_to(&server, "/status/500") >= 1));
+    std::thread::sleep(Duration::from_secs(6));
+    // Without backoff ~7 polls; with 1s, 2s, 4s waits at most 4 (allowing for jitter).
+    let hits = hits_to(&server, "/status/500");
+    assert!((2..=4).contains(&hits), "{hits} polls in ~6s\n{}", d.logs());
+    let page = d.get("/").text();
+    assert!(page.contains("HTTP 500 Internal Server Error"), "{page}");
+}
+
+#[test]
+fn retry_after_holds_off_every_feed_of_the_host() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.url("/retry-after/60/x"), &server.feed("theblock.rdf")], "1s"));
+    let d = Daemon::start(&work, &[]);
+    assert!(wait_until(Duration::from_secs(10), || hits_to(&server, "/retry-after/60/x") >= 1));
+    let block_polls = hits_to(&server, "/feeds/theblock.rdf");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(hits_to(&server, "/retry-after/60/x"), 1, "Retry-After: 60 is honoured\n{}", d.logs());
+    assert!(hits_to(&server, "/feeds/theblock.rdf") <= block_polls + 1, "the host's other feed waits too");
+    assert!(d.get("/").text().contains("retry after 1m"));
+}
+
+#[test]
+fn a_permanent_redirect_is_remembered_and_gone_stops_polling() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.url("/redirect/308/theblock.rdf"), &server.url("/status/410")], "1s"));
+    let d = Daemon::start(&work, &[]);
+    assert!(wait_until(Duration::from_secs(10), || hits_to(&server, "/feeds/theblock.rdf") >= 3), "{}", d.logs());
+    assert_eq!(hits_to(&server, "/redirect/308/theblock.rdf"), 1, "later polls go to the new URL");
+    assert_eq!(hits_to(&server, "/status/410"), 1, "410 Gone stops polling");
+    let page = d.get("/").text();
+    assert!(page.contains(&format!("moved to {}", server.feed("theblock.rdf"))), "{page}");
+    assert!(page.contains("gone (410)"), "{page}");
+}
+
+#[test]
+fn sighup_reloads_the_config_and_a_bad_one_is_refused() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.feed("cointelegraph.rss")], "1h"));
+    let d = start_and_fill(&work, 5);
+
+    work.write_config(&daemon_config(&[&server.feed("cointelegraph.rss"), &server.feed("decrypt.json")], "1h"));
+    d.signal("HUP");
+    let added = wait_until(Duration::from_secs(15), || titles_of(&d.get("/feeds/all.json").body).len() == 8);
+    assert!(added, "the new feed was polled after SIGHUP:\n{}", d.logs());
+    assert!(work.read("out/all.rss").contains("Binance Completes 33rd Quarterly BNB Burn"), "files are rewritten");
+
+    work.write_config("[fetch]\ninterval = \"whenever\"\n");
+    d.signal("HUP");
+    assert!(wait_until(Duration::from_secs(5), || d.logs().contains("config reload refused")), "{}", d.logs());
+    assert!(d.logs().contains("fetch.interval"), "the refusal names the key");
+    assert_eq!(titles_of(&d.get("/feeds/all.json").body).len(), 8, "the old config keeps serving");
+    assert_eq!(d.get("/healthz").status, 200);
+}
+
+#[test]
+fn sigterm_finishes_in_flight_polls_and_exits_zero() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    // The slow feed is still downloading when SIGTERM arrives; it finishes within the grace
+    // period and its entries are committed.
+    let config = daemon_config(&[&server.feed("cointelegraph.rss"), &server.url("/slow/4/decrypt.json")], "1h")
+        .replace("timeout = \"2s\"", "timeout = \"10s\"");
+    work.write_config(&config);
+    let mut d = Daemon::start(&work, &[]);
+    // Both feeds are polled within the 3 s start-up spread; the slow one takes 4 s, so it is
+    // still downloading once the other is stored.
+    let in_flight = wait_until(Duration::from_secs(15), || {
+        server.started().iter().any(|p| p == "/slow/4/decrypt.json") && titles_of(&d.get("/feeds/all.json").body).len() >= 5
+    });
+    assert!(in_flight, "{}", d.logs());
+    d.signal("TERM");
+    let status = d.wait_exit(Duration::from_secs(10)).expect("exits within the grace period");
+    assert!(status.success(), "{status:?}\n{}", d.logs());
+    let store = work.store();
+    store.integrity_check().unwrap();
+    assert_eq!(store.entry_count().unwrap(), 8, "nothing fetched was lost:\n{}", d.logs());
+    assert!(d.logs().contains("in-flight polls finished"), "{}", d.logs());
+}
+
+#[test]
+fn ready_reaches_the_notify_socket() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.feed("theblock.rdf")], "1h"));
+    let socket_path = work.path("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let d = Daemon::start(&work, &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())]);
+    let mut messages = String::new();
+    let mut buf = [0u8; 4096];
+    while !messages.contains("READY=1") {
+        let n = socket.recv(&mut buf).unwrap_or_else(|e| panic!("no READY=1 ({e}); got {messages:?}\n{}", d.logs()));
+        messages.push_str(&String::from_utf8_lossy(&buf[..n]));
+        messages.push('\n');
+    }
+    assert!(messages.contains(&format!("STATUS=listening on {}", d.addr)), "{messages}");
+    // The store is open and the server answers by the time READY=1 is sent.
+    assert_eq!(d.get("/healthz").status, 200);
+}
+
+#[test]
+fn the_index_page_health_and_metrics() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.feed("cointelegraph.rss"), &server.url("/status/404")], "1h"));
+    let d = start_and_fill(&work, 5);
+    assert!(wait_until(Duration::from_secs(10), || d.get("/").text().contains("HTTP 404 Not Found")));
+
+    let page = d.get("/");
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    let html = page.text();
+    for needle in [
+        r#"<link rel="alternate" type="application/rss+xml" title="Everything" href="http://feeds.example.org/news/feeds/all.rss">"#,
+        r#"href="http://feeds.example.org/news/feeds/binance.json""#,
+        &server.feed("cointelegraph.rss"),
+        "Cointelegraph.com News",
+        &server.url("/status/404"),
+        "Latest stories",
+        "Hong Kong lawmakers back stablecoin licensing bill",
+    ] {
+        assert!(html.contains(needle), "index lacks {needle}:\n{html}");
+    }
+
+    let health = d.get("/healthz");
+    assert_eq!(health.status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&health.body).unwrap();
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["feeds"], 2);
+    assert_eq!(json["feeds_failing"], 1);
+
+    let metrics = d.get("/metrics").text();
+    for needle in [
+        "aggregate_polls_total{outcome=\"stored\"} 1",
+        "aggregate_polls_total{outcome=\"failed\"} 1",
+        "aggregate_entries_stored_total{kind=\"new\"} 5",
+        "aggregate_fetch_duration_seconds_bucket",
+        "aggregate_http_requests_total{route=\"/\",status=\"200\"}",
+        "aggregate_feeds_failing 1",
+    ] {
+        assert!(metrics.contains(needle), "metrics lack {needle}:\n{metrics}");
+    }
+}
