@@ -174,7 +174,11 @@ fn sighup_reloads_the_config_and_a_bad_one_is_refused() {
     work.write_config(&daemon_config(&[&server.feed("cointelegraph.rss")], "1h"));
     let d = start_and_fill(&work, 5);
 
-    work.write_config(&daemon_config(&[&server.feed("cointelegraph.rss"), &server.feed("decrypt.json")], "1h"));
+    // The reload adds a feed and a tag rule; entries already stored get the new tag without
+    // waiting an hour for their feed's next poll.
+    let new_rule = "\n[[tag]]\nname = \"HK\"\nkeywords = [\"Hong Kong\"]\n";
+    let reloaded = daemon_config(&[&server.feed("cointelegraph.rss"), &server.feed("decrypt.json")], "1h") + new_rule;
+    work.write_config(&reloaded);
     d.signal("HUP");
     let added = wait_until(Duration::from_secs(15), || titles_of(&d.get("/feeds/all.json").body).len() == 8);
     assert!(added, "the new feed was polled after SIGHUP:\n{}", d.logs());
@@ -183,6 +187,10 @@ fn sighup_reloads_the_config_and_a_bad_one_is_refused() {
         std::fs::read_to_string(work.path("out/all.rss")).is_ok_and(|f| f.contains("Binance Completes 33rd Quarterly BNB Burn"))
     });
     assert!(rewritten, "output files are rewritten after the reload's changes:\n{}", d.logs());
+    let retagged = wait_until(Duration::from_secs(10), || {
+        titles_of(&d.get("/feed.json?tags=hk").body).contains("Hong Kong lawmakers back stablecoin licensing bill")
+    });
+    assert!(retagged, "the new tag rule applies to stored entries:\n{}", d.logs());
 
     work.write_config("[fetch]\ninterval = \"whenever\"\n");
     d.signal("HUP");
@@ -225,11 +233,12 @@ fn ready_reaches_the_notify_socket() {
     let socket_path = work.path("notify.sock");
     let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
     socket.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    let d = Daemon::start(&work, &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())]);
+    // As systemd sets it for WatchdogSec=400ms: pings are due every 200 ms.
+    let d = Daemon::start(&work, &[("NOTIFY_SOCKET", socket_path.to_str().unwrap()), ("WATCHDOG_USEC", "400000")]);
     let mut messages = String::new();
     let mut buf = [0u8; 4096];
-    while !messages.contains("READY=1") {
-        let n = socket.recv(&mut buf).unwrap_or_else(|e| panic!("no READY=1 ({e}); got {messages:?}\n{}", d.logs()));
+    while !(messages.contains("READY=1") && messages.contains("WATCHDOG=1")) {
+        let n = socket.recv(&mut buf).unwrap_or_else(|e| panic!("no READY=1 and WATCHDOG=1 ({e}); got {messages:?}\n{}", d.logs()));
         messages.push_str(&String::from_utf8_lossy(&buf[..n]));
         messages.push('\n');
     }

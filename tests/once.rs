@@ -314,3 +314,31 @@ fn retention_leaves_tombstones_so_pruned_entries_do_not_return() {
     assert_ok(&run);
     assert!(stdout(&run).contains("entries: 1 new, 0 updated"), "{}", stdout(&run));
 }
+
+#[test]
+fn per_host_and_global_concurrency_limits_hold() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let feeds: Vec<String> = (0..6).map(|i| server.url(&format!("/slow/1/theblock.rdf?copy={i}"))).collect();
+    let config = config_with(&feeds.iter().map(String::as_str).collect::<Vec<_>>(), "")
+        .replace("per_host = 8", "per_host = 2");
+    work.write_config(&config);
+    let run = work.run_once();
+    assert_ok(&run);
+    assert!(stdout(&run).contains("feeds: 6 ok"), "{}", stdout(&run));
+    assert_eq!(server.max_in_flight(), 2, "never more than per_host requests to one host at once");
+}
+
+#[test]
+fn redirect_loops_and_scheme_changes_are_refused() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&config_with(&[&server.url("/loop/1"), &server.url("/to-ftp"), &server.feed("theblock.rdf")], ""));
+    let run = work.run_once();
+    assert_ok(&run);
+    let err = stderr(&run);
+    assert!(err.contains("more than 5 redirects"), "{err}");
+    assert!(err.contains("redirected to a non-http URL ftp://127.0.0.1/feed.xml"), "{err}");
+    assert_eq!(server.hits().iter().filter(|h| h.path.starts_with("/loop/")).count(), 6, "the first request and 5 redirects");
+    assert_eq!(work.store().entry_count().unwrap(), 2);
+}

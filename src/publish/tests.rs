@@ -64,6 +64,23 @@ fn every_format_reads_back_in_a_real_parser() {
 }
 
 #[test]
+fn outputs_read_back_in_the_format_crates_own_parsers() {
+    let stories = vec![story(2, true), story(1, false)];
+    let rss = render(Format::Rss, &channel(), &stories);
+    let ch = ::rss::Channel::read_from(rss.as_bytes()).unwrap();
+    assert_eq!(ch.items().len(), 2);
+    assert_eq!(ch.items()[0].source().unwrap().url(), "https://coindesk.example/rss");
+    let atom = render(Format::Atom, &channel(), &stories);
+    let feed = atom_syndication::Feed::read_from(atom.as_bytes()).unwrap();
+    assert_eq!(feed.entries().len(), 2);
+    assert_eq!(feed.entries()[0].source().unwrap().title().as_str(), "CoinDesk");
+    let json: serde_json::Value = serde_json::from_str(&render(Format::Json, &channel(), &stories)).unwrap();
+    assert_eq!(json["version"], "https://jsonfeed.org/version/1.1");
+    assert_eq!(json["items"][0]["attachments"][0]["size_in_bytes"], 42);
+    assert_eq!(json["items"][0]["_aggregate"]["also"][0]["title"], "Decrypt");
+}
+
+#[test]
 fn rss_has_self_link_source_and_guid() {
     let body = render(Format::Rss, &channel(), &[story(1, false)]);
     assert!(body.contains(r#"<atom:link href="http://127.0.0.1:8080/feeds/binance.rss" rel="self""#), "{body}");

@@ -237,9 +237,18 @@ impl Daemon {
             tracing::error!(error = %e, "cannot record the new config in the store");
         }
         self.slots.retain(|url, _| urls.contains(url));
+        let rules_changed = config.tags != self.ctx.config.tags;
         for feed in &config.feeds {
             match self.slots.get_mut(feed.url.as_str()) {
-                Some(slot) => slot.feed = feed.clone(),
+                Some(slot) => {
+                    // New tag rules, tags or title change what is stored for the feed: poll it
+                    // soon so its entries are reprocessed (the fingerprint forces a full fetch).
+                    let reshaped = rules_changed || slot.feed.tags != feed.tags || slot.feed.title != feed.title;
+                    if reshaped && slot.due.is_some() {
+                        slot.due = Some(Instant::now() + first_delay(feed.interval, None, fastrand::f64()));
+                    }
+                    slot.feed = feed.clone();
+                }
                 None => {
                     let slot = initial_slot(feed, None);
                     self.slots.insert(feed.url.to_string(), slot);

@@ -32,6 +32,8 @@ struct ServerState {
     root: PathBuf,
     hits: Arc<Mutex<Vec<Hit>>>,
     started: Arc<Mutex<Vec<String>>>,
+    /// Requests being answered now, and the most seen at once.
+    in_flight: Arc<Mutex<(usize, usize)>>,
 }
 
 pub struct FixtureServer {
@@ -40,6 +42,7 @@ pub struct FixtureServer {
     hits: Arc<Mutex<Vec<Hit>>>,
     /// Paths of requests as they arrive (`hits` records them when answered).
     started: Arc<Mutex<Vec<String>>>,
+    in_flight: Arc<Mutex<(usize, usize)>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -54,7 +57,13 @@ impl FixtureServer {
         }
         let hits = Arc::new(Mutex::new(Vec::new()));
         let started = Arc::new(Mutex::new(Vec::new()));
-        let state = ServerState { root: root.path().to_owned(), hits: hits.clone(), started: started.clone() };
+        let in_flight = Arc::new(Mutex::new((0, 0)));
+        let state = ServerState {
+            root: root.path().to_owned(),
+            hits: hits.clone(),
+            started: started.clone(),
+            in_flight: in_flight.clone(),
+        };
         std::sync::LazyLock::force(&GZIP_BOMB);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -75,7 +84,7 @@ impl FixtureServer {
             // Slow handlers may still be sleeping; don't wait for them.
             rt.shutdown_timeout(Duration::from_millis(100));
         });
-        FixtureServer { addr, root, hits, started, shutdown: Some(tx), thread: Some(thread) }
+        FixtureServer { addr, root, hits, started, in_flight, shutdown: Some(tx), thread: Some(thread) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -93,6 +102,11 @@ impl FixtureServer {
 
     pub fn started(&self) -> Vec<String> {
         self.started.lock().unwrap().clone()
+    }
+
+    /// The most requests this server was answering at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.lock().unwrap().1
     }
 
     pub fn clear_hits(&self) {
@@ -135,7 +149,13 @@ async fn handle(State(state): State<ServerState>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let headers = req.headers().clone();
     state.started.lock().unwrap().push(path.clone());
+    {
+        let mut f = state.in_flight.lock().unwrap();
+        f.0 += 1;
+        f.1 = f.1.max(f.0);
+    }
     let response = route(&state, &path, &headers).await;
+    state.in_flight.lock().unwrap().0 -= 1;
     state.hits.lock().unwrap().push(Hit {
         path,
         status: response.status().as_u16(),
@@ -159,6 +179,12 @@ async fn route(state: &ServerState, path: &str, headers: &HeaderMap) -> Response
             tokio::time::sleep(Duration::from_secs(secs.parse().unwrap())).await;
             serve_file(state, name, headers, true)
         }
+        // Redirects forever: /loop/1 → /loop/2 → ...
+        ["loop", n] => {
+            let next = n.parse::<u32>().unwrap() + 1;
+            (StatusCode::FOUND, [(header::LOCATION, format!("/loop/{next}"))]).into_response()
+        }
+        ["to-ftp"] => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, "ftp://127.0.0.1/feed.xml")]).into_response(),
         ["retry-after", secs, _name] => {
             (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, secs.to_string())], "busy").into_response()
         }
