@@ -6,7 +6,14 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1 like every other fatal error: exit code 2 means "a feed failed".
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
     let filter = match &cli.log_level {
         Some(level) => EnvFilter::try_new(level),
         // A service logs what it does; a one-shot run from cron stays quiet unless something is wrong.

@@ -108,3 +108,13 @@ fn help_documents_the_interface() {
         assert!(text.contains(needle), "expected {needle:?} in --help:\n{text}");
     }
 }
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    let work = Workdir::new();
+    for args in [&["--strict"][..], &["--no-such-flag"][..]] {
+        let out = work.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(work.run(&["--version"]).status.code(), Some(0));
+}

@@ -174,68 +174,50 @@ fn upsert_entry(tx: &Transaction, feed_id: i64, e: &PreparedEntry, now: DateTime
         .query_row(params![feed_id, e.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let x = &e.entry;
-    match existing {
-        Some((_, hash, _)) if hash == e.content_hash => Ok(Upsert::Unchanged),
-        Some((id, _, first_seen)) => {
-            let date = effective_date(x.published, super::from_ts(first_seen));
-            tx.prepare_cached(
-                "UPDATE entries SET story_key = ?2, source_id = ?3, title = ?4, link = ?5, summary = ?6,
-                    content = ?7, authors = ?8, categories = ?9, enclosures = ?10, published = ?11,
-                    updated = ?12, date = ?13, changed_at = ?14, content_hash = ?15
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                e.story_key,
-                x.source_id,
-                x.title,
-                x.link,
-                x.summary,
-                x.content,
-                json(&x.authors),
-                json(&x.categories),
-                json(&x.enclosures),
-                x.published.map(ts),
-                x.updated.map(ts),
-                ts(date),
-                ts(now),
-                e.content_hash
-            ])?;
+    let (sql, date, outcome) = match existing {
+        Some((_, hash, _)) if hash == e.content_hash => return Ok(Upsert::Unchanged),
+        Some((_, _, first_seen)) => (UPDATE_ENTRY, effective_date(x.published, super::from_ts(first_seen)), Upsert::Updated),
+        None => (INSERT_ENTRY, effective_date(x.published, now), Upsert::New),
+    };
+    tx.prepare_cached(sql)?.execute(params![
+        feed_id,
+        e.key,
+        e.guid,
+        e.story_key,
+        x.source_id,
+        x.title,
+        x.link,
+        x.summary,
+        x.content,
+        json(&x.authors),
+        json(&x.categories),
+        json(&x.enclosures),
+        x.published.map(ts),
+        x.updated.map(ts),
+        ts(date),
+        ts(now),
+        e.content_hash
+    ])?;
+    let id = match existing {
+        Some((id, _, _)) => {
             tx.prepare_cached("DELETE FROM entry_tags WHERE entry_id = ?1")?.execute([id])?;
-            insert_tags(tx, id, &e.tags, ts(date))?;
-            Ok(Upsert::Updated)
+            id
         }
-        None => {
-            let date = effective_date(x.published, now);
-            tx.prepare_cached(
-                "INSERT INTO entries (feed_id, key, guid, story_key, source_id, title, link, summary, content,
-                    authors, categories, enclosures, published, updated, date, first_seen, changed_at, content_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?17)",
-            )?
-            .execute(params![
-                feed_id,
-                e.key,
-                e.guid,
-                e.story_key,
-                x.source_id,
-                x.title,
-                x.link,
-                x.summary,
-                x.content,
-                json(&x.authors),
-                json(&x.categories),
-                json(&x.enclosures),
-                x.published.map(ts),
-                x.updated.map(ts),
-                ts(date),
-                ts(now),
-                e.content_hash
-            ])?;
-            insert_tags(tx, tx.last_insert_rowid(), &e.tags, ts(date))?;
-            Ok(Upsert::New)
-        }
-    }
+        None => tx.last_insert_rowid(),
+    };
+    insert_tags(tx, id, &e.tags, ts(date))?;
+    Ok(outcome)
 }
+
+/// Insert and update take the same parameters: ?1 feed, ?2 key, ?3 guid, ?4..?14 the entry's
+/// fields, ?15 date, ?16 now, ?17 content hash. An update keeps guid and first_seen.
+const INSERT_ENTRY: &str = "INSERT INTO entries (feed_id, key, guid, story_key, source_id, title, link, summary,
+        content, authors, categories, enclosures, published, updated, date, first_seen, changed_at, content_hash)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?17)";
+const UPDATE_ENTRY: &str = "UPDATE entries SET story_key = ?4, source_id = ?5, title = ?6, link = ?7, summary = ?8,
+        content = ?9, authors = ?10, categories = ?11, enclosures = ?12, published = ?13, updated = ?14,
+        date = ?15, changed_at = ?16, content_hash = ?17
+     WHERE feed_id = ?1 AND key = ?2";
 
 fn insert_tags(tx: &Transaction, entry_id: i64, tags: &[Tag], date: i64) -> Result<(), StoreError> {
     let mut spelling = tx.prepare_cached("INSERT INTO tags (key, display) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")?;
