@@ -36,6 +36,8 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     pub tags: TagRules,
     pub outputs: Vec<OutputConfig>,
+    /// What one feed may cost (entries, field size, nesting).
+    pub limits: crate::parse::Limits,
 }
 
 #[derive(Debug, Clone)]

@@ -53,10 +53,58 @@ pub fn canonical_url(href: &str, base: Option<&Url>) -> Option<String> {
 /// Tags we keep beyond ammonia's defaults: article figures are common in news feeds.
 const EXTRA_TAGS: &[&str] = &["figure", "figcaption", "picture", "source", "video", "audio"];
 
+/// Elements that never nest: void elements, and those whose end tag is optional and which HTML
+/// closes implicitly (counting them would make ten paragraphs look ten deep).
+const NON_NESTING: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr",
+    "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot", "colgroup", "rb", "rt",
+    "rp",
+];
+
+/// How deeply `html` nests its elements, estimated in one linear pass over the tags.
+pub fn html_depth(html: &str) -> usize {
+    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+    let bytes = html.as_bytes();
+    while let Some(off) = bytes[i..].iter().position(|b| *b == b'<') {
+        i += off + 1;
+        let closing = bytes.get(i) == Some(&b'/');
+        let start = i + usize::from(closing);
+        let len = bytes[start..].iter().position(|b| !b.is_ascii_alphanumeric()).unwrap_or(bytes.len() - start);
+        if len == 0 {
+            continue;
+        }
+        let name = html[start..start + len].to_ascii_lowercase();
+        let end = html[start..].find('>').map_or(bytes.len(), |e| start + e);
+        i = end.max(i);
+        if NON_NESTING.contains(&name.as_str()) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !html[start..end].ends_with('/') {
+            depth += 1;
+            max = max.max(depth);
+        }
+    }
+    max
+}
+
+/// Markup too deeply nested to be worth parsing, reduced to its text. html5ever's tree builder
+/// is quadratic in nesting depth (20,000 nested `<div>`s take seconds), so it never sees it.
+fn flatten(html: &str) -> String {
+    static ACTIVE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"(?is)<(script|style)\b.*?</(script|style)\s*>").expect("static regex"));
+    let html = ACTIVE.replace_all(html, " ");
+    format!("<p>{}</p>", escape_html(&html_to_text(&html).split_whitespace().collect::<Vec<_>>().join(" ")))
+}
+
 /// Sanitises feed HTML for republishing: no script, style, iframe, object, form, event handlers,
 /// inline styles, or non-http(s)/mailto URLs; relative URLs resolved against `base`; links get
-/// `rel="noopener noreferrer"`.
-pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
+/// `rel="noopener noreferrer"`. Markup nested deeper than `max_depth` is reduced to text.
+pub fn sanitize_html(html: &str, base: Option<&Url>, max_depth: usize) -> String {
+    if html_depth(html) > max_depth {
+        return flatten(html);
+    }
     let mut b = ammonia::Builder::default();
     b.add_tags(EXTRA_TAGS)
         .add_tag_attributes("source", ["src", "type"])
@@ -72,6 +120,9 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
     b.clean(html).to_string().trim().to_string()
 }
 
+/// Titles, names and categories have no business nesting markup deeper than this.
+pub const PLAIN_TEXT_MAX_DEPTH: usize = 32;
+
 static TEXT_ONLY: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut b = ammonia::Builder::empty();
     b.clean_content_tags(HashSet::from(["script", "style", "noscript", "template"]));
@@ -79,9 +130,16 @@ static TEXT_ONLY: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 });
 
 /// Plain text from a field that may hold markup or entities (titles): tags removed, entities
-/// decoded, white space collapsed.
+/// decoded, white space collapsed. Markup nested deeper than [`PLAIN_TEXT_MAX_DEPTH`] is
+/// stripped by a linear scan instead of an HTML parser.
 pub fn plain_text(html: &str) -> String {
-    let cleaned = if html.contains(['<', '&']) { TEXT_ONLY.clean(html).to_string() } else { html.to_string() };
+    let cleaned = if !html.contains(['<', '&']) {
+        html.to_string()
+    } else if html_depth(html) > PLAIN_TEXT_MAX_DEPTH {
+        html_to_text(html)
+    } else {
+        TEXT_ONLY.clean(html).to_string()
+    };
     let decoded = decode_basic_entities(&cleaned);
     decoded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -114,8 +172,8 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
-/// Cheap text view of sanitised HTML for keyword matching and similarity: tags become spaces,
-/// the common entities are decoded. Not a sanitiser: only ever used on already-clean HTML.
+/// Cheap text view of HTML: tags become spaces, the common entities are decoded. Not a
+/// sanitiser: its output is escaped or matched against, never republished as markup.
 pub fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut in_tag = false;
@@ -160,13 +218,24 @@ mod tests {
         let base = Url::parse("https://site.org/feed").unwrap();
         let dirty = r#"<p onclick="x()" style="color:red">Hi<script>alert(1)</script><iframe src="https://e"></iframe>
             <a href="javascript:alert(1)">j</a><a href="/rel">r</a><img src="//cdn.x/i.png" onerror="y()"></p>"#;
-        let clean = sanitize_html(dirty, Some(&base));
+        let clean = sanitize_html(dirty, Some(&base), 64);
         for bad in ["onclick", "style", "script", "iframe", "javascript", "onerror"] {
             assert!(!clean.contains(bad), "{bad} survived in {clean}");
         }
         assert!(clean.contains(r#"href="https://site.org/rel""#), "{clean}");
         assert!(clean.contains(r#"src="https://cdn.x/i.png""#), "{clean}");
         assert!(clean.contains("noopener noreferrer"), "{clean}");
+    }
+
+    #[test]
+    fn deep_markup_is_flattened_not_parsed() {
+        assert_eq!(html_depth("<div><p>a<p>b<ul><li>x<li>y</ul></div><br><img src=x/>"), 2);
+        let deep = "<div>".repeat(20_000) + "text<script>x</script>";
+        let started = std::time::Instant::now();
+        let out = sanitize_html(&deep, None, 256);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "linear, not quadratic");
+        assert_eq!(out, "<p>text</p>");
+        assert_eq!(plain_text(&("<b>".repeat(5000) + "title")), "title");
     }
 
     #[test]

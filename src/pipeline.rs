@@ -37,6 +37,8 @@ pub enum Outcome {
 pub struct Polled {
     pub outcome: Outcome,
     pub response: Response,
+    /// What the feed's reader should know though nothing failed (a limit applied).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,22 +84,26 @@ async fn fetch_and_store(ctx: &Context, feed: &FeedConfig, state: &FeedState) ->
     let (response, body) = match ctx.fetcher.fetch(&target, &validators).await? {
         Fetched::NotModified(response) => {
             record_unchanged(ctx, state.id, &response).await?;
-            return Ok(Polled { outcome: Outcome::NotModified, response });
+            return Ok(Polled { outcome: Outcome::NotModified, response, notes: Vec::new() });
         }
         Fetched::Body(response, body) => (response, body),
     };
     let body_hash = hex_sha256(&[fingerprint.as_bytes(), &body]);
     if trusted && state.body_hash.as_deref() == Some(body_hash.as_str()) {
         record_unchanged(ctx, state.id, &response).await?;
-        return Ok(Polled { outcome: Outcome::Unchanged, response });
+        return Ok(Polled { outcome: Outcome::Unchanged, response, notes: Vec::new() });
     }
-    let batch = {
+    let (batch, notes) = {
         let (feed, rules, ct) = (feed.clone(), ctx.config.tags.clone(), response.content_type.clone());
+        let limits = ctx.config.limits;
         // Parsing, sanitising and tagging are CPU work: keep them off the async workers.
-        tokio::task::spawn_blocking(move || prepare(&feed, &rules, &body, ct.as_deref(), &target))
+        tokio::task::spawn_blocking(move || prepare(&feed, &rules, &limits, &body, ct.as_deref(), &target))
             .await
             .expect("parse task panicked")?
     };
+    for note in &notes {
+        tracing::warn!(feed = %feed.url, "{note}");
+    }
     let batch = FeedBatch {
         status: response.status,
         validators: response.validators.clone(),
@@ -109,18 +115,19 @@ async fn fetch_and_store(ctx: &Context, feed: &FeedConfig, state: &FeedState) ->
     };
     let id = state.id;
     let counts = ctx.store.call(move |s| s.apply_batch(id, &batch)).await?;
-    Ok(Polled { outcome: Outcome::Stored(counts), response })
+    Ok(Polled { outcome: Outcome::Stored(counts), response, notes })
 }
 
 /// Parse, tag and identify a feed's entries: pure, so it can run anywhere.
 fn prepare(
     feed: &FeedConfig,
     rules: &TagRules,
+    limits: &parse::Limits,
     body: &[u8],
     content_type: Option<&str>,
     fetched_from: &Url,
-) -> Result<FeedBatch, ParseError> {
-    let parsed = parse::parse(body, content_type, fetched_from)?;
+) -> Result<(FeedBatch, Vec<String>), ParseError> {
+    let parsed = parse::parse(body, content_type, fetched_from, limits)?;
     let feed_url = feed.url.as_str();
     let entries = parsed
         .entries
@@ -130,7 +137,7 @@ fn prepare(
             dedup::prepare(feed_url, e, tags)
         })
         .collect();
-    Ok(FeedBatch {
+    let batch = FeedBatch {
         title: feed.title.clone().or(parsed.title),
         site_link: parsed.site_link,
         status: 200,
@@ -140,7 +147,8 @@ fn prepare(
         moved_to: None,
         entries: dedup::unique_by_key(entries),
         now: Utc::now(),
-    })
+    };
+    Ok((batch, parsed.notes))
 }
 
 async fn record_unchanged(ctx: &Context, id: i64, response: &Response) -> Result<(), StoreError> {
@@ -153,6 +161,7 @@ async fn record_unchanged(ctx: &Context, id: i64, response: &Response) -> Result
 /// even if the server says nothing changed.
 fn fingerprint(feed: &FeedConfig, rules: &TagRules) -> String {
     let settings = format!("{}\n{:?}\n{:?}\n{:?}", env!("CARGO_PKG_VERSION"), feed.title, feed.tags, rules.rules());
+    // Limits shape stored entries too, but changing them need not force a re-download.
     hex_sha256(&[settings.as_bytes()])
 }
 

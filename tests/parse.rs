@@ -2,9 +2,13 @@
 
 use aggregate::dedup;
 use aggregate::model::{Entry, effective_date};
-use aggregate::parse::{ParseError, ParsedFeed, parse};
+use aggregate::parse::{Limits, ParseError, ParsedFeed};
 use chrono::{TimeZone, Utc};
 use url::Url;
+
+fn parse(body: &[u8], content_type: Option<&str>, url: &Url) -> Result<ParsedFeed, ParseError> {
+    aggregate::parse::parse(body, content_type, url, &Limits::default())
+}
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/fixtures/feeds/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()

@@ -145,9 +145,10 @@ fn log_report(r: &FeedReport) {
 
 fn print_failures(reports: &[FeedReport]) {
     for r in reports {
-        if let Err(e) = &r.result {
-            let name = r.title.as_deref().map(|t| format!("{t} ({})", r.url)).unwrap_or_else(|| r.url.to_string());
-            eprintln!("failed: {name}: {e}");
+        let name = r.title.as_deref().map(|t| format!("{t} ({})", r.url)).unwrap_or_else(|| r.url.to_string());
+        match &r.result {
+            Err(e) => eprintln!("failed: {name}: {e}"),
+            Ok(p) => p.notes.iter().for_each(|n| eprintln!("note: {name}: {n}")),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct RawConfig {
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
     feed: Vec<RawFeed>,
     #[serde(default)]
     tag: Vec<RawTag>,
@@ -53,6 +55,14 @@ struct RawFetch {
 struct RawServer {
     listen: Option<String>,
     base_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_entries: Option<i64>,
+    max_field: Option<String>,
+    max_depth: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +148,22 @@ impl RawConfig {
             feeds,
             tags,
             outputs,
+            limits: self.limits.build()?,
+        })
+    }
+}
+
+impl RawLimits {
+    fn build(&self) -> Result<crate::parse::Limits, Invalid> {
+        let d = crate::parse::Limits::default();
+        let max_field = match &self.max_field {
+            None => d.max_field,
+            Some(text) => parse_size(text).map_err(|m| invalid("limits.max_field", m))? as usize,
+        };
+        Ok(crate::parse::Limits {
+            max_entries: count_or("limits.max_entries", self.max_entries, d.max_entries)?,
+            max_field,
+            max_depth: count_or("limits.max_depth", self.max_depth, d.max_depth)?,
         })
     }
 }

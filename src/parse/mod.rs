@@ -10,8 +10,29 @@ use crate::model::{Enclosure, Entry};
 use crate::normalize::{canonical_url, escape_html, plain_text, sanitize_html, strip_control_chars};
 
 mod encoding;
+mod guard;
 
 pub use encoding::{Decoded, decode};
+
+/// What one feed may cost. Each has a config key under `[limits]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Entries kept from one fetch; the newest win.
+    pub max_entries: usize,
+    /// Bytes of one field (title, summary, content) before sanitising; longer is cut.
+    pub max_field: usize,
+    /// Element nesting, in the XML document and in each field's HTML.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // 500 entries: the largest real news feeds carry 100-300. 512 KiB: the longest articles
+        // with inline markup stay well under. 128: real feeds nest under 20 deep, real articles
+        // under 40.
+        Limits { max_entries: 500, max_field: 512 * 1024, max_depth: 128 }
+    }
+}
 
 /// A source feed, parsed and normalised.
 #[derive(Debug, Clone)]
@@ -22,6 +43,8 @@ pub struct ParsedFeed {
     /// In document order (feeds put the newest first, mostly).
     pub entries: Vec<Entry>,
     pub decoded: Decoded,
+    /// Things a reader of the feed's status should know (entries dropped by a limit).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +57,10 @@ pub enum ParseError {
     NotAFeed(Option<String>),
     #[error("malformed feed: {0}")]
     Malformed(String),
+    #[error("the feed declares its own XML entities (<!ENTITY>); refused, as entity expansion is an attack")]
+    EntityDeclarations,
+    #[error("the feed nests elements more than {limit} deep (limits.max_depth)")]
+    TooDeep { limit: usize },
 }
 
 fn content_type_note(ct: &Option<String>) -> String {
@@ -41,11 +68,14 @@ fn content_type_note(ct: &Option<String>) -> String {
 }
 
 /// Parses `bytes`, fetched from `feed_url` with this Content-Type, into normalised entries.
-pub fn parse(bytes: &[u8], content_type: Option<&str>, feed_url: &Url) -> Result<ParsedFeed, ParseError> {
+pub fn parse(bytes: &[u8], content_type: Option<&str>, feed_url: &Url, limits: &Limits) -> Result<ParsedFeed, ParseError> {
     let (text, decoded) = decode(bytes, content_type);
     let text = strip_control_chars(&text);
     if text.trim().is_empty() {
         return Err(ParseError::Empty);
+    }
+    if text.trim_start().starts_with('<') {
+        guard::check_xml(&text, limits.max_depth)?;
     }
     let parser = feed_rs::parser::Builder::new()
         .base_uri(Some(feed_url.as_str()))
@@ -68,17 +98,22 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>, feed_url: &Url) -> Result
         _ => feed_url.clone(),
     };
     let extras = item_extras(&text, feed.entries.len());
-    let entries = feed
-        .entries
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| convert_entry(e, &doc_base, extras.get(i).cloned().unwrap_or_default()))
-        .collect();
+    let mut raw: Vec<(feed_rs::model::Entry, ItemExtras)> =
+        feed.entries.into_iter().enumerate().map(|(i, e)| (e, extras.get(i).cloned().unwrap_or_default())).collect();
+    let mut notes = Vec::new();
+    if raw.len() > limits.max_entries {
+        notes.push(format!("kept the newest {} of {} entries (limits.max_entries)", limits.max_entries, raw.len()));
+        // Undated entries sort last; among equals, document order (feeds list newest first).
+        raw.sort_by_key(|(e, _)| std::cmp::Reverse(e.published.or(e.updated)));
+        raw.truncate(limits.max_entries);
+    }
+    let entries = raw.into_iter().map(|(e, x)| convert_entry(e, &doc_base, x, limits)).collect();
     Ok(ParsedFeed {
         title: feed.title.map(|t| plain_text(&t.content)).filter(|t| !t.is_empty()),
         site_link: site_link.and_then(|b| canonical_url(b.as_str(), None)),
         entries,
         decoded,
+        notes,
     })
 }
 
@@ -128,7 +163,22 @@ fn item_extras(text: &str, entry_count: usize) -> Vec<ItemExtras> {
     if extras.len() == entry_count { extras } else { Vec::new() }
 }
 
-fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, extras: ItemExtras) -> Entry {
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn cap(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Titles are shown in lists: longer than this is never a title.
+const MAX_TITLE_CHARS: usize = 500;
+
+fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, extras: ItemExtras, limits: &Limits) -> Entry {
     // xml:base on the entry wins over the document's base for the entry's links.
     let base = e.base.as_deref().and_then(|b| doc_base.join(b).ok()).unwrap_or_else(|| doc_base.clone());
     let link = extras
@@ -140,10 +190,11 @@ fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, extras: ItemExtras) -
     // Markup inside the article is relative to the article's page, where there is one.
     let base = link.as_deref().and_then(|l| Url::parse(l).ok()).unwrap_or(base);
     let html = |t: &feed_rs::model::Text| {
+        let body = cap(&t.content, limits.max_field);
         if t.content_type.essence().to_string() == "text/plain" {
-            escape_html(&t.content)
+            escape_html(body)
         } else {
-            sanitize_html(&t.content, Some(&base))
+            sanitize_html(body, Some(&base), limits.max_depth)
         }
     };
     let summary = e.summary.as_ref().map(html).filter(|s| !s.is_empty());
@@ -151,9 +202,10 @@ fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, extras: ItemExtras) -
         .content
         .as_ref()
         .and_then(|c| c.body.as_deref())
-        .map(|b| sanitize_html(b, Some(&base)))
+        .map(|b| sanitize_html(cap(b, limits.max_field), Some(&base), limits.max_depth))
         .filter(|s| !s.is_empty() && Some(s) != summary.as_ref());
-    let title = e.title.as_ref().map(|t| plain_text(&t.content)).filter(|t| !t.is_empty());
+    let title = e.title.as_ref().map(|t| plain_text(cap(&t.content, limits.max_field))).filter(|t| !t.is_empty());
+    let title = title.map(|t| truncate_chars(t, MAX_TITLE_CHARS));
     let title = title.unwrap_or_else(|| fallback_title(summary.as_deref().or(content.as_deref())));
     Entry {
         source_id: Some(e.id.trim().to_string()).filter(|id| !id.is_empty()),
@@ -181,9 +233,13 @@ fn pick_link(links: &[feed_rs::model::Link], base: &Url) -> Option<String> {
 
 fn fallback_title(html: Option<&str>) -> String {
     let text = html.map(|h| plain_text(&crate::normalize::html_to_text(h))).unwrap_or_default();
-    match text.char_indices().nth(100) {
+    if text.is_empty() { "(untitled)".to_string() } else { truncate_chars(text, 100) }
+}
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+fn truncate_chars(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", text[..i].trim_end()),
-        None if text.is_empty() => "(untitled)".to_string(),
         None => text,
     }
 }
