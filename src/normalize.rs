@@ -133,6 +133,19 @@ static TEXT_ONLY: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 /// decoded, white space collapsed. Markup nested deeper than [`PLAIN_TEXT_MAX_DEPTH`] is
 /// stripped by a linear scan instead of an HTML parser.
 pub fn plain_text(html: &str) -> String {
+    let mut text = strip_markup(html);
+    // Entity-encoded markup ("&lt;script&gt;") decodes into markup; strip again, so no reader
+    // that renders titles as HTML (some do) is handed a tag. Each round removes a layer.
+    for _ in 0..3 {
+        if !looks_like_markup(&text) {
+            break;
+        }
+        text = strip_markup(&text);
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn strip_markup(html: &str) -> String {
     let cleaned = if !html.contains(['<', '&']) {
         html.to_string()
     } else if html_depth(html) > PLAIN_TEXT_MAX_DEPTH {
@@ -140,8 +153,12 @@ pub fn plain_text(html: &str) -> String {
     } else {
         TEXT_ONLY.clean(html).to_string()
     };
-    let decoded = decode_basic_entities(&cleaned);
-    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+    decode_basic_entities(&cleaned)
+}
+
+/// `<` followed by what could start a tag, a closing tag, a comment or a declaration.
+fn looks_like_markup(text: &str) -> bool {
+    text.as_bytes().windows(2).any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?')))
 }
 
 /// The entities an HTML serialiser (ammonia's) emits in text.
@@ -243,5 +260,7 @@ mod tests {
         assert_eq!(plain_text("Bitcoin <b>rallies</b>&nbsp;again  "), "Bitcoin rallies again");
         assert_eq!(plain_text("AT&amp;T &lt;3"), "AT&T <3");
         assert_eq!(plain_text("x<script>alert(1)</script>y"), "xy");
+        assert_eq!(plain_text("&lt;img src=x onerror=alert(1)&gt;Hi &amp;lt;b&amp;gt;there"), "Hi there");
+        assert_eq!(plain_text("5 < 6 <= 7"), "5 < 6 <= 7");
     }
 }

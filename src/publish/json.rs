@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{Channel, bodies};
 use crate::model::{Source, Story};
-use crate::normalize::html_to_text;
+use crate::normalize::plain_text;
 
 pub fn render(channel: &Channel, stories: &[Story]) -> String {
     let feed = json!({
@@ -43,8 +43,8 @@ fn item(story: &Story) -> Value {
         obj.insert("url".into(), json!(url));
     }
     if let (Some(s), Some(_)) = (&summary, &content) {
-        let text = html_to_text(s).split_whitespace().collect::<Vec<_>>().join(" ");
-        obj.insert("summary".into(), json!(text));
+        // JSON Feed's summary is plain text: no markup, even decoded from entities.
+        obj.insert("summary".into(), json!(plain_text(s)));
     }
     if !e.authors.is_empty() {
         obj.insert("authors".into(), e.authors.iter().map(|a| json!({ "name": a })).collect());

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod oracle;
+pub mod render;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -1,0 +1,200 @@
+//! What "safe to republish" means, checked on what a feed reader receives: each output is parsed
+//! back with feed-rs and every entry's HTML and title is inspected. Shared by the hostile-input
+//! tests and the fuzz target (fuzz/fuzz_targets/pipeline.rs includes this file).
+#![allow(dead_code)]
+
+/// Elements that must never reach a reader.
+const FORBIDDEN_TAGS: &[&str] = &[
+    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "form", "input", "button",
+    "textarea", "select", "base", "meta", "link", "svg", "math", "template", "noscript",
+];
+
+/// URL-carrying attributes whose scheme is checked.
+const URL_ATTRS: &[&str] = &["href", "src", "action", "formaction", "poster", "cite", "background", "xlink:href", "srcset"];
+
+fn decode_entities(s: &str) -> String {
+    // Enough of HTML's character references to see through obfuscated schemes: numeric ones and
+    // the named ones attackers use inside URLs.
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let end = rest[1..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '#')).map(|e| e + 1).unwrap_or(rest.len());
+        let name = &rest[1..end];
+        let decoded = if let Some(num) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+            u32::from_str_radix(num, 16).ok().and_then(char::from_u32)
+        } else if let Some(num) = name.strip_prefix('#') {
+            num.parse::<u32>().ok().and_then(char::from_u32)
+        } else {
+            match name.to_ascii_lowercase().as_str() {
+                "colon" => Some(':'),
+                "tab" => Some('\t'),
+                "newline" => Some('\n'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "amp" => Some('&'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                _ => None,
+            }
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end..];
+                if rest.starts_with(';') {
+                    rest = &rest[1..];
+                }
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every dangerous thing in one piece of republished HTML.
+pub fn html_dangers(html: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let lower = html.to_ascii_lowercase();
+    for tag in FORBIDDEN_TAGS {
+        let open = format!("<{tag}");
+        let mut from = 0;
+        while let Some(at) = lower[from..].find(&open) {
+            let next = lower[from + at + open.len()..].chars().next();
+            if next.is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-') {
+                found.push(format!("<{tag}> element"));
+                break;
+            }
+            from += at + open.len();
+        }
+    }
+    // Attributes inside tags.
+    let mut rest = lower.as_str();
+    while let Some(start) = rest.find('<') {
+        let tag_end = rest[start..].find('>').map(|e| start + e).unwrap_or(rest.len());
+        let tag = &rest[start..tag_end];
+        for (name, value) in attributes(tag) {
+            if name.starts_with("on") {
+                found.push(format!("event handler {name}"));
+            }
+            if name == "style" {
+                found.push("style attribute".into());
+            }
+            if URL_ATTRS.contains(&name.as_str()) {
+                let url: String = decode_entities(&value).chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect();
+                let url = url.to_ascii_lowercase();
+                let scheme_ok = ["http://", "https://", "mailto:"].iter().any(|s| url.starts_with(s));
+                if !scheme_ok {
+                    found.push(format!("{name}={value:?} is not an http(s)/mailto URL"));
+                }
+            }
+        }
+        rest = &rest[tag_end.min(rest.len())..];
+        if rest.is_empty() {
+            break;
+        }
+        rest = &rest[1.min(rest.len())..];
+    }
+    // CSS (expression(), url(javascript:)) can only act through a style attribute or a <style>
+    // element, both flagged above.
+    found
+}
+
+/// `name="value"` pairs of one tag (lower-cased source), tolerant of every quoting style.
+fn attributes(tag: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let body = tag.trim_start_matches('<');
+    let mut chars = body.char_indices().peekable();
+    // Skip the element name.
+    while let Some((_, c)) = chars.peek() {
+        if c.is_whitespace() || *c == '/' {
+            break;
+        }
+        chars.next();
+    }
+    loop {
+        while chars.peek().is_some_and(|(_, c)| c.is_whitespace() || *c == '/') {
+            chars.next();
+        }
+        let Some(&(start, _)) = chars.peek() else { break };
+        while chars.peek().is_some_and(|(_, c)| !c.is_whitespace() && *c != '=' && *c != '/') {
+            chars.next();
+        }
+        let end = chars.peek().map(|(i, _)| *i).unwrap_or(body.len());
+        let name = body[start..end].to_string();
+        while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek().is_some_and(|(_, c)| *c == '=') {
+            chars.next();
+            while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
+                chars.next();
+            }
+            match chars.peek().map(|(_, c)| *c) {
+                Some(q @ ('"' | '\'')) => {
+                    chars.next();
+                    for (_, c) in chars.by_ref() {
+                        if c == q {
+                            break;
+                        }
+                        value.push(c);
+                    }
+                }
+                _ => {
+                    while let Some((_, c)) = chars.peek() {
+                        if c.is_whitespace() {
+                            break;
+                        }
+                        value.push(*c);
+                        chars.next();
+                    }
+                }
+            }
+        }
+        if name.is_empty() {
+            break;
+        }
+        out.push((name, value));
+    }
+    out
+}
+
+/// A title must read as plain text: nothing a careless reader could render as markup.
+pub fn title_dangers(title: &str) -> Vec<String> {
+    let bytes = title.as_bytes();
+    let tagish = bytes.windows(2).any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?')));
+    if tagish { vec![format!("title looks like markup: {title:?}")] } else { vec![] }
+}
+
+/// Everything dangerous in a rendered output, read back as a feed reader would.
+pub fn feed_dangers(body: &[u8]) -> Vec<String> {
+    let feed = match feed_rs::parser::parse(body) {
+        Ok(f) => f,
+        Err(e) => return vec![format!("the output does not parse: {e}")],
+    };
+    let mut found = Vec::new();
+    for e in &feed.entries {
+        if let Some(t) = &e.title {
+            found.extend(title_dangers(&t.content));
+        }
+        for html in [e.summary.as_ref().map(|s| s.content.as_str()), e.content.as_ref().and_then(|c| c.body.as_deref())]
+            .into_iter()
+            .flatten()
+        {
+            found.extend(html_dangers(html));
+        }
+        for l in &e.links {
+            let href = l.href.to_ascii_lowercase();
+            if !(href.starts_with("http://") || href.starts_with("https://")) {
+                found.push(format!("link {:?}", l.href));
+            }
+        }
+    }
+    found
+}
