@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod evil;
 pub mod oracle;
 pub mod render;
 

@@ -1,0 +1,35 @@
+//! Broken and hostile servers: each is its feed's clear error, bounded in time; the others go on.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::evil::EvilServer;
+use common::*;
+
+#[test]
+fn each_misbehaving_server_is_a_bounded_clear_error() {
+    let evil = EvilServer::start();
+    let work = Workdir::new();
+    let paths = ["/never", "/trickle", "/close-mid-body", "/short-length", "/empty", "/garbage", "/endless-headers", "/ok"];
+    let feeds: Vec<String> = paths.iter().map(|p| evil.url(p)).collect();
+    work.write_config(&config_with(&feeds.iter().map(String::as_str).collect::<Vec<_>>(), ""));
+    let started = Instant::now();
+    let run = work.run_once();
+    assert_ok(&run);
+    // All run at once and each is cut at the 2 s timeout.
+    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+    let err = stderr(&run);
+    let line = |p: &str| {
+        let url = evil.url(p);
+        err.lines().find(|l| l.contains(&format!("{url}:"))).unwrap_or_else(|| panic!("no error for {p}:\n{err}")).to_string()
+    };
+    assert!(line("/never").contains("timed out after 2s"), "{err}");
+    assert!(line("/trickle").contains("timed out after 2s"), "{err}");
+    assert!(line("/endless-headers").contains("timed out after 2s"), "{err}");
+    assert!(line("/close-mid-body").contains("reading the body failed"), "{err}");
+    assert!(line("/short-length").contains("malformed feed"), "{err}");
+    assert!(line("/empty").contains("the body is empty"), "{err}");
+    assert!(line("/garbage").contains("connection failed"), "{err}");
+    assert!(stdout(&run).contains("feeds: 1 ok, 0 not modified, 7 failed; entries: 1 new"), "{}", stdout(&run));
+}
