@@ -55,6 +55,8 @@ pub struct FetchConfig {
     pub timeout: Duration,
     pub max_body: u64,
     pub user_agent: String,
+    /// Refuse feed URLs and redirects to this machine, private networks and metadata services.
+    pub deny_private: bool,
 }
 
 #[derive(Debug, Clone)]

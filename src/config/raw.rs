@@ -48,6 +48,7 @@ struct RawFetch {
     timeout: Option<String>,
     max_body: Option<String>,
     user_agent: Option<String>,
+    deny_private: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -195,6 +196,7 @@ impl RawFetch {
             timeout: duration_or("fetch.timeout", &self.timeout, "30s")?,
             max_body: parse_size(max_body).map_err(|m| invalid("fetch.max_body", m))?,
             user_agent,
+            deny_private: self.deny_private.unwrap_or(false),
         })
     }
 }

@@ -16,6 +16,10 @@ use url::Url;
 
 use crate::config::FetchConfig;
 
+mod guard;
+
+pub use guard::private_kind;
+
 /// Redirect hops followed before giving up: enough for http→https→www→feed path moves.
 pub const MAX_REDIRECTS: usize = 5;
 
@@ -64,6 +68,8 @@ pub enum FetchError {
     Body(String),
     #[error("cannot read {path}: {message}")]
     File { path: String, message: String },
+    #[error("refused: {0} (fetch.deny_private)")]
+    Denied(String),
 }
 
 fn retry_note(r: &Option<Duration>) -> String {
@@ -89,15 +95,22 @@ pub struct Fetcher {
     per_host: usize,
     max_body: u64,
     timeout: Duration,
+    /// Refuse local files and private, loopback, link-local and metadata addresses.
+    deny_private: bool,
 }
 
 impl Fetcher {
     pub fn new(cfg: &FetchConfig) -> Result<Fetcher, String> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(cfg.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-            .timeout(cfg.timeout)
+            .timeout(cfg.timeout);
+        if cfg.deny_private {
+            // Proxies would resolve names where we cannot check them.
+            builder = builder.dns_resolver(guard::PublicOnly).no_proxy();
+        }
+        let client = builder
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
         Ok(Fetcher {
@@ -107,6 +120,7 @@ impl Fetcher {
             per_host: cfg.per_host,
             max_body: cfg.max_body,
             timeout: cfg.timeout,
+            deny_private: cfg.deny_private,
         })
     }
 
@@ -118,6 +132,9 @@ impl Fetcher {
 
     /// Fetches `url`, conditionally when `validators` has anything.
     pub async fn fetch(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
+        if self.deny_private {
+            guard::check_url(url).map_err(FetchError::Denied)?;
+        }
         if url.scheme() == "file" {
             return self.fetch_file(url).await;
         }
@@ -139,6 +156,9 @@ impl Fetcher {
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 all_permanent &= matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT);
                 current = redirect_target(&current, resp.headers())?;
+                if self.deny_private {
+                    guard::check_url(&current).map_err(|why| FetchError::Denied(format!("redirect to {current}: {why}")))?;
+                }
                 continue;
             }
             let moved_to = (all_permanent && current != *url).then(|| current.clone());
@@ -164,7 +184,16 @@ impl Fetcher {
             req = req.header(header::IF_MODIFIED_SINCE, lm);
         }
         req.send().await.map_err(|e| {
-            if e.is_timeout() { FetchError::Timeout(self.timeout) } else { FetchError::Connect(error_chain(&e)) }
+            let chain = error_chain(&e);
+            if e.is_timeout() {
+                FetchError::Timeout(self.timeout)
+            } else if let Some(at) = chain.find("refused: ").filter(|_| self.deny_private) {
+                // The resolver's own words, without reqwest's layers around them.
+                let why = &chain[at + "refused: ".len()..];
+                FetchError::Denied(why.trim_end_matches(" (fetch.deny_private)").to_string())
+            } else {
+                FetchError::Connect(chain)
+            }
         })
     }
 
