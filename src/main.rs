@@ -6,6 +6,13 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // A file-size limit (ulimit -f, systemd's LimitFSIZE=) would otherwise kill the process in
+    // the middle of a write; ignored, it makes the write fail with EFBIG, which SQLite reports
+    // and rolls back like a full disk.
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     // Usage errors exit 1 like every other fatal error: exit code 2 means "a feed failed".
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

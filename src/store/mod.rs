@@ -26,10 +26,28 @@ pub enum StoreError {
     Open { path: PathBuf, message: String },
     #[error("database schema version {found} is newer than this build of aggregate understands ({known}); use a newer aggregate")]
     TooNew { found: i64, known: i64 },
+    #[error("the database is locked by another process (waited {}s); is another aggregate using it?", BUSY_TIMEOUT.as_secs())]
+    Busy,
+    #[error("the database or its disk is full")]
+    Full,
+    #[error("cannot write the database: disk I/O error (is the disk full, read-only, or a file size limit reached?)")]
+    Io,
     #[error("database error: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, DiskFull, ReadOnly, SystemIoFailure};
+        match e.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked) => StoreError::Busy,
+            Some(DiskFull) => StoreError::Full,
+            Some(SystemIoFailure | ReadOnly) => StoreError::Io,
+            _ => StoreError::Sql(e),
+        }
+    }
 }
 
 /// How long a statement waits for another connection's lock before failing.
@@ -54,15 +72,15 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |e: rusqlite::Error| StoreError::Open { path: path.to_owned(), message: e.to_string() };
+        let open_err = |e: rusqlite::Error| StoreError::Open { path: path.to_owned(), message: StoreError::from(e).to_string() };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Open { path: path.to_owned(), message: format!("cannot create {}: {e}", dir.display()) })?;
         }
         let conn = Connection::open(path).map_err(open_err)?;
         Store::init(conn).map_err(|e| match e {
-            StoreError::Sql(e) => open_err(e),
-            other => other,
+            StoreError::TooNew { .. } => e,
+            other => StoreError::Open { path: path.to_owned(), message: other.to_string() },
         })
     }
 

@@ -48,6 +48,12 @@ impl Daemon {
     /// Starts `aggregate` on the workdir's config.toml (which should listen on 127.0.0.1:0)
     /// and waits for it to log its address.
     pub fn start(work: &Workdir, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(work, env, None)
+    }
+
+    /// Like `start`, with the process's file-size limit (RLIMIT_FSIZE) set to `max_file_bytes`:
+    /// a disk that fills up.
+    pub fn start_with(work: &Workdir, env: &[(&str, &str)], max_file_bytes: Option<u64>) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aggregate"));
         cmd.args(["--config", "config.toml", "--log-level", "aggregate=debug"])
             .current_dir(work.dir.path())
@@ -58,6 +64,16 @@ impl Daemon {
             .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(limit) = max_file_bytes {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+                });
+            }
         }
         let mut child = cmd.spawn().expect("start aggregate");
         let logs = Arc::new(Mutex::new(Vec::new()));
