@@ -289,3 +289,72 @@ fn the_index_page_health_and_metrics() {
         assert!(metrics.contains(needle), "metrics lack {needle}:\n{metrics}");
     }
 }
+
+/// A connection from `local` (another loopback address stands for another client).
+fn connect_from(local: &str, to: std::net::SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&format!("{local}:0").parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    socket.into()
+}
+
+fn request_from(local: &str, to: std::net::SocketAddr, head: &str) -> String {
+    use std::io::Write;
+    let mut s = connect_from(local, to);
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn slow_and_oversized_clients_do_not_starve_others() {
+    use std::io::Write;
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.feed("theblock.rdf")], "1h"));
+    let d = Daemon::start(&work, &[]);
+
+    // A slowloris from 127.0.0.1: 80 connections that never finish their headers.
+    let mut slow: Vec<std::net::TcpStream> = (0..80)
+        .map(|_| {
+            let mut s = connect_from("127.0.0.1", d.addr);
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let closed_by_server = |s: &mut std::net::TcpStream| {
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        match s.read(&mut [0u8; 1]) {
+            Ok(0) => true,
+            Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+            Ok(_) => false,
+        }
+    };
+    let refused = slow.iter_mut().map(closed_by_server).filter(|c| *c).count();
+    assert!(refused >= 16, "connections past 64 from one address are closed at once ({refused} closed)");
+
+    // Another client is served at once.
+    let started = std::time::Instant::now();
+    let ok = request_from("127.0.0.2", d.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // Oversized request heads are refused.
+    let big = format!("GET / HTTP/1.1\r\nHost: x\r\nCookie: {}\r\nConnection: close\r\n\r\n", "a".repeat(32 * 1024));
+    let answer = request_from("127.0.0.3", d.addr, &big);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    // The slow ones are cut when their header time runs out.
+    std::thread::sleep(Duration::from_secs(11));
+    for s in slow.iter_mut().take(10) {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        assert!(!String::from_utf8_lossy(&buf).contains("200 OK"), "a slow client got no page");
+    }
+    let again = request_from("127.0.0.1", d.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(again.starts_with("HTTP/1.1 200"), "the address's slots are free again: {again}");
+}

@@ -2,7 +2,10 @@
 //! health and metrics. It reads through its own SQLite connections and never runs the
 //! pipeline; rendered feeds are cached until the scheduler says the store changed.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -10,8 +13,11 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -91,7 +97,84 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
     response
 }
 
-/// Serves until `token` is cancelled, then stops accepting and lets open requests finish.
+/// Connections served at once; past it a new one is closed at once. Bounds sockets and memory
+/// on a small server; a thousand feed readers polling every few minutes use a handful.
+const MAX_CONNECTIONS: usize = 1024;
+/// Connections from one address, so one client (a slowloris) cannot take every slot.
+const MAX_CONNECTIONS_PER_IP: usize = 64;
+/// A client gets this long to send a request's headers; it also closes idle keep-alive
+/// connections. Feed readers send theirs in one packet.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes buffered for a request's head (hyper's minimum is 8 KiB); larger heads get 431.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
+
+/// Serves until `token` is cancelled, then stops accepting and waits for open requests to
+/// finish (the caller bounds that wait).
 pub async fn run(listener: TcpListener, state: AppState, token: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(token.cancelled_owned()).await
+    let app = router(state);
+    let graceful = GracefulShutdown::new();
+    let total = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = token.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = total.clone().try_acquire_owned() else { continue };
+        let Some(slot) = IpSlot::take(&per_ip, peer.ip()) else { continue };
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_HEAD_BYTES)
+            .max_headers(MAX_HEADERS);
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone())));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop((permit, slot));
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// One of an address's connection slots, given back on drop.
+struct IpSlot {
+    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl IpSlot {
+    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<IpSlot> {
+        let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= MAX_CONNECTIONS_PER_IP {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot { map: map.clone(), ip })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
