@@ -141,3 +141,31 @@ fn non_feeds_are_named_for_what_they_are() {
     assert!(matches!(parse(b"<note>hi</note>", None, &url).unwrap_err(), ParseError::NotAFeed(_)));
     assert!(matches!(parse(&fixture("malformed.xml"), None, &url).unwrap_err(), ParseError::Malformed(_)));
 }
+
+#[test]
+fn encodings_that_lie_or_break_never_crash_or_garble_a_declared_encoding() {
+    let url = Url::parse("https://x.example/rss").unwrap();
+    let doc = |decl: &str, title: &[u8]| {
+        let mut b = format!("{decl}<rss version=\"2.0\"><channel><title>t</title><item><guid>1</guid><title>").into_bytes();
+        b.extend_from_slice(title);
+        b.extend_from_slice(b"</title></item></channel></rss>");
+        b
+    };
+    // Declared Latin-1, served with a lying "charset=utf-8" header: the bytes are not UTF-8, so
+    // the declaration is believed.
+    let latin1 = doc("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>", b"caf\xe9 cr\xe8me");
+    assert_eq!(parse(&latin1, Some("text/xml; charset=utf-8"), &url).unwrap().entries[0].title, "café crème");
+    // Declared UTF-8 with a stray byte: replaced, the rest intact.
+    let stray = doc("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", b"na\xefve \xe2\x82\xac5");
+    assert_eq!(parse(&stray, None, &url).unwrap().entries[0].title, "na\u{fffd}ve €5");
+    // Undeclared 8-bit text: windows-1252, the web's default.
+    let undeclared = doc("", b"\x93quoted\x94");
+    assert_eq!(parse(&undeclared, None, &url).unwrap().entries[0].title, "\u{201c}quoted\u{201d}");
+    // A UTF-8 BOM with a declaration that says otherwise: the BOM wins.
+    let mut bom = vec![0xEF, 0xBB, 0xBF];
+    bom.extend(doc("<?xml version=\"1.0\" encoding=\"windows-1252\"?>", "Zürich".as_bytes()));
+    assert_eq!(parse(&bom, None, &url).unwrap().entries[0].title, "Zürich");
+    // An unknown encoding name falls back instead of failing.
+    let unknown = doc("<?xml version=\"1.0\" encoding=\"x-klingon\"?>", b"plain");
+    assert_eq!(parse(&unknown, None, &url).unwrap().entries[0].title, "plain");
+}
