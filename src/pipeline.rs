@@ -96,10 +96,17 @@ async fn fetch_and_store(ctx: &Context, feed: &FeedConfig, state: &FeedState) ->
     let (batch, notes) = {
         let (feed, rules, ct) = (feed.clone(), ctx.config.tags.clone(), response.content_type.clone());
         let limits = ctx.config.limits;
-        // Parsing, sanitising and tagging are CPU work: keep them off the async workers.
-        tokio::task::spawn_blocking(move || prepare(&feed, &rules, &limits, &body, ct.as_deref(), &target))
-            .await
-            .expect("parse task panicked")?
+        // Parsing, sanitising and tagging are CPU work: keep them off the async workers. A panic
+        // in a parser is that feed's error, never the process's.
+        tokio::task::spawn_blocking(move || {
+            let run = || prepare(&feed, &rules, &limits, &body, ct.as_deref(), &target);
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+                let what = panic.downcast_ref::<String>().map(String::as_str).or(panic.downcast_ref::<&str>().copied());
+                Err(ParseError::Malformed(format!("the parser crashed on this feed ({})", what.unwrap_or("no message"))))
+            })
+        })
+        .await
+        .map_err(|e| ParseError::Malformed(format!("the parse task failed: {e}")))??
     };
     for note in &notes {
         tracing::warn!(feed = %feed.url, "{note}");

@@ -159,3 +159,16 @@ fn oversized_feeds_are_cut_to_the_limits_and_say_so() {
         + first.summary.as_ref().map(|s| s.content.len()).unwrap_or(0);
     assert!(len <= 64 * 1024 + 64, "the field is cut at max_field: {len}");
 }
+
+/// Found by fuzzing: an XML declaration in the middle of a document made quick-xml panic while
+/// switching encodings.
+#[test]
+fn a_late_xml_declaration_does_not_crash_the_parser() {
+    let body = std::fs::read(format!("{}/fixtures/hostile/fuzz-late-xml-declaration.bin", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let _ = render_all(&body, None, "https://fuzz.example/feed/");
+    let _ = render_all(&body, Some("text/xml; charset=iso-8859-1"), "https://fuzz.example/feed/");
+    let doc = "<rss version=\"2.0\"><channel><title>t</title><item><title>a</title><guid>1</guid></item>\
+               <?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><item><title>b</title><guid>2</guid></item></channel></rss>";
+    let outputs = render_all(doc.as_bytes(), None, "https://x.example/").unwrap();
+    assert!(outputs[0].1.contains(">b<"), "{}", outputs[0].1);
+}

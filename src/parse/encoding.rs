@@ -68,14 +68,44 @@ fn choose(bytes: &[u8], content_type: Option<&str>) -> &'static Encoding {
         .unwrap_or(WINDOWS_1252)
 }
 
+/// Removes every XML declaration, not only the leading one: the text is UTF-8 now, and a
+/// declaration anywhere else makes quick-xml (under feed-rs) panic when it tries to switch
+/// encodings mid-stream (found by fuzzing).
 fn strip_xml_declaration(text: String) -> String {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with("<?xml") {
-        if let Some(end) = trimmed.find("?>") {
-            return trimmed[end + 2..].to_string();
+    if !text.contains("<?xml") && !text.contains("<?XML") {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.trim_start();
+    while let Some(at) = find_declaration(rest) {
+        out.push_str(&rest[..at]);
+        match rest[at..].find("?>") {
+            Some(end) => rest = &rest[at + end + 2..],
+            None => {
+                rest = "";
+                break;
+            }
         }
     }
-    text
+    out.push_str(rest);
+    out
+}
+
+/// The next `<?xml` processing instruction (the declaration's target, any case; not
+/// `<?xml-stylesheet`).
+fn find_declaration(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(off) = s[from..].find("<?") {
+        let at = from + off;
+        let target = bytes.get(at + 2..at + 5);
+        let after = bytes.get(at + 5).copied();
+        if target.is_some_and(|t| t.eq_ignore_ascii_case(b"xml")) && after.is_none_or(|c| c.is_ascii_whitespace() || c == b'?') {
+            return Some(at);
+        }
+        from = at + 2;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -109,6 +139,12 @@ mod tests {
             bytes.extend_from_slice(&u.to_le_bytes());
         }
         assert_eq!(decode(&bytes, Some("text/xml; charset=utf-8")).0, "<rss>\u{e9}</rss>");
+    }
+
+    #[test]
+    fn every_declaration_goes_stylesheets_stay() {
+        let text = "<?xml version='1.0'?><?xml-stylesheet href='a.xsl'?><rss><?XML version='1.0' encoding='latin1'?>x</rss>";
+        assert_eq!(strip_xml_declaration(text.to_string()), "<?xml-stylesheet href='a.xsl'?><rss>x</rss>");
     }
 
     #[test]

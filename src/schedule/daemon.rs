@@ -57,6 +57,8 @@ struct Daemon {
     /// Hosts that asked us (Retry-After) not to come back before a time.
     host_block: HashMap<String, Instant>,
     running: JoinSet<Done>,
+    /// Which feed each running task polls, so a task that dies still frees its feed's slot.
+    running_ids: HashMap<tokio::task::Id, String>,
     dirty_since: Option<Instant>,
     next_sweep: Instant,
 }
@@ -86,10 +88,7 @@ pub async fn run(
                 }
                 Err(_) => reloads_open = false,
             },
-            Some(joined) = d.running.join_next(), if !d.running.is_empty() => match joined {
-                Ok(done) => d.finish(done).await,
-                Err(e) => tracing::error!(error = %e, "a poll task failed"),
-            },
+            Some(joined) = d.running.join_next_with_id(), if !d.running.is_empty() => d.joined(joined).await,
             _ = tokio::time::sleep_until(wake) => {}
         }
         d.housekeeping(false).await;
@@ -122,6 +121,7 @@ impl Daemon {
             slots,
             host_block: HashMap::new(),
             running: JoinSet::new(),
+            running_ids: HashMap::new(),
             dirty_since: None,
             next_sweep: Instant::now(),
         };
@@ -142,11 +142,12 @@ impl Daemon {
             }
             slot.running = true;
             let (ctx, feed, url) = (self.ctx.clone(), slot.feed.clone(), url.clone());
-            self.running.spawn(async move {
+            let task = self.running.spawn(async move {
                 let started = Instant::now();
                 let result = refresh_feed(&ctx, &feed).await;
                 Done { url, elapsed: started.elapsed(), result }
             });
+            self.running_ids.insert(task.id(), slot.feed.url.to_string());
         }
     }
 
@@ -162,6 +163,24 @@ impl Daemon {
             wake = wake.min(since + OUTPUT_DEBOUNCE);
         }
         wake.min(self.next_sweep).max(now)
+    }
+
+    async fn joined(&mut self, joined: Result<(tokio::task::Id, Done), tokio::task::JoinError>) {
+        match joined {
+            Ok((id, done)) => {
+                self.running_ids.remove(&id);
+                self.finish(done).await;
+            }
+            Err(e) => {
+                // A bug, not a feed's fault: log it and poll the feed again at its interval.
+                let url = self.running_ids.remove(&e.id()).unwrap_or_default();
+                tracing::error!(feed = %url, error = %e, "a poll task died");
+                if let Some(slot) = self.slots.get_mut(&url) {
+                    slot.running = false;
+                    slot.due = Some(Instant::now() + slot.feed.interval);
+                }
+            }
+        }
     }
 
     async fn finish(&mut self, done: Done) {
@@ -299,10 +318,8 @@ impl Daemon {
     async fn shutdown(&mut self) {
         let in_flight = self.running.len();
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            while let Some(joined) = self.running.join_next().await {
-                if let Ok(done) = joined {
-                    self.finish(done).await;
-                }
+            while let Some(joined) = self.running.join_next_with_id().await {
+                self.joined(joined).await;
             }
         })
         .await;

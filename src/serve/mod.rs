@@ -29,7 +29,7 @@ mod cache;
 mod feeds;
 mod index;
 
-pub use cache::Cache;
+pub use cache::{Cache, CacheKey};
 
 /// What every handler may use.
 #[derive(Clone)]
