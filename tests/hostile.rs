@@ -172,3 +172,16 @@ fn a_late_xml_declaration_does_not_crash_the_parser() {
     let outputs = render_all(doc.as_bytes(), None, "https://x.example/").unwrap();
     assert!(outputs[0].1.contains(">b<"), "{}", outputs[0].1);
 }
+
+/// Found by fuzzing, a false alarm of the oracle: "< &l;IMG SRC=...>" in a plain-text summary
+/// is text to an HTML parser ('<' then a space opens no tag). The case stays as a regression
+/// test of both the pipeline and the oracle.
+#[test]
+fn less_than_space_is_text_not_a_tag() {
+    let body = std::fs::read(format!("{}/fixtures/hostile/fuzz-lt-space-in-summary.bin", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for (format, out) in render_all(&body, None, "https://fuzz.example/feed/").unwrap() {
+        assert!(feed_dangers(out.as_bytes()).is_empty(), "{format:?}: {:?}", feed_dangers(out.as_bytes()));
+    }
+    assert!(html_dangers("a < b onerror=x> c").is_empty());
+    assert!(!html_dangers("<b onerror=x>").is_empty());
+}

@@ -54,6 +54,10 @@ impl From<rusqlite::Error> for StoreError {
 /// Long enough to ride out a checkpoint or a large batch, short enough to report a stuck peer.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Prepared statements kept per connection. rusqlite's default of 16 is fewer than the
+/// statements one poll pass uses, and an evicted statement is parsed and planned again.
+const STATEMENT_CACHE: usize = 64;
+
 /// What the pipeline needs to poll a feed again.
 #[derive(Debug, Clone)]
 pub struct FeedState {
@@ -90,6 +94,7 @@ impl Store {
         let open_err = |e: rusqlite::Error| StoreError::Open { path: path.to_owned(), message: e.to_string() };
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.pragma_update(None, "query_only", "ON").map_err(open_err)?;
         Ok(Store { conn })
     }
@@ -100,6 +105,7 @@ impl Store {
 
     fn init(conn: Connection) -> Result<Store, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // WAL: readers (the HTTP server) never block the writer, nor it them.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL is durable across process crashes in WAL mode; only power loss may drop the

@@ -1,6 +1,6 @@
 //! Reads: stories for outputs, feed health for status displays.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params_from_iter};
@@ -8,9 +8,13 @@ use rusqlite::{Row, params_from_iter};
 use super::{Store, StoreError, from_ts};
 use crate::model::{Entry, Source, StoredEntry, Story, StoryQuery, Tag, tag_key};
 
+/// Entry columns the outputs need. Feed names come from a map loaded once per query, not a
+/// JOIN: in this SQLite build a JOIN with a bound parameter is re-prepared on every execution.
 const ENTRY_COLUMNS: &str = "e.id, e.guid, e.story_key, e.source_id, e.title, e.link, e.summary, e.content,
-    e.authors, e.categories, e.enclosures, e.published, e.updated, e.date, e.first_seen,
-    f.url, COALESCE(f.title, f.url), e.feed_id";
+    e.authors, e.categories, e.enclosures, e.published, e.updated, e.date, e.first_seen, e.feed_id";
+
+/// Feed id to (URL, title): the source named for each entry.
+type FeedNames = HashMap<i64, (String, String)>;
 
 /// A feed's health, as the last polls left it.
 #[derive(Debug, Clone)]
@@ -40,7 +44,7 @@ fn json_col<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> rusqlite::Resu
     serde_json::from_str(&text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-fn load_row(r: &Row) -> rusqlite::Result<Loaded> {
+fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Loaded> {
     let entry = Entry {
         source_id: r.get(3)?,
         title: r.get(4)?,
@@ -53,7 +57,9 @@ fn load_row(r: &Row) -> rusqlite::Result<Loaded> {
         published: r.get::<_, Option<i64>>(11)?.map(from_ts),
         updated: r.get::<_, Option<i64>>(12)?.map(from_ts),
     };
-    let source = Source { feed_url: r.get(15)?, title: r.get(16)?, link: entry.link.clone() };
+    let feed_id: i64 = r.get(15)?;
+    let (feed_url, title) = feeds.get(&feed_id).cloned().unwrap_or_default();
+    let source = Source { feed_url, title, link: entry.link.clone() };
     Ok(Loaded {
         stored: StoredEntry {
             id: r.get(0)?,
@@ -65,33 +71,32 @@ fn load_row(r: &Row) -> rusqlite::Result<Loaded> {
             tags: Vec::new(),
         },
         story_key: r.get(2)?,
-        feed_id: r.get(17)?,
+        feed_id,
     })
 }
 
-/// The candidate query for `n` tags. Each tag's newest rows come from walking the
-/// `entry_tags_newest` index and stop after `window` rows, so the cost is bounded by the page
-/// asked for, not by how many entries carry the tag. Parameters: the tag keys, then window,
-/// limit, offset.
-pub(super) fn candidate_sql(n: usize) -> String {
+/// The candidate query for `n` tags, a page of `limit` at `offset`. Each tag's newest rows come
+/// from walking the `entry_tags_newest` index and stop after `limit + offset` rows, so the cost
+/// is bounded by the page asked for, not by how many entries carry the tag. Parameters: the tag
+/// keys. LIMIT and OFFSET are literals: SQLite re-prepares a statement whose LIMIT is a bound
+/// parameter on every execution (they were a sixth of a pass's instructions); the few distinct
+/// pages stay in the statement cache.
+pub(super) fn candidate_sql(n: usize, limit: usize, offset: usize) -> String {
     if n == 0 {
-        // ?1 (the window) is not needed when walking entries_by_date directly.
-        return "SELECT id FROM entries WHERE ?1 > 0 ORDER BY date DESC, id DESC LIMIT ?2 OFFSET ?3".into();
+        return format!("SELECT id FROM entries ORDER BY date DESC, id DESC LIMIT {limit} OFFSET {offset}");
     }
-    let window = n + 1;
+    let window = limit + offset;
     let per_tag: Vec<String> = (1..=n)
         .map(|i| {
             format!(
                 "SELECT * FROM (SELECT entry_id, date FROM entry_tags WHERE tag = ?{i} \
-                 ORDER BY date DESC, entry_id DESC LIMIT ?{window})"
+                 ORDER BY date DESC, entry_id DESC LIMIT {window})"
             )
         })
         .collect();
     format!(
-        "SELECT entry_id FROM ({}) GROUP BY entry_id ORDER BY MAX(date) DESC, entry_id DESC LIMIT ?{} OFFSET ?{}",
-        per_tag.join(" UNION ALL "),
-        n + 2,
-        n + 3
+        "SELECT entry_id FROM ({}) GROUP BY entry_id ORDER BY MAX(date) DESC, entry_id DESC LIMIT {limit} OFFSET {offset}",
+        per_tag.join(" UNION ALL ")
     )
 }
 
@@ -102,13 +107,15 @@ impl Store {
         let include: Vec<String> = q.tags.iter().map(|t| tag_key(t)).collect();
         let exclude: HashSet<String> = q.exclude.iter().map(|t| tag_key(t)).collect();
         let page = (q.limit * 2).max(50);
+        let spelling = self.tag_spellings()?;
+        let feeds = self.feed_names()?;
         let mut seen = HashSet::new();
         let mut stories = Vec::new();
         let mut offset = 0;
         'pages: loop {
             let ids = self.candidate_ids(&include, page, offset)?;
             for id in &ids {
-                let story = self.story_of(*id)?;
+                let story = self.story_of(*id, &spelling, &feeds)?;
                 let key = story.primary.id;
                 if !seen.insert(key) || story.tags.iter().any(|t| exclude.contains(&t.key())) {
                     continue;
@@ -129,33 +136,47 @@ impl Store {
 
     /// Entry ids, newest first, having any of the tag keys (or all entries).
     fn candidate_ids(&self, tags: &[String], limit: usize, offset: usize) -> Result<Vec<i64>, StoreError> {
-        let sql = candidate_sql(tags.len());
-        let window = (limit + offset) as i64;
+        let sql = candidate_sql(tags.len(), limit, offset);
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let mut params: Vec<rusqlite::types::Value> = tags.iter().map(|t| t.clone().into()).collect();
-        params.extend([window.into(), (limit as i64).into(), (offset as i64).into()]);
-        let ids = stmt.query_map(params_from_iter(params), |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+        let ids = stmt.query_map(params_from_iter(tags), |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
         Ok(ids)
     }
 
+    /// Display spelling of every tag key.
+    fn tag_spellings(&self) -> Result<HashMap<String, String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT key, display FROM tags")?;
+        let map = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(map)
+    }
+
+    fn feed_names(&self) -> Result<FeedNames, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, url, COALESCE(title, url) FROM feeds")?;
+        let map = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?.collect::<Result<FeedNames, _>>()?;
+        Ok(map)
+    }
+
     /// The story an entry belongs to.
-    fn story_of(&self, entry_id: i64) -> Result<Story, StoreError> {
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e JOIN feeds f ON f.id = e.feed_id WHERE e.id = ?1");
-        let first = self.conn.prepare_cached(&sql)?.query_row([entry_id], load_row)?;
+    fn story_of(&self, entry_id: i64, spelling: &HashMap<String, String>, feeds: &FeedNames) -> Result<Story, StoreError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.id = ?1");
+        let first = self.conn.prepare_cached(&sql)?.query_row([entry_id], |r| load_row(r, feeds))?;
         let mut members = match &first.story_key {
             None => vec![first],
             Some(key) => {
                 let sql = format!(
-                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN feeds f ON f.id = e.feed_id
-                     WHERE e.story_key = ?1 ORDER BY e.first_seen, e.id"
+                    "SELECT {ENTRY_COLUMNS} FROM entries e
+                     WHERE e.story_key = ?1"
                 );
                 let mut stmt = self.conn.prepare_cached(&sql)?;
-                stmt.query_map([key], load_row)?.collect::<Result<Vec<_>, _>>()?
+                let mut members = stmt.query_map([key], |r| load_row(r, feeds))?.collect::<Result<Vec<_>, _>>()?;
+                // Sorted here: with ORDER BY in SQL, this statement was re-prepared on every
+                // execution (SQLite weighs the bound value when choosing between index and sort).
+                members.sort_by_key(|m| (m.stored.first_seen, m.stored.id));
+                members
             }
         };
         let mut tags: Vec<Tag> = Vec::new();
         for m in &mut members {
-            m.stored.tags = self.tags_of(m.stored.id)?;
+            m.stored.tags = self.tags_of(m.stored.id, spelling)?;
             for t in &m.stored.tags {
                 if !tags.iter().any(|x| x.key() == t.key()) {
                     tags.push(t.clone());
@@ -171,13 +192,13 @@ impl Store {
         Ok(Story { primary, also, tags })
     }
 
-    fn tags_of(&self, entry_id: i64) -> Result<Vec<Tag>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT COALESCE(t.display, et.tag) FROM entry_tags et LEFT JOIN tags t ON t.key = et.tag
-             WHERE et.entry_id = ?1 ORDER BY et.tag",
-        )?;
-        let tags = stmt.query_map([entry_id], |r| Ok(Tag(r.get(0)?)))?.collect::<Result<Vec<_>, _>>()?;
-        Ok(tags)
+    /// An entry's tags in display spelling, ordered by key. The spelling is looked up in Rust:
+    /// joining `tags` in SQL made SQLite re-prepare the statement on every execution.
+    fn tags_of(&self, entry_id: i64, spelling: &HashMap<String, String>) -> Result<Vec<Tag>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT tag FROM entry_tags WHERE entry_id = ?1")?;
+        let mut keys = stmt.query_map([entry_id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        keys.sort();
+        Ok(keys.into_iter().map(|k| Tag(spelling.get(&k).cloned().unwrap_or(k))).collect())
     }
 
     /// Every feed's health, in the order they were first subscribed.

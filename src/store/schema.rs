@@ -54,7 +54,7 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (feed_id, key)
     );
     CREATE INDEX entries_by_date ON entries (date DESC, id DESC);
-    CREATE INDEX entries_by_story ON entries (story_key, first_seen, id) WHERE story_key IS NOT NULL;
+    CREATE INDEX entries_by_story ON entries (story_key, first_seen, id);
     CREATE INDEX entries_by_first_seen ON entries (first_seen);
 
     -- One row per (tag, entry), the entry's date copied in, so "newest N with any of these

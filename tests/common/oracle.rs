@@ -73,9 +73,14 @@ pub fn html_dangers(html: &str) -> Vec<String> {
             from += at + open.len();
         }
     }
-    // Attributes inside tags.
+    // Attributes inside tags. As in HTML's tokenizer, a tag starts with '<' and a letter; a '<'
+    // followed by anything else is text.
     let mut rest = lower.as_str();
     while let Some(start) = rest.find('<') {
+        if !rest[start + 1..].starts_with(|c: char| c.is_ascii_alphabetic()) {
+            rest = &rest[start + 1..];
+            continue;
+        }
         let tag_end = rest[start..].find('>').map(|e| start + e).unwrap_or(rest.len());
         let tag = &rest[start..tag_end];
         for (name, value) in attributes(tag) {
