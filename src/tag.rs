@@ -9,7 +9,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::RegexSet;
 
 use crate::model::{Entry, Tag, tag_key};
-use crate::normalize::html_to_text;
+use crate::normalize::push_text;
 
 /// A rule as configured: `[[tag]] name = "Binance" keywords = ["Binance", "BNB"]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,28 +148,16 @@ fn is_word_char(c: char) -> bool {
 /// Everything keyword rules look at, as plain text, fields separated, white space collapsed to
 /// single spaces (so "BNB Chain" matches across a line break).
 fn match_text(entry: &Entry) -> String {
-    let mut raw = String::with_capacity(entry.title.len() + 256);
-    raw.push_str(&entry.title);
+    let len = entry.title.len() + entry.summary.as_ref().map_or(0, String::len) + entry.content.as_ref().map_or(0, String::len);
+    let mut text = String::with_capacity(len + 64);
+    push_text(&mut text, &entry.title);
     for html in [&entry.summary, &entry.content].into_iter().flatten() {
-        raw.push_str(" \n ");
-        raw.push_str(&html_to_text(html));
+        text.push_str(" \n");
+        push_text(&mut text, html);
     }
     for c in &entry.categories {
-        raw.push_str(" \n ");
-        raw.push_str(c);
-    }
-    let mut text = String::with_capacity(raw.len());
-    let mut space = false;
-    for c in raw.chars() {
-        if c.is_whitespace() {
-            space = true;
-        } else {
-            if space && !text.is_empty() {
-                text.push(' ');
-            }
-            space = false;
-            text.push(c);
-        }
+        text.push_str(" \n");
+        push_text(&mut text, c);
     }
     text
 }
