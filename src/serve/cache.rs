@@ -6,6 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 use chrono::{DateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
@@ -33,6 +34,10 @@ pub struct Rendered {
     /// When this content was first rendered (whole seconds, as HTTP dates are).
     pub last_modified: DateTime<Utc>,
     pub format: Format,
+    /// The response headers above, built once so a 304 copies them instead of formatting.
+    pub etag_header: HeaderValue,
+    pub etag_gzip_header: HeaderValue,
+    pub last_modified_header: HeaderValue,
 }
 
 #[derive(Debug, Default)]
@@ -64,11 +69,16 @@ impl Cache {
             Some(old) if old.etag == etag => old.last_modified,
             _ => Utc::now().trunc_subsecs(0),
         };
+        let etag_gzip = format!("\"{hex}-gz\"");
+        let header = |v: &str| HeaderValue::from_str(v).expect("ETags and HTTP dates are ASCII");
         let rendered = Arc::new(Rendered {
             generation,
             body: Bytes::from(body),
             gzip,
-            etag_gzip: format!("\"{hex}-gz\""),
+            etag_header: header(&etag),
+            etag_gzip_header: header(&etag_gzip),
+            last_modified_header: header(&last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string()),
+            etag_gzip,
             etag,
             last_modified,
             format,

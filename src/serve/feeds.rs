@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 
 use super::cache::{CacheKey, Rendered};
 use super::{AppState, ServeError};
@@ -30,8 +30,7 @@ pub async fn output(State(state): State<AppState>, Path(file): Path<String>, hea
     let config = state.config();
     let out = config.outputs.iter().find(|o| o.name == name).ok_or_else(|| not_found(&file))?;
     let key = CacheKey::Output(out.name.clone(), format);
-    let channel = channel_of(&config, out, format);
-    let rendered = render_cached(&state, key, format, query_of(out), channel).await?;
+    let rendered = render_cached(&state, key, format, || (query_of(out), channel_of(&config, out, format))).await?;
     Ok(respond(&headers, &rendered))
 }
 
@@ -75,7 +74,7 @@ async fn adhoc(
         .join(&format!("feed.{}?{canonical}", format.extension()))
         .map(String::from)
         .unwrap_or(channel.self_url);
-    let rendered = render_cached(&state, CacheKey::AdHoc(canonical, format), format, query, channel).await?;
+    let rendered = render_cached(&state, CacheKey::AdHoc(canonical, format), format, || (query, channel)).await?;
     Ok(respond(&headers, &rendered))
 }
 
@@ -136,12 +135,13 @@ fn canonical_query(q: &StoryQuery) -> String {
         .finish()
 }
 
+/// The cached rendering, or a fresh one; `what` (query and channel) is only built on a miss,
+/// so a hit costs a lookup.
 async fn render_cached(
     state: &AppState,
     key: CacheKey,
     format: Format,
-    query: StoryQuery,
-    channel: Channel,
+    what: impl FnOnce() -> (StoryQuery, Channel),
 ) -> Result<Arc<Rendered>, ServeError> {
     // Read the generation before the stories: a change landing meanwhile leaves this
     // rendering marked stale rather than a stale one marked fresh.
@@ -149,13 +149,10 @@ async fn render_cached(
     if let Some(hit) = state.cache.get(&key, generation) {
         return Ok(hit);
     }
+    let (query, channel) = what();
     let stories = state.readers.call(move |s| s.stories(&query)).await?;
     let body = publish::render(format, &channel, &stories);
     Ok(state.cache.put(key, generation, format, body))
-}
-
-fn http_date(t: DateTime<Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -182,11 +179,9 @@ fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
 /// the client accepts it.
 fn respond(req: &HeaderMap, r: &Rendered) -> Response {
     let gzip = accepts_gzip(req);
-    let mut headers = HeaderMap::new();
-    let etag = if gzip { &r.etag_gzip } else { &r.etag };
-    let value = |s: &str| HeaderValue::from_str(s).expect("header values we build are ASCII");
-    headers.insert(header::ETAG, value(etag));
-    headers.insert(header::LAST_MODIFIED, value(&http_date(r.last_modified)));
+    let mut headers = HeaderMap::with_capacity(6);
+    headers.insert(header::ETAG, if gzip { r.etag_gzip_header.clone() } else { r.etag_header.clone() });
+    headers.insert(header::LAST_MODIFIED, r.last_modified_header.clone());
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if not_modified(req, r) {
