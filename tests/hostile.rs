@@ -183,5 +183,11 @@ fn less_than_space_is_text_not_a_tag() {
         assert!(feed_dangers(out.as_bytes()).is_empty(), "{format:?}: {:?}", feed_dangers(out.as_bytes()));
     }
     assert!(html_dangers("a < b onerror=x> c").is_empty());
+    // And a second false alarm: "https:/host" is an https URL.
+    let body = std::fs::read(format!("{}/fixtures/hostile/fuzz-single-slash-https.bin", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for (format, out) in render_all(&body, None, "https://fuzz.example/feed/").unwrap() {
+        assert!(feed_dangers(out.as_bytes()).is_empty(), "{format:?}: {:?}", feed_dangers(out.as_bytes()));
+    }
+    assert!(!html_dangers("<a href=\"java&#x09;script:x\">").is_empty());
     assert!(!html_dangers("<b onerror=x>").is_empty());
 }

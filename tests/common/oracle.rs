@@ -91,10 +91,16 @@ pub fn html_dangers(html: &str) -> Vec<String> {
                 found.push("style attribute".into());
             }
             if URL_ATTRS.contains(&name.as_str()) {
+                // As a browser reads it: entities decoded, white space and controls dropped. A
+                // URL with a scheme other than http(s)/mailto is flagged; one without a scheme is
+                // relative, and a relative URL cannot carry script.
                 let url: String = decode_entities(&value).chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect();
                 let url = url.to_ascii_lowercase();
-                let scheme_ok = ["http://", "https://", "mailto:"].iter().any(|s| url.starts_with(s));
-                if !scheme_ok {
+                let scheme = url.split_once(':').map(|(s, _)| s).filter(|s| {
+                    s.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                });
+                if scheme.is_some_and(|s| !matches!(s, "http" | "https" | "mailto")) {
                     found.push(format!("{name}={value:?} is not an http(s)/mailto URL"));
                 }
             }
