@@ -79,10 +79,7 @@ fn a_full_disk_fails_the_writes_cleanly_and_loses_nothing() {
     let before = work.store().entry_count().unwrap();
 
     // A feed far larger than what the file-size limit lets the database grow by.
-    let items: String = (0..400)
-        .map(|i| format!("<item><title>Big {i}</title><guid>big-{i}</guid><description>{}</description></item>", "lorem ipsum ".repeat(300)))
-        .collect();
-    server.write("big.rss", format!("<rss version=\"2.0\"><channel><title>big</title>{items}</channel></rss>").as_bytes());
+    server.write("big.rss", big_feed(400).as_bytes());
     work.write_config(&config_with(&[&server.feed("theblock.rdf"), &server.feed("cointelegraph.rss"), &server.feed("big.rss")], "")
         .replace("max_body = \"1MiB\"", "max_body = \"4MiB\""));
     let db_kib = std::fs::metadata(work.path("aggregate.db")).unwrap().len() / 1024;
@@ -92,7 +89,7 @@ fn a_full_disk_fails_the_writes_cleanly_and_loses_nothing() {
         .output()
         .unwrap();
     let err = stderr(&limited);
-    let line = err.lines().find(|l| l.contains("big.rss")).unwrap_or_else(|| panic!("big.rss not reported:\n{err}"));
+    let line = line_about(&err, "big.rss");
     assert!(line.contains("disk is full") || line.contains("disk full"), "the failure names the cause: {line}");
     assert!(!err.contains("panicked"), "{err}");
 
@@ -117,10 +114,7 @@ fn the_daemon_keeps_serving_when_the_disk_fills_up() {
     assert_ok(&work.run_once());
     let db = std::fs::metadata(work.path("aggregate.db")).unwrap().len();
     let d = Daemon::start_with(&work, &[], Some(db + 64 * 1024));
-    let items: String = (0..400)
-        .map(|i| format!("<item><title>Big {i}</title><guid>big-{i}</guid><description>{}</description></item>", "lorem ipsum ".repeat(300)))
-        .collect();
-    server.write("cointelegraph.rss", format!("<rss version=\"2.0\"><channel><title>big</title>{items}</channel></rss>").as_bytes());
+    server.write("cointelegraph.rss", big_feed(400).as_bytes());
     let failed = wait_until(Duration::from_secs(15), || d.logs().contains("disk I/O error") || d.logs().contains("disk is full"));
     assert!(failed, "the write failure is logged:\n{}", d.logs());
     let served = d.get("/feeds/all.rss");

@@ -20,10 +20,7 @@ fn each_misbehaving_server_is_a_bounded_clear_error() {
     // All run at once and each is cut at the 2 s timeout.
     assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
     let err = stderr(&run);
-    let line = |p: &str| {
-        let url = evil.url(p);
-        err.lines().find(|l| l.contains(&format!("{url}:"))).unwrap_or_else(|| panic!("no error for {p}:\n{err}")).to_string()
-    };
+    let line = |p: &str| line_about(&err, &format!("{}:", evil.url(p))).to_string();
     assert!(line("/never").contains("timed out after 2s"), "{err}");
     assert!(line("/trickle").contains("timed out after 2s"), "{err}");
     assert!(line("/endless-headers").contains("timed out after 2s"), "{err}");
@@ -46,7 +43,7 @@ fn deny_private_refuses_local_files_loopback_names_and_literals() {
     let run = work.run_once();
     assert_ok(&run);
     let err = stderr(&run);
-    let line = |url: &str| err.lines().find(|l| l.contains(&format!("{url}:"))).unwrap_or_else(|| panic!("{url} not refused:\n{err}")).to_string();
+    let line = |url: &str| line_about(&err, &format!("{url}:")).to_string();
     assert!(line(&server.feed("theblock.rdf")).contains("refused: 127.0.0.1 is a loopback address (fetch.deny_private)"), "{err}");
     assert!(line(&by_name).contains("refused: localhost resolves to a loopback address"), "{err}");
     assert!(line(&file).contains("is not an http(s) URL (fetch.deny_private)"), "{err}");

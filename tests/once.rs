@@ -224,7 +224,7 @@ fn each_broken_feed_gets_its_own_clear_error_and_the_others_are_stored() {
     assert!(started.elapsed() < std::time::Duration::from_secs(9), "the slow feed was cut at its timeout");
     assert!(stdout(&run).contains("feeds: 1 ok, 0 not modified, 7 failed; entries: 5 new"), "{}", stdout(&run));
     let err = stderr(&run);
-    let line = |needle: &str| err.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line for {needle} in\n{err}")).to_string();
+    let line = |needle: &str| line_about(&err, needle).to_string();
     assert!(line("malformed.xml").contains("malformed feed"), "{err}");
     assert!(line("/status/404").contains("HTTP 404 Not Found"), "{err}");
     assert!(line("/slow/10").contains("timed out after 2s"), "{err}");

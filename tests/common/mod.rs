@@ -333,6 +333,19 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The line of `err` that mentions `needle` (a feed's URL, say), or a panic showing all of it.
+pub fn line_about<'a>(err: &'a str, needle: &str) -> &'a str {
+    err.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("nothing about {needle} in:\n{err}"))
+}
+
+/// An RSS feed of `n` entries with ~3.6 KB descriptions: more than a tight disk can take.
+pub fn big_feed(n: usize) -> String {
+    let items: String = (0..n)
+        .map(|i| format!("<item><title>Big {i}</title><guid>big-{i}</guid><description>{}</description></item>", "lorem ipsum ".repeat(300)))
+        .collect();
+    format!("<rss version=\"2.0\"><channel><title>big</title>{items}</channel></rss>")
+}
+
 /// Asserts a run succeeded, showing its output when not.
 pub fn assert_ok(o: &Output) {
     assert!(o.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", o.status.code(), stdout(o), stderr(o));
