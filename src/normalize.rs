@@ -155,6 +155,11 @@ pub fn plain_text(html: &str) -> String {
         }
         text = strip_markup(&text);
     }
+    // Whatever deeper layers of escaping are left (found by fuzzing), no '<' may open a tag:
+    // "< a" is text to an HTML parser.
+    if looks_like_markup(&text) {
+        text = text.replace('<', "< ");
+    }
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -328,5 +333,7 @@ mod tests {
         assert_eq!(plain_text("x<script>alert(1)</script>y"), "xy");
         assert_eq!(plain_text("&lt;img src=x onerror=alert(1)&gt;Hi &amp;lt;b&amp;gt;there"), "Hi there");
         assert_eq!(plain_text("5 < 6 <= 7"), "5 < 6 <= 7");
+        let layered = "&amp;amp;amp;amp;lt;b&amp;amp;amp;amp;gt;x";
+        assert!(!looks_like_markup(&plain_text(layered)), "{}", plain_text(layered));
     }
 }

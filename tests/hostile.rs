@@ -191,3 +191,13 @@ fn less_than_space_is_text_not_a_tag() {
     assert!(!html_dangers("<a href=\"java&#x09;script:x\">").is_empty());
     assert!(!html_dangers("<b onerror=x>").is_empty());
 }
+
+/// Found by fuzzing: markup escaped in layers survived plain-text conversion into JSON Feed's
+/// summary; plain text now never holds a '<' that opens a tag.
+#[test]
+fn layered_escapes_never_leave_markup_in_plain_text() {
+    let body = std::fs::read(format!("{}/fixtures/hostile/fuzz-markup-in-plain-summary.bin", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for (format, out) in render_all(&body, None, "https://fuzz.example/feed/").unwrap() {
+        assert!(feed_dangers(out.as_bytes()).is_empty(), "{format:?}: {:?}", feed_dangers(out.as_bytes()));
+    }
+}
