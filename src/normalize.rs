@@ -102,6 +102,10 @@ fn flatten(html: &str) -> String {
 /// inline styles, or non-http(s)/mailto URLs; relative URLs resolved against `base`; links get
 /// `rel="noopener noreferrer"`. Markup nested deeper than `max_depth` is reduced to text.
 pub fn sanitize_html(html: &str, base: Option<&Url>, max_depth: usize) -> String {
+    // Text without markup or entities is already safe HTML: no parser needed (many summaries).
+    if !html.contains(['<', '&']) {
+        return html.trim().to_string();
+    }
     if html_depth(html) > max_depth {
         return flatten(html);
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::config::{Config, FeedConfig};
@@ -14,12 +15,31 @@ use crate::store::{BatchCounts, FeedBatch, FeedState, SharedStore, StoreError};
 use crate::tag::TagRules;
 use crate::{dedup, parse};
 
-/// What every stage call needs: the store, the HTTP client, the settings in force.
+/// What every stage call needs: the store, the HTTP client, the settings in force, and the
+/// gates that bound work in flight.
 #[derive(Clone)]
 pub struct Context {
     pub store: SharedStore,
     pub fetcher: Arc<Fetcher>,
     pub config: Arc<Config>,
+    pub gates: Arc<Gates>,
+}
+
+/// Bounds on work in flight, shared by every trigger of `refresh_feed`.
+pub struct Gates {
+    /// Feeds being refreshed at once, fetch to store (`fetch.concurrency`): bounds sockets and
+    /// the bodies held in memory. Without it a pass fetched far faster than it parsed and held
+    /// hundreds of bodies at once (200 MiB for 1000 feeds).
+    inflight: Semaphore,
+    /// Feeds being parsed at once: one per core; more only adds memory and context switches.
+    cpu: Semaphore,
+}
+
+impl Gates {
+    pub fn new(concurrency: usize) -> Arc<Gates> {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Arc::new(Gates { inflight: Semaphore::new(concurrency), cpu: Semaphore::new(cores) })
+    }
 }
 
 /// A feed's poll that went through. Not-modified is an outcome, not an error.
@@ -63,6 +83,7 @@ impl RefreshError {
 /// Polls one feed and stores what changed. A failure is recorded in the feed's status and
 /// returned; nothing already stored is touched by it.
 pub async fn refresh_feed(ctx: &Context, feed: &FeedConfig) -> Result<Polled, RefreshError> {
+    let _slot = ctx.gates.inflight.acquire().await.expect("the gate is never closed");
     let url = feed.url.to_string();
     let state = ctx.store.call(move |s| s.feed_state(&url)).await?;
     let result = fetch_and_store(ctx, feed, &state).await;
@@ -96,6 +117,7 @@ async fn fetch_and_store(ctx: &Context, feed: &FeedConfig, state: &FeedState) ->
     let (batch, notes) = {
         let (feed, rules, ct) = (feed.clone(), ctx.config.tags.clone(), response.content_type.clone());
         let limits = ctx.config.limits;
+        let _cpu = ctx.gates.cpu.acquire().await.expect("the gate is never closed");
         // Parsing, sanitising and tagging are CPU work: keep them off the async workers. A panic
         // in a parser is that feed's error, never the process's.
         tokio::task::spawn_blocking(move || {

@@ -327,6 +327,13 @@ fn per_host_and_global_concurrency_limits_hold() {
     assert_ok(&run);
     assert!(stdout(&run).contains("feeds: 6 ok"), "{}", stdout(&run));
     assert_eq!(server.max_in_flight(), 2, "never more than per_host requests to one host at once");
+
+    let server = FixtureServer::start();
+    let feeds: Vec<String> = (0..6).map(|i| server.url(&format!("/slow/1/theblock.rdf?copy={i}"))).collect();
+    let config = config_with(&feeds.iter().map(String::as_str).collect::<Vec<_>>(), "").replace("concurrency = 8", "concurrency = 3");
+    work.write_config(&config);
+    assert_ok(&work.run_once());
+    assert_eq!(server.max_in_flight(), 3, "never more than concurrency feeds in flight");
 }
 
 #[test]

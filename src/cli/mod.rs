@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::{Config, format_duration};
 use crate::fetch::Fetcher;
 use crate::outputs;
-use crate::pipeline::Context;
+use crate::pipeline::{Context, Gates};
 use crate::schedule::{self, FeedReport, PassSummary};
 use crate::store::{SharedStore, Store};
 
@@ -77,7 +77,8 @@ pub fn context(config: Config) -> anyhow::Result<Context> {
     let mut store = Store::open(&config.storage.path)?;
     store.set_tag_spellings(&tag_spellings(&config)).context("cannot record the configured tag names")?;
     let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
-    Ok(Context { store: SharedStore::new(store), fetcher: Arc::new(fetcher), config: Arc::new(config) })
+    let gates = Gates::new(config.fetch.concurrency);
+    Ok(Context { store: SharedStore::new(store), fetcher: Arc::new(fetcher), config: Arc::new(config), gates })
 }
 
 /// Tag names as the config spells them: rule names and feed tags.

@@ -1,5 +1,5 @@
-//! HTTP (and file) fetching with the limits that keep us polite and bounded: a global and a
-//! per-host concurrency limit, conditional GET, a whole-request timeout, at most
+//! HTTP (and file) fetching with the limits that keep us polite and bounded: a per-host
+//! concurrency limit (the global one is the pipeline's, over fetch to store), conditional GET, a whole-request timeout, at most
 //! [`MAX_REDIRECTS`] redirects followed by hand (so a permanent move can be remembered and a
 //! redirect to another scheme refused), and a body limit enforced while streaming, after
 //! decompression. Parses nothing, stores nothing.
@@ -87,8 +87,6 @@ impl FetchError {
 
 pub struct Fetcher {
     client: reqwest::Client,
-    /// Bounds sockets and memory across all hosts.
-    global: Arc<Semaphore>,
     /// One semaphore per host:port so one site never sees more than `per_host` of our requests
     /// at once (sites block aggregators that open many at a time). Grows with the feed list only.
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -115,7 +113,6 @@ impl Fetcher {
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
         Ok(Fetcher {
             client,
-            global: Arc::new(Semaphore::new(cfg.concurrency)),
             hosts: Mutex::new(HashMap::new()),
             per_host: cfg.per_host,
             max_body: cfg.max_body,
@@ -140,7 +137,6 @@ impl Fetcher {
         }
         let host = self.host_permit(url);
         let _host = host.acquire().await.expect("semaphore never closed");
-        let _global = self.global.acquire().await.expect("semaphore never closed");
         match tokio::time::timeout(self.timeout, self.fetch_http(url, validators)).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(self.timeout)),

@@ -18,7 +18,7 @@ use crate::fetch::{FetchError, Fetcher};
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::outputs;
-use crate::pipeline::{Context, Outcome, Polled, RefreshError, refresh_feed};
+use crate::pipeline::{Context, Gates, Outcome, Polled, RefreshError, refresh_feed};
 use crate::store::FeedStatus;
 
 /// The loop turns at least this often, so the heartbeat proves it is alive.
@@ -244,7 +244,10 @@ impl Daemon {
     async fn apply_config(&mut self, config: Arc<Config>) {
         if config.fetch != self.ctx.config.fetch {
             match Fetcher::new(&config.fetch) {
-                Ok(f) => self.ctx.fetcher = Arc::new(f),
+                Ok(f) => {
+                    self.ctx.fetcher = Arc::new(f);
+                    self.ctx.gates = Gates::new(config.fetch.concurrency);
+                }
                 Err(e) => tracing::error!(error = %e, "keeping the previous HTTP client"),
             }
         }

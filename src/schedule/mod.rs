@@ -69,13 +69,34 @@ impl std::fmt::Display for PassSummary {
     }
 }
 
+/// Feeds in an order that takes one from each host in turn, so that a host with many feeds
+/// (held to `per_host` at a time) does not fill every in-flight slot of a pass.
+fn interleave_hosts(feeds: &[crate::config::FeedConfig]) -> Vec<&crate::config::FeedConfig> {
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut by_host: Vec<std::collections::VecDeque<&crate::config::FeedConfig>> = Vec::new();
+    for f in feeds {
+        let i = *index.entry(f.url.host_str().unwrap_or("")).or_insert_with(|| {
+            by_host.push(std::collections::VecDeque::new());
+            by_host.len() - 1
+        });
+        by_host[i].push_back(f);
+    }
+    let mut out = Vec::with_capacity(feeds.len());
+    while out.len() < feeds.len() {
+        for q in &mut by_host {
+            if let Some(f) = q.pop_front() {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
 /// Polls every configured feed once, calling `on_done` as each finishes (for progress).
 /// One feed's failure is in its report and never stops the others.
 pub async fn run_pass(ctx: &Context, on_done: impl Fn(&FeedReport)) -> Vec<FeedReport> {
-    let mut pending: FuturesUnordered<_> = ctx
-        .config
-        .feeds
-        .iter()
+    let mut pending: FuturesUnordered<_> = interleave_hosts(&ctx.config.feeds)
+        .into_iter()
         .map(|feed| async move {
             let started = Instant::now();
             let result = refresh_feed(ctx, feed).await;

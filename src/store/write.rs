@@ -42,8 +42,10 @@ impl Store {
     pub fn apply_batch(&mut self, feed_id: i64, batch: &FeedBatch) -> Result<BatchCounts, StoreError> {
         let tx = self.conn.transaction()?;
         let mut counts = BatchCounts::default();
+        // Tag spellings recorded once per batch, not once per entry carrying the tag.
+        let mut spelled = std::collections::HashSet::new();
         for e in &batch.entries {
-            match upsert_entry(&tx, feed_id, e, batch.now)? {
+            match upsert_entry(&tx, feed_id, e, batch.now, &mut spelled)? {
                 Upsert::New => counts.new += 1,
                 Upsert::Updated => counts.updated += 1,
                 Upsert::Unchanged => counts.unchanged += 1,
@@ -162,7 +164,13 @@ enum Upsert {
     Tombstoned,
 }
 
-fn upsert_entry(tx: &Transaction, feed_id: i64, e: &PreparedEntry, now: DateTime<Utc>) -> Result<Upsert, StoreError> {
+fn upsert_entry(
+    tx: &Transaction,
+    feed_id: i64,
+    e: &PreparedEntry,
+    now: DateTime<Utc>,
+    spelled: &mut std::collections::HashSet<String>,
+) -> Result<Upsert, StoreError> {
     let touched = tx
         .prepare_cached("UPDATE tombstones SET seen_at = ?3 WHERE feed_id = ?1 AND key = ?2")?
         .execute(params![feed_id, e.key, ts(now)])?;
@@ -205,7 +213,7 @@ fn upsert_entry(tx: &Transaction, feed_id: i64, e: &PreparedEntry, now: DateTime
         }
         None => tx.last_insert_rowid(),
     };
-    insert_tags(tx, id, &e.tags, ts(date))?;
+    insert_tags(tx, id, &e.tags, ts(date), spelled)?;
     Ok(outcome)
 }
 
@@ -219,12 +227,20 @@ const UPDATE_ENTRY: &str = "UPDATE entries SET story_key = ?4, source_id = ?5, t
         date = ?15, changed_at = ?16, content_hash = ?17
      WHERE feed_id = ?1 AND key = ?2";
 
-fn insert_tags(tx: &Transaction, entry_id: i64, tags: &[Tag], date: i64) -> Result<(), StoreError> {
+fn insert_tags(
+    tx: &Transaction,
+    entry_id: i64,
+    tags: &[Tag],
+    date: i64,
+    spelled: &mut std::collections::HashSet<String>,
+) -> Result<(), StoreError> {
     let mut spelling = tx.prepare_cached("INSERT INTO tags (key, display) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")?;
     let mut link = tx.prepare_cached("INSERT OR IGNORE INTO entry_tags (tag, entry_id, date) VALUES (?1, ?2, ?3)")?;
     for t in tags {
         let key = t.key();
-        spelling.execute((&key, &t.0))?;
+        if spelled.insert(key.clone()) {
+            spelling.execute((&key, &t.0))?;
+        }
         link.execute(params![key, entry_id, date])?;
     }
     Ok(())
