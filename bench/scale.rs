@@ -14,16 +14,34 @@ use aggregate::store::{FeedBatch, Store};
 use chrono::{TimeZone, Utc};
 
 const PER_FEED: usize = 500;
-const TAGS: &[&str] = &["Bitcoin", "Ethereum", "Binance", "Regulation", "DeFi", "Solana", "ETF", "Stablecoins", "Markets", "crypto"];
+const TAGS: &[&str] = &[
+    "Bitcoin",
+    "Ethereum",
+    "Binance",
+    "Regulation",
+    "DeFi",
+    "Solana",
+    "ETF",
+    "Stablecoins",
+    "Markets",
+    "crypto",
+];
 
 fn entry(feed: usize, i: usize) -> (Entry, Vec<Tag>) {
     let n = feed * PER_FEED + i;
-    let published = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(n as i64 * 7);
+    let published = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+        + chrono::Duration::seconds(n as i64 * 7);
     let e = Entry {
         source_id: Some(format!("{feed}-{i}")),
         title: format!("Story {n}: markets move as traders watch the data"),
-        link: Some(if n % 10 == 0 { format!("https://wire.example.com/{}", n / 30) } else { format!("https://site{feed}.example.com/{i}") }),
-        summary: Some("<p>Summary of the story, a sentence or two long, as feeds carry it.</p>".into()),
+        link: Some(if n % 10 == 0 {
+            format!("https://wire.example.com/{}", n / 30)
+        } else {
+            format!("https://site{feed}.example.com/{i}")
+        }),
+        summary: Some(
+            "<p>Summary of the story, a sentence or two long, as feeds carry it.</p>".into(),
+        ),
         content: Some("<p>Body paragraph of the article with some words in it. </p>".repeat(12)),
         authors: vec!["Jane Doe".into()],
         categories: vec![],
@@ -31,7 +49,11 @@ fn entry(feed: usize, i: usize) -> (Entry, Vec<Tag>) {
         updated: None,
         enclosures: vec![],
     };
-    let tags = vec![Tag(TAGS[n % TAGS.len()].into()), Tag(TAGS[(n / 7) % TAGS.len()].into()), Tag("crypto".into())];
+    let tags = vec![
+        Tag(TAGS[n % TAGS.len()].into()),
+        Tag(TAGS[(n / 7) % TAGS.len()].into()),
+        Tag("crypto".into()),
+    ];
     (e, tags)
 }
 
@@ -45,14 +67,22 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let dir = std::env::var("SCALE_DIR").unwrap_or_else(|_| std::env::temp_dir().to_string_lossy().into_owned());
+    let dir = std::env::var("SCALE_DIR")
+        .unwrap_or_else(|_| std::env::temp_dir().to_string_lossy().into_owned());
     let sizes: Vec<usize> = std::env::var("SCALE")
         .ok()
         .filter(|s| s != "1")
         .map(|s| s.split_whitespace().map(|x| x.parse().unwrap()).collect())
         .unwrap_or(vec![10_000, 100_000, 1_000_000]);
-    let channel = Channel { title: "x".into(), description: "x".into(), self_url: "http://x/feeds/x.rss".into(), home_url: "http://x/".into() };
-    println!("| entries | insert | bytes/entry | 50 items, tag, uncached | 50 items, all, uncached | cached | sweep 10% |");
+    let channel = Channel {
+        title: "x".into(),
+        description: "x".into(),
+        self_url: "http://x/feeds/x.rss".into(),
+        home_url: "http://x/".into(),
+    };
+    println!(
+        "| entries | insert | bytes/entry | 50 items, tag, uncached | 50 items, all, uncached | cached | sweep 10% |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for size in sizes {
         let path = std::path::Path::new(&dir).join(format!("scale-{size}.db"));
@@ -66,7 +96,10 @@ fn main() {
         for f in 0..feeds {
             let url = format!("https://site{f}.example.com/feed");
             let id = store.feed_state(&url).unwrap().id;
-            let entries = (0..PER_FEED).map(|i| entry(f, i)).map(|(e, t)| dedup::prepare(&url, e, t)).collect();
+            let entries = (0..PER_FEED)
+                .map(|i| entry(f, i))
+                .map(|(e, t)| dedup::prepare(&url, e, t))
+                .collect();
             let batch = FeedBatch {
                 title: Some(format!("Site {f}")),
                 site_link: None,
@@ -83,12 +116,17 @@ fn main() {
         let insert = started.elapsed();
         drop(store);
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
         drop(conn);
         let bytes = std::fs::metadata(&path).unwrap().len();
         let store = Store::open_reader(&path).unwrap();
         let time_output = |tags: Vec<String>| {
-            let q = StoryQuery { tags, exclude: vec![], limit: 50 };
+            let q = StoryQuery {
+                tags,
+                exclude: vec![],
+                limit: 50,
+            };
             let runs: Vec<Duration> = (0..15)
                 .map(|_| {
                     let t = Instant::now();
@@ -103,9 +141,20 @@ fn main() {
         let tagged = time_output(vec!["binance".into()]);
         let all = time_output(vec![]);
         let cache = Cache::new();
-        let stories = store.stories(&StoryQuery { tags: vec!["binance".into()], exclude: vec![], limit: 50 }).unwrap();
+        let stories = store
+            .stories(&StoryQuery {
+                tags: vec!["binance".into()],
+                exclude: vec![],
+                limit: 50,
+            })
+            .unwrap();
         let key = CacheKey::Output("binance".into(), Format::Rss);
-        cache.put(key.clone(), 1, Format::Rss, render(Format::Rss, &channel, &stories));
+        cache.put(
+            key.clone(),
+            1,
+            Format::Rss,
+            render(Format::Rss, &channel, &stories),
+        );
         let cached = median(
             (0..1000)
                 .map(|_| {
@@ -118,7 +167,12 @@ fn main() {
         drop(store);
         let mut store = Store::open(&path).unwrap();
         let t = Instant::now();
-        let swept = store.sweep(base + chrono::Duration::minutes((feeds / 10) as i64), Utc::now()).unwrap();
+        let swept = store
+            .sweep(
+                base + chrono::Duration::minutes((feeds / 10) as i64),
+                Utc::now(),
+            )
+            .unwrap();
         let sweep = t.elapsed();
         println!(
             "| {size} | {:.0} entries/s | {:.0} | {} | {} | {:.1} µs | {} ({} entries) |",

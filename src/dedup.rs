@@ -24,7 +24,10 @@ pub fn entry_key(entry: &Entry) -> String {
     if let Some(link) = &entry.link {
         return format!("link:{link}");
     }
-    let date = entry.published.map(|d| d.timestamp().to_string()).unwrap_or_default();
+    let date = entry
+        .published
+        .map(|d| d.timestamp().to_string())
+        .unwrap_or_default();
     let digest = Sha256::digest(format!("{}\n{date}", entry.title).as_bytes());
     format!("hash:{}", hex(&digest[..16]))
 }
@@ -39,14 +42,27 @@ pub fn story_key(canonical_link: &str) -> Option<String> {
     for amp in ["/amp", "/amp.html"] {
         path = path.strip_suffix(amp).unwrap_or(path);
     }
-    let path = path.strip_prefix("/amp/").map(|p| format!("/{p}")).unwrap_or_else(|| path.to_string());
+    let path = path
+        .strip_prefix("/amp/")
+        .map(|p| format!("/{p}"))
+        .unwrap_or_else(|| path.to_string());
     let query: Vec<String> = url
         .query_pairs()
         .filter(|(k, _)| k != "amp" && k != "outputType")
-        .map(|(k, v)| if v.is_empty() { k.into_owned() } else { format!("{k}={v}") })
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.into_owned()
+            } else {
+                format!("{k}={v}")
+            }
+        })
         .collect();
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let q = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+    let q = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
     Some(format!("{host}{port}{path}{q}"))
 }
 
@@ -55,7 +71,14 @@ pub fn story_key(canonical_link: &str) -> Option<String> {
 pub fn published_guid(feed_url: &str, key: &str) -> String {
     let d = Sha256::digest(format!("{feed_url}\n{key}").as_bytes());
     let h = hex(&d[..16]);
-    format!("urn:uuid:{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// A hash of everything a reader sees, so an unchanged entry costs no write. Not a security
@@ -99,7 +122,10 @@ pub fn prepare(feed_url: &str, entry: Entry, tags: Vec<Tag>) -> PreparedEntry {
 /// items); the first, usually the newest, wins.
 pub fn unique_by_key(entries: Vec<PreparedEntry>) -> Vec<PreparedEntry> {
     let mut seen = std::collections::HashSet::new();
-    entries.into_iter().filter(|e| seen.insert(e.key.clone())).collect()
+    entries
+        .into_iter()
+        .filter(|e| seen.insert(e.key.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -113,8 +139,14 @@ mod tests {
         let c = story_key("https://coindesk.com/markets/2026/11/01/btc/amp/").unwrap();
         assert_eq!(a, b);
         assert_eq!(a, c);
-        assert_ne!(a, story_key("https://coindesk.com/markets/2026/11/01/eth").unwrap());
-        assert_ne!(story_key("https://x.io/?p=1"), story_key("https://x.io/?p=2"));
+        assert_ne!(
+            a,
+            story_key("https://coindesk.com/markets/2026/11/01/eth").unwrap()
+        );
+        assert_ne!(
+            story_key("https://x.io/?p=1"),
+            story_key("https://x.io/?p=2")
+        );
     }
 
     #[test]

@@ -31,7 +31,8 @@ impl Live {
     }
 
     pub fn beat(&self) {
-        self.heartbeat.store(Utc::now().timestamp(), Ordering::Release);
+        self.heartbeat
+            .store(Utc::now().timestamp(), Ordering::Release);
     }
 
     /// Seconds since the scheduler's last turn; `None` before its first.
@@ -46,6 +47,9 @@ impl Live {
     }
 
     pub fn counts(&self) -> (usize, usize) {
-        (self.feeds.load(Ordering::Acquire), self.failing.load(Ordering::Acquire))
+        (
+            self.feeds.load(Ordering::Acquire),
+            self.failing.load(Ordering::Acquire),
+        )
     }
 }

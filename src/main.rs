@@ -18,14 +18,22 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let filter = match &cli.log_level {
         Some(level) => EnvFilter::try_new(level),
         // A service logs what it does; a one-shot run from cron stays quiet unless something is wrong.
         None => {
-            let default = if cli.once || cli.command.is_some() { "warn" } else { "info" };
+            let default = if cli.once || cli.command.is_some() {
+                "warn"
+            } else {
+                "info"
+            };
             EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(default))
         }
     };

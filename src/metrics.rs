@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -21,25 +23,55 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let registry = Registry::new_custom(Some("aggregate".into()), None).expect("static prefix is valid");
+        let registry =
+            Registry::new_custom(Some("aggregate".into()), None).expect("static prefix is valid");
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
-            registry.register(Box::new(c.clone())).expect("registered once");
+            let c = IntCounterVec::new(Opts::new(name, help), labels)
+                .expect("static metric definition");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("registered once");
             c
         };
         let polls = counter("polls_total", "Feed polls by outcome.", &["outcome"]);
-        let entries = counter("entries_stored_total", "Entries written, by kind.", &["kind"]);
-        let requests = counter("http_requests_total", "HTTP requests served, by route and status.", &["route", "status"]);
+        let entries = counter(
+            "entries_stored_total",
+            "Entries written, by kind.",
+            &["kind"],
+        );
+        let requests = counter(
+            "http_requests_total",
+            "HTTP requests served, by route and status.",
+            &["route", "status"],
+        );
         // Buckets from a fast loopback 304 (5 ms) to the default 30 s timeout.
-        let buckets = vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+        let buckets = vec![
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ];
         let fetch_seconds = Histogram::with_opts(
-            HistogramOpts::new("fetch_duration_seconds", "Time to poll one feed, fetch to store.").buckets(buckets),
+            HistogramOpts::new(
+                "fetch_duration_seconds",
+                "Time to poll one feed, fetch to store.",
+            )
+            .buckets(buckets),
         )
         .expect("static metric definition");
-        registry.register(Box::new(fetch_seconds.clone())).expect("registered once");
-        let feeds_failing = IntGauge::new("feeds_failing", "Feeds whose last poll failed.").expect("static metric definition");
-        registry.register(Box::new(feeds_failing.clone())).expect("registered once");
-        Metrics { registry, polls, entries, fetch_seconds, requests, feeds_failing }
+        registry
+            .register(Box::new(fetch_seconds.clone()))
+            .expect("registered once");
+        let feeds_failing = IntGauge::new("feeds_failing", "Feeds whose last poll failed.")
+            .expect("static metric definition");
+        registry
+            .register(Box::new(feeds_failing.clone()))
+            .expect("registered once");
+        Metrics {
+            registry,
+            polls,
+            entries,
+            fetch_seconds,
+            requests,
+            feeds_failing,
+        }
     }
 
     pub fn observe_poll(&self, outcome: &str, elapsed: Duration) {
@@ -49,7 +81,9 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding of gathered metrics");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding of gathered metrics");
         String::from_utf8(buf).expect("the text format is UTF-8")
     }
 }

@@ -115,7 +115,10 @@ pub struct StoryQuery {
 
 /// When an entry should be shown as dated: its own date unless absent or later than when it was
 /// first seen, when first-seen stands in (so a feed cannot pin an item to the top of an output).
-pub fn effective_date(published: Option<DateTime<Utc>>, first_seen: DateTime<Utc>) -> DateTime<Utc> {
+pub fn effective_date(
+    published: Option<DateTime<Utc>>,
+    first_seen: DateTime<Utc>,
+) -> DateTime<Utc> {
     match published {
         Some(d) if d <= first_seen => d,
         _ => first_seen,

@@ -9,9 +9,31 @@ use url::Url;
 /// Query parameters that only track the reader. Dropped before identity is derived (Miniflux
 /// strips them only after hashing, so its dedup never sees the clean URL).
 const TRACKING_PARAMS: &[&str] = &[
-    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid", "mc_cid",
-    "mc_eid", "_hsenc", "_hsmi", "mkt_tok", "ref", "ref_src", "ref_url", "referrer", "source", "cmpid",
-    "ncid", "sr_share", "spm", "guccounter", "__twitter_impression",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "msclkid",
+    "yclid",
+    "twclid",
+    "igshid",
+    "mc_cid",
+    "mc_eid",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "ref",
+    "ref_src",
+    "ref_url",
+    "referrer",
+    "source",
+    "cmpid",
+    "ncid",
+    "sr_share",
+    "spm",
+    "guccounter",
+    "__twitter_impression",
 ];
 
 fn is_tracking(name: &str) -> bool {
@@ -51,14 +73,21 @@ pub fn canonical_url(href: &str, base: Option<&Url>) -> Option<String> {
 }
 
 /// Tags we keep beyond ammonia's defaults: article figures are common in news feeds.
-const EXTRA_TAGS: &[&str] = &["figure", "figcaption", "picture", "source", "video", "audio"];
+const EXTRA_TAGS: &[&str] = &[
+    "figure",
+    "figcaption",
+    "picture",
+    "source",
+    "video",
+    "audio",
+];
 
 /// Elements that never nest: void elements, and those whose end tag is optional and which HTML
 /// closes implicitly (counting them would make ten paragraphs look ten deep).
 const NON_NESTING: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr",
-    "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot", "colgroup", "rb", "rt",
-    "rp",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead",
+    "tbody", "tfoot", "colgroup", "rb", "rt", "rp",
 ];
 
 /// How deeply `html` nests its elements, estimated in one linear pass over the tags.
@@ -69,7 +98,10 @@ pub fn html_depth(html: &str) -> usize {
         i += off + 1;
         let closing = bytes.get(i) == Some(&b'/');
         let start = i + usize::from(closing);
-        let len = bytes[start..].iter().position(|b| !b.is_ascii_alphanumeric()).unwrap_or(bytes.len() - start);
+        let len = bytes[start..]
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .unwrap_or(bytes.len() - start);
         if len == 0 {
             continue;
         }
@@ -92,10 +124,19 @@ pub fn html_depth(html: &str) -> usize {
 /// Markup too deeply nested to be worth parsing, reduced to its text. html5ever's tree builder
 /// is quadratic in nesting depth (20,000 nested `<div>`s take seconds), so it never sees it.
 fn flatten(html: &str) -> String {
-    static ACTIVE: LazyLock<regex::Regex> =
-        LazyLock::new(|| regex::Regex::new(r"(?is)<(script|style)\b.*?</(script|style)\s*>").expect("static regex"));
+    static ACTIVE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"(?is)<(script|style)\b.*?</(script|style)\s*>").expect("static regex")
+    });
     let html = ACTIVE.replace_all(html, " ");
-    format!("<p>{}</p>", escape_html(&html_to_text(&html).split_whitespace().collect::<Vec<_>>().join(" ")))
+    format!(
+        "<p>{}</p>",
+        escape_html(
+            &html_to_text(&html)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    )
 }
 
 /// Sanitises feed HTML for republishing: no script, style, iframe, object, form, event handlers,
@@ -180,7 +221,9 @@ fn strip_markup(html: &str) -> String {
 
 /// `<` followed by what could start a tag, a closing tag, a comment or a declaration.
 fn looks_like_markup(text: &str) -> bool {
-    text.as_bytes().windows(2).any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?')))
+    text.as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?')))
 }
 
 /// The entities an HTML serialiser (ammonia's) emits in text.
@@ -228,7 +271,10 @@ pub fn push_text(out: &mut String, html: &str) {
     while i < bytes.len() {
         match bytes[i] {
             b'<' => {
-                i += bytes[i..].iter().position(|b| *b == b'>').map_or(bytes.len() - i, |p| p + 1);
+                i += bytes[i..]
+                    .iter()
+                    .position(|b| *b == b'>')
+                    .map_or(bytes.len() - i, |p| p + 1);
                 space = true;
             }
             b if b.is_ascii_whitespace() => {
@@ -266,7 +312,14 @@ fn push_word(out: &mut String, word: &str, space: &mut bool) {
 
 /// The text an entity at the start of `s` stands for, and its length; an unknown one is kept.
 fn entity(s: &str) -> (&str, usize) {
-    for (name, text) in [("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&nbsp;", " ")] {
+    for (name, text) in [
+        ("&amp;", "&"),
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&quot;", "\""),
+        ("&#39;", "'"),
+        ("&nbsp;", " "),
+    ] {
         if s.starts_with(name) {
             return (text, name.len());
         }
@@ -278,7 +331,11 @@ fn entity(s: &str) -> (&str, usize) {
 /// parsers choke on them and readers never want them.
 pub fn strip_control_chars(s: &str) -> std::borrow::Cow<'_, str> {
     let bad = |c: char| c < ' ' && !matches!(c, '\t' | '\n' | '\r');
-    if s.contains(bad) { s.replace(bad, "").into() } else { s.into() }
+    if s.contains(bad) {
+        s.replace(bad, "").into()
+    } else {
+        s.into()
+    }
 }
 
 #[cfg(test)]
@@ -287,13 +344,25 @@ mod tests {
 
     #[test]
     fn canonical_drops_trackers_and_sorts() {
-        let c = canonical_url("HTTPS://Example.COM:443/a/b?utm_source=rss&z=1&a=2&fbclid=x#frag", None);
+        let c = canonical_url(
+            "HTTPS://Example.COM:443/a/b?utm_source=rss&z=1&a=2&fbclid=x#frag",
+            None,
+        );
         assert_eq!(c.as_deref(), Some("https://example.com/a/b?a=2&z=1"));
-        assert_eq!(canonical_url("https://x.io/p?ref=rss", None).as_deref(), Some("https://x.io/p"));
+        assert_eq!(
+            canonical_url("https://x.io/p?ref=rss", None).as_deref(),
+            Some("https://x.io/p")
+        );
         assert_eq!(canonical_url("javascript:alert(1)", None), None);
         let base = Url::parse("https://site.org/news/feed.xml").unwrap();
-        assert_eq!(canonical_url("../post/1", Some(&base)).as_deref(), Some("https://site.org/post/1"));
-        assert_eq!(canonical_url("//cdn.site.org/x", Some(&base)).as_deref(), Some("https://cdn.site.org/x"));
+        assert_eq!(
+            canonical_url("../post/1", Some(&base)).as_deref(),
+            Some("https://site.org/post/1")
+        );
+        assert_eq!(
+            canonical_url("//cdn.site.org/x", Some(&base)).as_deref(),
+            Some("https://cdn.site.org/x")
+        );
     }
 
     #[test]
@@ -302,7 +371,14 @@ mod tests {
         let dirty = r#"<p onclick="x()" style="color:red">Hi<script>alert(1)</script><iframe src="https://e"></iframe>
             <a href="javascript:alert(1)">j</a><a href="/rel">r</a><img src="//cdn.x/i.png" onerror="y()"></p>"#;
         let clean = sanitize_html(dirty, Some(&base), 64);
-        for bad in ["onclick", "style", "script", "iframe", "javascript", "onerror"] {
+        for bad in [
+            "onclick",
+            "style",
+            "script",
+            "iframe",
+            "javascript",
+            "onerror",
+        ] {
             assert!(!clean.contains(bad), "{bad} survived in {clean}");
         }
         assert!(clean.contains(r#"href="https://site.org/rel""#), "{clean}");
@@ -312,19 +388,31 @@ mod tests {
 
     #[test]
     fn deep_markup_is_flattened_not_parsed() {
-        assert_eq!(html_depth("<div><p>a<p>b<ul><li>x<li>y</ul></div><br><img src=x/>"), 2);
+        assert_eq!(
+            html_depth("<div><p>a<p>b<ul><li>x<li>y</ul></div><br><img src=x/>"),
+            2
+        );
         let deep = "<div>".repeat(20_000) + "text<script>x</script>";
         let started = std::time::Instant::now();
         let out = sanitize_html(&deep, None, 256);
-        assert!(started.elapsed() < std::time::Duration::from_secs(2), "linear, not quadratic");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "linear, not quadratic"
+        );
         assert_eq!(out, "<p>text</p>");
         assert_eq!(plain_text(&("<b>".repeat(5000) + "title")), "title");
     }
 
     #[test]
     fn text_of_html() {
-        assert_eq!(html_to_text("<p>Binance\n  <b>BNB</b>&nbsp;Chain &amp; more</p><p>x</p>"), "Binance BNB Chain & more x");
-        assert_eq!(html_to_text("caf\u{e9} &unknown; <a href='x'>z\u{fc}rich</a>"), "caf\u{e9} &unknown; z\u{fc}rich");
+        assert_eq!(
+            html_to_text("<p>Binance\n  <b>BNB</b>&nbsp;Chain &amp; more</p><p>x</p>"),
+            "Binance BNB Chain & more x"
+        );
+        assert_eq!(
+            html_to_text("caf\u{e9} &unknown; <a href='x'>z\u{fc}rich</a>"),
+            "caf\u{e9} &unknown; z\u{fc}rich"
+        );
         let mut s = String::from("title");
         push_text(&mut s, "<p>body</p>");
         assert_eq!(s, "title body");
@@ -332,12 +420,22 @@ mod tests {
 
     #[test]
     fn plain_text_titles() {
-        assert_eq!(plain_text("Bitcoin <b>rallies</b>&nbsp;again  "), "Bitcoin rallies again");
+        assert_eq!(
+            plain_text("Bitcoin <b>rallies</b>&nbsp;again  "),
+            "Bitcoin rallies again"
+        );
         assert_eq!(plain_text("AT&amp;T &lt;3"), "AT&T <3");
         assert_eq!(plain_text("x<script>alert(1)</script>y"), "xy");
-        assert_eq!(plain_text("&lt;img src=x onerror=alert(1)&gt;Hi &amp;lt;b&amp;gt;there"), "Hi there");
+        assert_eq!(
+            plain_text("&lt;img src=x onerror=alert(1)&gt;Hi &amp;lt;b&amp;gt;there"),
+            "Hi there"
+        );
         assert_eq!(plain_text("5 < 6 <= 7"), "5 < 6 <= 7");
         let layered = "&amp;amp;amp;amp;lt;b&amp;amp;amp;amp;gt;x";
-        assert!(!looks_like_markup(&plain_text(layered)), "{}", plain_text(layered));
+        assert!(
+            !looks_like_markup(&plain_text(layered)),
+            "{}",
+            plain_text(layered)
+        );
     }
 }

@@ -16,7 +16,10 @@ pub enum OutputError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Whether a write replaced the file or found it already up to date.
@@ -27,7 +30,11 @@ pub enum Written {
 }
 
 pub fn query_of(output: &OutputConfig) -> StoryQuery {
-    StoryQuery { tags: output.tags.clone(), exclude: output.exclude_tags.clone(), limit: output.limit }
+    StoryQuery {
+        tags: output.tags.clone(),
+        exclude: output.exclude_tags.clone(),
+        limit: output.limit,
+    }
 }
 
 pub fn channel_of(config: &Config, output: &OutputConfig, format: Format) -> Channel {
@@ -39,13 +46,25 @@ pub fn channel_of(config: &Config, output: &OutputConfig, format: Format) -> Cha
     let description = if output.tags.is_empty() {
         "Every story, merged from all sources".to_string()
     } else {
-        format!("Stories tagged {}, merged from all sources", output.tags.join(", "))
+        format!(
+            "Stories tagged {}, merged from all sources",
+            output.tags.join(", ")
+        )
     };
-    Channel { title: output.title.clone(), description, self_url, home_url: base.to_string() }
+    Channel {
+        title: output.title.clone(),
+        description,
+        self_url,
+        home_url: base.to_string(),
+    }
 }
 
 /// Renders one output in one format from the store.
-pub async fn render(ctx: &Context, output: &OutputConfig, format: Format) -> Result<String, StoreError> {
+pub async fn render(
+    ctx: &Context,
+    output: &OutputConfig,
+    format: Format,
+) -> Result<String, StoreError> {
     let query = query_of(output);
     let stories = ctx.store.call(move |s| s.stories(&query)).await?;
     let channel = channel_of(&ctx.config, output, format);
@@ -57,9 +76,14 @@ pub async fn render(ctx: &Context, output: &OutputConfig, format: Format) -> Res
 pub async fn write_files(ctx: &Context) -> Vec<(String, Result<Written, OutputError>)> {
     let mut results = Vec::new();
     for output in &ctx.config.outputs {
-        let Some((path, format)) = &output.file else { continue };
+        let Some((path, format)) = &output.file else {
+            continue;
+        };
         let result = match render(ctx, output, *format).await {
-            Ok(body) => write_atomic(path, body.as_bytes()).map_err(|source| OutputError::Write { path: path.clone(), source }),
+            Ok(body) => write_atomic(path, body.as_bytes()).map_err(|source| OutputError::Write {
+                path: path.clone(),
+                source,
+            }),
             Err(e) => Err(e.into()),
         };
         results.push((output.name.clone(), result));
@@ -72,7 +96,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<Written> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(Written::Unchanged);
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
@@ -81,7 +108,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<Written> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(Written::Replaced)

@@ -37,8 +37,13 @@ pub struct Gates {
 
 impl Gates {
     pub fn new(concurrency: usize) -> Arc<Gates> {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Arc::new(Gates { inflight: Semaphore::new(concurrency), cpu: Semaphore::new(cores) })
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Arc::new(Gates {
+            inflight: Semaphore::new(concurrency),
+            cpu: Semaphore::new(cores),
+        })
     }
 }
 
@@ -83,48 +88,92 @@ impl RefreshError {
 /// Polls one feed and stores what changed. A failure is recorded in the feed's status and
 /// returned; nothing already stored is touched by it.
 pub async fn refresh_feed(ctx: &Context, feed: &FeedConfig) -> Result<Polled, RefreshError> {
-    let _slot = ctx.gates.inflight.acquire().await.expect("the gate is never closed");
+    let _slot = ctx
+        .gates
+        .inflight
+        .acquire()
+        .await
+        .expect("the gate is never closed");
     let url = feed.url.to_string();
     let state = ctx.store.call(move |s| s.feed_state(&url)).await?;
     let result = fetch_and_store(ctx, feed, &state).await;
     if let Err(e) = &result {
         let (id, status, text) = (state.id, e.status(), e.to_string());
         // The feed's error is what matters to the caller; a failure to record it is logged.
-        if let Err(store_err) = ctx.store.call(move |s| s.record_failure(id, status, &text, Utc::now())).await {
+        if let Err(store_err) = ctx
+            .store
+            .call(move |s| s.record_failure(id, status, &text, Utc::now()))
+            .await
+        {
             tracing::error!(feed = %feed.url, error = %store_err, "cannot record the feed's failure");
         }
     }
     result
 }
 
-async fn fetch_and_store(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Result<Polled, RefreshError> {
+async fn fetch_and_store(
+    ctx: &Context,
+    feed: &FeedConfig,
+    state: &FeedState,
+) -> Result<Polled, RefreshError> {
     let fingerprint = fingerprint(feed, &ctx.config.tags);
     let trusted = state.fingerprint.as_deref() == Some(fingerprint.as_str());
-    let validators = if trusted { state.validators.clone() } else { Validators::default() };
-    let target = state.current_url.as_deref().and_then(|u| Url::parse(u).ok()).unwrap_or_else(|| feed.url.clone());
+    let validators = if trusted {
+        state.validators.clone()
+    } else {
+        Validators::default()
+    };
+    let target = state
+        .current_url
+        .as_deref()
+        .and_then(|u| Url::parse(u).ok())
+        .unwrap_or_else(|| feed.url.clone());
     let (response, body) = match ctx.fetcher.fetch(&target, &validators).await? {
         Fetched::NotModified(response) => {
             record_unchanged(ctx, state.id, &response).await?;
-            return Ok(Polled { outcome: Outcome::NotModified, response, notes: Vec::new() });
+            return Ok(Polled {
+                outcome: Outcome::NotModified,
+                response,
+                notes: Vec::new(),
+            });
         }
         Fetched::Body(response, body) => (response, body),
     };
     let body_hash = body_hash(&fingerprint, &body);
     if trusted && state.body_hash.as_deref() == Some(body_hash.as_str()) {
         record_unchanged(ctx, state.id, &response).await?;
-        return Ok(Polled { outcome: Outcome::Unchanged, response, notes: Vec::new() });
+        return Ok(Polled {
+            outcome: Outcome::Unchanged,
+            response,
+            notes: Vec::new(),
+        });
     }
     let (batch, notes) = {
-        let (feed, rules, ct) = (feed.clone(), ctx.config.tags.clone(), response.content_type.clone());
+        let (feed, rules, ct) = (
+            feed.clone(),
+            ctx.config.tags.clone(),
+            response.content_type.clone(),
+        );
         let limits = ctx.config.limits;
-        let _cpu = ctx.gates.cpu.acquire().await.expect("the gate is never closed");
+        let _cpu = ctx
+            .gates
+            .cpu
+            .acquire()
+            .await
+            .expect("the gate is never closed");
         // Parsing, sanitising and tagging are CPU work: keep them off the async workers. A panic
         // in a parser is that feed's error, never the process's.
         tokio::task::spawn_blocking(move || {
             let run = || prepare(&feed, &rules, &limits, &body, ct.as_deref(), &target);
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
-                let what = panic.downcast_ref::<String>().map(String::as_str).or(panic.downcast_ref::<&str>().copied());
-                Err(ParseError::Malformed(format!("the parser crashed on this feed ({})", what.unwrap_or("no message"))))
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or(panic.downcast_ref::<&str>().copied());
+                Err(ParseError::Malformed(format!(
+                    "the parser crashed on this feed ({})",
+                    what.unwrap_or("no message")
+                )))
             })
         })
         .await
@@ -144,7 +193,11 @@ async fn fetch_and_store(ctx: &Context, feed: &FeedConfig, state: &FeedState) ->
     };
     let id = state.id;
     let counts = ctx.store.call(move |s| s.apply_batch(id, &batch)).await?;
-    Ok(Polled { outcome: Outcome::Stored(counts), response, notes })
+    Ok(Polled {
+        outcome: Outcome::Stored(counts),
+        response,
+        notes,
+    })
 }
 
 /// Parse, tag and identify a feed's entries: pure, so it can run anywhere.
@@ -183,13 +236,21 @@ fn prepare(
 async fn record_unchanged(ctx: &Context, id: i64, response: &Response) -> Result<(), StoreError> {
     let (status, validators) = (response.status, response.validators.clone());
     let moved = response.moved_to.as_ref().map(Url::to_string);
-    ctx.store.call(move |s| s.record_unchanged(id, status, &validators, moved.as_deref(), Utc::now())).await
+    ctx.store
+        .call(move |s| s.record_unchanged(id, status, &validators, moved.as_deref(), Utc::now()))
+        .await
 }
 
 /// The settings that shape a feed's stored entries. When any changes, a feed is reprocessed
 /// even if the server says nothing changed.
 fn fingerprint(feed: &FeedConfig, rules: &TagRules) -> String {
-    let settings = format!("{}\n{:?}\n{:?}\n{:?}", env!("CARGO_PKG_VERSION"), feed.title, feed.tags, rules.rules());
+    let settings = format!(
+        "{}\n{:?}\n{:?}\n{:?}",
+        env!("CARGO_PKG_VERSION"),
+        feed.title,
+        feed.tags,
+        rules.rules()
+    );
     // Limits shape stored entries too, but changing them need not force a re-download.
     hex_sha256(&[settings.as_bytes()])
 }

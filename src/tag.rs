@@ -47,7 +47,11 @@ impl PartialEq for TagRules {
 fn keyword_pattern(keyword: &str) -> String {
     let k = keyword.trim();
     let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
-    let body = k.split_whitespace().map(regex::escape).collect::<Vec<_>>().join(r"\s+");
+    let body = k
+        .split_whitespace()
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join(r"\s+");
     let start = if word(k.chars().next()) { r"\b" } else { "" };
     let end = if word(k.chars().last()) { r"\b" } else { "" };
     format!("(?i){start}{body}{end}")
@@ -84,9 +88,20 @@ impl TagRules {
                     .map_err(|e| (0, format!("cannot compile keywords: {e}")))
             })
             .transpose()?;
-        let set = RegexSet::new(&patterns).map_err(|e| (0, format!("cannot compile keywords: {e}")))?;
-        let spelling = rules.iter().map(|r| (tag_key(&r.name), r.name.clone())).collect();
-        Ok(TagRules { rules, ascii, ascii_keys, set, owner, spelling })
+        let set =
+            RegexSet::new(&patterns).map_err(|e| (0, format!("cannot compile keywords: {e}")))?;
+        let spelling = rules
+            .iter()
+            .map(|r| (tag_key(&r.name), r.name.clone()))
+            .collect();
+        Ok(TagRules {
+            rules,
+            ascii,
+            ascii_keys,
+            set,
+            owner,
+            spelling,
+        })
     }
 
     /// The rules whose keywords occur in `text` as whole words, each once, in rule order.
@@ -110,7 +125,11 @@ impl TagRules {
                 hit[self.owner[i]] = true;
             }
         }
-        hit.iter().enumerate().filter(|(_, h)| **h).map(|(i, _)| i).collect()
+        hit.iter()
+            .enumerate()
+            .filter(|(_, h)| **h)
+            .map(|(i, _)| i)
+            .collect()
     }
 
     pub fn empty() -> TagRules {
@@ -131,7 +150,11 @@ impl TagRules {
             }
         };
         feed_tags.iter().cloned().for_each(&mut push);
-        entry.categories.iter().filter_map(|c| Tag::new(c)).for_each(&mut push);
+        entry
+            .categories
+            .iter()
+            .filter_map(|c| Tag::new(c))
+            .for_each(&mut push);
         if self.ascii.is_some() || !self.set.is_empty() {
             for i in self.matching_rules(&match_text(entry)) {
                 push(Tag(self.rules[i].name.clone()));
@@ -148,7 +171,9 @@ fn is_word_char(c: char) -> bool {
 /// Everything keyword rules look at, as plain text, fields separated, white space collapsed to
 /// single spaces (so "BNB Chain" matches across a line break).
 fn match_text(entry: &Entry) -> String {
-    let len = entry.title.len() + entry.summary.as_ref().map_or(0, String::len) + entry.content.as_ref().map_or(0, String::len);
+    let len = entry.title.len()
+        + entry.summary.as_ref().map_or(0, String::len)
+        + entry.content.as_ref().map_or(0, String::len);
     let mut text = String::with_capacity(len + 64);
     push_text(&mut text, &entry.title);
     for html in [&entry.summary, &entry.content].into_iter().flatten() {
@@ -183,8 +208,14 @@ mod tests {
 
     fn rules() -> TagRules {
         TagRules::compile(vec![
-            TagRule { name: "Binance".into(), keywords: vec!["Binance".into(), "BNB".into(), "Changpeng Zhao".into()] },
-            TagRule { name: "Bitcoin".into(), keywords: vec!["Bitcoin".into(), "$BTC".into()] },
+            TagRule {
+                name: "Binance".into(),
+                keywords: vec!["Binance".into(), "BNB".into(), "Changpeng Zhao".into()],
+            },
+            TagRule {
+                name: "Bitcoin".into(),
+                keywords: vec!["Bitcoin".into(), "$BTC".into()],
+            },
         ])
         .unwrap()
     }
@@ -195,7 +226,10 @@ mod tests {
         let t = r.tags_for(&entry("BINANCE lists a token", "", &[]), &[]);
         assert_eq!(t, vec![Tag("Binance".into())]);
         // "BNBx" and "Bitcoiner" are not whole words.
-        assert!(r.tags_for(&entry("BNBx and Bitcoiners", "", &[]), &[]).is_empty());
+        assert!(
+            r.tags_for(&entry("BNBx and Bitcoiners", "", &[]), &[])
+                .is_empty()
+        );
         let t = r.tags_for(&entry("x", "<p>Changpeng\n Zhao bought $btc</p>", &[]), &[]);
         assert_eq!(t, vec![Tag("Binance".into()), Tag("Bitcoin".into())]);
     }
@@ -203,22 +237,45 @@ mod tests {
     #[test]
     fn categories_and_feed_tags_once_in_config_spelling() {
         let r = rules();
-        let t = r.tags_for(&entry("nothing", "", &["#binance ", "Markets", "markets"]), &[Tag("crypto".into())]);
-        assert_eq!(t, vec![Tag("crypto".into()), Tag("Binance".into()), Tag("Markets".into())]);
+        let t = r.tags_for(
+            &entry("nothing", "", &["#binance ", "Markets", "markets"]),
+            &[Tag("crypto".into())],
+        );
+        assert_eq!(
+            t,
+            vec![
+                Tag("crypto".into()),
+                Tag("Binance".into()),
+                Tag("Markets".into())
+            ]
+        );
     }
 
     #[test]
     fn non_ascii_keywords_fold_case_too() {
-        let r = TagRules::compile(vec![TagRule { name: "Zürich".into(), keywords: vec!["Zürich".into()] }]).unwrap();
-        assert_eq!(r.tags_for(&entry("ZÜRICH café", "", &[]), &[]), vec![Tag("Zürich".into())]);
+        let r = TagRules::compile(vec![TagRule {
+            name: "Zürich".into(),
+            keywords: vec!["Zürich".into()],
+        }])
+        .unwrap();
+        assert_eq!(
+            r.tags_for(&entry("ZÜRICH café", "", &[]), &[]),
+            vec![Tag("Zürich".into())]
+        );
         assert!(r.tags_for(&entry("Zürichsee", "", &[]), &[]).is_empty());
     }
 
     #[test]
     fn overlapping_keywords_and_boundaries() {
         let r = TagRules::compile(vec![
-            TagRule { name: "Chain".into(), keywords: vec!["BNB Chain".into()] },
-            TagRule { name: "BNB".into(), keywords: vec!["BNB".into()] },
+            TagRule {
+                name: "Chain".into(),
+                keywords: vec!["BNB Chain".into()],
+            },
+            TagRule {
+                name: "BNB".into(),
+                keywords: vec!["BNB".into()],
+            },
         ])
         .unwrap();
         let t = r.tags_for(&entry("the bnb\nchain grows", "", &[]), &[]);
@@ -229,6 +286,12 @@ mod tests {
     #[test]
     fn markup_is_not_matched() {
         let r = rules();
-        assert!(r.tags_for(&entry("x", "<a href=\"https://x/bitcoin\">link</a>", &[]), &[]).is_empty());
+        assert!(
+            r.tags_for(
+                &entry("x", "<a href=\"https://x/bitcoin\">link</a>", &[]),
+                &[]
+            )
+            .is_empty()
+        );
     }
 }

@@ -8,35 +8,85 @@ fn refused(toml: &str) -> String {
     let work = Workdir::new();
     work.write_config(toml);
     let out = work.run_once();
-    assert_eq!(out.status.code(), Some(1), "a bad config is fatal\n{}", stderr(&out));
-    assert!(!work.path("aggregate.db").exists(), "nothing is created for a bad config");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a bad config is fatal\n{}",
+        stderr(&out)
+    );
+    assert!(
+        !work.path("aggregate.db").exists(),
+        "nothing is created for a bad config"
+    );
     stderr(&out)
 }
 
 #[test]
 fn bad_configs_name_the_key_and_what_would_be_right() {
     let cases: &[(&str, &[&str])] = &[
-        ("[fetch]\nintervall = \"15m\"\n", &["intervall", "unknown field", "interval"]),
-        ("[fetch]\ninterval = \"soon\"\n", &["fetch.interval", "\"soon\"", "15m"]),
-        ("[fetch]\nconcurrency = \"many\"\n", &["concurrency", "invalid type"]),
-        ("[fetch]\nconcurrency = 0\n", &["fetch.concurrency", "1 to 10000"]),
-        ("[fetch]\nmax_body = \"10 parsecs\"\n", &["fetch.max_body", "10MiB"]),
-        ("[[feed]]\nurl = \"ftp://example.com/rss\"\n", &["feed[0].url", "http(s)"]),
-        ("[[feed]]\nurl = \"https://a.example/rss\"\n[[feed]]\nurl = \"https://a.example/rss\"\n", &["feed[1].url", "twice"]),
+        (
+            "[fetch]\nintervall = \"15m\"\n",
+            &["intervall", "unknown field", "interval"],
+        ),
+        (
+            "[fetch]\ninterval = \"soon\"\n",
+            &["fetch.interval", "\"soon\"", "15m"],
+        ),
+        (
+            "[fetch]\nconcurrency = \"many\"\n",
+            &["concurrency", "invalid type"],
+        ),
+        (
+            "[fetch]\nconcurrency = 0\n",
+            &["fetch.concurrency", "1 to 10000"],
+        ),
+        (
+            "[fetch]\nmax_body = \"10 parsecs\"\n",
+            &["fetch.max_body", "10MiB"],
+        ),
+        (
+            "[[feed]]\nurl = \"ftp://example.com/rss\"\n",
+            &["feed[0].url", "http(s)"],
+        ),
+        (
+            "[[feed]]\nurl = \"https://a.example/rss\"\n[[feed]]\nurl = \"https://a.example/rss\"\n",
+            &["feed[1].url", "twice"],
+        ),
         ("[[feed]]\ntitle = \"no url\"\n", &["missing field `url`"]),
         ("[[tag]]\nname = \"\"\n", &["tag[0].name", "empty"]),
-        ("[[tag]]\nname = \"X\"\nkeywords = [\"  \"]\n", &["tag[0].keywords", "empty keyword"]),
-        ("[[output]]\nname = \"../etc/passwd\"\n", &["output[0].name", "letters, digits"]),
-        ("[[output]]\nname = \"a\"\npath = \"out/a.html\"\n", &["output[0].path", ".xml or .rss"]),
-        ("[[output]]\nname = \"a\"\nlimit = 100000\n", &["output[0].limit", "1 to 1000"]),
-        ("[server]\nlisten = \"localhost\"\n", &["server.listen", "127.0.0.1:8080"]),
-        ("[storage]\nretention = \"0s\"\n", &["storage.retention", "zero"]),
+        (
+            "[[tag]]\nname = \"X\"\nkeywords = [\"  \"]\n",
+            &["tag[0].keywords", "empty keyword"],
+        ),
+        (
+            "[[output]]\nname = \"../etc/passwd\"\n",
+            &["output[0].name", "letters, digits"],
+        ),
+        (
+            "[[output]]\nname = \"a\"\npath = \"out/a.html\"\n",
+            &["output[0].path", ".xml or .rss"],
+        ),
+        (
+            "[[output]]\nname = \"a\"\nlimit = 100000\n",
+            &["output[0].limit", "1 to 1000"],
+        ),
+        (
+            "[server]\nlisten = \"localhost\"\n",
+            &["server.listen", "127.0.0.1:8080"],
+        ),
+        (
+            "[storage]\nretention = \"0s\"\n",
+            &["storage.retention", "zero"],
+        ),
         ("this is not toml", &["config.toml"]),
     ];
     for (toml, needles) in cases {
         let err = refused(toml);
         for needle in *needles {
-            assert!(err.contains(needle), "for {toml:?}, expected {needle:?} in:\n{err}");
+            assert!(
+                err.contains(needle),
+                "for {toml:?}, expected {needle:?} in:\n{err}"
+            );
         }
     }
 }
@@ -56,7 +106,11 @@ fn an_unusable_database_is_fatal_and_named() {
     work.write_config("[storage]\npath = \"db-is-a-dir\"\n");
     let out = work.run_once();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("database db-is-a-dir"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("database db-is-a-dir"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -76,7 +130,10 @@ fn check_prints_feeds_rules_and_outputs() {
     ] {
         assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
     }
-    assert!(!work.path("aggregate.db").exists(), "check opens no database");
+    assert!(
+        !work.path("aggregate.db").exists(),
+        "check opens no database"
+    );
 }
 
 #[test]
@@ -90,8 +147,13 @@ fn the_repository_configs_are_valid() {
             .unwrap();
         assert_ok(&out);
     }
-    let real = aggregate::config::Config::load(std::path::Path::new(&format!("{root}/config.toml"))).unwrap();
-    assert!(real.feeds.len() >= 10, "the real setup subscribes to at least 10 feeds");
+    let real =
+        aggregate::config::Config::load(std::path::Path::new(&format!("{root}/config.toml")))
+            .unwrap();
+    assert!(
+        real.feeds.len() >= 10,
+        "the real setup subscribes to at least 10 feeds"
+    );
     let rules: Vec<&str> = real.tags.rules().iter().map(|r| r.name.as_str()).collect();
     for needed in ["Binance", "Bitcoin", "Ethereum", "Blockchain", "Regulation"] {
         assert!(rules.contains(&needed), "missing tag rule {needed}");
@@ -104,8 +166,18 @@ fn help_documents_the_interface() {
     let out = work.run(&["--help"]);
     assert_ok(&out);
     let text = stdout(&out);
-    for needle in ["--config", "--once", "--strict", "--log-level", "check", "Exit codes"] {
-        assert!(text.contains(needle), "expected {needle:?} in --help:\n{text}");
+    for needle in [
+        "--config",
+        "--once",
+        "--strict",
+        "--log-level",
+        "check",
+        "Exit codes",
+    ] {
+        assert!(
+            text.contains(needle),
+            "expected {needle:?} in --help:\n{text}"
+        );
     }
 }
 

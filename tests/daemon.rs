@@ -17,8 +17,12 @@ fn daemon_config(feeds: &[&str], interval: &str) -> String {
 }
 
 fn titles_of(body: &[u8]) -> BTreeSet<String> {
-    let feed = feed_rs::parser::parse(body).unwrap_or_else(|e| panic!("not a feed: {e}\n{}", String::from_utf8_lossy(body)));
-    feed.entries.iter().map(|e| e.title.as_ref().unwrap().content.clone()).collect()
+    let feed = feed_rs::parser::parse(body)
+        .unwrap_or_else(|e| panic!("not a feed: {e}\n{}", String::from_utf8_lossy(body)));
+    feed.entries
+        .iter()
+        .map(|e| e.title.as_ref().unwrap().content.clone())
+        .collect()
 }
 
 fn hits_to(server: &FixtureServer, path: &str) -> usize {
@@ -32,7 +36,11 @@ fn start_and_fill(work: &Workdir, items: usize) -> Daemon {
         let r = d.get("/feeds/all.json");
         r.status == 200 && titles_of(&r.body).len() >= items
     });
-    assert!(filled, "the first polls did not store the entries:\n{}", d.logs());
+    assert!(
+        filled,
+        "the first polls did not store the entries:\n{}",
+        d.logs()
+    );
     d
 }
 
@@ -40,35 +48,77 @@ fn start_and_fill(work: &Workdir, items: usize) -> Daemon {
 fn outputs_are_served_with_validators_304s_and_gzip() {
     let server = FixtureServer::start();
     let work = Workdir::new();
-    work.write_config(&daemon_config(&[&server.feed("cointelegraph.rss"), &server.feed("decrypt.json")], "1h"));
+    work.write_config(&daemon_config(
+        &[
+            &server.feed("cointelegraph.rss"),
+            &server.feed("decrypt.json"),
+        ],
+        "1h",
+    ));
     let d = start_and_fill(&work, 8);
 
     let first = d.get("/feeds/all.rss");
     assert_eq!(first.status, 200);
-    assert_eq!(first.header("content-type"), Some("application/rss+xml; charset=utf-8"));
+    assert_eq!(
+        first.header("content-type"),
+        Some("application/rss+xml; charset=utf-8")
+    );
     let etag = first.header("etag").expect("an ETag").to_string();
-    assert!(etag.starts_with('"') && !etag.starts_with("W/"), "a strong ETag: {etag}");
-    let last_modified = first.header("last-modified").expect("Last-Modified").to_string();
-    assert!(first.text().contains("<atom:link href=\"http://feeds.example.org/news/feeds/all.rss\" rel=\"self\""));
+    assert!(
+        etag.starts_with('"') && !etag.starts_with("W/"),
+        "a strong ETag: {etag}"
+    );
+    let last_modified = first
+        .header("last-modified")
+        .expect("Last-Modified")
+        .to_string();
+    assert!(
+        first.text().contains(
+            "<atom:link href=\"http://feeds.example.org/news/feeds/all.rss\" rel=\"self\""
+        )
+    );
 
     let again = d.get_with("/feeds/all.rss", &[("If-None-Match", &etag)]);
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
     assert_eq!(again.header("etag"), Some(etag.as_str()));
-    assert_eq!(d.get_with("/feeds/all.rss", &[("If-Modified-Since", &last_modified)]).status, 304);
-    assert_eq!(d.get_with("/feeds/all.rss", &[("If-None-Match", "\"stale\"")]).status, 200);
+    assert_eq!(
+        d.get_with("/feeds/all.rss", &[("If-Modified-Since", &last_modified)])
+            .status,
+        304
+    );
+    assert_eq!(
+        d.get_with("/feeds/all.rss", &[("If-None-Match", "\"stale\"")])
+            .status,
+        200
+    );
 
     let gz = d.get_with("/feeds/all.rss", &[("Accept-Encoding", "gzip, br")]);
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
     let mut plain = Vec::new();
-    flate2::read::GzDecoder::new(&gz.body[..]).read_to_end(&mut plain).unwrap();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_end(&mut plain)
+        .unwrap();
     assert_eq!(plain, first.body, "the gzip body is the same feed");
     let gz_etag = gz.header("etag").unwrap().to_string();
     assert_ne!(gz_etag, etag, "each representation has its own strong ETag");
-    assert_eq!(d.get_with("/feeds/all.rss", &[("Accept-Encoding", "gzip"), ("If-None-Match", &gz_etag)]).status, 304);
+    assert_eq!(
+        d.get_with(
+            "/feeds/all.rss",
+            &[("Accept-Encoding", "gzip"), ("If-None-Match", &gz_etag)]
+        )
+        .status,
+        304
+    );
 
-    assert_eq!(d.get("/feeds/all-atom.atom").header("content-type"), Some("application/atom+xml; charset=utf-8"));
-    assert_eq!(d.get("/feeds/binance.json").header("content-type"), Some("application/feed+json; charset=utf-8"));
+    assert_eq!(
+        d.get("/feeds/all-atom.atom").header("content-type"),
+        Some("application/atom+xml; charset=utf-8")
+    );
+    assert_eq!(
+        d.get("/feeds/binance.json").header("content-type"),
+        Some("application/feed+json; charset=utf-8")
+    );
     assert_eq!(d.get("/feeds/nope.rss").status, 404);
     assert_eq!(d.get("/feeds/all.html").status, 404);
     assert_eq!(d.get("/feeds/..%2F..%2Fetc%2Fpasswd").status, 404);
@@ -78,8 +128,17 @@ fn outputs_are_served_with_validators_304s_and_gzip() {
 fn adhoc_tag_queries_are_exact_and_bad_parameters_get_400() {
     let server = FixtureServer::start();
     let work = Workdir::new();
-    let feeds = ["coindesk.atom", "cointelegraph.rss", "decrypt.json", "cryptoslate.rss"].map(|f| server.feed(f));
-    work.write_config(&daemon_config(&feeds.iter().map(String::as_str).collect::<Vec<_>>(), "1h"));
+    let feeds = [
+        "coindesk.atom",
+        "cointelegraph.rss",
+        "decrypt.json",
+        "cryptoslate.rss",
+    ]
+    .map(|f| server.feed(f));
+    work.write_config(&daemon_config(
+        &feeds.iter().map(String::as_str).collect::<Vec<_>>(),
+        "1h",
+    ));
     let d = start_and_fill(&work, 14);
 
     let binance = d.get("/feed.json?tags=binance");
@@ -96,9 +155,18 @@ fn adhoc_tag_queries_are_exact_and_bad_parameters_get_400() {
     assert_eq!(titles_of(&binance.body), expect);
     let without_regulation = titles_of(&d.get("/feed.rss?tags=Binance&exclude=REGULATION").body);
     assert_eq!(without_regulation.len(), 4);
-    assert!(!without_regulation.contains("EU Regulators Begin MiCA Enforcement Against Unlicensed Exchanges"));
-    assert_eq!(titles_of(&d.get("/feed.atom?tags=Binance,Ethereum&limit=2").body).len(), 2);
-    assert!(titles_of(&d.get("/feed.rss?tags=no-such-tag").body).is_empty(), "an unknown tag is an empty feed");
+    assert!(
+        !without_regulation
+            .contains("EU Regulators Begin MiCA Enforcement Against Unlicensed Exchanges")
+    );
+    assert_eq!(
+        titles_of(&d.get("/feed.atom?tags=Binance,Ethereum&limit=2").body).len(),
+        2
+    );
+    assert!(
+        titles_of(&d.get("/feed.rss?tags=no-such-tag").body).is_empty(),
+        "an unknown tag is an empty feed"
+    );
 
     for (query, message) in [
         ("/feed.rss?limit=abc", "limit=\"abc\" is not a number"),
@@ -117,11 +185,26 @@ fn feeds_are_polled_on_schedule() {
     let work = Workdir::new();
     work.write_config(&daemon_config(&[&server.feed("theblock.rdf")], "1s"));
     let d = Daemon::start(&work, &[]);
-    assert!(wait_until(Duration::from_secs(10), || hits_to(&server, "/feeds/theblock.rdf") >= 1));
+    assert!(wait_until(Duration::from_secs(10), || hits_to(
+        &server,
+        "/feeds/theblock.rdf"
+    ) >= 1));
     std::thread::sleep(Duration::from_secs(4));
-    let hits = server.hits().into_iter().filter(|h| h.path == "/feeds/theblock.rdf").collect::<Vec<_>>();
-    assert!((2..=7).contains(&hits.len()), "about one poll a second: {} in ~4s\n{}", hits.len(), d.logs());
-    assert!(hits[1..].iter().all(|h| h.status == 304), "re-polls are conditional: {hits:?}");
+    let hits = server
+        .hits()
+        .into_iter()
+        .filter(|h| h.path == "/feeds/theblock.rdf")
+        .collect::<Vec<_>>();
+    assert!(
+        (2..=7).contains(&hits.len()),
+        "about one poll a second: {} in ~4s\n{}",
+        hits.len(),
+        d.logs()
+    );
+    assert!(
+        hits[1..].iter().all(|h| h.status == 304),
+        "re-polls are conditional: {hits:?}"
+    );
 }
 
 #[test]
@@ -130,7 +213,10 @@ fn failures_back_off() {
     let work = Workdir::new();
     work.write_config(&daemon_config(&[&server.url("/status/500")], "1s"));
     let d = Daemon::start(&work, &[]);
-    assert!(wait_until(Duration::from_secs(10), || hits_to(&server, "/status/500") >= 1));
+    assert!(wait_until(Duration::from_secs(10), || hits_to(
+        &server,
+        "/status/500"
+    ) >= 1));
     std::thread::sleep(Duration::from_secs(6));
     // Without backoff ~7 polls; with 1s, 2s, 4s waits at most 4 (allowing for jitter).
     let hits = hits_to(&server, "/status/500");
@@ -143,13 +229,30 @@ fn failures_back_off() {
 fn retry_after_holds_off_every_feed_of_the_host() {
     let server = FixtureServer::start();
     let work = Workdir::new();
-    work.write_config(&daemon_config(&[&server.url("/retry-after/60/x"), &server.feed("theblock.rdf")], "1s"));
+    work.write_config(&daemon_config(
+        &[
+            &server.url("/retry-after/60/x"),
+            &server.feed("theblock.rdf"),
+        ],
+        "1s",
+    ));
     let d = Daemon::start(&work, &[]);
-    assert!(wait_until(Duration::from_secs(10), || hits_to(&server, "/retry-after/60/x") >= 1));
+    assert!(wait_until(Duration::from_secs(10), || hits_to(
+        &server,
+        "/retry-after/60/x"
+    ) >= 1));
     let block_polls = hits_to(&server, "/feeds/theblock.rdf");
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(hits_to(&server, "/retry-after/60/x"), 1, "Retry-After: 60 is honoured\n{}", d.logs());
-    assert!(hits_to(&server, "/feeds/theblock.rdf") <= block_polls + 1, "the host's other feed waits too");
+    assert_eq!(
+        hits_to(&server, "/retry-after/60/x"),
+        1,
+        "Retry-After: 60 is honoured\n{}",
+        d.logs()
+    );
+    assert!(
+        hits_to(&server, "/feeds/theblock.rdf") <= block_polls + 1,
+        "the host's other feed waits too"
+    );
     assert!(d.get("/").text().contains("retry after 1m"));
 }
 
@@ -157,13 +260,33 @@ fn retry_after_holds_off_every_feed_of_the_host() {
 fn a_permanent_redirect_is_remembered_and_gone_stops_polling() {
     let server = FixtureServer::start();
     let work = Workdir::new();
-    work.write_config(&daemon_config(&[&server.url("/redirect/308/theblock.rdf"), &server.url("/status/410")], "1s"));
+    work.write_config(&daemon_config(
+        &[
+            &server.url("/redirect/308/theblock.rdf"),
+            &server.url("/status/410"),
+        ],
+        "1s",
+    ));
     let d = Daemon::start(&work, &[]);
-    assert!(wait_until(Duration::from_secs(10), || hits_to(&server, "/feeds/theblock.rdf") >= 3), "{}", d.logs());
-    assert_eq!(hits_to(&server, "/redirect/308/theblock.rdf"), 1, "later polls go to the new URL");
+    assert!(
+        wait_until(Duration::from_secs(10), || hits_to(
+            &server,
+            "/feeds/theblock.rdf"
+        ) >= 3),
+        "{}",
+        d.logs()
+    );
+    assert_eq!(
+        hits_to(&server, "/redirect/308/theblock.rdf"),
+        1,
+        "later polls go to the new URL"
+    );
     assert_eq!(hits_to(&server, "/status/410"), 1, "410 Gone stops polling");
     let page = d.get("/").text();
-    assert!(page.contains(&format!("moved to {}", server.feed("theblock.rdf"))), "{page}");
+    assert!(
+        page.contains(&format!("moved to {}", server.feed("theblock.rdf"))),
+        "{page}"
+    );
     assert!(page.contains("gone (410)"), "{page}");
 }
 
@@ -177,26 +300,57 @@ fn sighup_reloads_the_config_and_a_bad_one_is_refused() {
     // The reload adds a feed and a tag rule; entries already stored get the new tag without
     // waiting an hour for their feed's next poll.
     let new_rule = "\n[[tag]]\nname = \"HK\"\nkeywords = [\"Hong Kong\"]\n";
-    let reloaded = daemon_config(&[&server.feed("cointelegraph.rss"), &server.feed("decrypt.json")], "1h") + new_rule;
+    let reloaded = daemon_config(
+        &[
+            &server.feed("cointelegraph.rss"),
+            &server.feed("decrypt.json"),
+        ],
+        "1h",
+    ) + new_rule;
     work.write_config(&reloaded);
     d.signal("HUP");
-    let added = wait_until(Duration::from_secs(15), || titles_of(&d.get("/feeds/all.json").body).len() == 8);
+    let added = wait_until(Duration::from_secs(15), || {
+        titles_of(&d.get("/feeds/all.json").body).len() == 8
+    });
     assert!(added, "the new feed was polled after SIGHUP:\n{}", d.logs());
     // Files are rewritten once the polls that changed something have settled.
     let rewritten = wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(work.path("out/all.rss")).is_ok_and(|f| f.contains("Binance Completes 33rd Quarterly BNB Burn"))
+        std::fs::read_to_string(work.path("out/all.rss"))
+            .is_ok_and(|f| f.contains("Binance Completes 33rd Quarterly BNB Burn"))
     });
-    assert!(rewritten, "output files are rewritten after the reload's changes:\n{}", d.logs());
+    assert!(
+        rewritten,
+        "output files are rewritten after the reload's changes:\n{}",
+        d.logs()
+    );
     let retagged = wait_until(Duration::from_secs(10), || {
-        titles_of(&d.get("/feed.json?tags=hk").body).contains("Hong Kong lawmakers back stablecoin licensing bill")
+        titles_of(&d.get("/feed.json?tags=hk").body)
+            .contains("Hong Kong lawmakers back stablecoin licensing bill")
     });
-    assert!(retagged, "the new tag rule applies to stored entries:\n{}", d.logs());
+    assert!(
+        retagged,
+        "the new tag rule applies to stored entries:\n{}",
+        d.logs()
+    );
 
     work.write_config("[fetch]\ninterval = \"whenever\"\n");
     d.signal("HUP");
-    assert!(wait_until(Duration::from_secs(5), || d.logs().contains("config reload refused")), "{}", d.logs());
-    assert!(d.logs().contains("fetch.interval"), "the refusal names the key");
-    assert_eq!(titles_of(&d.get("/feeds/all.json").body).len(), 8, "the old config keeps serving");
+    assert!(
+        wait_until(Duration::from_secs(5), || d
+            .logs()
+            .contains("config reload refused")),
+        "{}",
+        d.logs()
+    );
+    assert!(
+        d.logs().contains("fetch.interval"),
+        "the refusal names the key"
+    );
+    assert_eq!(
+        titles_of(&d.get("/feeds/all.json").body).len(),
+        8,
+        "the old config keeps serving"
+    );
     assert_eq!(d.get("/healthz").status, 200);
 }
 
@@ -206,23 +360,41 @@ fn sigterm_finishes_in_flight_polls_and_exits_zero() {
     let work = Workdir::new();
     // The slow feed is still downloading when SIGTERM arrives; it finishes within the grace
     // period and its entries are committed.
-    let config = daemon_config(&[&server.feed("cointelegraph.rss"), &server.url("/slow/4/decrypt.json")], "1h")
-        .replace("timeout = \"2s\"", "timeout = \"10s\"");
+    let config = daemon_config(
+        &[
+            &server.feed("cointelegraph.rss"),
+            &server.url("/slow/4/decrypt.json"),
+        ],
+        "1h",
+    )
+    .replace("timeout = \"2s\"", "timeout = \"10s\"");
     work.write_config(&config);
     let mut d = Daemon::start(&work, &[]);
     // Both feeds are polled within the 3 s start-up spread; the slow one takes 4 s, so it is
     // still downloading once the other is stored.
     let in_flight = wait_until(Duration::from_secs(15), || {
-        server.started().iter().any(|p| p == "/slow/4/decrypt.json") && titles_of(&d.get("/feeds/all.json").body).len() >= 5
+        server.started().iter().any(|p| p == "/slow/4/decrypt.json")
+            && titles_of(&d.get("/feeds/all.json").body).len() >= 5
     });
     assert!(in_flight, "{}", d.logs());
     d.signal("TERM");
-    let status = d.wait_exit(Duration::from_secs(10)).expect("exits within the grace period");
+    let status = d
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits within the grace period");
     assert!(status.success(), "{status:?}\n{}", d.logs());
     let store = work.store();
     store.integrity_check().unwrap();
-    assert_eq!(store.entry_count().unwrap(), 8, "nothing fetched was lost:\n{}", d.logs());
-    assert!(d.logs().contains("in-flight polls finished"), "{}", d.logs());
+    assert_eq!(
+        store.entry_count().unwrap(),
+        8,
+        "nothing fetched was lost:\n{}",
+        d.logs()
+    );
+    assert!(
+        d.logs().contains("in-flight polls finished"),
+        "{}",
+        d.logs()
+    );
 }
 
 #[test]
@@ -232,17 +404,33 @@ fn ready_reaches_the_notify_socket() {
     work.write_config(&daemon_config(&[&server.feed("theblock.rdf")], "1h"));
     let socket_path = work.path("notify.sock");
     let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
     // As systemd sets it for WatchdogSec=400ms: pings are due every 200 ms.
-    let d = Daemon::start(&work, &[("NOTIFY_SOCKET", socket_path.to_str().unwrap()), ("WATCHDOG_USEC", "400000")]);
+    let d = Daemon::start(
+        &work,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
     let mut messages = String::new();
     let mut buf = [0u8; 4096];
     while !(messages.contains("READY=1") && messages.contains("WATCHDOG=1")) {
-        let n = socket.recv(&mut buf).unwrap_or_else(|e| panic!("no READY=1 and WATCHDOG=1 ({e}); got {messages:?}\n{}", d.logs()));
+        let n = socket.recv(&mut buf).unwrap_or_else(|e| {
+            panic!(
+                "no READY=1 and WATCHDOG=1 ({e}); got {messages:?}\n{}",
+                d.logs()
+            )
+        });
         messages.push_str(&String::from_utf8_lossy(&buf[..n]));
         messages.push('\n');
     }
-    assert!(messages.contains(&format!("STATUS=listening on {}", d.addr)), "{messages}");
+    assert!(
+        messages.contains(&format!("STATUS=listening on {}", d.addr)),
+        "{messages}"
+    );
     // The store is open and the server answers by the time READY=1 is sent.
     assert_eq!(d.get("/healthz").status, 200);
 }
@@ -251,12 +439,24 @@ fn ready_reaches_the_notify_socket() {
 fn the_index_page_health_and_metrics() {
     let server = FixtureServer::start();
     let work = Workdir::new();
-    work.write_config(&daemon_config(&[&server.feed("cointelegraph.rss"), &server.url("/status/404")], "1h"));
+    work.write_config(&daemon_config(
+        &[
+            &server.feed("cointelegraph.rss"),
+            &server.url("/status/404"),
+        ],
+        "1h",
+    ));
     let d = start_and_fill(&work, 5);
-    assert!(wait_until(Duration::from_secs(10), || d.get("/").text().contains("HTTP 404 Not Found")));
+    assert!(wait_until(Duration::from_secs(10), || d
+        .get("/")
+        .text()
+        .contains("HTTP 404 Not Found")));
 
     let page = d.get("/");
-    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     let html = page.text();
     for needle in [
         r#"<link rel="alternate" type="application/rss+xml" title="Everything" href="http://feeds.example.org/news/feeds/all.rss">"#,
@@ -286,14 +486,24 @@ fn the_index_page_health_and_metrics() {
         "aggregate_http_requests_total{route=\"/\",status=\"200\"}",
         "aggregate_feeds_failing 1",
     ] {
-        assert!(metrics.contains(needle), "metrics lack {needle}:\n{metrics}");
+        assert!(
+            metrics.contains(needle),
+            "metrics lack {needle}:\n{metrics}"
+        );
     }
 }
 
 /// A connection from `local` (another loopback address stands for another client).
 fn connect_from(local: &str, to: std::net::SocketAddr) -> std::net::TcpStream {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.bind(&format!("{local}:0").parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    socket
+        .bind(
+            &format!("{local}:0")
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
     socket.connect(&to.into()).unwrap();
     socket.into()
 }
@@ -329,23 +539,39 @@ fn slow_and_oversized_clients_do_not_starve_others() {
         s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         match s.read(&mut [0u8; 1]) {
             Ok(0) => true,
-            Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
             Ok(_) => false,
         }
     };
     let refused = slow.iter_mut().map(closed_by_server).filter(|c| *c).count();
-    assert!(refused >= 16, "connections past 64 from one address are closed at once ({refused} closed)");
+    assert!(
+        refused >= 16,
+        "connections past 64 from one address are closed at once ({refused} closed)"
+    );
 
     // Another client is served at once.
     let started = std::time::Instant::now();
-    let ok = request_from("127.0.0.2", d.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let ok = request_from(
+        "127.0.0.2",
+        d.addr,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     assert!(started.elapsed() < Duration::from_secs(2));
 
     // Oversized request heads are refused.
-    let big = format!("GET / HTTP/1.1\r\nHost: x\r\nCookie: {}\r\nConnection: close\r\n\r\n", "a".repeat(32 * 1024));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nCookie: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(32 * 1024)
+    );
     let answer = request_from("127.0.0.3", d.addr, &big);
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
 
     // The slow ones are cut when their header time runs out.
     std::thread::sleep(Duration::from_secs(11));
@@ -353,8 +579,18 @@ fn slow_and_oversized_clients_do_not_starve_others() {
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let mut buf = Vec::new();
         let _ = s.read_to_end(&mut buf);
-        assert!(!String::from_utf8_lossy(&buf).contains("200 OK"), "a slow client got no page");
+        assert!(
+            !String::from_utf8_lossy(&buf).contains("200 OK"),
+            "a slow client got no page"
+        );
     }
-    let again = request_from("127.0.0.1", d.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    assert!(again.starts_with("HTTP/1.1 200"), "the address's slots are free again: {again}");
+    let again = request_from(
+        "127.0.0.1",
+        d.addr,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        again.starts_with("HTTP/1.1 200"),
+        "the address's slots are free again: {again}"
+    );
 }

@@ -31,10 +31,20 @@ fn first_pass_stores_everything_and_second_pass_gets_304s_and_adds_nothing() {
     let first = work.run_once();
     assert_ok(&first);
     let total: usize = GOOD_FEEDS.iter().map(|(_, n)| n).sum();
-    assert!(stdout(&first).contains(&format!("feeds: 7 ok, 0 not modified, 0 failed; entries: {total} new, 0 updated")), "{}", stdout(&first));
+    assert!(
+        stdout(&first).contains(&format!(
+            "feeds: 7 ok, 0 not modified, 0 failed; entries: {total} new, 0 updated"
+        )),
+        "{}",
+        stdout(&first)
+    );
     assert_eq!(work.store().entry_count().unwrap(), total as u64);
     // Every request identified us.
-    assert!(server.hits().iter().all(|h| h.user_agent.as_deref().is_some_and(|ua| ua.starts_with("aggregate/"))));
+    assert!(server.hits().iter().all(|h| {
+        h.user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.starts_with("aggregate/"))
+    }));
 
     // The re-syndicated CoinDesk story is one story: one fewer item in the merged output.
     let all = work.output("out/all.rss");
@@ -47,12 +57,25 @@ fn first_pass_stores_everything_and_second_pass_gets_304s_and_adds_nothing() {
     let before = work.read("out/all.rss");
     let second = work.run_once();
     assert_ok(&second);
-    assert!(stdout(&second).contains("feeds: 0 ok, 7 not modified, 0 failed; entries: 0 new, 0 updated"), "{}", stdout(&second));
+    assert!(
+        stdout(&second)
+            .contains("feeds: 0 ok, 7 not modified, 0 failed; entries: 0 new, 0 updated"),
+        "{}",
+        stdout(&second)
+    );
     let hits = server.hits();
     assert_eq!(hits.len(), 7);
-    assert!(hits.iter().all(|h| h.status == 304 && h.if_none_match.is_some()), "{hits:?}");
+    assert!(
+        hits.iter()
+            .all(|h| h.status == 304 && h.if_none_match.is_some()),
+        "{hits:?}"
+    );
     assert_eq!(work.store().entry_count().unwrap(), total as u64);
-    assert_eq!(work.read("out/all.rss"), before, "an unchanged store renders the same bytes");
+    assert_eq!(
+        work.read("out/all.rss"),
+        before,
+        "an unchanged store renders the same bytes"
+    );
 }
 
 #[test]
@@ -63,7 +86,11 @@ fn a_server_that_ignores_validators_costs_no_reparse() {
     assert_ok(&work.run_once());
     let again = work.run_once();
     assert_ok(&again);
-    assert!(stdout(&again).contains("0 ok, 1 not modified"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("0 ok, 1 not modified"),
+        "{}",
+        stdout(&again)
+    );
     assert_eq!(server.hits().iter().filter(|h| h.status == 200).count(), 2);
 }
 
@@ -73,29 +100,49 @@ fn an_edited_feed_updates_its_entries_in_place() {
     let work = Workdir::new();
     work.write_config(&config_with(&[&server.feed("cointelegraph.rss")], ""));
     assert_ok(&work.run_once());
-    let guid_before = guid_of(&work, "Ethereum developers set date for Fusaka follow-up upgrade");
+    let guid_before = guid_of(
+        &work,
+        "Ethereum developers set date for Fusaka follow-up upgrade",
+    );
 
     let new_story = "<item>\n<title>Brand new story</title>\n<link>https://cointelegraph.com/news/brand-new</link>\n\
                      <pubDate>Mon, 23 Nov 2026 16:00:00 +0000</pubDate>\n</item>\n<item>";
     let edited = server
         .read("cointelegraph.rss")
-        .replace("Ethereum developers set date for Fusaka follow-up upgrade", "Ethereum developers confirm Fusaka follow-up date")
+        .replace(
+            "Ethereum developers set date for Fusaka follow-up upgrade",
+            "Ethereum developers confirm Fusaka follow-up date",
+        )
         .replacen("<item>", new_story, 1);
     server.write("cointelegraph.rss", edited.as_bytes());
 
     let run = work.run_once();
     assert_ok(&run);
-    assert!(stdout(&run).contains("entries: 1 new, 1 updated"), "{}", stdout(&run));
+    assert!(
+        stdout(&run).contains("entries: 1 new, 1 updated"),
+        "{}",
+        stdout(&run)
+    );
     assert_eq!(work.store().entry_count().unwrap(), 6);
     let titles = work.titles("out/all.rss");
     assert!(titles.contains(&"Ethereum developers confirm Fusaka follow-up date".to_string()));
-    assert!(!titles.contains(&"Ethereum developers set date for Fusaka follow-up upgrade".to_string()));
-    assert_eq!(guid_of(&work, "Ethereum developers confirm Fusaka follow-up date"), guid_before, "guid must not change on edit");
+    assert!(
+        !titles.contains(&"Ethereum developers set date for Fusaka follow-up upgrade".to_string())
+    );
+    assert_eq!(
+        guid_of(&work, "Ethereum developers confirm Fusaka follow-up date"),
+        guid_before,
+        "guid must not change on edit"
+    );
 }
 
 fn guid_of(work: &Workdir, title: &str) -> String {
     let feed = work.output("out/all.rss");
-    let e = feed.entries.iter().find(|e| e.title.as_ref().unwrap().content == title).unwrap_or_else(|| panic!("no {title}"));
+    let e = feed
+        .entries
+        .iter()
+        .find(|e| e.title.as_ref().unwrap().content == title)
+        .unwrap_or_else(|| panic!("no {title}"));
     e.id.clone()
 }
 
@@ -103,24 +150,47 @@ fn guid_of(work: &Workdir, title: &str) -> String {
 fn the_same_story_in_two_feeds_appears_once_with_both_sources() {
     let server = FixtureServer::start();
     let work = Workdir::new();
-    work.write_config(&config_with(&[&server.feed("coindesk.atom"), &server.feed("yahoo-finance-crypto.rss")], ""));
+    work.write_config(&config_with(
+        &[
+            &server.feed("coindesk.atom"),
+            &server.feed("yahoo-finance-crypto.rss"),
+        ],
+        "",
+    ));
     assert_ok(&work.run_once());
-    assert_eq!(work.store().entry_count().unwrap(), 5, "both copies are stored");
+    assert_eq!(
+        work.store().entry_count().unwrap(),
+        5,
+        "both copies are stored"
+    );
     for out in ["out/all.rss", "out/all.atom", "out/all.json"] {
         let feed = work.output(out);
         let etf: Vec<_> = feed
             .entries
             .iter()
-            .filter(|e| e.title.as_ref().unwrap().content.starts_with("Bitcoin ETFs Record"))
+            .filter(|e| {
+                e.title
+                    .as_ref()
+                    .unwrap()
+                    .content
+                    .starts_with("Bitcoin ETFs Record")
+            })
             .collect();
         assert_eq!(etf.len(), 1, "{out}: the story appears once");
         // First source first: CoinDesk's copy (its feed is listed first and polled in the same
         // pass; both have the same link without tracking parameters).
-        assert_eq!(etf[0].links[0].href, "https://www.coindesk.com/markets/2026/11/23/bitcoin-etfs-record-inflows/", "{out}");
+        assert_eq!(
+            etf[0].links[0].href,
+            "https://www.coindesk.com/markets/2026/11/23/bitcoin-etfs-record-inflows/",
+            "{out}"
+        );
         assert_eq!(feed.entries.len(), 4, "{out}");
     }
     let rss = work.read("out/all.rss");
-    assert!(rss.contains("Also reported by"), "the other source is named");
+    assert!(
+        rss.contains("Also reported by"),
+        "the other source is named"
+    );
     assert!(rss.contains("Yahoo Finance - Crypto") && rss.contains("CoinDesk"));
 }
 
@@ -141,11 +211,19 @@ name = "eth"
 tags = ["ETHEREUM", "#staking"]
 path = "out/eth.atom"
 "##;
-    work.write_config(&config_with(&urls.iter().map(String::as_str).collect::<Vec<_>>(), extra));
+    work.write_config(&config_with(
+        &urls.iter().map(String::as_str).collect::<Vec<_>>(),
+        extra,
+    ));
     assert_ok(&work.run_once());
 
     let set = |rel: &str| work.titles(rel).into_iter().collect::<BTreeSet<_>>();
-    let expect = |titles: &[&str]| titles.iter().map(|t| t.to_string()).collect::<BTreeSet<_>>();
+    let expect = |titles: &[&str]| {
+        titles
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<BTreeSet<_>>()
+    };
     assert_eq!(
         set("out/binance.rss"),
         expect(&[
@@ -176,7 +254,11 @@ path = "out/eth.atom"
     );
     // Every item of the binance output carries the tag, in the config's spelling.
     for e in work.output("out/binance.rss").entries {
-        assert!(e.categories.iter().any(|c| c.term == "Binance"), "{:?}", e.title);
+        assert!(
+            e.categories.iter().any(|c| c.term == "Binance"),
+            "{:?}",
+            e.title
+        );
     }
 }
 
@@ -190,16 +272,39 @@ fn hostile_html_is_sanitized_in_every_format() {
         let body = work.read(out);
         let lower = body.to_lowercase();
         for bad in [
-            "<script", "&lt;script", "onerror", "onmouseover", "javascript:", "<iframe", "<object", "<embed", "<form",
-            "data:text/html", "<style", "<meta", "<base", "alert(", "evil.example",
+            "<script",
+            "&lt;script",
+            "onerror",
+            "onmouseover",
+            "javascript:",
+            "<iframe",
+            "<object",
+            "<embed",
+            "<form",
+            "data:text/html",
+            "<style",
+            "<meta",
+            "<base",
+            "alert(",
+            "evil.example",
         ] {
             assert!(!lower.contains(bad), "{out} contains {bad}:\n{body}");
         }
         let feed = work.output(out);
         assert_eq!(feed.entries.len(), 1);
-        assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Binance hack rumours", "{out}: titles are plain text");
-        assert!(body.contains("Genuine paragraph about BNB."), "{out}: the harmless text survives");
-        assert!(body.contains("noopener noreferrer"), "{out}: links get rel=noopener");
+        assert_eq!(
+            feed.entries[0].title.as_ref().unwrap().content,
+            "Binance hack rumours",
+            "{out}: titles are plain text"
+        );
+        assert!(
+            body.contains("Genuine paragraph about BNB."),
+            "{out}: the harmless text survives"
+        );
+        assert!(
+            body.contains("noopener noreferrer"),
+            "{out}: links get rel=noopener"
+        );
     }
 }
 
@@ -217,27 +322,56 @@ fn each_broken_feed_gets_its_own_clear_error_and_the_others_are_stored() {
         server.feed("not-a-feed.html"),
         server.url("/status/503"),
     ];
-    work.write_config(&config_with(&feeds.iter().map(String::as_str).collect::<Vec<_>>(), ""));
+    work.write_config(&config_with(
+        &feeds.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+    ));
     let started = std::time::Instant::now();
     let run = work.run_once();
     assert_ok(&run);
-    assert!(started.elapsed() < std::time::Duration::from_secs(9), "the slow feed was cut at its timeout");
-    assert!(stdout(&run).contains("feeds: 1 ok, 0 not modified, 7 failed; entries: 5 new"), "{}", stdout(&run));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(9),
+        "the slow feed was cut at its timeout"
+    );
+    assert!(
+        stdout(&run).contains("feeds: 1 ok, 0 not modified, 7 failed; entries: 5 new"),
+        "{}",
+        stdout(&run)
+    );
     let err = stderr(&run);
     let line = |needle: &str| line_about(&err, needle).to_string();
     assert!(line("malformed.xml").contains("malformed feed"), "{err}");
     assert!(line("/status/404").contains("HTTP 404 Not Found"), "{err}");
     assert!(line("/slow/10").contains("timed out after 2s"), "{err}");
-    assert!(line("/huge").contains("larger than the 1048576-byte limit"), "{err}");
-    assert!(line("/gzip-bomb").contains("larger than the 1048576-byte limit"), "{err}");
-    assert!(line("not-a-feed.html").contains("HTML page, not a feed"), "{err}");
+    assert!(
+        line("/huge").contains("larger than the 1048576-byte limit"),
+        "{err}"
+    );
+    assert!(
+        line("/gzip-bomb").contains("larger than the 1048576-byte limit"),
+        "{err}"
+    );
+    assert!(
+        line("not-a-feed.html").contains("HTML page, not a feed"),
+        "{err}"
+    );
     assert!(line("/status/503").contains("HTTP 503"), "{err}");
     assert_eq!(work.store().entry_count().unwrap(), 5);
-    assert_eq!(work.titles("out/all.rss").len(), 5, "outputs are written despite the failures");
+    assert_eq!(
+        work.titles("out/all.rss").len(),
+        5,
+        "outputs are written despite the failures"
+    );
 
     // Each feed's status says what went wrong.
     let statuses = work.store().feed_statuses().unwrap();
-    let status = |needle: &str| statuses.iter().find(|s| s.url.contains(needle)).unwrap().clone();
+    let status = |needle: &str| {
+        statuses
+            .iter()
+            .find(|s| s.url.contains(needle))
+            .unwrap()
+            .clone()
+    };
     assert_eq!(status("/status/404").last_status, Some(404));
     assert_eq!(status("/status/404").consecutive_failures, 1);
     assert!(status("cointelegraph").last_error.is_none());
@@ -245,7 +379,16 @@ fn each_broken_feed_gets_its_own_clear_error_and_the_others_are_stored() {
     // --strict turns any failed feed into exit code 2.
     let strict = work.run(&["--once", "--strict", "--config", "config.toml"]);
     assert_eq!(strict.status.code(), Some(2), "{}", stderr(&strict));
-    assert_eq!(work.store().feed_statuses().unwrap().iter().find(|s| s.url.contains("/status/404")).unwrap().consecutive_failures, 2);
+    assert_eq!(
+        work.store()
+            .feed_statuses()
+            .unwrap()
+            .iter()
+            .find(|s| s.url.contains("/status/404"))
+            .unwrap()
+            .consecutive_failures,
+        2
+    );
 }
 
 #[test]
@@ -254,7 +397,10 @@ fn a_failure_later_loses_nothing_already_stored() {
     let work = Workdir::new();
     work.write_config(&config_with(&[&server.feed("cointelegraph.rss")], ""));
     assert_ok(&work.run_once());
-    server.write("cointelegraph.rss", b"<rss version=\"2.0\"><channel><item><title>cut off");
+    server.write(
+        "cointelegraph.rss",
+        b"<rss version=\"2.0\"><channel><item><title>cut off",
+    );
     let run = work.run_once();
     assert_ok(&run);
     assert!(stderr(&run).contains("malformed feed"), "{}", stderr(&run));
@@ -275,27 +421,51 @@ fn gzip_bodies_are_decompressed() {
 fn redirects_are_followed_and_a_permanent_one_is_remembered() {
     let server = FixtureServer::start();
     let work = Workdir::new();
-    work.write_config(&config_with(&[&server.url("/redirect/301/theblock.rdf"), &server.url("/redirect/302/decrypt.json")], ""));
+    work.write_config(&config_with(
+        &[
+            &server.url("/redirect/301/theblock.rdf"),
+            &server.url("/redirect/302/decrypt.json"),
+        ],
+        "",
+    ));
     assert_ok(&work.run_once());
     assert_eq!(work.store().entry_count().unwrap(), 5);
     let statuses = work.store().feed_statuses().unwrap();
-    let moved = statuses.iter().find(|s| s.url.contains("/redirect/301/")).unwrap();
-    assert_eq!(moved.current_url.as_deref(), Some(server.feed("theblock.rdf").as_str()));
-    let temporary = statuses.iter().find(|s| s.url.contains("/redirect/302/")).unwrap();
+    let moved = statuses
+        .iter()
+        .find(|s| s.url.contains("/redirect/301/"))
+        .unwrap();
+    assert_eq!(
+        moved.current_url.as_deref(),
+        Some(server.feed("theblock.rdf").as_str())
+    );
+    let temporary = statuses
+        .iter()
+        .find(|s| s.url.contains("/redirect/302/"))
+        .unwrap();
     assert_eq!(temporary.current_url, None, "a 302 is not remembered");
 
     server.clear_hits();
     assert_ok(&work.run_once());
     let paths: Vec<String> = server.hits().iter().map(|h| h.path.clone()).collect();
-    assert!(!paths.iter().any(|p| p == "/redirect/301/theblock.rdf"), "the moved feed is polled at its new URL: {paths:?}");
-    assert!(paths.iter().any(|p| p == "/redirect/302/decrypt.json"), "{paths:?}");
+    assert!(
+        !paths.iter().any(|p| p == "/redirect/301/theblock.rdf"),
+        "the moved feed is polled at its new URL: {paths:?}"
+    );
+    assert!(
+        paths.iter().any(|p| p == "/redirect/302/decrypt.json"),
+        "{paths:?}"
+    );
 }
 
 #[test]
 fn retention_leaves_tombstones_so_pruned_entries_do_not_return() {
     let server = FixtureServer::start();
     let work = Workdir::new();
-    let config = config_with(&[&server.feed("theblock.rdf")], "").replace("path = \"aggregate.db\"", "path = \"aggregate.db\"\nretention = \"1s\"");
+    let config = config_with(&[&server.feed("theblock.rdf")], "").replace(
+        "path = \"aggregate.db\"",
+        "path = \"aggregate.db\"\nretention = \"1s\"",
+    );
     work.write_config(&config);
     assert_ok(&work.run_once());
     std::thread::sleep(std::time::Duration::from_millis(2100));
@@ -312,40 +482,75 @@ fn retention_leaves_tombstones_so_pruned_entries_do_not_return() {
     server.write("theblock.rdf", text.as_bytes());
     let run = work.run_once();
     assert_ok(&run);
-    assert!(stdout(&run).contains("entries: 1 new, 0 updated"), "{}", stdout(&run));
+    assert!(
+        stdout(&run).contains("entries: 1 new, 0 updated"),
+        "{}",
+        stdout(&run)
+    );
 }
 
 #[test]
 fn per_host_and_global_concurrency_limits_hold() {
     let server = FixtureServer::start();
     let work = Workdir::new();
-    let feeds: Vec<String> = (0..6).map(|i| server.url(&format!("/slow/1/theblock.rdf?copy={i}"))).collect();
+    let feeds: Vec<String> = (0..6)
+        .map(|i| server.url(&format!("/slow/1/theblock.rdf?copy={i}")))
+        .collect();
     let config = config_with(&feeds.iter().map(String::as_str).collect::<Vec<_>>(), "")
         .replace("per_host = 8", "per_host = 2");
     work.write_config(&config);
     let run = work.run_once();
     assert_ok(&run);
     assert!(stdout(&run).contains("feeds: 6 ok"), "{}", stdout(&run));
-    assert_eq!(server.max_in_flight(), 2, "never more than per_host requests to one host at once");
+    assert_eq!(
+        server.max_in_flight(),
+        2,
+        "never more than per_host requests to one host at once"
+    );
 
     let server = FixtureServer::start();
-    let feeds: Vec<String> = (0..6).map(|i| server.url(&format!("/slow/1/theblock.rdf?copy={i}"))).collect();
-    let config = config_with(&feeds.iter().map(String::as_str).collect::<Vec<_>>(), "").replace("concurrency = 8", "concurrency = 3");
+    let feeds: Vec<String> = (0..6)
+        .map(|i| server.url(&format!("/slow/1/theblock.rdf?copy={i}")))
+        .collect();
+    let config = config_with(&feeds.iter().map(String::as_str).collect::<Vec<_>>(), "")
+        .replace("concurrency = 8", "concurrency = 3");
     work.write_config(&config);
     assert_ok(&work.run_once());
-    assert_eq!(server.max_in_flight(), 3, "never more than concurrency feeds in flight");
+    assert_eq!(
+        server.max_in_flight(),
+        3,
+        "never more than concurrency feeds in flight"
+    );
 }
 
 #[test]
 fn redirect_loops_and_scheme_changes_are_refused() {
     let server = FixtureServer::start();
     let work = Workdir::new();
-    work.write_config(&config_with(&[&server.url("/loop/1"), &server.url("/to-ftp"), &server.feed("theblock.rdf")], ""));
+    work.write_config(&config_with(
+        &[
+            &server.url("/loop/1"),
+            &server.url("/to-ftp"),
+            &server.feed("theblock.rdf"),
+        ],
+        "",
+    ));
     let run = work.run_once();
     assert_ok(&run);
     let err = stderr(&run);
     assert!(err.contains("more than 5 redirects"), "{err}");
-    assert!(err.contains("redirected to a non-http URL ftp://127.0.0.1/feed.xml"), "{err}");
-    assert_eq!(server.hits().iter().filter(|h| h.path.starts_with("/loop/")).count(), 6, "the first request and 5 redirects");
+    assert!(
+        err.contains("redirected to a non-http URL ftp://127.0.0.1/feed.xml"),
+        "{err}"
+    );
+    assert_eq!(
+        server
+            .hits()
+            .iter()
+            .filter(|h| h.path.starts_with("/loop/"))
+            .count(),
+        6,
+        "the first request and 5 redirects"
+    );
     assert_eq!(work.store().entry_count().unwrap(), 2);
 }

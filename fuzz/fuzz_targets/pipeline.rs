@@ -12,7 +12,8 @@ mod render;
 
 fuzz_target!(|data: &[u8]| {
     // A content type with a charset exercises the header-only decoding path on some inputs.
-    let content_type = (data.first() == Some(&b'<') && data.len() % 2 == 0).then_some("text/xml; charset=iso-8859-1");
+    let content_type = (data.first() == Some(&b'<') && data.len() % 2 == 0)
+        .then_some("text/xml; charset=iso-8859-1");
     if let Ok(outputs) = render::render_all(data, content_type, "https://fuzz.example/feed/") {
         for (format, body) in outputs {
             let dangers = oracle::feed_dangers(body.as_bytes());

@@ -29,7 +29,9 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
     let listen = config.server.listen;
     let db_path = config.storage.path.clone();
     let ctx = context(config)?;
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
     let local = listener.local_addr()?;
     tracing::info!("listening on http://{local}");
 
@@ -49,9 +51,13 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
     if let Some(every) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(every / 2, live.clone(), token.clone()));
     }
-    notify(&[NotifyState::Ready, NotifyState::Status(&format!("listening on {local}"))]);
+    notify(&[
+        NotifyState::Ready,
+        NotifyState::Status(&format!("listening on {local}")),
+    ]);
 
-    let on_status: schedule::StatusHook = Box::new(move |status| notify(&[NotifyState::Status(status)]));
+    let on_status: schedule::StatusHook =
+        Box::new(move |status| notify(&[NotifyState::Status(status)]));
     schedule::run_daemon(ctx, config_rx, live, metrics, on_status, token.clone()).await;
 
     notify(&[NotifyState::Stopping]);
@@ -72,10 +78,16 @@ fn notify(states: &[NotifyState]) {
     }
 }
 
-async fn handle_signals(config_path: PathBuf, config_tx: watch::Sender<Arc<Config>>, token: CancellationToken) {
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
-        (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+async fn handle_signals(
+    config_path: PathBuf,
+    config_tx: watch::Sender<Arc<Config>>,
+    token: CancellationToken,
+) {
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stopping");
         token.cancel();
         return;
@@ -93,9 +105,14 @@ async fn handle_signals(config_path: PathBuf, config_tx: watch::Sender<Arc<Confi
 /// Loads and validates the config file again; a bad one is refused and the running one stays.
 /// Storage and the listen address need a restart: a new value is reported and not applied.
 fn reload(path: &Path, config_tx: &watch::Sender<Arc<Config>>) {
-    notify(&[NotifyState::Reloading, NotifyState::monotonic_usec_now().unwrap_or(NotifyState::Status("reloading"))]);
+    notify(&[
+        NotifyState::Reloading,
+        NotifyState::monotonic_usec_now().unwrap_or(NotifyState::Status("reloading")),
+    ]);
     match Config::load(path) {
-        Err(e) => tracing::error!(error = %e, "config reload refused; the running config stays in force"),
+        Err(e) => {
+            tracing::error!(error = %e, "config reload refused; the running config stays in force")
+        }
         Ok(mut new) => {
             let old = config_tx.borrow().clone();
             if new.storage.path != old.storage.path {

@@ -33,7 +33,13 @@ pub const EXIT_FEED_FAILED: u8 = 2;
 )]
 pub struct Cli {
     /// Configuration file.
-    #[arg(long, short, global = true, default_value = "config.toml", value_name = "PATH")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "config.toml",
+        value_name = "PATH"
+    )]
     pub config: PathBuf,
 
     /// Poll every feed once, write the output files, print a summary and exit. Without it,
@@ -75,16 +81,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Opens the store and builds the shared context.
 pub fn context(config: Config) -> anyhow::Result<Context> {
     let mut store = Store::open(&config.storage.path)?;
-    store.set_tag_spellings(&tag_spellings(&config)).context("cannot record the configured tag names")?;
+    store
+        .set_tag_spellings(&tag_spellings(&config))
+        .context("cannot record the configured tag names")?;
     let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
     let gates = Gates::new(config.fetch.concurrency);
-    Ok(Context { store: SharedStore::new(store), fetcher: Arc::new(fetcher), config: Arc::new(config), gates })
+    Ok(Context {
+        store: SharedStore::new(store),
+        fetcher: Arc::new(fetcher),
+        config: Arc::new(config),
+        gates,
+    })
 }
 
 /// Tag names as the config spells them: rule names and feed tags.
 pub fn tag_spellings(config: &Config) -> Vec<String> {
     let rules = config.tags.rules().iter().map(|r| r.name.clone());
-    rules.chain(config.feeds.iter().flat_map(|f| f.tags.iter().map(|t| t.0.clone()))).collect()
+    rules
+        .chain(
+            config
+                .feeds
+                .iter()
+                .flat_map(|f| f.tags.iter().map(|t| t.0.clone())),
+        )
+        .collect()
 }
 
 async fn run_once(config: Config, strict: bool) -> anyhow::Result<ExitCode> {
@@ -108,10 +128,17 @@ async fn run_once(config: Config, strict: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let retention = chrono::Duration::from_std(ctx.config.storage.retention).unwrap_or(chrono::Duration::MAX);
+    let retention =
+        chrono::Duration::from_std(ctx.config.storage.retention).unwrap_or(chrono::Duration::MAX);
     let now = Utc::now();
-    let cutoff = now.checked_sub_signed(retention).unwrap_or(chrono::DateTime::UNIX_EPOCH);
-    let swept = ctx.store.call(move |s| s.sweep(cutoff, now)).await.context("retention sweep failed")?;
+    let cutoff = now
+        .checked_sub_signed(retention)
+        .unwrap_or(chrono::DateTime::UNIX_EPOCH);
+    let swept = ctx
+        .store
+        .call(move |s| s.sweep(cutoff, now))
+        .await
+        .context("retention sweep failed")?;
     if swept.entries > 0 {
         tracing::info!(entries = swept.entries, "retention removed old entries");
     }
@@ -120,7 +147,11 @@ async fn run_once(config: Config, strict: bool) -> anyhow::Result<ExitCode> {
     if output_failed {
         anyhow::bail!("some outputs could not be written (see the errors above)");
     }
-    Ok(if strict && summary.failed > 0 { ExitCode::from(EXIT_FEED_FAILED) } else { ExitCode::SUCCESS })
+    Ok(if strict && summary.failed > 0 {
+        ExitCode::from(EXIT_FEED_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn progress_bar(len: usize) -> ProgressBar {
@@ -138,15 +169,23 @@ fn progress_bar(len: usize) -> ProgressBar {
 
 fn log_report(r: &FeedReport) {
     match &r.result {
-        Ok(p) => tracing::info!(feed = %r.url, outcome = ?p.outcome, elapsed_ms = r.elapsed.as_millis() as u64, "polled"),
+        Ok(p) => {
+            tracing::info!(feed = %r.url, outcome = ?p.outcome, elapsed_ms = r.elapsed.as_millis() as u64, "polled")
+        }
         // Printed in the run's summary too; the log line carries the timing.
-        Err(e) => tracing::info!(feed = %r.url, error = %e, elapsed_ms = r.elapsed.as_millis() as u64, "poll failed"),
+        Err(e) => {
+            tracing::info!(feed = %r.url, error = %e, elapsed_ms = r.elapsed.as_millis() as u64, "poll failed")
+        }
     }
 }
 
 fn print_failures(reports: &[FeedReport]) {
     for r in reports {
-        let name = r.title.as_deref().map(|t| format!("{t} ({})", r.url)).unwrap_or_else(|| r.url.to_string());
+        let name = r
+            .title
+            .as_deref()
+            .map(|t| format!("{t} ({})", r.url))
+            .unwrap_or_else(|| r.url.to_string());
         match &r.result {
             Err(e) => eprintln!("failed: {name}: {e}"),
             Ok(p) => p.notes.iter().for_each(|n| eprintln!("note: {name}: {n}")),
@@ -175,7 +214,11 @@ pub fn describe(config: &Config, path: &std::path::Path) -> String {
         format_duration(f.timeout),
         f.max_body
     );
-    let _ = writeln!(s, "server: listen {}, base URL {}", config.server.listen, config.server.base_url);
+    let _ = writeln!(
+        s,
+        "server: listen {}, base URL {}",
+        config.server.listen, config.server.base_url
+    );
     let _ = writeln!(s, "feeds ({}):", config.feeds.len());
     for feed in &config.feeds {
         let tags: Vec<&str> = feed.tags.iter().map(|t| t.0.as_str()).collect();
@@ -183,9 +226,16 @@ pub fn describe(config: &Config, path: &std::path::Path) -> String {
             s,
             "  {}{} every {}{}",
             feed.url,
-            feed.title.as_deref().map(|t| format!(" \"{t}\"")).unwrap_or_default(),
+            feed.title
+                .as_deref()
+                .map(|t| format!(" \"{t}\""))
+                .unwrap_or_default(),
             format_duration(feed.interval),
-            if tags.is_empty() { String::new() } else { format!(" tags [{}]", tags.join(", ")) }
+            if tags.is_empty() {
+                String::new()
+            } else {
+                format!(" tags [{}]", tags.join(", "))
+            }
         );
     }
     let _ = writeln!(s, "tag rules ({}):", config.tags.rules().len());
@@ -194,10 +244,26 @@ pub fn describe(config: &Config, path: &std::path::Path) -> String {
     }
     let _ = writeln!(s, "outputs ({}):", config.outputs.len());
     for o in &config.outputs {
-        let tags = if o.tags.is_empty() { "all entries".to_string() } else { format!("tags any of [{}]", o.tags.join(", ")) };
-        let excl = if o.exclude_tags.is_empty() { String::new() } else { format!(", excluding [{}]", o.exclude_tags.join(", ")) };
-        let file = o.file.as_ref().map(|(p, _)| format!(" -> {}", p.display())).unwrap_or_default();
-        let _ = writeln!(s, "  {} \"{}\": {tags}{excl}, newest {}{file}", o.name, o.title, o.limit);
+        let tags = if o.tags.is_empty() {
+            "all entries".to_string()
+        } else {
+            format!("tags any of [{}]", o.tags.join(", "))
+        };
+        let excl = if o.exclude_tags.is_empty() {
+            String::new()
+        } else {
+            format!(", excluding [{}]", o.exclude_tags.join(", "))
+        };
+        let file = o
+            .file
+            .as_ref()
+            .map(|(p, _)| format!(" -> {}", p.display()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {} \"{}\": {tags}{excl}, newest {}{file}",
+            o.name, o.title, o.limit
+        );
     }
     s
 }

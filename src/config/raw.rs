@@ -109,7 +109,10 @@ fn count_or(key: &str, value: Option<i64>, default: usize) -> Result<usize, Inva
     match value {
         None => Ok(default),
         Some(n) if (1..=10_000).contains(&n) => Ok(n as usize),
-        Some(n) => Err(invalid(key, format!("{n} is out of range; give a number from 1 to 10000"))),
+        Some(n) => Err(invalid(
+            key,
+            format!("{n} is out of range; give a number from 1 to 10000"),
+        )),
     }
 }
 
@@ -125,7 +128,10 @@ impl RawConfig {
         let mut seen = HashSet::new();
         for (i, f) in feeds.iter().enumerate() {
             if !seen.insert(f.url.as_str()) {
-                return Err(invalid(format!("feed[{i}].url"), format!("{} is subscribed twice", f.url)));
+                return Err(invalid(
+                    format!("feed[{i}].url"),
+                    format!("{} is subscribed twice", f.url),
+                ));
             }
         }
         let rules = self
@@ -137,10 +143,14 @@ impl RawConfig {
         let mut names = HashSet::new();
         for (i, r) in rules.iter().enumerate() {
             if !names.insert(tag_key(&r.name)) {
-                return Err(invalid(format!("tag[{i}].name"), format!("{:?} is defined twice", r.name)));
+                return Err(invalid(
+                    format!("tag[{i}].name"),
+                    format!("{:?} is defined twice", r.name),
+                ));
             }
         }
-        let tags = TagRules::compile(rules).map_err(|(i, m)| invalid(format!("tag[{i}].keywords"), m))?;
+        let tags =
+            TagRules::compile(rules).map_err(|(i, m)| invalid(format!("tag[{i}].keywords"), m))?;
         let outputs = build_outputs(&self.output)?;
         Ok(Config {
             storage: self.storage.build()?,
@@ -173,7 +183,10 @@ impl RawStorage {
     fn build(&self) -> Result<StorageConfig, Invalid> {
         let path = self.path.clone().unwrap_or_else(|| "aggregate.db".into());
         if path.trim().is_empty() {
-            return Err(invalid("storage.path", "is empty; give a file path such as \"aggregate.db\""));
+            return Err(invalid(
+                "storage.path",
+                "is empty; give a file path such as \"aggregate.db\"",
+            ));
         }
         Ok(StorageConfig {
             path: PathBuf::from(path),
@@ -205,7 +218,10 @@ impl RawServer {
     fn build(&self) -> Result<ServerConfig, Invalid> {
         let listen_text = self.listen.as_deref().unwrap_or("127.0.0.1:8080");
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            invalid("server.listen", format!("{listen_text:?} is not an address; write it like \"127.0.0.1:8080\""))
+            invalid(
+                "server.listen",
+                format!("{listen_text:?} is not an address; write it like \"127.0.0.1:8080\""),
+            )
         })?;
         let default_base = format!("http://{listen}");
         let base_text = self.base_url.as_deref().unwrap_or(&default_base);
@@ -213,7 +229,12 @@ impl RawServer {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .ok_or_else(|| {
-                invalid("server.base_url", format!("{base_text:?} is not an http(s) URL such as \"https://news.example.org\""))
+                invalid(
+                    "server.base_url",
+                    format!(
+                        "{base_text:?} is not an http(s) URL such as \"https://news.example.org\""
+                    ),
+                )
             })?;
         if !base_url.path().ends_with('/') {
             base_url.set_path(&format!("{}/", base_url.path()));
@@ -229,16 +250,32 @@ impl RawFeed {
             None => default_interval,
             Some(_) => duration_or(&format!("feed[{i}].interval"), &self.interval, "")?,
         };
-        let title = self.title.as_ref().map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
-        Ok(FeedConfig { url, title, tags: self.tags.iter().filter_map(|t| Tag::new(t)).collect(), interval })
+        let title = self
+            .title
+            .as_ref()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        Ok(FeedConfig {
+            url,
+            title,
+            tags: self.tags.iter().filter_map(|t| Tag::new(t)).collect(),
+            interval,
+        })
     }
 }
 
 impl RawTag {
     fn build(&self, i: usize) -> Result<TagRule, Invalid> {
-        let name = Tag::new(&self.name)
-            .ok_or_else(|| invalid(format!("tag[{i}].name"), "is empty; give the tag's name, such as \"Binance\""))?;
-        Ok(TagRule { name: name.0, keywords: self.keywords.clone() })
+        let name = Tag::new(&self.name).ok_or_else(|| {
+            invalid(
+                format!("tag[{i}].name"),
+                "is empty; give the tag's name, such as \"Binance\"",
+            )
+        })?;
+        Ok(TagRule {
+            name: name.0,
+            keywords: self.keywords.clone(),
+        })
     }
 }
 
@@ -249,11 +286,17 @@ fn build_outputs(raw: &[RawOutput]) -> Result<Vec<OutputConfig>, Invalid> {
     for (i, o) in raw.iter().enumerate() {
         let out = o.build(i)?;
         if !names.insert(out.name.clone()) {
-            return Err(invalid(format!("output[{i}].name"), format!("{:?} is used by two outputs", out.name)));
+            return Err(invalid(
+                format!("output[{i}].name"),
+                format!("{:?} is used by two outputs", out.name),
+            ));
         }
         if let Some((p, _)) = &out.file {
             if !paths.insert(p.clone()) {
-                return Err(invalid(format!("output[{i}].path"), format!("{} is written by two outputs", p.display())));
+                return Err(invalid(
+                    format!("output[{i}].path"),
+                    format!("{} is written by two outputs", p.display()),
+                ));
             }
         }
         outputs.push(out);
@@ -266,17 +309,28 @@ impl RawOutput {
         let key = |k: &str| format!("output[{i}].{k}");
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
-            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !name_ok {
             return Err(invalid(
                 key("name"),
-                format!("{:?} must be 1-64 letters, digits, '-' or '_' (it becomes /feeds/NAME.rss)", self.name),
+                format!(
+                    "{:?} must be 1-64 letters, digits, '-' or '_' (it becomes /feeds/NAME.rss)",
+                    self.name
+                ),
             ));
         }
         let limit = match self.limit {
             None => 50,
             Some(n) if n >= 1 && n as usize <= MAX_OUTPUT_LIMIT => n as usize,
-            Some(n) => return Err(invalid(key("limit"), format!("{n} is out of range; give 1 to {MAX_OUTPUT_LIMIT}"))),
+            Some(n) => {
+                return Err(invalid(
+                    key("limit"),
+                    format!("{n} is out of range; give 1 to {MAX_OUTPUT_LIMIT}"),
+                ));
+            }
         };
         let file = match &self.path {
             None => None,
@@ -288,7 +342,12 @@ impl RawOutput {
                 Some((path, format))
             }
         };
-        let clean = |v: &[String]| v.iter().filter_map(|t| Tag::new(t)).map(|t| t.0).collect::<Vec<_>>();
+        let clean = |v: &[String]| {
+            v.iter()
+                .filter_map(|t| Tag::new(t))
+                .map(|t| t.0)
+                .collect::<Vec<_>>()
+        };
         Ok(OutputConfig {
             name: self.name.clone(),
             title: self.title.clone().unwrap_or_else(|| self.name.clone()),

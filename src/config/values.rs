@@ -6,10 +6,15 @@ use url::Url;
 
 /// "15m", "30s", "90d", "1h 30m". Zero is refused: every duration we take is a period or a limit.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{text:?} is not a duration ({e}); write it like \"30s\", \"15m\", \"2h\" or \"90d\""))?;
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
+        format!(
+            "{text:?} is not a duration ({e}); write it like \"30s\", \"15m\", \"2h\" or \"90d\""
+        )
+    })?;
     if d.is_zero() {
-        return Err(format!("{text:?} is zero; give a positive duration such as \"30s\""));
+        return Err(format!(
+            "{text:?} is zero; give a positive duration such as \"30s\""
+        ));
     }
     Ok(d)
 }
@@ -80,7 +85,10 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
-        assert_eq!(parse_duration("90d").unwrap(), Duration::from_secs(90 * 86400));
+        assert_eq!(
+            parse_duration("90d").unwrap(),
+            Duration::from_secs(90 * 86400)
+        );
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("fifteen").unwrap_err().contains("fifteen"));
     }
@@ -89,7 +97,10 @@ mod tests {
     fn formatted_durations_read_back() {
         assert_eq!(format_duration(Duration::from_secs(90 * 86400)), "90d");
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(parse_duration(&format_duration(Duration::from_secs(5400))).unwrap(), Duration::from_secs(5400));
+        assert_eq!(
+            parse_duration(&format_duration(Duration::from_secs(5400))).unwrap(),
+            Duration::from_secs(5400)
+        );
     }
 
     #[test]
@@ -108,6 +119,9 @@ mod tests {
         assert!(parse_feed_url("ftp://example.com/rss").is_err());
         let rel = parse_feed_url("file:fixtures/x.rss").unwrap();
         assert!(rel.path().ends_with("/fixtures/x.rss"));
-        assert_eq!(parse_feed_url("file:///tmp/x.rss").unwrap().path(), "/tmp/x.rss");
+        assert_eq!(
+            parse_feed_url("file:///tmp/x.rss").unwrap().path(),
+            "/tmp/x.rss"
+        );
     }
 }

@@ -81,9 +81,16 @@ impl Resolve for PublicOnly {
         Box::pin(async move {
             let host = name.as_str().to_string();
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = all.iter().copied().filter(|a| private_kind(a.ip()).is_none()).collect();
+            let public: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| private_kind(a.ip()).is_none())
+                .collect();
             if public.is_empty() {
-                let why = all.first().and_then(|a| private_kind(a.ip())).unwrap_or("not resolvable");
+                let why = all
+                    .first()
+                    .and_then(|a| private_kind(a.ip()))
+                    .unwrap_or("not resolvable");
                 let msg = format!("refused: {host} resolves to {why} (fetch.deny_private)");
                 return Err(msg.into());
             }
@@ -99,21 +106,46 @@ mod tests {
     #[test]
     fn private_and_metadata_addresses_are_recognised() {
         for private in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.100.100.200", "::1",
-            "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.100.100.200",
+            "::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
         ] {
-            assert!(private_kind(private.parse().unwrap()).is_some(), "{private}");
+            assert!(
+                private_kind(private.parse().unwrap()).is_some(),
+                "{private}"
+            );
         }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "172.32.0.1"] {
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "172.32.0.1",
+        ] {
             assert!(private_kind(public.parse().unwrap()).is_none(), "{public}");
         }
     }
 
     #[test]
     fn literal_urls_are_checked() {
-        assert!(check_url(&Url::parse("http://127.0.0.1:8080/feed").unwrap()).unwrap_err().contains("loopback"));
+        assert!(
+            check_url(&Url::parse("http://127.0.0.1:8080/feed").unwrap())
+                .unwrap_err()
+                .contains("loopback")
+        );
         assert!(check_url(&Url::parse("http://[::1]/feed").unwrap()).is_err());
-        assert!(check_url(&Url::parse("http://169.254.169.254/latest/meta-data/").unwrap()).unwrap_err().contains("metadata"));
+        assert!(
+            check_url(&Url::parse("http://169.254.169.254/latest/meta-data/").unwrap())
+                .unwrap_err()
+                .contains("metadata")
+        );
         assert!(check_url(&Url::parse("file:///etc/passwd").unwrap()).is_err());
         assert!(check_url(&Url::parse("https://cointelegraph.com/rss").unwrap()).is_ok());
     }

@@ -57,7 +57,10 @@ pub enum FetchError {
     #[error("timed out after {}", humantime::format_duration(*.0))]
     Timeout(Duration),
     #[error("HTTP {status}{}", retry_note(.retry_after))]
-    Status { status: StatusCode, retry_after: Option<Duration> },
+    Status {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+    },
     #[error("body larger than the {limit}-byte limit (fetch.max_body)")]
     TooLarge { limit: u64 },
     #[error("redirect problem: {0}")]
@@ -73,7 +76,8 @@ pub enum FetchError {
 }
 
 fn retry_note(r: &Option<Duration>) -> String {
-    r.map(|d| format!(" (retry after {})", humantime::format_duration(d))).unwrap_or_default()
+    r.map(|d| format!(" (retry after {})", humantime::format_duration(d)))
+        .unwrap_or_default()
 }
 
 impl FetchError {
@@ -122,9 +126,16 @@ impl Fetcher {
     }
 
     fn host_permit(&self, url: &Url) -> Arc<Semaphore> {
-        let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let key = format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        );
         let mut hosts = self.hosts.lock().expect("host map poisoned");
-        hosts.entry(key).or_insert_with(|| Arc::new(Semaphore::new(self.per_host))).clone()
+        hosts
+            .entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone()
     }
 
     /// Fetches `url`, conditionally when `validators` has anything.
@@ -150,10 +161,15 @@ impl Fetcher {
             let resp = self.send(&current, validators).await?;
             let status = resp.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
-                all_permanent &= matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT);
+                all_permanent &= matches!(
+                    status,
+                    StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+                );
                 current = redirect_target(&current, resp.headers())?;
                 if self.deny_private {
-                    guard::check_url(&current).map_err(|why| FetchError::Denied(format!("redirect to {current}: {why}")))?;
+                    guard::check_url(&current).map_err(|why| {
+                        FetchError::Denied(format!("redirect to {current}: {why}"))
+                    })?;
                 }
                 continue;
             }
@@ -163,12 +179,17 @@ impl Fetcher {
                 return Ok(Fetched::NotModified(meta));
             }
             if !status.is_success() {
-                return Err(FetchError::Status { status, retry_after: retry_after(resp.headers()) });
+                return Err(FetchError::Status {
+                    status,
+                    retry_after: retry_after(resp.headers()),
+                });
             }
             let body = self.read_body(resp).await?;
             return Ok(Fetched::Body(meta, body));
         }
-        Err(FetchError::Redirect(format!("more than {MAX_REDIRECTS} redirects, last to {current}")))
+        Err(FetchError::Redirect(format!(
+            "more than {MAX_REDIRECTS} redirects, last to {current}"
+        )))
     }
 
     async fn send(&self, url: &Url, v: &Validators) -> Result<reqwest::Response, FetchError> {
@@ -203,7 +224,11 @@ impl Fetcher {
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
-                if e.is_timeout() { FetchError::Timeout(self.timeout) } else { FetchError::Body(error_chain(&e)) }
+                if e.is_timeout() {
+                    FetchError::Timeout(self.timeout)
+                } else {
+                    FetchError::Body(error_chain(&e))
+                }
             })?;
             if body.len() as u64 + chunk.len() as u64 > limit {
                 return Err(FetchError::TooLarge { limit });
@@ -214,13 +239,24 @@ impl Fetcher {
     }
 
     async fn fetch_file(&self, url: &Url) -> Result<Fetched, FetchError> {
-        let file_err = |message: String| FetchError::File { path: url.path().to_string(), message };
-        let path = url.to_file_path().map_err(|_| file_err("not a local path".into()))?;
-        let meta = tokio::fs::metadata(&path).await.map_err(|e| file_err(e.to_string()))?;
+        let file_err = |message: String| FetchError::File {
+            path: url.path().to_string(),
+            message,
+        };
+        let path = url
+            .to_file_path()
+            .map_err(|_| file_err("not a local path".into()))?;
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|e| file_err(e.to_string()))?;
         if meta.len() > self.max_body {
-            return Err(FetchError::TooLarge { limit: self.max_body });
+            return Err(FetchError::TooLarge {
+                limit: self.max_body,
+            });
         }
-        let body = tokio::fs::read(&path).await.map_err(|e| file_err(e.to_string()))?;
+        let body = tokio::fs::read(&path)
+            .await
+            .map_err(|e| file_err(e.to_string()))?;
         let meta = Response {
             status: 200,
             content_type: None,
@@ -236,18 +272,30 @@ fn redirect_target(from: &Url, headers: &HeaderMap) -> Result<Url, FetchError> {
     let location = headers
         .get(header::LOCATION)
         .and_then(|l| l.to_str().ok())
-        .ok_or_else(|| FetchError::Redirect(format!("{from} redirected without a usable Location header")))?;
-    let to = from
-        .join(location)
-        .map_err(|e| FetchError::Redirect(format!("{from} redirected to an invalid URL {location:?}: {e}")))?;
+        .ok_or_else(|| {
+            FetchError::Redirect(format!(
+                "{from} redirected without a usable Location header"
+            ))
+        })?;
+    let to = from.join(location).map_err(|e| {
+        FetchError::Redirect(format!(
+            "{from} redirected to an invalid URL {location:?}: {e}"
+        ))
+    })?;
     if !matches!(to.scheme(), "http" | "https") {
-        return Err(FetchError::Redirect(format!("{from} redirected to a non-http URL {to}")));
+        return Err(FetchError::Redirect(format!(
+            "{from} redirected to a non-http URL {to}"
+        )));
     }
     Ok(to)
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 fn response_meta(status: StatusCode, headers: &HeaderMap, moved_to: Option<Url>) -> Response {
@@ -266,7 +314,9 @@ fn response_meta(status: StatusCode, headers: &HeaderMap, moved_to: Option<Url>)
 fn max_age(cache_control: &str) -> Option<Duration> {
     cache_control.split(',').find_map(|d| {
         let (k, v) = d.split_once('=')?;
-        (k.trim().eq_ignore_ascii_case("max-age")).then(|| v.trim().parse().ok().map(Duration::from_secs)).flatten()
+        (k.trim().eq_ignore_ascii_case("max-age"))
+            .then(|| v.trim().parse().ok().map(Duration::from_secs))
+            .flatten()
     })
 }
 
@@ -308,12 +358,18 @@ mod tests {
         let later = (chrono::Utc::now() + chrono::Duration::seconds(600)).to_rfc2822();
         h.insert(header::RETRY_AFTER, later.parse().unwrap());
         let d = retry_after(&h).unwrap();
-        assert!(d > Duration::from_secs(590) && d <= Duration::from_secs(600), "{d:?}");
+        assert!(
+            d > Duration::from_secs(590) && d <= Duration::from_secs(600),
+            "{d:?}"
+        );
     }
 
     #[test]
     fn cache_control_max_age() {
-        assert_eq!(max_age("public, max-age=3600"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            max_age("public, max-age=3600"),
+            Some(Duration::from_secs(3600))
+        );
         assert_eq!(max_age("no-cache"), None);
     }
 }

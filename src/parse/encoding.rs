@@ -22,13 +22,19 @@ fn declared_xml_encoding(bytes: &[u8]) -> Option<&'static Encoding> {
     let head = &bytes[..bytes.len().min(256)];
     let head = std::str::from_utf8(head).ok().or_else(|| {
         // The declaration is ASCII; cut at the first non-ASCII byte.
-        let end = head.iter().position(|b| !b.is_ascii()).unwrap_or(head.len());
+        let end = head
+            .iter()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(head.len());
         std::str::from_utf8(&head[..end]).ok()
     })?;
     let decl = head.trim_start().strip_prefix("<?xml")?;
     let decl = &decl[..decl.find("?>")?];
     let at = decl.find("encoding")?;
-    let rest = decl[at + "encoding".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let rest = decl[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
     let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let value = &rest[1..1 + rest[1..].find(quote)?];
     Encoding::for_label(value.trim().as_bytes())
@@ -52,7 +58,13 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>) -> (String, Decoded) {
         None => (choose(bytes, content_type), bytes),
     };
     let (text, _, had_errors) = encoding.decode(body);
-    (strip_xml_declaration(text.into_owned()), Decoded { encoding, had_errors })
+    (
+        strip_xml_declaration(text.into_owned()),
+        Decoded {
+            encoding,
+            had_errors,
+        },
+    )
 }
 
 fn choose(bytes: &[u8], content_type: Option<&str>) -> &'static Encoding {
@@ -100,7 +112,9 @@ fn find_declaration(s: &str) -> Option<usize> {
         let at = from + off;
         let target = bytes.get(at + 2..at + 5);
         let after = bytes.get(at + 5).copied();
-        if target.is_some_and(|t| t.eq_ignore_ascii_case(b"xml")) && after.is_none_or(|c| c.is_ascii_whitespace() || c == b'?') {
+        if target.is_some_and(|t| t.eq_ignore_ascii_case(b"xml"))
+            && after.is_none_or(|c| c.is_ascii_whitespace() || c == b'?')
+        {
             return Some(at);
         }
         from = at + 2;
@@ -122,7 +136,10 @@ mod tests {
 
     #[test]
     fn header_only_charset() {
-        let (text, _) = decode(b"<rss>\x93quoted\x94</rss>", Some("text/xml; charset=windows-1252"));
+        let (text, _) = decode(
+            b"<rss>\x93quoted\x94</rss>",
+            Some("text/xml; charset=windows-1252"),
+        );
         assert_eq!(text, "<rss>\u{201c}quoted\u{201d}</rss>");
     }
 
@@ -138,18 +155,27 @@ mod tests {
         for u in "<rss>\u{e9}</rss>".encode_utf16() {
             bytes.extend_from_slice(&u.to_le_bytes());
         }
-        assert_eq!(decode(&bytes, Some("text/xml; charset=utf-8")).0, "<rss>\u{e9}</rss>");
+        assert_eq!(
+            decode(&bytes, Some("text/xml; charset=utf-8")).0,
+            "<rss>\u{e9}</rss>"
+        );
     }
 
     #[test]
     fn every_declaration_goes_stylesheets_stay() {
         let text = "<?xml version='1.0'?><?xml-stylesheet href='a.xsl'?><rss><?XML version='1.0' encoding='latin1'?>x</rss>";
-        assert_eq!(strip_xml_declaration(text.to_string()), "<?xml-stylesheet href='a.xsl'?><rss>x</rss>");
+        assert_eq!(
+            strip_xml_declaration(text.to_string()),
+            "<?xml-stylesheet href='a.xsl'?><rss>x</rss>"
+        );
     }
 
     #[test]
     fn invalid_utf8_declared_is_replaced() {
-        let (text, d) = decode(b"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss>a\xffb</rss>", None);
+        let (text, d) = decode(
+            b"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss>a\xffb</rss>",
+            None,
+        );
         assert_eq!(text, "<rss>a\u{fffd}b</rss>");
         assert!(d.had_errors);
     }

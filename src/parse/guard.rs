@@ -63,9 +63,15 @@ mod tests {
     #[test]
     fn entity_declarations_are_refused_plain_doctypes_are_not() {
         let lol = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><rss/>"#;
-        assert!(matches!(check_xml(lol, 64), Err(ParseError::EntityDeclarations)));
+        assert!(matches!(
+            check_xml(lol, 64),
+            Err(ParseError::EntityDeclarations)
+        ));
         let xxe = r#"<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><rss>&xxe;</rss>"#;
-        assert!(matches!(check_xml(xxe, 64), Err(ParseError::EntityDeclarations)));
+        assert!(matches!(
+            check_xml(xxe, 64),
+            Err(ParseError::EntityDeclarations)
+        ));
         let netscape = r#"<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss version="0.91"><channel/></rss>"#;
         assert!(check_xml(netscape, 64).is_ok());
     }
@@ -73,10 +79,15 @@ mod tests {
     #[test]
     fn depth_is_bounded_and_counted_exactly() {
         let deep = "<a>".repeat(65) + &"</a>".repeat(65);
-        assert!(matches!(check_xml(&deep, 64), Err(ParseError::TooDeep { limit: 64 })));
+        assert!(matches!(
+            check_xml(&deep, 64),
+            Err(ParseError::TooDeep { limit: 64 })
+        ));
         let ok = "<a>".repeat(64) + &"</a>".repeat(64);
         assert!(check_xml(&ok, 64).is_ok());
-        let flat = "<rss>".to_string() + &"<item><br/><![CDATA[<b><b><b>]]><!-- <x><x> --></item>".repeat(1000) + "</rss>";
+        let flat = "<rss>".to_string()
+            + &"<item><br/><![CDATA[<b><b><b>]]><!-- <x><x> --></item>".repeat(1000)
+            + "</rss>";
         assert!(check_xml(&flat, 3).is_ok());
     }
 }

@@ -7,7 +7,9 @@ use regex::Regex;
 use url::Url;
 
 use crate::model::{Enclosure, Entry};
-use crate::normalize::{canonical_url, escape_html, plain_text, sanitize_html, strip_control_chars};
+use crate::normalize::{
+    canonical_url, escape_html, plain_text, sanitize_html, strip_control_chars,
+};
 
 mod encoding;
 mod guard;
@@ -30,7 +32,11 @@ impl Default for Limits {
         // 500 entries: the largest real news feeds carry 100-300. 512 KiB: the longest articles
         // with inline markup stay well under. 128: real feeds nest under 20 deep, real articles
         // under 40.
-        Limits { max_entries: 500, max_field: 512 * 1024, max_depth: 128 }
+        Limits {
+            max_entries: 500,
+            max_field: 512 * 1024,
+            max_depth: 128,
+        }
     }
 }
 
@@ -57,18 +63,27 @@ pub enum ParseError {
     NotAFeed(Option<String>),
     #[error("malformed feed: {0}")]
     Malformed(String),
-    #[error("the feed declares its own XML entities (<!ENTITY>); refused, as entity expansion is an attack")]
+    #[error(
+        "the feed declares its own XML entities (<!ENTITY>); refused, as entity expansion is an attack"
+    )]
     EntityDeclarations,
     #[error("the feed nests elements more than {limit} deep (limits.max_depth)")]
     TooDeep { limit: usize },
 }
 
 fn content_type_note(ct: &Option<String>) -> String {
-    ct.as_ref().map(|c| format!(" (Content-Type: {c})")).unwrap_or_default()
+    ct.as_ref()
+        .map(|c| format!(" (Content-Type: {c})"))
+        .unwrap_or_default()
 }
 
 /// Parses `bytes`, fetched from `feed_url` with this Content-Type, into normalised entries.
-pub fn parse(bytes: &[u8], content_type: Option<&str>, feed_url: &Url, limits: &Limits) -> Result<ParsedFeed, ParseError> {
+pub fn parse(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    feed_url: &Url,
+    limits: &Limits,
+) -> Result<ParsedFeed, ParseError> {
     let (text, decoded) = decode(bytes, content_type);
     let text = strip_control_chars(&text);
     if text.trim().is_empty() {
@@ -84,7 +99,9 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>, feed_url: &Url, limits: &
         .id_generator(|_, _, _| String::new())
         .sanitize_content(false)
         .build();
-    let feed = parser.parse(text.as_bytes()).map_err(|e| classify(e, &text, content_type))?;
+    let feed = parser
+        .parse(text.as_bytes())
+        .map_err(|e| classify(e, &text, content_type))?;
     let site_link = feed
         .links
         .iter()
@@ -98,18 +115,32 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>, feed_url: &Url, limits: &
         _ => feed_url.clone(),
     };
     let extras = item_extras(&text, feed.entries.len());
-    let mut raw: Vec<(feed_rs::model::Entry, ItemExtras)> =
-        feed.entries.into_iter().enumerate().map(|(i, e)| (e, extras.get(i).cloned().unwrap_or_default())).collect();
+    let mut raw: Vec<(feed_rs::model::Entry, ItemExtras)> = feed
+        .entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| (e, extras.get(i).cloned().unwrap_or_default()))
+        .collect();
     let mut notes = Vec::new();
     if raw.len() > limits.max_entries {
-        notes.push(format!("kept the newest {} of {} entries (limits.max_entries)", limits.max_entries, raw.len()));
+        notes.push(format!(
+            "kept the newest {} of {} entries (limits.max_entries)",
+            limits.max_entries,
+            raw.len()
+        ));
         // Undated entries sort last; among equals, document order (feeds list newest first).
         raw.sort_by_key(|(e, _)| std::cmp::Reverse(e.published.or(e.updated)));
         raw.truncate(limits.max_entries);
     }
-    let entries = raw.into_iter().map(|(e, x)| convert_entry(e, &doc_base, x, limits)).collect();
+    let entries = raw
+        .into_iter()
+        .map(|(e, x)| convert_entry(e, &doc_base, x, limits))
+        .collect();
     Ok(ParsedFeed {
-        title: feed.title.map(|t| plain_text(&t.content)).filter(|t| !t.is_empty()),
+        title: feed
+            .title
+            .map(|t| plain_text(&t.content))
+            .filter(|t| !t.is_empty()),
         site_link: site_link.and_then(|b| canonical_url(b.as_str(), None)),
         entries,
         decoded,
@@ -117,25 +148,40 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>, feed_url: &Url, limits: &
     })
 }
 
-fn classify(err: feed_rs::parser::ParseFeedError, text: &str, content_type: Option<&str>) -> ParseError {
-    let head: String = text.trim_start().chars().take(512).collect::<String>().to_ascii_lowercase();
+fn classify(
+    err: feed_rs::parser::ParseFeedError,
+    text: &str,
+    content_type: Option<&str>,
+) -> ParseError {
+    let head: String = text
+        .trim_start()
+        .chars()
+        .take(512)
+        .collect::<String>()
+        .to_ascii_lowercase();
     let ct = content_type.map(str::to_string);
     if head.starts_with("<!doctype html") || head.starts_with("<html") || head.contains("<head>") {
         return ParseError::HtmlPage(ct);
     }
     match err {
-        feed_rs::parser::ParseFeedError::ParseError(feed_rs::parser::ParseErrorKind::NoFeedRoot) => {
-            ParseError::NotAFeed(ct)
-        }
+        feed_rs::parser::ParseFeedError::ParseError(
+            feed_rs::parser::ParseErrorKind::NoFeedRoot,
+        ) => ParseError::NotAFeed(ct),
         other => ParseError::Malformed(other.to_string()),
     }
 }
 
-static ITEM_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)<(?:item|entry)[\s>].*?</(?:item|entry)>").unwrap());
-static ORIG_LINK_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?s)<feedburner:origLink>\s*(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?\s*</feedburner:origLink>").unwrap());
-static DC_SUBJECT_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?s)<dc:subject>\s*(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?\s*</dc:subject>").unwrap());
+static ITEM_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?s)<(?:item|entry)[\s>].*?</(?:item|entry)>").unwrap());
+static ORIG_LINK_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?s)<feedburner:origLink>\s*(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?\s*</feedburner:origLink>",
+    )
+    .unwrap()
+});
+static DC_SUBJECT_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?s)<dc:subject>\s*(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?\s*</dc:subject>").unwrap()
+});
 
 /// What feed-rs does not read but real feeds carry, per item in document order:
 /// FeedBurner's `<feedburner:origLink>` (the real article behind a feedproxy redirect) and
@@ -152,15 +198,29 @@ fn item_extras(text: &str, entry_count: usize) -> Vec<ItemExtras> {
     if !text.contains("feedburner:origLink") && !text.contains("dc:subject") {
         return Vec::new();
     }
-    let unescape = |s: &str| s.trim().replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let unescape = |s: &str| {
+        s.trim()
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
     let extras: Vec<ItemExtras> = ITEM_RE
         .find_iter(text)
         .map(|item| ItemExtras {
-            orig_link: ORIG_LINK_RE.captures(item.as_str()).map(|c| unescape(&c[1])),
-            subjects: DC_SUBJECT_RE.captures_iter(item.as_str()).map(|c| unescape(&c[1])).collect(),
+            orig_link: ORIG_LINK_RE
+                .captures(item.as_str())
+                .map(|c| unescape(&c[1])),
+            subjects: DC_SUBJECT_RE
+                .captures_iter(item.as_str())
+                .map(|c| unescape(&c[1]))
+                .collect(),
         })
         .collect();
-    if extras.len() == entry_count { extras } else { Vec::new() }
+    if extras.len() == entry_count {
+        extras
+    } else {
+        Vec::new()
+    }
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.
@@ -178,9 +238,18 @@ fn cap(s: &str, max: usize) -> &str {
 /// Titles are shown in lists: longer than this is never a title.
 const MAX_TITLE_CHARS: usize = 500;
 
-fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, extras: ItemExtras, limits: &Limits) -> Entry {
+fn convert_entry(
+    e: feed_rs::model::Entry,
+    doc_base: &Url,
+    extras: ItemExtras,
+    limits: &Limits,
+) -> Entry {
     // xml:base on the entry wins over the document's base for the entry's links.
-    let base = e.base.as_deref().and_then(|b| doc_base.join(b).ok()).unwrap_or_else(|| doc_base.clone());
+    let base = e
+        .base
+        .as_deref()
+        .and_then(|b| doc_base.join(b).ok())
+        .unwrap_or_else(|| doc_base.clone());
     let link = extras
         .orig_link
         .as_deref()
@@ -188,7 +257,10 @@ fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, extras: ItemExtras, l
         .or_else(|| pick_link(&e.links, &base));
     let enclosures = enclosures(&e.media, &e.links, &base, link.as_deref());
     // Markup inside the article is relative to the article's page, where there is one.
-    let base = link.as_deref().and_then(|l| Url::parse(l).ok()).unwrap_or(base);
+    let base = link
+        .as_deref()
+        .and_then(|l| Url::parse(l).ok())
+        .unwrap_or(base);
     let html = |t: &feed_rs::model::Text| {
         let body = cap(&t.content, limits.max_field);
         if t.content_type.essence().to_string() == "text/plain" {
@@ -204,7 +276,11 @@ fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, extras: ItemExtras, l
         .and_then(|c| c.body.as_deref())
         .map(|b| sanitize_html(cap(b, limits.max_field), Some(&base), limits.max_depth))
         .filter(|s| !s.is_empty() && Some(s) != summary.as_ref());
-    let title = e.title.as_ref().map(|t| plain_text(cap(&t.content, limits.max_field))).filter(|t| !t.is_empty());
+    let title = e
+        .title
+        .as_ref()
+        .map(|t| plain_text(cap(&t.content, limits.max_field)))
+        .filter(|t| !t.is_empty());
     let title = title.map(|t| truncate_chars(t, MAX_TITLE_CHARS));
     let title = title.unwrap_or_else(|| fallback_title(summary.as_deref().or(content.as_deref())));
     Entry {
@@ -215,7 +291,11 @@ fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, extras: ItemExtras, l
         content,
         authors: e.authors.iter().filter_map(author_name).collect(),
         categories: if e.categories.is_empty() {
-            extras.subjects.iter().filter_map(|s| clean_category(s)).collect()
+            extras
+                .subjects
+                .iter()
+                .filter_map(|s| clean_category(s))
+                .collect()
         } else {
             e.categories.iter().filter_map(category_name).collect()
         },
@@ -227,13 +307,23 @@ fn convert_entry(e: feed_rs::model::Entry, doc_base: &Url, extras: ItemExtras, l
 
 /// The article link: an `alternate` (or rel-less) link first, then any other.
 fn pick_link(links: &[feed_rs::model::Link], base: &Url) -> Option<String> {
-    let alternate = links.iter().filter(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"));
-    alternate.chain(links.iter()).find_map(|l| canonical_url(&l.href, Some(base)))
+    let alternate = links
+        .iter()
+        .filter(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"));
+    alternate
+        .chain(links.iter())
+        .find_map(|l| canonical_url(&l.href, Some(base)))
 }
 
 fn fallback_title(html: Option<&str>) -> String {
-    let text = html.map(|h| plain_text(&crate::normalize::html_to_text(h))).unwrap_or_default();
-    if text.is_empty() { "(untitled)".to_string() } else { truncate_chars(text, 100) }
+    let text = html
+        .map(|h| plain_text(&crate::normalize::html_to_text(h)))
+        .unwrap_or_default();
+    if text.is_empty() {
+        "(untitled)".to_string()
+    } else {
+        truncate_chars(text, 100)
+    }
 }
 
 /// `text` cut to `max` characters, with an ellipsis when cut.
@@ -246,11 +336,18 @@ fn truncate_chars(text: String, max: usize) -> String {
 
 fn author_name(p: &feed_rs::model::Person) -> Option<String> {
     let name = p.name.as_deref().map(plain_text).filter(|n| !n.is_empty());
-    name.or_else(|| p.email.clone()).map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
+    name.or_else(|| p.email.clone())
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
 }
 
 fn category_name(c: &feed_rs::model::Category) -> Option<String> {
-    clean_category(c.label.as_deref().filter(|l| !l.trim().is_empty()).unwrap_or(&c.term))
+    clean_category(
+        c.label
+            .as_deref()
+            .filter(|l| !l.trim().is_empty())
+            .unwrap_or(&c.term),
+    )
 }
 
 fn clean_category(raw: &str) -> Option<String> {
@@ -275,23 +372,38 @@ fn enclosures(
         .iter()
         .filter(|l| match l.rel.as_deref() {
             Some(rel) => rel == "enclosure",
-            None => l.media_type.as_deref().is_some_and(|m| !m.starts_with("text/html")),
+            None => l
+                .media_type
+                .as_deref()
+                .is_some_and(|m| !m.starts_with("text/html")),
         })
         .map(|l| (l.href.clone(), l.media_type.clone(), l.length));
     let mut out: Vec<Enclosure> = Vec::new();
     for (href, mime, size) in from_media.chain(from_links) {
-        let Some(url) = canonical_url(&href, Some(base)) else { continue };
+        let Some(url) = canonical_url(&href, Some(base)) else {
+            continue;
+        };
         if Some(url.as_str()) == article || out.iter().any(|e| e.url == url) {
             continue;
         }
-        let mime_type = mime.filter(|m| !m.is_empty()).unwrap_or_else(|| guess_mime(&url).into());
-        out.push(Enclosure { url, mime_type, length: size.unwrap_or(0) });
+        let mime_type = mime
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| guess_mime(&url).into());
+        out.push(Enclosure {
+            url,
+            mime_type,
+            length: size.unwrap_or(0),
+        });
     }
     out
 }
 
 fn guess_mime(url: &str) -> &'static str {
-    let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .to_ascii_lowercase();
     let ext = path.rsplit('.').next().unwrap_or("");
     match ext {
         "mp3" => "audio/mpeg",

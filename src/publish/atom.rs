@@ -18,7 +18,11 @@ fn link(href: &str, rel: &str, mime: Option<&str>) -> Link {
 }
 
 fn html(value: String) -> Text {
-    Text { value, r#type: TextType::Html, ..Default::default() }
+    Text {
+        value,
+        r#type: TextType::Html,
+        ..Default::default()
+    }
 }
 
 pub fn render(channel: &Channel, stories: &[Story]) -> String {
@@ -28,7 +32,10 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
         id: channel.self_url.clone(),
         updated: last_updated(stories).fixed_offset(),
         // Atom wants an author on every entry or on the feed; ours is the aggregator's output.
-        authors: vec![Person { name: channel.title.clone(), ..Default::default() }],
+        authors: vec![Person {
+            name: channel.title.clone(),
+            ..Default::default()
+        }],
         generator: Some(Generator {
             value: "aggregate".into(),
             version: Some(env!("CARGO_PKG_VERSION").into()),
@@ -59,7 +66,11 @@ fn entry(story: &Story) -> Entry {
         links.push(l);
     }
     for s in &story.also {
-        let mut l = link(s.link.as_deref().unwrap_or(&s.feed_url), "related", Some("text/html"));
+        let mut l = link(
+            s.link.as_deref().unwrap_or(&s.feed_url),
+            "related",
+            Some("text/html"),
+        );
         l.title = Some(s.title.clone());
         links.push(l);
     }
@@ -68,11 +79,29 @@ fn entry(story: &Story) -> Entry {
         id: p.guid.clone(),
         updated: date,
         published: Some(date),
-        authors: e.authors.iter().map(|a| Person { name: a.clone(), ..Default::default() }).collect(),
-        categories: story.tags.iter().map(|t| Category { term: t.0.clone(), ..Default::default() }).collect(),
+        authors: e
+            .authors
+            .iter()
+            .map(|a| Person {
+                name: a.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        categories: story
+            .tags
+            .iter()
+            .map(|t| Category {
+                term: t.0.clone(),
+                ..Default::default()
+            })
+            .collect(),
         links,
         summary: summary.map(html),
-        content: content.map(|c| Content { value: Some(c), content_type: Some("html".into()), ..Default::default() }),
+        content: content.map(|c| Content {
+            value: Some(c),
+            content_type: Some("html".into()),
+            ..Default::default()
+        }),
         source: Some(Source {
             title: Text::plain(p.source.title.clone()),
             id: p.source.feed_url.clone(),

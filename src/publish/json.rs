@@ -47,7 +47,10 @@ fn item(story: &Story) -> Value {
         obj.insert("summary".into(), json!(plain_text(s)));
     }
     if !e.authors.is_empty() {
-        obj.insert("authors".into(), e.authors.iter().map(|a| json!({ "name": a })).collect());
+        obj.insert(
+            "authors".into(),
+            e.authors.iter().map(|a| json!({ "name": a })).collect(),
+        );
     }
     if !e.enclosures.is_empty() {
         let att: Vec<Value> = e

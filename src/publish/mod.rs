@@ -79,7 +79,11 @@ pub fn render(format: Format, channel: &Channel, stories: &[Story]) -> String {
 
 /// The newest date among the stories: the output's "updated", stable between identical renders.
 fn last_updated(stories: &[Story]) -> DateTime<Utc> {
-    stories.iter().map(|s| s.primary.date).max().unwrap_or(DateTime::UNIX_EPOCH)
+    stories
+        .iter()
+        .map(|s| s.primary.date)
+        .max()
+        .unwrap_or(DateTime::UNIX_EPOCH)
 }
 
 /// Summary and content HTML as republished: the source's, with the other outlets that carried
@@ -104,10 +108,17 @@ fn sources_footer(story: &Story) -> Option<String> {
         .iter()
         .map(|s| {
             let href = s.link.as_deref().unwrap_or(&s.feed_url);
-            format!("<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>", escape_html(href), escape_html(&s.title))
+            format!(
+                "<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>",
+                escape_html(href),
+                escape_html(&s.title)
+            )
         })
         .collect();
-    Some(format!("<p class=\"aggregate-sources\">Also reported by: {}</p>", links.join(", ")))
+    Some(format!(
+        "<p class=\"aggregate-sources\">Also reported by: {}</p>",
+        links.join(", ")
+    ))
 }
 
 #[cfg(test)]

@@ -26,7 +26,9 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
     self_link.set_href(channel.self_url.clone());
     self_link.set_rel("self");
     self_link.set_mime_type(Some("application/rss+xml".to_string()));
-    ch.atom_ext = Some(AtomExtension { links: vec![self_link] });
+    ch.atom_ext = Some(AtomExtension {
+        links: vec![self_link],
+    });
     ch.to_string()
 }
 
@@ -34,21 +36,37 @@ fn item(story: &Story) -> Item {
     let p = &story.primary;
     let e = &p.entry;
     let (summary, content) = bodies(story);
-    let dc = (!e.authors.is_empty()).then(|| DublinCoreExtension { creators: e.authors.clone(), ..Default::default() });
+    let dc = (!e.authors.is_empty()).then(|| DublinCoreExtension {
+        creators: e.authors.clone(),
+        ..Default::default()
+    });
     Item {
         title: Some(e.title.clone()),
         link: e.link.clone(),
         description: summary,
         content,
-        guid: Some(Guid { value: p.guid.clone(), permalink: false }),
+        guid: Some(Guid {
+            value: p.guid.clone(),
+            permalink: false,
+        }),
         pub_date: Some(p.date.to_rfc2822()),
-        categories: story.tags.iter().map(|t| Category { name: t.0.clone(), domain: None }).collect(),
+        categories: story
+            .tags
+            .iter()
+            .map(|t| Category {
+                name: t.0.clone(),
+                domain: None,
+            })
+            .collect(),
         enclosure: e.enclosures.first().map(|x| Enclosure {
             url: x.url.clone(),
             length: x.length.to_string(),
             mime_type: x.mime_type.clone(),
         }),
-        source: Some(Source { url: p.source.feed_url.clone(), title: Some(p.source.title.clone()) }),
+        source: Some(Source {
+            url: p.source.feed_url.clone(),
+            title: Some(p.source.title.clone()),
+        }),
         dublin_core_ext: dc,
         ..Default::default()
     }

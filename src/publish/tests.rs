@@ -4,8 +4,14 @@ use super::*;
 use crate::model::{Enclosure, Entry, Source, StoredEntry, Story, Tag};
 
 fn story(id: i64, also: bool) -> Story {
-    let date = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, id as u32).unwrap();
-    let source = Source { title: "CoinDesk".into(), feed_url: "https://coindesk.example/rss".into(), link: None };
+    let date = Utc
+        .with_ymd_and_hms(2026, 11, 20, 10, 0, id as u32)
+        .unwrap();
+    let source = Source {
+        title: "CoinDesk".into(),
+        feed_url: "https://coindesk.example/rss".into(),
+        link: None,
+    };
     Story {
         primary: StoredEntry {
             id,
@@ -20,7 +26,11 @@ fn story(id: i64, also: bool) -> Story {
                 categories: vec!["Markets".into()],
                 published: Some(date),
                 updated: None,
-                enclosures: vec![Enclosure { url: "https://cdn.example/a.mp3".into(), mime_type: "audio/mpeg".into(), length: 42 }],
+                enclosures: vec![Enclosure {
+                    url: "https://cdn.example/a.mp3".into(),
+                    mime_type: "audio/mpeg".into(),
+                    length: 42,
+                }],
             },
             date,
             first_seen: date,
@@ -28,7 +38,11 @@ fn story(id: i64, also: bool) -> Story {
             tags: vec![],
         },
         also: if also {
-            vec![Source { title: "Decrypt".into(), feed_url: "https://decrypt.example/feed".into(), link: Some("https://decrypt.example/x".into()) }]
+            vec![Source {
+                title: "Decrypt".into(),
+                feed_url: "https://decrypt.example/feed".into(),
+                link: Some("https://decrypt.example/x".into()),
+            }]
         } else {
             vec![]
         },
@@ -50,12 +64,23 @@ fn every_format_reads_back_in_a_real_parser() {
     let stories = vec![story(2, true), story(1, false)];
     for format in [Format::Rss, Format::Atom, Format::Json] {
         let body = render(format, &channel(), &stories);
-        let feed = feed_rs::parser::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{format:?}: {e}\n{body}"));
+        let feed = feed_rs::parser::parse(body.as_bytes())
+            .unwrap_or_else(|e| panic!("{format:?}: {e}\n{body}"));
         assert_eq!(feed.entries.len(), 2, "{format:?}");
         let first = &feed.entries[0];
-        assert_eq!(first.id, "urn:uuid:00000000-0000-0000-0000-000000000002", "{format:?}");
-        assert_eq!(first.title.as_ref().unwrap().content, "Binance & friends <2>", "{format:?}");
-        assert_eq!(first.links[0].href, "https://coindesk.example/a/2", "{format:?}");
+        assert_eq!(
+            first.id, "urn:uuid:00000000-0000-0000-0000-000000000002",
+            "{format:?}"
+        );
+        assert_eq!(
+            first.title.as_ref().unwrap().content,
+            "Binance & friends <2>",
+            "{format:?}"
+        );
+        assert_eq!(
+            first.links[0].href, "https://coindesk.example/a/2",
+            "{format:?}"
+        );
         let cats: Vec<_> = first.categories.iter().map(|c| c.term.as_str()).collect();
         assert_eq!(cats, ["Binance", "Markets"], "{format:?}");
         assert!(body.contains("Also reported by"), "{format:?}");
@@ -69,24 +94,48 @@ fn outputs_read_back_in_the_format_crates_own_parsers() {
     let rss = render(Format::Rss, &channel(), &stories);
     let ch = ::rss::Channel::read_from(rss.as_bytes()).unwrap();
     assert_eq!(ch.items().len(), 2);
-    assert_eq!(ch.items()[0].source().unwrap().url(), "https://coindesk.example/rss");
+    assert_eq!(
+        ch.items()[0].source().unwrap().url(),
+        "https://coindesk.example/rss"
+    );
     let atom = render(Format::Atom, &channel(), &stories);
     let feed = atom_syndication::Feed::read_from(atom.as_bytes()).unwrap();
     assert_eq!(feed.entries().len(), 2);
-    assert_eq!(feed.entries()[0].source().unwrap().title().as_str(), "CoinDesk");
-    let json: serde_json::Value = serde_json::from_str(&render(Format::Json, &channel(), &stories)).unwrap();
+    assert_eq!(
+        feed.entries()[0].source().unwrap().title().as_str(),
+        "CoinDesk"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&render(Format::Json, &channel(), &stories)).unwrap();
     assert_eq!(json["version"], "https://jsonfeed.org/version/1.1");
     assert_eq!(json["items"][0]["attachments"][0]["size_in_bytes"], 42);
-    assert_eq!(json["items"][0]["_aggregate"]["also"][0]["title"], "Decrypt");
+    assert_eq!(
+        json["items"][0]["_aggregate"]["also"][0]["title"],
+        "Decrypt"
+    );
 }
 
 #[test]
 fn rss_has_self_link_source_and_guid() {
     let body = render(Format::Rss, &channel(), &[story(1, false)]);
-    assert!(body.contains(r#"<atom:link href="http://127.0.0.1:8080/feeds/binance.rss" rel="self""#), "{body}");
-    assert!(body.contains(r#"<source url="https://coindesk.example/rss">CoinDesk</source>"#), "{body}");
-    assert!(body.contains(r#"<guid isPermaLink="false">urn:uuid:"#), "{body}");
-    assert!(body.contains(r#"<enclosure url="https://cdn.example/a.mp3" length="42" type="audio/mpeg""#), "{body}");
+    assert!(
+        body.contains(r#"<atom:link href="http://127.0.0.1:8080/feeds/binance.rss" rel="self""#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<source url="https://coindesk.example/rss">CoinDesk</source>"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<guid isPermaLink="false">urn:uuid:"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            r#"<enclosure url="https://cdn.example/a.mp3" length="42" type="audio/mpeg""#
+        ),
+        "{body}"
+    );
     assert!(body.contains("<dc:creator>Jane Doe</dc:creator>"), "{body}");
 }
 
@@ -94,13 +143,19 @@ fn rss_has_self_link_source_and_guid() {
 fn rendering_is_deterministic() {
     let stories = vec![story(3, true)];
     for format in [Format::Rss, Format::Atom, Format::Json] {
-        assert_eq!(render(format, &channel(), &stories), render(format, &channel(), &stories));
+        assert_eq!(
+            render(format, &channel(), &stories),
+            render(format, &channel(), &stories)
+        );
     }
 }
 
 #[test]
 fn formats_from_paths() {
-    assert_eq!(Format::from_path(Path::new("public/x.xml")), Some(Format::Rss));
+    assert_eq!(
+        Format::from_path(Path::new("public/x.xml")),
+        Some(Format::Rss)
+    );
     assert_eq!(Format::from_path(Path::new("x.atom")), Some(Format::Atom));
     assert_eq!(Format::from_path(Path::new("x.JSON")), Some(Format::Json));
     assert_eq!(Format::from_path(Path::new("x.html")), None);

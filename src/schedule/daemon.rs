@@ -97,21 +97,35 @@ pub async fn run(
 }
 
 fn host_of(feed: &FeedConfig) -> String {
-    format!("{}:{}", feed.url.host_str().unwrap_or(""), feed.url.port_or_known_default().unwrap_or(0))
+    format!(
+        "{}:{}",
+        feed.url.host_str().unwrap_or(""),
+        feed.url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 impl Daemon {
     async fn new(ctx: Context, live: Arc<Live>, metrics: Metrics, on_status: StatusHook) -> Daemon {
-        let statuses = ctx.store.call(|s| s.feed_statuses()).await.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot read feed states; polling every feed soon");
-            Vec::new()
-        });
-        let known: HashMap<&str, &FeedStatus> = statuses.iter().map(|s| (s.url.as_str(), s)).collect();
+        let statuses = ctx
+            .store
+            .call(|s| s.feed_statuses())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot read feed states; polling every feed soon");
+                Vec::new()
+            });
+        let known: HashMap<&str, &FeedStatus> =
+            statuses.iter().map(|s| (s.url.as_str(), s)).collect();
         let slots = ctx
             .config
             .feeds
             .iter()
-            .map(|f| (f.url.to_string(), initial_slot(f, known.get(f.url.as_str()).copied())))
+            .map(|f| {
+                (
+                    f.url.to_string(),
+                    initial_slot(f, known.get(f.url.as_str()).copied()),
+                )
+            })
             .collect();
         let d = Daemon {
             ctx,
@@ -136,7 +150,11 @@ impl Daemon {
             if slot.running || due > now {
                 continue;
             }
-            if let Some(until) = self.host_block.get(&host_of(&slot.feed)).filter(|u| **u > now) {
+            if let Some(until) = self
+                .host_block
+                .get(&host_of(&slot.feed))
+                .filter(|u| **u > now)
+            {
                 slot.due = Some(*until);
                 continue;
             }
@@ -145,9 +163,14 @@ impl Daemon {
             let task = self.running.spawn(async move {
                 let started = Instant::now();
                 let result = refresh_feed(&ctx, &feed).await;
-                Done { url, elapsed: started.elapsed(), result }
+                Done {
+                    url,
+                    elapsed: started.elapsed(),
+                    result,
+                }
             });
-            self.running_ids.insert(task.id(), slot.feed.url.to_string());
+            self.running_ids
+                .insert(task.id(), slot.feed.url.to_string());
         }
     }
 
@@ -185,27 +208,46 @@ impl Daemon {
 
     async fn finish(&mut self, done: Done) {
         let outcome = match &done.result {
-            Ok(Polled { outcome: Outcome::Stored(_), .. }) => "stored",
-            Ok(Polled { outcome: Outcome::NotModified, .. }) => "not_modified",
-            Ok(Polled { outcome: Outcome::Unchanged, .. }) => "unchanged",
+            Ok(Polled {
+                outcome: Outcome::Stored(_),
+                ..
+            }) => "stored",
+            Ok(Polled {
+                outcome: Outcome::NotModified,
+                ..
+            }) => "not_modified",
+            Ok(Polled {
+                outcome: Outcome::Unchanged,
+                ..
+            }) => "unchanged",
             Err(_) => "failed",
         };
         self.metrics.observe_poll(outcome, done.elapsed);
-        let Some(slot) = self.slots.get_mut(&done.url) else { return }; // removed by a reload
+        let Some(slot) = self.slots.get_mut(&done.url) else {
+            return;
+        }; // removed by a reload
         slot.running = false;
         let last = match &done.result {
             Ok(polled) => {
                 slot.failures = 0;
                 if let Outcome::Stored(c) = polled.outcome {
-                    self.metrics.entries.with_label_values(&["new"]).inc_by(c.new as u64);
-                    self.metrics.entries.with_label_values(&["updated"]).inc_by(c.updated as u64);
+                    self.metrics
+                        .entries
+                        .with_label_values(&["new"])
+                        .inc_by(c.new as u64);
+                    self.metrics
+                        .entries
+                        .with_label_values(&["updated"])
+                        .inc_by(c.updated as u64);
                     if c.new + c.updated > 0 {
                         self.live.changed();
                         self.dirty_since.get_or_insert_with(Instant::now);
                     }
                 }
                 tracing::info!(feed = %done.url, outcome, elapsed_ms = done.elapsed.as_millis() as u64, "polled");
-                LastPoll::Ok { max_age: polled.response.max_age }
+                LastPoll::Ok {
+                    max_age: polled.response.max_age,
+                }
             }
             Err(e) => {
                 slot.failures += 1;
@@ -213,15 +255,22 @@ impl Daemon {
                 last_failure(e, slot.failures)
             }
         };
-        if let LastPoll::Failed { retry_after: Some(r), .. } = last {
-            self.host_block.insert(host_of(&slot.feed), Instant::now() + r.min(MAX_RETRY_AFTER));
+        if let LastPoll::Failed {
+            retry_after: Some(r),
+            ..
+        } = last
+        {
+            self.host_block
+                .insert(host_of(&slot.feed), Instant::now() + r.min(MAX_RETRY_AFTER));
         }
         let url = done.url.clone();
         let next = match next_delay(slot.feed.interval, last) {
             Some(delay) => {
                 let delay = jittered(delay, fastrand::f64());
                 slot.due = Some(Instant::now() + delay);
-                chrono::Duration::from_std(delay).ok().map(|d| Utc::now() + d)
+                chrono::Duration::from_std(delay)
+                    .ok()
+                    .map(|d| Utc::now() + d)
             }
             None => {
                 slot.due = None;
@@ -233,7 +282,13 @@ impl Daemon {
         let stored = self
             .ctx
             .store
-            .call(move |s| if gone { s.mark_gone(&url) } else { s.set_next_poll(&url, next) })
+            .call(move |s| {
+                if gone {
+                    s.mark_gone(&url)
+                } else {
+                    s.set_next_poll(&url, next)
+                }
+            })
             .await;
         if let Err(e) = stored {
             tracing::error!(error = %e, "cannot record the feed's schedule");
@@ -254,7 +309,14 @@ impl Daemon {
         let urls: Vec<String> = config.feeds.iter().map(|f| f.url.to_string()).collect();
         let spellings = crate::cli::tag_spellings(&config);
         let (keep, names) = (urls.clone(), spellings);
-        let stored = self.ctx.store.call(move |s| s.forget_gone_except(&keep).and_then(|()| s.set_tag_spellings(&names))).await;
+        let stored = self
+            .ctx
+            .store
+            .call(move |s| {
+                s.forget_gone_except(&keep)
+                    .and_then(|()| s.set_tag_spellings(&names))
+            })
+            .await;
         if let Err(e) = stored {
             tracing::error!(error = %e, "cannot record the new config in the store");
         }
@@ -265,9 +327,13 @@ impl Daemon {
                 Some(slot) => {
                     // New tag rules, tags or title change what is stored for the feed: poll it
                     // soon so its entries are reprocessed (the fingerprint forces a full fetch).
-                    let reshaped = rules_changed || slot.feed.tags != feed.tags || slot.feed.title != feed.title;
+                    let reshaped = rules_changed
+                        || slot.feed.tags != feed.tags
+                        || slot.feed.title != feed.title;
                     if reshaped && slot.due.is_some() {
-                        slot.due = Some(Instant::now() + first_delay(feed.interval, None, fastrand::f64()));
+                        slot.due = Some(
+                            Instant::now() + first_delay(feed.interval, None, fastrand::f64()),
+                        );
                     }
                     slot.feed = feed.clone();
                 }
@@ -277,7 +343,11 @@ impl Daemon {
                 }
             }
         }
-        tracing::info!(feeds = config.feeds.len(), outputs = config.outputs.len(), "config reloaded");
+        tracing::info!(
+            feeds = config.feeds.len(),
+            outputs = config.outputs.len(),
+            "config reloaded"
+        );
         self.ctx.config = config;
         self.live.changed();
         self.dirty_since = Some(Instant::now());
@@ -304,12 +374,19 @@ impl Daemon {
     }
 
     async fn sweep(&mut self) {
-        let retention = chrono::Duration::from_std(self.ctx.config.storage.retention).unwrap_or(chrono::Duration::MAX);
+        let retention = chrono::Duration::from_std(self.ctx.config.storage.retention)
+            .unwrap_or(chrono::Duration::MAX);
         let now = Utc::now();
-        let cutoff = now.checked_sub_signed(retention).unwrap_or(chrono::DateTime::UNIX_EPOCH);
+        let cutoff = now
+            .checked_sub_signed(retention)
+            .unwrap_or(chrono::DateTime::UNIX_EPOCH);
         match self.ctx.store.call(move |s| s.sweep(cutoff, now)).await {
             Ok(swept) if swept.entries > 0 => {
-                tracing::info!(entries = swept.entries, tombstones = swept.tombstones, "retention sweep");
+                tracing::info!(
+                    entries = swept.entries,
+                    tombstones = swept.tombstones,
+                    "retention sweep"
+                );
                 self.live.changed();
                 self.dirty_since.get_or_insert_with(Instant::now);
             }
@@ -327,10 +404,16 @@ impl Daemon {
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(abandoned = self.running.len(), "shutting down: abandoning polls still in flight");
+            tracing::warn!(
+                abandoned = self.running.len(),
+                "shutting down: abandoning polls still in flight"
+            );
             self.running.abort_all();
         } else if in_flight > 0 {
-            tracing::info!(finished = in_flight, "shutting down: in-flight polls finished");
+            tracing::info!(
+                finished = in_flight,
+                "shutting down: in-flight polls finished"
+            );
         }
         self.housekeeping(true).await;
     }
@@ -350,10 +433,15 @@ impl Daemon {
 
 fn initial_slot(feed: &FeedConfig, known: Option<&FeedStatus>) -> Slot {
     let now = Instant::now();
-    let since_success = known.and_then(|k| k.last_success).and_then(|t| (Utc::now() - t).to_std().ok());
+    let since_success = known
+        .and_then(|k| k.last_success)
+        .and_then(|t| (Utc::now() - t).to_std().ok());
     let mut delay = first_delay(feed.interval, since_success, fastrand::f64());
     // A backoff or Retry-After recorded before a restart still holds.
-    if let Some(planned) = known.and_then(|k| k.next_poll).and_then(|t| (t - Utc::now()).to_std().ok()) {
+    if let Some(planned) = known
+        .and_then(|k| k.next_poll)
+        .and_then(|t| (t - Utc::now()).to_std().ok())
+    {
         delay = delay.max(planned);
     }
     Slot {
@@ -366,8 +454,16 @@ fn initial_slot(feed: &FeedConfig, known: Option<&FeedStatus>) -> Slot {
 
 fn last_failure(e: &RefreshError, failures: u32) -> LastPoll {
     match e {
-        RefreshError::Fetch(FetchError::Status { status, .. }) if status.as_u16() == 410 => LastPoll::Gone,
-        RefreshError::Fetch(FetchError::Status { retry_after, .. }) => LastPoll::Failed { failures, retry_after: *retry_after },
-        _ => LastPoll::Failed { failures, retry_after: None },
+        RefreshError::Fetch(FetchError::Status { status, .. }) if status.as_u16() == 410 => {
+            LastPoll::Gone
+        }
+        RefreshError::Fetch(FetchError::Status { retry_after, .. }) => LastPoll::Failed {
+            failures,
+            retry_after: *retry_after,
+        },
+        _ => LastPoll::Failed {
+            failures,
+            retry_after: None,
+        },
     }
 }

@@ -40,8 +40,14 @@ impl PassSummary {
         for r in reports {
             match &r.result {
                 Err(_) => s.failed += 1,
-                Ok(Polled { outcome: Outcome::NotModified | Outcome::Unchanged, .. }) => s.not_modified += 1,
-                Ok(Polled { outcome: Outcome::Stored(c), .. }) => {
+                Ok(Polled {
+                    outcome: Outcome::NotModified | Outcome::Unchanged,
+                    ..
+                }) => s.not_modified += 1,
+                Ok(Polled {
+                    outcome: Outcome::Stored(c),
+                    ..
+                }) => {
                     s.feeds_ok += 1;
                     s.entries.new += c.new;
                     s.entries.updated += c.updated;
@@ -75,10 +81,12 @@ fn interleave_hosts(feeds: &[crate::config::FeedConfig]) -> Vec<&crate::config::
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut by_host: Vec<std::collections::VecDeque<&crate::config::FeedConfig>> = Vec::new();
     for f in feeds {
-        let i = *index.entry(f.url.host_str().unwrap_or("")).or_insert_with(|| {
-            by_host.push(std::collections::VecDeque::new());
-            by_host.len() - 1
-        });
+        let i = *index
+            .entry(f.url.host_str().unwrap_or(""))
+            .or_insert_with(|| {
+                by_host.push(std::collections::VecDeque::new());
+                by_host.len() - 1
+            });
         by_host[i].push_back(f);
     }
     let mut out = Vec::with_capacity(feeds.len());
@@ -100,7 +108,12 @@ pub async fn run_pass(ctx: &Context, on_done: impl Fn(&FeedReport)) -> Vec<FeedR
         .map(|feed| async move {
             let started = Instant::now();
             let result = refresh_feed(ctx, feed).await;
-            FeedReport { url: feed.url.clone(), title: feed.title.clone(), result, elapsed: started.elapsed() }
+            FeedReport {
+                url: feed.url.clone(),
+                title: feed.title.clone(),
+                result,
+                elapsed: started.elapsed(),
+            }
         })
         .collect();
     let mut reports = Vec::with_capacity(ctx.config.feeds.len());

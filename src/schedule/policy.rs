@@ -21,9 +21,14 @@ const JITTER: f64 = 0.10;
 /// What the last poll of a feed said, as far as timing goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LastPoll {
-    Ok { max_age: Option<Duration> },
+    Ok {
+        max_age: Option<Duration>,
+    },
     /// `failures` in a row, counting this one (>= 1).
-    Failed { failures: u32, retry_after: Option<Duration> },
+    Failed {
+        failures: u32,
+        retry_after: Option<Duration>,
+    },
     /// 410 Gone: never again.
     Gone,
 }
@@ -36,9 +41,14 @@ pub fn next_delay(interval: Duration, last: LastPoll) -> Option<Duration> {
             let cached = max_age.unwrap_or(Duration::ZERO).min(MAX_CACHE_DELAY);
             Some(interval.max(cached))
         }
-        LastPoll::Failed { failures, retry_after } => {
+        LastPoll::Failed {
+            failures,
+            retry_after,
+        } => {
             let exp = failures.saturating_sub(1).min(20);
-            let backoff = interval.saturating_mul(1u32 << exp).min(MAX_BACKOFF.max(interval));
+            let backoff = interval
+                .saturating_mul(1u32 << exp)
+                .min(MAX_BACKOFF.max(interval));
             let asked = retry_after.unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER);
             Some(backoff.max(asked))
         }
@@ -58,7 +68,11 @@ const STARTUP_SPREAD: Duration = Duration::from_secs(3);
 
 /// The first poll after start-up: when the last success was recent, wait out the rest of the
 /// interval (restarts don't re-poll everything); otherwise soon, spread over a few seconds.
-pub fn first_delay(interval: Duration, since_last_success: Option<Duration>, unit: f64) -> Duration {
+pub fn first_delay(
+    interval: Duration,
+    since_last_success: Option<Duration>,
+    unit: f64,
+) -> Duration {
     let spread = interval.min(STARTUP_SPREAD).mul_f64(unit.clamp(0.0, 1.0));
     match since_last_success {
         Some(since) if since < interval => (interval - since).max(spread),
@@ -74,15 +88,46 @@ mod tests {
 
     #[test]
     fn success_waits_the_interval_or_a_longer_max_age() {
-        assert_eq!(next_delay(15 * MIN, LastPoll::Ok { max_age: None }), Some(15 * MIN));
-        assert_eq!(next_delay(15 * MIN, LastPoll::Ok { max_age: Some(MIN) }), Some(15 * MIN));
-        assert_eq!(next_delay(15 * MIN, LastPoll::Ok { max_age: Some(60 * MIN) }), Some(60 * MIN));
-        assert_eq!(next_delay(15 * MIN, LastPoll::Ok { max_age: Some(MIN * 60 * 24 * 365) }), Some(MAX_CACHE_DELAY));
+        assert_eq!(
+            next_delay(15 * MIN, LastPoll::Ok { max_age: None }),
+            Some(15 * MIN)
+        );
+        assert_eq!(
+            next_delay(15 * MIN, LastPoll::Ok { max_age: Some(MIN) }),
+            Some(15 * MIN)
+        );
+        assert_eq!(
+            next_delay(
+                15 * MIN,
+                LastPoll::Ok {
+                    max_age: Some(60 * MIN)
+                }
+            ),
+            Some(60 * MIN)
+        );
+        assert_eq!(
+            next_delay(
+                15 * MIN,
+                LastPoll::Ok {
+                    max_age: Some(MIN * 60 * 24 * 365)
+                }
+            ),
+            Some(MAX_CACHE_DELAY)
+        );
     }
 
     #[test]
     fn failures_back_off_exponentially_to_a_day() {
-        let d = |failures| next_delay(15 * MIN, LastPoll::Failed { failures, retry_after: None }).unwrap();
+        let d = |failures| {
+            next_delay(
+                15 * MIN,
+                LastPoll::Failed {
+                    failures,
+                    retry_after: None,
+                },
+            )
+            .unwrap()
+        };
         assert_eq!(d(1), 15 * MIN);
         assert_eq!(d(2), 30 * MIN);
         assert_eq!(d(3), 60 * MIN);
@@ -92,9 +137,22 @@ mod tests {
 
     #[test]
     fn retry_after_is_honoured_and_bounded() {
-        let d = |r| next_delay(MIN, LastPoll::Failed { failures: 1, retry_after: Some(r) }).unwrap();
+        let d = |r| {
+            next_delay(
+                MIN,
+                LastPoll::Failed {
+                    failures: 1,
+                    retry_after: Some(r),
+                },
+            )
+            .unwrap()
+        };
         assert_eq!(d(3600 * Duration::from_secs(1)), 60 * MIN);
-        assert_eq!(d(Duration::from_secs(1)), MIN, "never sooner than the backoff");
+        assert_eq!(
+            d(Duration::from_secs(1)),
+            MIN,
+            "never sooner than the backoff"
+        );
         assert_eq!(d(Duration::from_secs(365 * 86400)), MAX_RETRY_AFTER);
     }
 

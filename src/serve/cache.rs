@@ -53,11 +53,20 @@ impl Cache {
     /// The cached rendering if it is of `generation`.
     pub fn get(&self, key: &CacheKey, generation: u64) -> Option<Arc<Rendered>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(key).filter(|r| r.generation == generation).cloned()
+        entries
+            .get(key)
+            .filter(|r| r.generation == generation)
+            .cloned()
     }
 
     /// Stores a fresh rendering. Content identical to the previous one keeps its Last-Modified.
-    pub fn put(&self, key: CacheKey, generation: u64, format: Format, body: String) -> Arc<Rendered> {
+    pub fn put(
+        &self,
+        key: CacheKey,
+        generation: u64,
+        format: Format,
+        body: String,
+    ) -> Arc<Rendered> {
         let digest = Sha256::digest(body.as_bytes());
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -77,7 +86,11 @@ impl Cache {
             gzip,
             etag_header: header(&etag),
             etag_gzip_header: header(&etag_gzip),
-            last_modified_header: header(&last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string()),
+            last_modified_header: header(
+                &last_modified
+                    .format("%a, %d %b %Y %H:%M:%S GMT")
+                    .to_string(),
+            ),
             etag_gzip,
             etag,
             last_modified,
@@ -101,10 +114,16 @@ mod tests {
         let key = CacheKey::Output("x".into(), Format::Rss);
         let a = cache.put(key.clone(), 1, Format::Rss, "<rss/>".into());
         assert!(cache.get(&key, 1).is_some());
-        assert!(cache.get(&key, 2).is_none(), "a newer generation makes it stale");
+        assert!(
+            cache.get(&key, 2).is_none(),
+            "a newer generation makes it stale"
+        );
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let b = cache.put(key.clone(), 2, Format::Rss, "<rss/>".into());
-        assert_eq!((a.etag.as_str(), a.last_modified), (b.etag.as_str(), b.last_modified));
+        assert_eq!(
+            (a.etag.as_str(), a.last_modified),
+            (b.etag.as_str(), b.last_modified)
+        );
         let c = cache.put(key, 3, Format::Rss, "<rss>changed</rss>".into());
         assert_ne!(c.etag, a.etag);
         assert!(c.last_modified > a.last_modified);

@@ -24,29 +24,54 @@ const MAX_TAG_LEN: usize = 100;
 /// Feed readers poll often; a minute of caching spares both sides without delaying news much.
 const CACHE_CONTROL: &str = "public, max-age=60";
 
-pub async fn output(State(state): State<AppState>, Path(file): Path<String>, headers: HeaderMap) -> Result<Response, ServeError> {
+pub async fn output(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ServeError> {
     let (name, ext) = file.rsplit_once('.').ok_or_else(|| not_found(&file))?;
     let format = Format::from_extension(ext).ok_or_else(|| not_found(&file))?;
     let config = state.config();
-    let out = config.outputs.iter().find(|o| o.name == name).ok_or_else(|| not_found(&file))?;
+    let out = config
+        .outputs
+        .iter()
+        .find(|o| o.name == name)
+        .ok_or_else(|| not_found(&file))?;
     let key = CacheKey::Output(out.name.clone(), format);
-    let rendered = render_cached(&state, key, format, || (query_of(out), channel_of(&config, out, format))).await?;
+    let rendered = render_cached(&state, key, format, || {
+        (query_of(out), channel_of(&config, out, format))
+    })
+    .await?;
     Ok(respond(&headers, &rendered))
 }
 
 fn not_found(file: &str) -> ServeError {
-    ServeError::NotFound(format!("no feed named {file:?}; see / for the feeds served here"))
+    ServeError::NotFound(format!(
+        "no feed named {file:?}; see / for the feeds served here"
+    ))
 }
 
-pub async fn adhoc_rss(state: State<AppState>, query: RawQuery, headers: HeaderMap) -> Result<Response, ServeError> {
+pub async fn adhoc_rss(
+    state: State<AppState>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ServeError> {
     adhoc(state, query, headers, Format::Rss).await
 }
 
-pub async fn adhoc_atom(state: State<AppState>, query: RawQuery, headers: HeaderMap) -> Result<Response, ServeError> {
+pub async fn adhoc_atom(
+    state: State<AppState>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ServeError> {
     adhoc(state, query, headers, Format::Atom).await
 }
 
-pub async fn adhoc_json(state: State<AppState>, query: RawQuery, headers: HeaderMap) -> Result<Response, ServeError> {
+pub async fn adhoc_json(
+    state: State<AppState>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ServeError> {
     adhoc(state, query, headers, Format::Json).await
 }
 
@@ -74,46 +99,70 @@ async fn adhoc(
         .join(&format!("feed.{}?{canonical}", format.extension()))
         .map(String::from)
         .unwrap_or(channel.self_url);
-    let rendered = render_cached(&state, CacheKey::AdHoc(canonical, format), format, || (query, channel)).await?;
+    let rendered = render_cached(&state, CacheKey::AdHoc(canonical, format), format, || {
+        (query, channel)
+    })
+    .await?;
     Ok(respond(&headers, &rendered))
 }
 
 fn adhoc_title(q: &StoryQuery) -> String {
-    if q.tags.is_empty() { "All stories".to_string() } else { format!("Stories tagged {}", q.tags.join(", ")) }
+    if q.tags.is_empty() {
+        "All stories".to_string()
+    } else {
+        format!("Stories tagged {}", q.tags.join(", "))
+    }
 }
 
 /// `tags=a,b&exclude=c&limit=N`. Anything else, or a malformed value, is refused with a message
 /// that says what is accepted.
 pub fn parse_query(raw: &str) -> Result<StoryQuery, String> {
-    let mut q = StoryQuery { tags: vec![], exclude: vec![], limit: ADHOC_DEFAULT_LIMIT };
+    let mut q = StoryQuery {
+        tags: vec![],
+        exclude: vec![],
+        limit: ADHOC_DEFAULT_LIMIT,
+    };
     for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
         match key.as_ref() {
             "tags" | "tag" => q.tags.extend(tag_list("tags", &value)?),
             "exclude" => q.exclude.extend(tag_list("exclude", &value)?),
             "limit" => {
-                let n: usize = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("limit={value:?} is not a number; give 1 to {ADHOC_MAX_LIMIT}"))?;
+                let n: usize = value.trim().parse().map_err(|_| {
+                    format!("limit={value:?} is not a number; give 1 to {ADHOC_MAX_LIMIT}")
+                })?;
                 if n == 0 {
-                    return Err(format!("limit=0 asks for nothing; give 1 to {ADHOC_MAX_LIMIT}"));
+                    return Err(format!(
+                        "limit=0 asks for nothing; give 1 to {ADHOC_MAX_LIMIT}"
+                    ));
                 }
                 q.limit = n.min(ADHOC_MAX_LIMIT);
             }
-            other => return Err(format!("unknown parameter {other:?}; use tags, exclude and limit")),
+            other => {
+                return Err(format!(
+                    "unknown parameter {other:?}; use tags, exclude and limit"
+                ));
+            }
         }
     }
     if q.tags.len() + q.exclude.len() > MAX_QUERY_TAGS {
-        return Err(format!("too many tags; at most {MAX_QUERY_TAGS} in tags and exclude together"));
+        return Err(format!(
+            "too many tags; at most {MAX_QUERY_TAGS} in tags and exclude together"
+        ));
     }
     Ok(q)
 }
 
 fn tag_list(param: &str, value: &str) -> Result<Vec<String>, String> {
     let mut tags = Vec::new();
-    for t in value.split(',').map(|t| t.trim().trim_start_matches('#').trim()).filter(|t| !t.is_empty()) {
+    for t in value
+        .split(',')
+        .map(|t| t.trim().trim_start_matches('#').trim())
+        .filter(|t| !t.is_empty())
+    {
         if t.chars().count() > MAX_TAG_LEN || t.chars().any(char::is_control) {
-            return Err(format!("{param}: a tag must be at most {MAX_TAG_LEN} printable characters"));
+            return Err(format!(
+                "{param}: a tag must be at most {MAX_TAG_LEN} printable characters"
+            ));
         }
         tags.push(t.to_string());
     }
@@ -156,23 +205,38 @@ async fn render_cached(
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(|v| {
-        v.split(',').any(|coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            name.eq_ignore_ascii_case("gzip") && !refused
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',').any(|coding| {
+                let mut parts = coding.split(';');
+                let name = parts.next().unwrap_or("").trim();
+                let refused =
+                    parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+                name.eq_ignore_ascii_case("gzip") && !refused
+            })
         })
-    })
 }
 
 fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         // If-None-Match uses the weak comparison: a W/ prefix does not matter.
-        return inm.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || t == r.etag || t == r.etag_gzip);
+        return inm
+            .split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t == r.etag || t == r.etag_gzip);
     }
-    let since = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok());
-    since.and_then(|s| DateTime::parse_from_rfc2822(s).ok()).is_some_and(|s| r.last_modified <= s)
+    let since = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok());
+    since
+        .and_then(|s| DateTime::parse_from_rfc2822(s).ok())
+        .is_some_and(|s| r.last_modified <= s)
 }
 
 /// The response for a rendered feed: 304 when the client has it, else the body, gzipped when
@@ -180,14 +244,27 @@ fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
 fn respond(req: &HeaderMap, r: &Rendered) -> Response {
     let gzip = accepts_gzip(req);
     let mut headers = HeaderMap::with_capacity(6);
-    headers.insert(header::ETAG, if gzip { r.etag_gzip_header.clone() } else { r.etag_header.clone() });
+    headers.insert(
+        header::ETAG,
+        if gzip {
+            r.etag_gzip_header.clone()
+        } else {
+            r.etag_header.clone()
+        },
+    );
     headers.insert(header::LAST_MODIFIED, r.last_modified_header.clone());
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if not_modified(req, r) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(r.format.content_type()));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(r.format.content_type()),
+    );
     if gzip {
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         (StatusCode::OK, headers, r.gzip.clone()).into_response()
@@ -203,13 +280,32 @@ mod tests {
     #[test]
     fn queries_parse_or_say_what_is_wrong() {
         let q = parse_query("tags=Binance,%23Blockchain&exclude=ads&limit=10").unwrap();
-        assert_eq!((q.tags, q.exclude, q.limit), (vec!["Binance".into(), "Blockchain".into()], vec!["ads".into()], 10));
-        assert_eq!(parse_query("limit=100000").unwrap().limit, ADHOC_MAX_LIMIT, "limit is capped");
+        assert_eq!(
+            (q.tags, q.exclude, q.limit),
+            (
+                vec!["Binance".into(), "Blockchain".into()],
+                vec!["ads".into()],
+                10
+            )
+        );
+        assert_eq!(
+            parse_query("limit=100000").unwrap().limit,
+            ADHOC_MAX_LIMIT,
+            "limit is capped"
+        );
         assert_eq!(parse_query("").unwrap().limit, ADHOC_DEFAULT_LIMIT);
-        assert!(parse_query("limit=ten").unwrap_err().contains("limit=\"ten\" is not a number"));
+        assert!(
+            parse_query("limit=ten")
+                .unwrap_err()
+                .contains("limit=\"ten\" is not a number")
+        );
         assert!(parse_query("limit=0").is_err());
         assert!(parse_query("limit=-1").is_err());
-        assert!(parse_query("tagz=x").unwrap_err().contains("unknown parameter \"tagz\""));
+        assert!(
+            parse_query("tagz=x")
+                .unwrap_err()
+                .contains("unknown parameter \"tagz\"")
+        );
         assert!(parse_query(&format!("tags={}", "x".repeat(101))).is_err());
     }
 
@@ -223,9 +319,15 @@ mod tests {
     #[test]
     fn gzip_negotiation() {
         let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br, gzip;q=0.8"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br, gzip;q=0.8"),
+        );
         assert!(accepts_gzip(&h));
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0, identity"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0, identity"),
+        );
         assert!(!accepts_gzip(&h));
     }
 }

@@ -24,19 +24,39 @@ pub async fn page(State(state): State<AppState>) -> Result<Html<String>, ServeEr
     let config = state.config();
     let (statuses, stories) = state
         .readers
-        .call(|s| Ok((s.feed_statuses()?, s.stories(&StoryQuery { limit: INDEX_STORIES, ..Default::default() })?)))
+        .call(|s| {
+            Ok((
+                s.feed_statuses()?,
+                s.stories(&StoryQuery {
+                    limit: INDEX_STORIES,
+                    ..Default::default()
+                })?,
+            ))
+        })
         .await?;
     let base = config.server.base_url.clone();
-    let href = |name: &str, f: Format| base.join(&format!("feeds/{name}.{}", f.extension())).map(String::from).unwrap_or_default();
+    let href = |name: &str, f: Format| {
+        base.join(&format!("feeds/{name}.{}", f.extension()))
+            .map(String::from)
+            .unwrap_or_default()
+    };
     let mut links = String::new();
     let mut outputs = String::new();
     for o in &config.outputs {
         let title = escape_html(&o.title);
         for f in [Format::Rss, Format::Atom, Format::Json] {
             let mime = f.content_type().split(';').next().unwrap_or("");
-            let _ = writeln!(links, r#"<link rel="alternate" type="{mime}" title="{title}" href="{}">"#, escape_html(&href(&o.name, f)));
+            let _ = writeln!(
+                links,
+                r#"<link rel="alternate" type="{mime}" title="{title}" href="{}">"#,
+                escape_html(&href(&o.name, f))
+            );
         }
-        let tags = if o.tags.is_empty() { "all stories".to_string() } else { escape_html(&o.tags.join(", ")) };
+        let tags = if o.tags.is_empty() {
+            "all stories".to_string()
+        } else {
+            escape_html(&o.tags.join(", "))
+        };
         let _ = writeln!(
             outputs,
             r#"<li><strong>{title}</strong> ({tags}): <a href="{}">RSS</a> · <a href="{}">Atom</a> · <a href="{}">JSON Feed</a></li>"#,
@@ -46,7 +66,11 @@ pub async fn page(State(state): State<AppState>) -> Result<Html<String>, ServeEr
         );
     }
     let configured: Vec<String> = config.feeds.iter().map(|f| f.url.to_string()).collect();
-    let sources: String = statuses.iter().filter(|s| configured.contains(&s.url)).map(source_row).collect();
+    let sources: String = statuses
+        .iter()
+        .filter(|s| configured.contains(&s.url))
+        .map(source_row)
+        .collect();
     let latest: String = stories.iter().map(story_item).collect();
     Ok(Html(format!(
         r#"<!DOCTYPE html>
@@ -69,24 +93,40 @@ table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;
 }
 
 fn when(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".into())
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| "never".into())
 }
 
 fn source_row(s: &FeedStatus) -> String {
     let name = escape_html(s.title.as_deref().unwrap_or(&s.url));
     let status = match (&s.last_error, s.gone) {
         (_, true) => r#"<span class="err">gone (410): no longer polled</span>"#.to_string(),
-        (Some(e), _) => format!(r#"<span class="err">{} (failed {} time(s) in a row)</span>"#, escape_html(e), s.consecutive_failures),
+        (Some(e), _) => format!(
+            r#"<span class="err">{} (failed {} time(s) in a row)</span>"#,
+            escape_html(e),
+            s.consecutive_failures
+        ),
         (None, _) if s.last_attempt.is_none() => "not polled yet".into(),
-        (None, _) => format!(r#"<span class="ok">ok</span> (HTTP {})"#, s.last_status.map(|c| c.to_string()).unwrap_or_default()),
+        (None, _) => format!(
+            r#"<span class="ok">ok</span> (HTTP {})"#,
+            s.last_status.map(|c| c.to_string()).unwrap_or_default()
+        ),
     };
-    let moved = s.current_url.as_ref().map(|u| format!("<br><small>moved to {}</small>", escape_html(u))).unwrap_or_default();
+    let moved = s
+        .current_url
+        .as_ref()
+        .map(|u| format!("<br><small>moved to {}</small>", escape_html(u)))
+        .unwrap_or_default();
     format!(
         "<tr><td>{name}<br><small>{}</small>{moved}</td><td>{}</td><td>{}</td><td>{status}</td><td>{}</td></tr>\n",
         escape_html(&s.url),
         s.entries,
         when(s.last_success),
-        if s.gone { "—".to_string() } else { when(s.next_poll) },
+        if s.gone {
+            "—".to_string()
+        } else {
+            when(s.next_poll)
+        },
     )
 }
 
@@ -94,7 +134,10 @@ fn story_item(s: &Story) -> String {
     let e = &s.primary.entry;
     let title = escape_html(&e.title);
     let linked = match &e.link {
-        Some(l) => format!(r#"<a href="{}" rel="noopener noreferrer">{title}</a>"#, escape_html(l)),
+        Some(l) => format!(
+            r#"<a href="{}" rel="noopener noreferrer">{title}</a>"#,
+            escape_html(l)
+        ),
         None => title,
     };
     let mut sources = escape_html(&s.primary.source.title);
@@ -114,7 +157,8 @@ fn story_item(s: &Story) -> String {
 const STALLED_AFTER: Duration = Duration::from_secs(HEARTBEAT_EVERY.as_secs() * 4);
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    let store = tokio::time::timeout(Duration::from_secs(5), state.readers.call(|s| s.ping())).await;
+    let store =
+        tokio::time::timeout(Duration::from_secs(5), state.readers.call(|s| s.ping())).await;
     let store_ok = match store {
         Ok(Ok(())) => true,
         Ok(Err(e)) => {
@@ -138,10 +182,26 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         "feeds": feeds,
         "feeds_failing": failing,
     });
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }

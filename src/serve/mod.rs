@@ -69,10 +69,18 @@ impl IntoResponse for ServeError {
             ServeError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ServeError::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_string(),
+                )
             }
         };
-        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{message}\n"),
+        )
+            .into_response()
     }
 }
 
@@ -85,15 +93,28 @@ pub fn router(state: AppState) -> Router {
         .route("/feed.rss", get(feeds::adhoc_rss))
         .route("/feed.atom", get(feeds::adhoc_atom))
         .route("/feed.json", get(feeds::adhoc_json))
-        .route_layer(middleware::from_fn_with_state(state.clone(), count_requests))
-        .fallback(|| async { ServeError::NotFound("no such page; see / for the feeds served here".into()) })
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .fallback(|| async {
+            ServeError::NotFound("no such page; see / for the feeds served here".into())
+        })
         .with_state(state)
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
     let response = next.run(req).await;
-    state.metrics.requests.with_label_values(&[route.as_str(), response.status().as_str()]).inc();
+    state
+        .metrics
+        .requests
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .inc();
     response
 }
 
@@ -111,7 +132,11 @@ const MAX_HEADERS: usize = 64;
 
 /// Serves until `token` is cancelled, then stops accepting and waits for open requests to
 /// finish (the caller bounds that wait).
-pub async fn run(listener: TcpListener, state: AppState, token: CancellationToken) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    token: CancellationToken,
+) -> std::io::Result<()> {
     let app = router(state);
     let graceful = GracefulShutdown::new();
     let total = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -129,14 +154,20 @@ pub async fn run(listener: TcpListener, state: AppState, token: CancellationToke
                 }
             },
         };
-        let Ok(permit) = total.clone().try_acquire_owned() else { continue };
-        let Some(slot) = IpSlot::take(&per_ip, peer.ip()) else { continue };
+        let Ok(permit) = total.clone().try_acquire_owned() else {
+            continue;
+        };
+        let Some(slot) = IpSlot::take(&per_ip, peer.ip()) else {
+            continue;
+        };
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
             .max_buf_size(MAX_HEAD_BYTES)
             .max_headers(MAX_HEADERS);
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone())));
+        let conn = graceful.watch(
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone())),
+        );
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
@@ -163,7 +194,10 @@ impl IpSlot {
             return None;
         }
         *n += 1;
-        Some(IpSlot { map: map.clone(), ip })
+        Some(IpSlot {
+            map: map.clone(),
+            ip,
+        })
     }
 }
 

@@ -24,13 +24,17 @@ pub use write::{BatchCounts, FeedBatch, SweepCounts};
 pub enum StoreError {
     #[error("database {path}: {message}")]
     Open { path: PathBuf, message: String },
-    #[error("database schema version {found} is newer than this build of aggregate understands ({known}); use a newer aggregate")]
+    #[error(
+        "database schema version {found} is newer than this build of aggregate understands ({known}); use a newer aggregate"
+    )]
     TooNew { found: i64, known: i64 },
     #[error("the database is locked by another process (waited {}s); is another aggregate using it?", BUSY_TIMEOUT.as_secs())]
     Busy,
     #[error("the database or its disk is full")]
     Full,
-    #[error("cannot write the database: disk I/O error (is the disk full, read-only, or a file size limit reached?)")]
+    #[error(
+        "cannot write the database: disk I/O error (is the disk full, read-only, or a file size limit reached?)"
+    )]
     Io,
     #[error("database error: {0}")]
     Sql(rusqlite::Error),
@@ -40,7 +44,9 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, DiskFull, ReadOnly, SystemIoFailure};
+        use rusqlite::ErrorCode::{
+            DatabaseBusy, DatabaseLocked, DiskFull, ReadOnly, SystemIoFailure,
+        };
         match e.sqlite_error_code() {
             Some(DatabaseBusy | DatabaseLocked) => StoreError::Busy,
             Some(DiskFull) => StoreError::Full,
@@ -76,26 +82,38 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |e: rusqlite::Error| StoreError::Open { path: path.to_owned(), message: StoreError::from(e).to_string() };
+        let open_err = |e: rusqlite::Error| StoreError::Open {
+            path: path.to_owned(),
+            message: StoreError::from(e).to_string(),
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Open { path: path.to_owned(), message: format!("cannot create {}: {e}", dir.display()) })?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                message: format!("cannot create {}: {e}", dir.display()),
+            })?;
         }
         let conn = Connection::open(path).map_err(open_err)?;
         Store::init(conn).map_err(|e| match e {
             StoreError::TooNew { .. } => e,
-            other => StoreError::Open { path: path.to_owned(), message: other.to_string() },
+            other => StoreError::Open {
+                path: path.to_owned(),
+                message: other.to_string(),
+            },
         })
     }
 
     /// A read-only connection to a database the writer has already opened and migrated.
     /// Readers in WAL mode never wait for the writer.
     pub fn open_reader(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |e: rusqlite::Error| StoreError::Open { path: path.to_owned(), message: e.to_string() };
+        let open_err = |e: rusqlite::Error| StoreError::Open {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        conn.pragma_update(None, "query_only", "ON").map_err(open_err)?;
+        conn.pragma_update(None, "query_only", "ON")
+            .map_err(open_err)?;
         Ok(Store { conn })
     }
 
@@ -118,10 +136,15 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = schema::MIGRATIONS.len() as i64;
         if version > known {
-            return Err(StoreError::TooNew { found: version, known });
+            return Err(StoreError::TooNew {
+                found: version,
+                known,
+            });
         }
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
@@ -149,7 +172,10 @@ impl Store {
 
     /// The feed's row, created on first sight.
     pub fn feed_state(&mut self, url: &str) -> Result<FeedState, StoreError> {
-        self.conn.execute("INSERT INTO feeds (url) VALUES (?1) ON CONFLICT (url) DO NOTHING", [url])?;
+        self.conn.execute(
+            "INSERT INTO feeds (url) VALUES (?1) ON CONFLICT (url) DO NOTHING",
+            [url],
+        )?;
         let row = self.conn.query_row(
             "SELECT id, etag, last_modified, body_hash, current_url, fingerprint FROM feeds WHERE url = ?1",
             [url],
@@ -168,8 +194,14 @@ impl Store {
 
     /// Checks the database file's integrity (SQLite's own `integrity_check`).
     pub fn integrity_check(&self) -> Result<(), StoreError> {
-        let result: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-        if result == "ok" { Ok(()) } else { Err(StoreError::Corrupt(result)) }
+        let result: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if result == "ok" {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(result))
+        }
     }
 }
 
@@ -178,7 +210,9 @@ fn ts(t: DateTime<Utc>) -> i64 {
 }
 
 fn from_ts(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(secs, 0).single().unwrap_or(DateTime::UNIX_EPOCH)
+    Utc.timestamp_opt(secs, 0)
+        .single()
+        .unwrap_or(DateTime::UNIX_EPOCH)
 }
 
 /// Read-only connections for the HTTP server, so serving never waits on polling. Connections
@@ -194,7 +228,10 @@ const MAX_IDLE_READERS: usize = 4;
 
 impl ReaderPool {
     pub fn new(path: &Path) -> Arc<ReaderPool> {
-        Arc::new(ReaderPool { path: path.to_owned(), idle: Mutex::new(Vec::new()) })
+        Arc::new(ReaderPool {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        })
     }
 
     pub async fn call<R, F>(self: &Arc<Self>, f: F) -> Result<R, StoreError>

@@ -10,7 +10,8 @@ use crate::model::{Entry, Source, StoredEntry, Story, StoryQuery, Tag, tag_key};
 
 /// Entry columns the outputs need. Feed names come from a map loaded once per query, not a
 /// JOIN: in this SQLite build a JOIN with a bound parameter is re-prepared on every execution.
-const ENTRY_COLUMNS: &str = "e.id, e.guid, e.story_key, e.source_id, e.title, e.link, e.summary, e.content,
+const ENTRY_COLUMNS: &str =
+    "e.id, e.guid, e.story_key, e.source_id, e.title, e.link, e.summary, e.content,
     e.authors, e.categories, e.enclosures, e.published, e.updated, e.date, e.first_seen, e.feed_id";
 
 /// Feed id to (URL, title): the source named for each entry.
@@ -41,7 +42,9 @@ struct Loaded {
 
 fn json_col<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = r.get(i)?;
-    serde_json::from_str(&text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Loaded> {
@@ -59,7 +62,11 @@ fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Loaded> {
     };
     let feed_id: i64 = r.get(15)?;
     let (feed_url, title) = feeds.get(&feed_id).cloned().unwrap_or_default();
-    let source = Source { feed_url, title, link: entry.link.clone() };
+    let source = Source {
+        feed_url,
+        title,
+        link: entry.link.clone(),
+    };
     Ok(Loaded {
         stored: StoredEntry {
             id: r.get(0)?,
@@ -83,7 +90,9 @@ fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Loaded> {
 /// pages stay in the statement cache.
 pub(super) fn candidate_sql(n: usize, limit: usize, offset: usize) -> String {
     if n == 0 {
-        return format!("SELECT id FROM entries ORDER BY date DESC, id DESC LIMIT {limit} OFFSET {offset}");
+        return format!(
+            "SELECT id FROM entries ORDER BY date DESC, id DESC LIMIT {limit} OFFSET {offset}"
+        );
     }
     let window = limit + offset;
     let per_tag: Vec<String> = (1..=n)
@@ -130,35 +139,61 @@ impl Store {
             }
             offset += page;
         }
-        stories.sort_by(|a, b| b.primary.date.cmp(&a.primary.date).then(b.primary.id.cmp(&a.primary.id)));
+        stories.sort_by(|a, b| {
+            b.primary
+                .date
+                .cmp(&a.primary.date)
+                .then(b.primary.id.cmp(&a.primary.id))
+        });
         Ok(stories)
     }
 
     /// Entry ids, newest first, having any of the tag keys (or all entries).
-    fn candidate_ids(&self, tags: &[String], limit: usize, offset: usize) -> Result<Vec<i64>, StoreError> {
+    fn candidate_ids(
+        &self,
+        tags: &[String],
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<i64>, StoreError> {
         let sql = candidate_sql(tags.len(), limit, offset);
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let ids = stmt.query_map(params_from_iter(tags), |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+        let ids = stmt
+            .query_map(params_from_iter(tags), |r| r.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?;
         Ok(ids)
     }
 
     /// Display spelling of every tag key.
     fn tag_spellings(&self) -> Result<HashMap<String, String>, StoreError> {
         let mut stmt = self.conn.prepare_cached("SELECT key, display FROM tags")?;
-        let map = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<HashMap<_, _>, _>>()?;
+        let map = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<HashMap<_, _>, _>>()?;
         Ok(map)
     }
 
     fn feed_names(&self) -> Result<FeedNames, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT id, url, COALESCE(title, url) FROM feeds")?;
-        let map = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?.collect::<Result<FeedNames, _>>()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, url, COALESCE(title, url) FROM feeds")?;
+        let map = stmt
+            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+            .collect::<Result<FeedNames, _>>()?;
         Ok(map)
     }
 
     /// The story an entry belongs to.
-    fn story_of(&self, entry_id: i64, spelling: &HashMap<String, String>, feeds: &FeedNames) -> Result<Story, StoreError> {
+    fn story_of(
+        &self,
+        entry_id: i64,
+        spelling: &HashMap<String, String>,
+        feeds: &FeedNames,
+    ) -> Result<Story, StoreError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.id = ?1");
-        let first = self.conn.prepare_cached(&sql)?.query_row([entry_id], |r| load_row(r, feeds))?;
+        let first = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([entry_id], |r| load_row(r, feeds))?;
         let mut members = match &first.story_key {
             None => vec![first],
             Some(key) => {
@@ -167,7 +202,9 @@ impl Store {
                      WHERE e.story_key = ?1"
                 );
                 let mut stmt = self.conn.prepare_cached(&sql)?;
-                let mut members = stmt.query_map([key], |r| load_row(r, feeds))?.collect::<Result<Vec<_>, _>>()?;
+                let mut members = stmt
+                    .query_map([key], |r| load_row(r, feeds))?
+                    .collect::<Result<Vec<_>, _>>()?;
                 // Sorted here: with ORDER BY in SQL, this statement was re-prepared on every
                 // execution (SQLite weighs the bound value when choosing between index and sort).
                 members.sort_by_key(|m| (m.stored.first_seen, m.stored.id));
@@ -186,19 +223,40 @@ impl Store {
         let primary_feed = members[0].feed_id;
         let mut feeds_named = HashSet::from([primary_feed]);
         let mut rest = members.drain(..);
-        let primary = rest.next().expect("a story has at least its own entry").stored;
-        let also = rest.filter(|m| feeds_named.insert(m.feed_id)).map(|m| m.stored.source).collect();
+        let primary = rest
+            .next()
+            .expect("a story has at least its own entry")
+            .stored;
+        let also = rest
+            .filter(|m| feeds_named.insert(m.feed_id))
+            .map(|m| m.stored.source)
+            .collect();
         tags.sort_by_key(|t| t.key());
-        Ok(Story { primary, also, tags })
+        Ok(Story {
+            primary,
+            also,
+            tags,
+        })
     }
 
     /// An entry's tags in display spelling, ordered by key. The spelling is looked up in Rust:
     /// joining `tags` in SQL made SQLite re-prepare the statement on every execution.
-    fn tags_of(&self, entry_id: i64, spelling: &HashMap<String, String>) -> Result<Vec<Tag>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT tag FROM entry_tags WHERE entry_id = ?1")?;
-        let mut keys = stmt.query_map([entry_id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    fn tags_of(
+        &self,
+        entry_id: i64,
+        spelling: &HashMap<String, String>,
+    ) -> Result<Vec<Tag>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tag FROM entry_tags WHERE entry_id = ?1")?;
+        let mut keys = stmt
+            .query_map([entry_id], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
         keys.sort();
-        Ok(keys.into_iter().map(|k| Tag(spelling.get(&k).cloned().unwrap_or(k))).collect())
+        Ok(keys
+            .into_iter()
+            .map(|k| Tag(spelling.get(&k).cloned().unwrap_or(k)))
+            .collect())
     }
 
     /// Every feed's health, in the order they were first subscribed.
@@ -235,6 +293,9 @@ impl Store {
 
     /// Entries stored, for summaries and tests.
     pub fn entry_count(&self) -> Result<u64, StoreError> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get::<_, i64>(0))? as u64)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM entries", [], |r| r.get::<_, i64>(0))?
+            as u64)
     }
 }

@@ -33,7 +33,13 @@ fn batch(feed_url: &str, entries: Vec<(Entry, &[&str])>) -> FeedBatch {
         moved_to: None,
         entries: entries
             .into_iter()
-            .map(|(e, tags)| dedup::prepare(feed_url, e, tags.iter().map(|t| Tag(t.to_string())).collect()))
+            .map(|(e, tags)| {
+                dedup::prepare(
+                    feed_url,
+                    e,
+                    tags.iter().map(|t| Tag(t.to_string())).collect(),
+                )
+            })
             .collect(),
         now: Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap(),
     }
@@ -45,7 +51,12 @@ fn titles(store: &Store, tags: &[&str], exclude: &[&str], limit: usize) -> Vec<S
         exclude: exclude.iter().map(|t| t.to_string()).collect(),
         limit,
     };
-    store.stories(&q).unwrap().into_iter().map(|s| s.primary.entry.title).collect()
+    store
+        .stories(&q)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.primary.entry.title)
+        .collect()
 }
 
 #[test]
@@ -54,9 +65,17 @@ fn stories_filter_group_and_page() {
     let a = store.feed_state("https://a/feed").unwrap().id;
     let b = store.feed_state("https://b/feed").unwrap().id;
     // 120 entries tagged "x" so paging past the first candidate page is exercised.
-    let many: Vec<(Entry, &[&str])> =
-        (0..120).map(|i| (entry(&format!("a{i}"), &format!("https://a/{i}"), i + 10), &["x"][..])).collect();
-    store.apply_batch(a, &batch("https://a/feed", many)).unwrap();
+    let many: Vec<(Entry, &[&str])> = (0..120)
+        .map(|i| {
+            (
+                entry(&format!("a{i}"), &format!("https://a/{i}"), i + 10),
+                &["x"][..],
+            )
+        })
+        .collect();
+    store
+        .apply_batch(a, &batch("https://a/feed", many))
+        .unwrap();
     store
         .apply_batch(
             b,
@@ -73,21 +92,45 @@ fn stories_filter_group_and_page() {
         .unwrap();
 
     let ys = titles(&store, &["y"], &[], 50);
-    assert_eq!(ys, ["title b1", "title b2", "title a0"], "the shared story shows its first source, a0");
-    assert_eq!(titles(&store, &["Y"], &["SECRET"], 50), ["title b2", "title a0"]);
+    assert_eq!(
+        ys,
+        ["title b1", "title b2", "title a0"],
+        "the shared story shows its first source, a0"
+    );
+    assert_eq!(
+        titles(&store, &["Y"], &["SECRET"], 50),
+        ["title b2", "title a0"]
+    );
     let xs = titles(&store, &["x"], &[], 110);
     assert_eq!(xs.len(), 110);
     assert_eq!(xs[0], "title a0");
     assert_eq!(xs[109], "title a109");
-    assert_eq!(titles(&store, &[], &[], 1000).len(), 122, "a0 and b0 are one story");
+    assert_eq!(
+        titles(&store, &[], &[], 1000).len(),
+        122,
+        "a0 and b0 are one story"
+    );
     assert!(titles(&store, &["nope"], &[], 10).is_empty());
 
-    let shared = store.stories(&StoryQuery { tags: vec!["y".into()], exclude: vec![], limit: 50 }).unwrap();
-    let a0 = shared.iter().find(|s| s.primary.entry.title == "title a0").unwrap();
+    let shared = store
+        .stories(&StoryQuery {
+            tags: vec!["y".into()],
+            exclude: vec![],
+            limit: 50,
+        })
+        .unwrap();
+    let a0 = shared
+        .iter()
+        .find(|s| s.primary.entry.title == "title a0")
+        .unwrap();
     assert_eq!(a0.also.len(), 1);
     assert_eq!(a0.also[0].feed_url, "https://b/feed");
     let tag_names: Vec<_> = a0.tags.iter().map(|t| t.0.as_str()).collect();
-    assert_eq!(tag_names, ["x", "y"], "a story carries the tags of all its copies");
+    assert_eq!(
+        tag_names,
+        ["x", "y"],
+        "a story carries the tags of all its copies"
+    );
 }
 
 #[test]
@@ -96,15 +139,22 @@ fn tag_queries_walk_the_index() {
     for n in [1, 3] {
         let sql = format!("EXPLAIN QUERY PLAN {}", read::candidate_sql(n, 50, 100));
         let mut stmt = store.conn.prepare(&sql).unwrap();
-        let params: Vec<rusqlite::types::Value> = (0..n).map(|i| rusqlite::types::Value::Integer(i as i64 + 1)).collect();
+        let params: Vec<rusqlite::types::Value> = (0..n)
+            .map(|i| rusqlite::types::Value::Integer(i as i64 + 1))
+            .collect();
         let plan: Vec<String> = stmt
-            .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3))
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
             .unwrap()
             .map(Result::unwrap)
             .collect();
         let plan = plan.join("\n");
         assert!(plan.contains("entry_tags_newest"), "{plan}");
-        assert!(!plan.contains("SCAN entry_tags"), "no full scan of entry_tags:\n{plan}");
+        assert!(
+            !plan.contains("SCAN entry_tags"),
+            "no full scan of entry_tags:\n{plan}"
+        );
         assert!(!plan.contains("SCAN entries"), "{plan}");
     }
 }
@@ -113,17 +163,51 @@ fn tag_queries_walk_the_index() {
 fn unchanged_entries_cost_no_write_and_edits_keep_the_guid() {
     let mut store = Store::open_in_memory().unwrap();
     let id = store.feed_state("https://a/feed").unwrap().id;
-    let first = store.apply_batch(id, &batch("https://a/feed", vec![(entry("1", "https://a/1", 1), &[][..])])).unwrap();
+    let first = store
+        .apply_batch(
+            id,
+            &batch(
+                "https://a/feed",
+                vec![(entry("1", "https://a/1", 1), &[][..])],
+            ),
+        )
+        .unwrap();
     assert_eq!(first.new, 1);
-    let same = store.apply_batch(id, &batch("https://a/feed", vec![(entry("1", "https://a/1", 1), &[][..])])).unwrap();
+    let same = store
+        .apply_batch(
+            id,
+            &batch(
+                "https://a/feed",
+                vec![(entry("1", "https://a/1", 1), &[][..])],
+            ),
+        )
+        .unwrap();
     assert_eq!(same.unchanged, 1);
-    let guid = store.stories(&StoryQuery { limit: 1, ..Default::default() }).unwrap()[0].primary.guid.clone();
+    let guid = store
+        .stories(&StoryQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap()[0]
+        .primary
+        .guid
+        .clone();
     let mut edited = entry("1", "https://a/1", 1);
     edited.title = "edited".into();
-    let upd = store.apply_batch(id, &batch("https://a/feed", vec![(edited, &[][..])])).unwrap();
+    let upd = store
+        .apply_batch(id, &batch("https://a/feed", vec![(edited, &[][..])]))
+        .unwrap();
     assert_eq!(upd.updated, 1);
-    let s = &store.stories(&StoryQuery { limit: 5, ..Default::default() }).unwrap()[0];
-    assert_eq!((s.primary.entry.title.as_str(), s.primary.guid.as_str()), ("edited", guid.as_str()));
+    let s = &store
+        .stories(&StoryQuery {
+            limit: 5,
+            ..Default::default()
+        })
+        .unwrap()[0];
+    assert_eq!(
+        (s.primary.entry.title.as_str(), s.primary.guid.as_str()),
+        ("edited", guid.as_str())
+    );
 }
 
 #[test]
@@ -135,5 +219,8 @@ fn a_newer_schema_is_refused() {
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     let err = Store::open(&path).err().unwrap();
-    assert!(err.to_string().contains("schema version 99 is newer"), "{err}");
+    assert!(
+        err.to_string().contains("schema version 99 is newer"),
+        "{err}"
+    );
 }

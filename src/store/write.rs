@@ -39,7 +39,11 @@ pub struct SweepCounts {
 
 impl Store {
     /// Stores a feed's entries and its new state, all or nothing.
-    pub fn apply_batch(&mut self, feed_id: i64, batch: &FeedBatch) -> Result<BatchCounts, StoreError> {
+    pub fn apply_batch(
+        &mut self,
+        feed_id: i64,
+        batch: &FeedBatch,
+    ) -> Result<BatchCounts, StoreError> {
         let tx = self.conn.transaction()?;
         let mut counts = BatchCounts::default();
         // Tag spellings recorded once per batch, not once per entry carrying the tag.
@@ -115,15 +119,24 @@ impl Store {
 
     /// Records when the scheduler means to poll the feed next (shown on the status page, and
     /// honoured after a restart).
-    pub fn set_next_poll(&mut self, url: &str, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
-        self.conn.prepare_cached("UPDATE feeds SET next_poll = ?2 WHERE url = ?1")?.execute(params![url, at.map(ts)])?;
+    pub fn set_next_poll(
+        &mut self,
+        url: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE feeds SET next_poll = ?2 WHERE url = ?1")?
+            .execute(params![url, at.map(ts)])?;
         Ok(())
     }
 
     /// The server said 410 Gone: polling stops for good (until the feed is removed from the
     /// config and added again, or its URL changes).
     pub fn mark_gone(&mut self, url: &str) -> Result<(), StoreError> {
-        self.conn.execute("UPDATE feeds SET gone = 1, next_poll = NULL WHERE url = ?1", [url])?;
+        self.conn.execute(
+            "UPDATE feeds SET gone = 1, next_poll = NULL WHERE url = ?1",
+            [url],
+        )?;
         Ok(())
     }
 
@@ -132,7 +145,9 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut gone = tx.prepare("SELECT url FROM feeds WHERE gone = 1")?;
-            let urls = gone.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            let urls = gone
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
             for url in urls.iter().filter(|u| !configured.contains(u)) {
                 tx.execute("UPDATE feeds SET gone = 0 WHERE url = ?1", [url])?;
             }
@@ -143,7 +158,11 @@ impl Store {
 
     /// Deletes entries first seen before `cutoff`, leaving tombstones, and forgets tombstones
     /// whose entry has not been in its feed since `cutoff`.
-    pub fn sweep(&mut self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<SweepCounts, StoreError> {
+    pub fn sweep(
+        &mut self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<SweepCounts, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO tombstones (feed_id, key, seen_at) SELECT feed_id, key, ?2 FROM entries WHERE first_seen < ?1
@@ -153,7 +172,10 @@ impl Store {
         let entries = tx.execute("DELETE FROM entries WHERE first_seen < ?1", [ts(cutoff)])?;
         let tombstones = tx.execute("DELETE FROM tombstones WHERE seen_at < ?1", [ts(cutoff)])?;
         tx.commit()?;
-        Ok(SweepCounts { entries, tombstones })
+        Ok(SweepCounts {
+            entries,
+            tombstones,
+        })
     }
 }
 
@@ -178,13 +200,21 @@ fn upsert_entry(
         return Ok(Upsert::Tombstoned);
     }
     let existing: Option<(i64, String, i64)> = tx
-        .prepare_cached("SELECT id, content_hash, first_seen FROM entries WHERE feed_id = ?1 AND key = ?2")?
-        .query_row(params![feed_id, e.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .prepare_cached(
+            "SELECT id, content_hash, first_seen FROM entries WHERE feed_id = ?1 AND key = ?2",
+        )?
+        .query_row(params![feed_id, e.key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     let x = &e.entry;
     let (sql, date, outcome) = match existing {
         Some((_, hash, _)) if hash == e.content_hash => return Ok(Upsert::Unchanged),
-        Some((_, _, first_seen)) => (UPDATE_ENTRY, effective_date(x.published, super::from_ts(first_seen)), Upsert::Updated),
+        Some((_, _, first_seen)) => (
+            UPDATE_ENTRY,
+            effective_date(x.published, super::from_ts(first_seen)),
+            Upsert::Updated,
+        ),
         None => (INSERT_ENTRY, effective_date(x.published, now), Upsert::New),
     };
     tx.prepare_cached(sql)?.execute(params![
@@ -208,7 +238,8 @@ fn upsert_entry(
     ])?;
     let id = match existing {
         Some((id, _, _)) => {
-            tx.prepare_cached("DELETE FROM entry_tags WHERE entry_id = ?1")?.execute([id])?;
+            tx.prepare_cached("DELETE FROM entry_tags WHERE entry_id = ?1")?
+                .execute([id])?;
             id
         }
         None => tx.last_insert_rowid(),
@@ -234,8 +265,12 @@ fn insert_tags(
     date: i64,
     spelled: &mut std::collections::HashSet<String>,
 ) -> Result<(), StoreError> {
-    let mut spelling = tx.prepare_cached("INSERT INTO tags (key, display) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")?;
-    let mut link = tx.prepare_cached("INSERT OR IGNORE INTO entry_tags (tag, entry_id, date) VALUES (?1, ?2, ?3)")?;
+    let mut spelling = tx.prepare_cached(
+        "INSERT INTO tags (key, display) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+    )?;
+    let mut link = tx.prepare_cached(
+        "INSERT OR IGNORE INTO entry_tags (tag, entry_id, date) VALUES (?1, ?2, ?3)",
+    )?;
     for t in tags {
         let key = t.key();
         if spelled.insert(key.clone()) {

@@ -45,7 +45,9 @@ fn read_head(stream: &mut TcpStream) -> Option<String> {
 }
 
 fn serve(mut s: TcpStream) {
-    let Some(head) = read_head(&mut s) else { return };
+    let Some(head) = read_head(&mut s) else {
+        return;
+    };
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
     let ok = "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nConnection: close\r\n";
     let _ = match path.as_str() {
@@ -64,7 +66,9 @@ fn serve(mut s: TcpStream) {
             Ok(())
         })(),
         // Promises 5000 bytes, sends 40, hangs up.
-        "/close-mid-body" => s.write_all(format!("{ok}Content-Length: 5000\r\n\r\n{}", &FEED[..40]).as_bytes()),
+        "/close-mid-body" => {
+            s.write_all(format!("{ok}Content-Length: 5000\r\n\r\n{}", &FEED[..40]).as_bytes())
+        }
         // Says 20 bytes, sends the whole feed: the client must not read past 20.
         "/short-length" => s.write_all(format!("{ok}Content-Length: 20\r\n\r\n{FEED}").as_bytes()),
         "/empty" => s.write_all(format!("{ok}Content-Length: 0\r\n\r\n").as_bytes()),
@@ -78,8 +82,12 @@ fn serve(mut s: TcpStream) {
             }
             Ok(())
         })(),
-        "/ok" => s.write_all(format!("{ok}Content-Length: {}\r\n\r\n{FEED}", FEED.len()).as_bytes()),
-        _ => s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        "/ok" => {
+            s.write_all(format!("{ok}Content-Length: {}\r\n\r\n{FEED}", FEED.len()).as_bytes())
+        }
+        _ => {
+            s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        }
     };
     let _ = s.flush();
 }

@@ -73,7 +73,11 @@ impl FixtureServer {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let app = axum::Router::new().fallback(handle).with_state(state);
@@ -87,7 +91,15 @@ impl FixtureServer {
             // Slow handlers may still be sleeping; don't wait for them.
             rt.shutdown_timeout(Duration::from_millis(100));
         });
-        FixtureServer { addr, root, hits, started, in_flight, shutdown: Some(tx), thread: Some(thread) }
+        FixtureServer {
+            addr,
+            root,
+            hits,
+            started,
+            in_flight,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -162,8 +174,14 @@ async fn handle(State(state): State<ServerState>, req: Request) -> Response {
     state.hits.lock().unwrap().push(Hit {
         path,
         status: response.status().as_u16(),
-        if_none_match: headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string),
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
+        if_none_match: headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     });
     response
 }
@@ -185,12 +203,23 @@ async fn route(state: &ServerState, path: &str, headers: &HeaderMap) -> Response
         // Redirects forever: /loop/1 → /loop/2 → ...
         ["loop", n] => {
             let next = n.parse::<u32>().unwrap() + 1;
-            (StatusCode::FOUND, [(header::LOCATION, format!("/loop/{next}"))]).into_response()
+            (
+                StatusCode::FOUND,
+                [(header::LOCATION, format!("/loop/{next}"))],
+            )
+                .into_response()
         }
-        ["to-ftp"] => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, "ftp://127.0.0.1/feed.xml")]).into_response(),
-        ["retry-after", secs, _name] => {
-            (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, secs.to_string())], "busy").into_response()
-        }
+        ["to-ftp"] => (
+            StatusCode::MOVED_PERMANENTLY,
+            [(header::LOCATION, "ftp://127.0.0.1/feed.xml")],
+        )
+            .into_response(),
+        ["retry-after", secs, _name] => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, secs.to_string())],
+            "busy",
+        )
+            .into_response(),
         ["redirect", code, name] => {
             let code = StatusCode::from_u16(code.parse().unwrap()).unwrap();
             (code, [(header::LOCATION, format!("/feeds/{name}"))]).into_response()
@@ -205,8 +234,14 @@ async fn route(state: &ServerState, path: &str, headers: &HeaderMap) -> Response
         // 32 MiB streamed with no Content-Length.
         ["huge"] => {
             let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
-            let stream = futures_util::stream::iter((0..512).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
-            ([(header::CONTENT_TYPE, "application/rss+xml")], Body::from_stream(stream)).into_response()
+            let stream = futures_util::stream::iter(
+                (0..512).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+            );
+            (
+                [(header::CONTENT_TYPE, "application/rss+xml")],
+                Body::from_stream(stream),
+            )
+                .into_response()
         }
         _ => (StatusCode::NOT_FOUND, "no such route").into_response(),
     }
@@ -224,7 +259,14 @@ static GZIP_BOMB: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
 });
 
 fn gzip_response(body: Vec<u8>, content_type: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CONTENT_ENCODING, "gzip")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_ENCODING, "gzip"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Serves a fixture with a content-hash ETag and its mtime as Last-Modified, answering 304 to a
@@ -239,18 +281,29 @@ fn serve_file(state: &ServerState, name: &str, req: &HeaderMap, validators: bool
     let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
     let last_modified = httpdate(mtime);
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type_for(name)));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type_for(name)),
+    );
     if let Ok(extra) = std::fs::read_to_string(state.root.join(format!("{name}.headers"))) {
         for line in extra.lines().filter(|l| !l.trim().is_empty()) {
             let (k, v) = line.split_once(':').unwrap();
-            headers.insert(HeaderName::from_bytes(k.trim().as_bytes()).unwrap(), HeaderValue::from_str(v.trim()).unwrap());
+            headers.insert(
+                HeaderName::from_bytes(k.trim().as_bytes()).unwrap(),
+                HeaderValue::from_str(v.trim()).unwrap(),
+            );
         }
     }
     if validators {
         headers.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap());
-        headers.insert(header::LAST_MODIFIED, HeaderValue::from_str(&last_modified).unwrap());
+        headers.insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_str(&last_modified).unwrap(),
+        );
         let inm = req.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
-        let ims = req.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok());
+        let ims = req
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok());
         let not_modified = match (inm, ims) {
             (Some(inm), _) => inm.split(',').any(|t| t.trim() == etag),
             (None, Some(ims)) => ims == last_modified,
@@ -279,7 +332,9 @@ pub struct Workdir {
 
 impl Workdir {
     pub fn new() -> Workdir {
-        Workdir { dir: tempfile::tempdir().unwrap() }
+        Workdir {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -313,11 +368,16 @@ impl Workdir {
     /// An output file parsed back with feed-rs, as a feed reader would.
     pub fn output(&self, rel: &str) -> feed_rs::model::Feed {
         let body = self.read(rel);
-        feed_rs::parser::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{rel} does not parse: {e}\n{body}"))
+        feed_rs::parser::parse(body.as_bytes())
+            .unwrap_or_else(|e| panic!("{rel} does not parse: {e}\n{body}"))
     }
 
     pub fn titles(&self, rel: &str) -> Vec<String> {
-        self.output(rel).entries.iter().map(|e| e.title.as_ref().unwrap().content.clone()).collect()
+        self.output(rel)
+            .entries
+            .iter()
+            .map(|e| e.title.as_ref().unwrap().content.clone())
+            .collect()
     }
 
     pub fn store(&self) -> aggregate::store::Store {
@@ -335,7 +395,9 @@ pub fn stderr(o: &Output) -> String {
 
 /// The line of `err` that mentions `needle` (a feed's URL, say), or a panic showing all of it.
 pub fn line_about<'a>(err: &'a str, needle: &str) -> &'a str {
-    err.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("nothing about {needle} in:\n{err}"))
+    err.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("nothing about {needle} in:\n{err}"))
 }
 
 /// An RSS feed of `n` entries with ~3.6 KB descriptions: more than a tight disk can take.
@@ -348,7 +410,13 @@ pub fn big_feed(n: usize) -> String {
 
 /// Asserts a run succeeded, showing its output when not.
 pub fn assert_ok(o: &Output) {
-    assert!(o.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", o.status.code(), stdout(o), stderr(o));
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
 }
 
 /// Tag rules used by the integration tests, spelled out so expectations are explicit.

@@ -5,12 +5,22 @@
 
 /// Elements that must never reach a reader.
 const FORBIDDEN_TAGS: &[&str] = &[
-    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "form", "input", "button",
-    "textarea", "select", "base", "meta", "link", "svg", "math", "template", "noscript",
+    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "form", "input",
+    "button", "textarea", "select", "base", "meta", "link", "svg", "math", "template", "noscript",
 ];
 
 /// URL-carrying attributes whose scheme is checked.
-const URL_ATTRS: &[&str] = &["href", "src", "action", "formaction", "poster", "cite", "background", "xlink:href", "srcset"];
+const URL_ATTRS: &[&str] = &[
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "poster",
+    "cite",
+    "background",
+    "xlink:href",
+    "srcset",
+];
 
 fn decode_entities(s: &str) -> String {
     // Enough of HTML's character references to see through obfuscated schemes: numeric ones and
@@ -20,9 +30,13 @@ fn decode_entities(s: &str) -> String {
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
-        let end = rest[1..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '#')).map(|e| e + 1).unwrap_or(rest.len());
+        let end = rest[1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+            .map(|e| e + 1)
+            .unwrap_or(rest.len());
         let name = &rest[1..end];
-        let decoded = if let Some(num) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+        let decoded = if let Some(num) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X"))
+        {
             u32::from_str_radix(num, 16).ok().and_then(char::from_u32)
         } else if let Some(num) = name.strip_prefix('#') {
             num.parse::<u32>().ok().and_then(char::from_u32)
@@ -81,7 +95,10 @@ pub fn html_dangers(html: &str) -> Vec<String> {
             rest = &rest[start + 1..];
             continue;
         }
-        let tag_end = rest[start..].find('>').map(|e| start + e).unwrap_or(rest.len());
+        let tag_end = rest[start..]
+            .find('>')
+            .map(|e| start + e)
+            .unwrap_or(rest.len());
         let tag = &rest[start..tag_end];
         for (name, value) in attributes(tag) {
             if name.starts_with("on") {
@@ -94,11 +111,15 @@ pub fn html_dangers(html: &str) -> Vec<String> {
                 // As a browser reads it: entities decoded, white space and controls dropped. A
                 // URL with a scheme other than http(s)/mailto is flagged; one without a scheme is
                 // relative, and a relative URL cannot carry script.
-                let url: String = decode_entities(&value).chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect();
+                let url: String = decode_entities(&value)
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && !c.is_control())
+                    .collect();
                 let url = url.to_ascii_lowercase();
                 let scheme = url.split_once(':').map(|(s, _)| s).filter(|s| {
                     s.starts_with(|c: char| c.is_ascii_alphabetic())
-                        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
                 });
                 if scheme.is_some_and(|s| !matches!(s, "http" | "https" | "mailto")) {
                     found.push(format!("{name}={value:?} is not an http(s)/mailto URL"));
@@ -129,11 +150,19 @@ fn attributes(tag: &str) -> Vec<(String, String)> {
         chars.next();
     }
     loop {
-        while chars.peek().is_some_and(|(_, c)| c.is_whitespace() || *c == '/') {
+        while chars
+            .peek()
+            .is_some_and(|(_, c)| c.is_whitespace() || *c == '/')
+        {
             chars.next();
         }
-        let Some(&(start, _)) = chars.peek() else { break };
-        while chars.peek().is_some_and(|(_, c)| !c.is_whitespace() && *c != '=' && *c != '/') {
+        let Some(&(start, _)) = chars.peek() else {
+            break;
+        };
+        while chars
+            .peek()
+            .is_some_and(|(_, c)| !c.is_whitespace() && *c != '=' && *c != '/')
+        {
             chars.next();
         }
         let end = chars.peek().map(|(i, _)| *i).unwrap_or(body.len());
@@ -179,8 +208,14 @@ fn attributes(tag: &str) -> Vec<(String, String)> {
 /// A title must read as plain text: nothing a careless reader could render as markup.
 pub fn title_dangers(title: &str) -> Vec<String> {
     let bytes = title.as_bytes();
-    let tagish = bytes.windows(2).any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?')));
-    if tagish { vec![format!("title looks like markup: {title:?}")] } else { vec![] }
+    let tagish = bytes.windows(2).any(|w| {
+        w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?'))
+    });
+    if tagish {
+        vec![format!("title looks like markup: {title:?}")]
+    } else {
+        vec![]
+    }
 }
 
 /// Everything dangerous in a rendered output, read back as a feed reader would.
@@ -194,9 +229,12 @@ pub fn feed_dangers(body: &[u8]) -> Vec<String> {
         if let Some(t) = &e.title {
             found.extend(title_dangers(&t.content));
         }
-        for html in [e.summary.as_ref().map(|s| s.content.as_str()), e.content.as_ref().and_then(|c| c.body.as_deref())]
-            .into_iter()
-            .flatten()
+        for html in [
+            e.summary.as_ref().map(|s| s.content.as_str()),
+            e.content.as_ref().and_then(|c| c.body.as_deref()),
+        ]
+        .into_iter()
+        .flatten()
         {
             found.extend(html_dangers(html));
         }

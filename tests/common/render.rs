@@ -10,10 +10,18 @@ use aggregate::tag::{TagRule, TagRules};
 use chrono::{TimeZone, Utc};
 
 /// Renders `body`, parsed as a feed fetched from `url`, in every output format.
-pub fn render_all(body: &[u8], content_type: Option<&str>, url: &str) -> Result<Vec<(Format, String)>, ParseError> {
+pub fn render_all(
+    body: &[u8],
+    content_type: Option<&str>,
+    url: &str,
+) -> Result<Vec<(Format, String)>, ParseError> {
     let url = url::Url::parse(url).expect("a valid test URL");
     let parsed = parse(body, content_type, &url, &Limits::default())?;
-    let rules = TagRules::compile(vec![TagRule { name: "Binance".into(), keywords: vec!["Binance".into()] }]).unwrap();
+    let rules = TagRules::compile(vec![TagRule {
+        name: "Binance".into(),
+        keywords: vec!["Binance".into()],
+    }])
+    .unwrap();
     let seen = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
     let stories: Vec<Story> = parsed
         .entries
@@ -29,7 +37,11 @@ pub fn render_all(body: &[u8], content_type: Option<&str>, url: &str) -> Result<
                     guid: prepared.guid,
                     date,
                     first_seen: seen,
-                    source: Source { title: "Source".into(), feed_url: url.to_string(), link: prepared.entry.link.clone() },
+                    source: Source {
+                        title: "Source".into(),
+                        feed_url: url.to_string(),
+                        link: prepared.entry.link.clone(),
+                    },
                     tags: tags.clone(),
                     entry: prepared.entry,
                 },
@@ -44,5 +56,8 @@ pub fn render_all(body: &[u8], content_type: Option<&str>, url: &str) -> Result<
         self_url: "https://out.example/feeds/x.rss".into(),
         home_url: "https://out.example/".into(),
     };
-    Ok([Format::Rss, Format::Atom, Format::Json].into_iter().map(|f| (f, render(f, &channel, &stories))).collect())
+    Ok([Format::Rss, Format::Atom, Format::Json]
+        .into_iter()
+        .map(|f| (f, render(f, &channel, &stories)))
+        .collect())
 }
