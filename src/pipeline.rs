@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use url::Url;
 
@@ -252,22 +251,19 @@ fn fingerprint(feed: &FeedConfig, rules: &TagRules) -> String {
         rules.rules()
     );
     // Limits shape stored entries too, but changing them need not force a re-download.
-    hex_sha256(&[settings.as_bytes()])
+    xxh3_hex(&[settings.as_bytes()])
 }
 
 /// Identifies a body already processed under these settings. XXH3-128: bodies are megabytes,
 /// and a collision could only make a feed skip its own update.
 fn body_hash(fingerprint: &str, body: &[u8]) -> String {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(fingerprint.as_bytes());
-    h.update(body);
-    format!("{:032x}", h.digest128())
+    xxh3_hex(&[fingerprint.as_bytes(), body])
 }
 
-fn hex_sha256(parts: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
+fn xxh3_hex(parts: &[&[u8]]) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
     for p in parts {
         h.update(p);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    format!("{:032x}", h.digest128())
 }

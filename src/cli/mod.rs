@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::Utc;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -128,15 +127,7 @@ async fn run_once(config: Config, strict: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let retention =
-        chrono::Duration::from_std(ctx.config.storage.retention).unwrap_or(chrono::Duration::MAX);
-    let now = Utc::now();
-    let cutoff = now
-        .checked_sub_signed(retention)
-        .unwrap_or(chrono::DateTime::UNIX_EPOCH);
-    let swept = ctx
-        .store
-        .call(move |s| s.sweep(cutoff, now))
+    let swept = schedule::sweep_retention(&ctx)
         .await
         .context("retention sweep failed")?;
     if swept.entries > 0 {

@@ -23,12 +23,7 @@ pub enum Format {
 impl Format {
     /// The format an output file is written in, from its extension.
     pub fn from_path(path: &Path) -> Option<Format> {
-        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
-            "xml" | "rss" => Some(Format::Rss),
-            "atom" => Some(Format::Atom),
-            "json" => Some(Format::Json),
-            _ => None,
-        }
+        Format::from_extension(&path.extension()?.to_str()?.to_ascii_lowercase())
     }
 
     /// The extension used in URLs: `/feeds/NAME.rss`.

@@ -374,13 +374,7 @@ impl Daemon {
     }
 
     async fn sweep(&mut self) {
-        let retention = chrono::Duration::from_std(self.ctx.config.storage.retention)
-            .unwrap_or(chrono::Duration::MAX);
-        let now = Utc::now();
-        let cutoff = now
-            .checked_sub_signed(retention)
-            .unwrap_or(chrono::DateTime::UNIX_EPOCH);
-        match self.ctx.store.call(move |s| s.sweep(cutoff, now)).await {
+        match super::sweep_retention(&self.ctx).await {
             Ok(swept) if swept.entries > 0 => {
                 tracing::info!(
                     entries = swept.entries,

@@ -75,6 +75,20 @@ impl std::fmt::Display for PassSummary {
     }
 }
 
+/// Deletes entries older than `storage.retention` (leaving tombstones): the one retention rule
+/// both triggers apply, `--once` after its pass and the daemon hourly.
+pub async fn sweep_retention(
+    ctx: &Context,
+) -> Result<crate::store::SweepCounts, crate::store::StoreError> {
+    let retention =
+        chrono::Duration::from_std(ctx.config.storage.retention).unwrap_or(chrono::Duration::MAX);
+    let now = chrono::Utc::now();
+    let cutoff = now
+        .checked_sub_signed(retention)
+        .unwrap_or(chrono::DateTime::UNIX_EPOCH);
+    ctx.store.call(move |s| s.sweep(cutoff, now)).await
+}
+
 /// Feeds in an order that takes one from each host in turn, so that a host with many feeds
 /// (held to `per_host` at a time) does not fill every in-flight slot of a pass.
 fn interleave_hosts(feeds: &[crate::config::FeedConfig]) -> Vec<&crate::config::FeedConfig> {
