@@ -32,7 +32,16 @@ pub struct Gates {
     inflight: Semaphore,
     /// Feeds being parsed at once: one per core; more only adds memory and context switches.
     cpu: Semaphore,
+    /// Parsed batches waiting for the store. A feed leaves `inflight` once its batch is
+    /// queued, so fetching goes on while the store writes, and the store finds many batches
+    /// to commit together (see `SharedStore::apply_batch`).
+    queued: Semaphore,
 }
+
+/// Parsed batches that may wait for the store at once. Each is a feed's prepared entries (a
+/// few hundred KiB at most under the default limits); 64 make commits of a few thousand
+/// entries during a cold pass.
+const QUEUED_BATCHES: usize = 64;
 
 impl Gates {
     pub fn new(concurrency: usize) -> Arc<Gates> {
@@ -42,6 +51,7 @@ impl Gates {
         Arc::new(Gates {
             inflight: Semaphore::new(concurrency),
             cpu: Semaphore::new(cores),
+            queued: Semaphore::new(QUEUED_BATCHES),
         })
     }
 }
@@ -87,7 +97,7 @@ impl RefreshError {
 /// Polls one feed and stores what changed. A failure is recorded in the feed's status and
 /// returned; nothing already stored is touched by it.
 pub async fn refresh_feed(ctx: &Context, feed: &FeedConfig) -> Result<Polled, RefreshError> {
-    let _slot = ctx
+    let slot = ctx
         .gates
         .inflight
         .acquire()
@@ -95,7 +105,7 @@ pub async fn refresh_feed(ctx: &Context, feed: &FeedConfig) -> Result<Polled, Re
         .expect("the gate is never closed");
     let url = feed.url.to_string();
     let state = ctx.store.call(move |s| s.feed_state(&url)).await?;
-    let result = fetch_and_store(ctx, feed, &state).await;
+    let result = fetch_and_store(ctx, feed, &state, slot).await;
     if let Err(e) = &result {
         let (id, status, text) = (state.id, e.status(), e.to_string());
         // The feed's error is what matters to the caller; a failure to record it is logged.
@@ -114,6 +124,7 @@ async fn fetch_and_store(
     ctx: &Context,
     feed: &FeedConfig,
     state: &FeedState,
+    slot: tokio::sync::SemaphorePermit<'_>,
 ) -> Result<Polled, RefreshError> {
     let fingerprint = fingerprint(feed, &ctx.config.tags);
     let trusted = state.fingerprint.as_deref() == Some(fingerprint.as_str());
@@ -190,8 +201,14 @@ async fn fetch_and_store(
         now: Utc::now(),
         ..batch
     };
-    let id = state.id;
-    let counts = ctx.store.call(move |s| s.apply_batch(id, &batch)).await?;
+    let _queued = ctx
+        .gates
+        .queued
+        .acquire()
+        .await
+        .expect("the gate is never closed");
+    drop(slot);
+    let counts = ctx.store.apply_batch(state.id, batch).await?;
     Ok(Polled {
         outcome: Outcome::Stored(counts),
         response,

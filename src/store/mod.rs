@@ -40,6 +40,8 @@ pub enum StoreError {
     Sql(rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("the database writer crashed (a bug in aggregate): {0}")]
+    Crashed(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -59,6 +61,15 @@ impl From<rusqlite::Error> for StoreError {
 /// How long a statement waits for another connection's lock before failing.
 /// Long enough to ride out a checkpoint or a large batch, short enough to report a stuck peer.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The writer's page cache. A group commit's dirty pages must fit, or SQLite spills them into
+/// the WAL mid-transaction and writes them again at commit. Readers keep SQLite's default.
+const WRITER_CACHE_KIB: i64 = 8 * 1024;
+
+/// WAL pages between automatic checkpoints (SQLite's default is 1000, 4 MiB). Each
+/// checkpoint copies the latest version of every page in the WAL to the database and syncs
+/// both files; fewer, larger checkpoints copy a page rewritten by many commits once.
+const WAL_CHECKPOINT_PAGES: i64 = 8192;
 
 /// Prepared statements kept per connection. rusqlite's default of 16 is fewer than the
 /// statements one poll pass uses, and an evicted statement is parsed and planned again.
@@ -130,6 +141,12 @@ impl Store {
         // last commits, never corrupt.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+        // Statement journals (a batch's savepoint in a group commit) stay in memory.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // After a checkpoint, a WAL grown by a large pass is cut back to this size.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         let mut store = Store { conn };
         store.migrate()?;
         Ok(store)
@@ -261,11 +278,43 @@ impl ReaderPool {
 /// The store shared between tasks. Every call runs on tokio's blocking pool, so SQLite never
 /// stalls the async workers; the std mutex is never held across an `.await`.
 #[derive(Clone)]
-pub struct SharedStore(Arc<Mutex<Store>>);
+pub struct SharedStore {
+    store: Arc<Mutex<Store>>,
+    /// Feed batches waiting to be written together (see [`SharedStore::apply_batch`]).
+    queue: Arc<Mutex<Queue>>,
+    /// Wakes the group's writer early when the group is full.
+    full: Arc<tokio::sync::Notify>,
+}
+
+#[derive(Default)]
+struct Queue {
+    batches: Vec<Queued>,
+    entries: usize,
+}
+
+struct Queued {
+    feed_id: i64,
+    batch: FeedBatch,
+    reply: tokio::sync::oneshot::Sender<Result<BatchCounts, StoreError>>,
+}
+
+/// How long the first batch of a group waits for others before the group is written. Every
+/// commit rewrites each index page it touched, and a cold pass's entries land all over the
+/// date and tag indexes; one commit per feed wrote 1.2 GB of WAL for a 130 MB database of
+/// 1000 feeds. A poll's result is a fifth of a second later; nothing waits on it but its report.
+pub const COMMIT_DELAY: Duration = Duration::from_millis(200);
+
+/// A group is written at once when it holds this many entries: large transactions gain
+/// nothing more and must fit the page cache ([`WRITER_CACHE_KIB`]) or spill into the WAL.
+const GROUP_ENTRIES: usize = 2000;
 
 impl SharedStore {
     pub fn new(store: Store) -> SharedStore {
-        SharedStore(Arc::new(Mutex::new(store)))
+        SharedStore {
+            store: Arc::new(Mutex::new(store)),
+            queue: Arc::new(Mutex::new(Queue::default())),
+            full: Arc::new(tokio::sync::Notify::new()),
+        }
     }
 
     pub async fn call<R, F>(&self, f: F) -> R
@@ -273,16 +322,80 @@ impl SharedStore {
         F: FnOnce(&mut Store) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let inner = self.0.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic inside a store call poisons the mutex; the data itself is transactional,
-            // so recovering the guard is safe.
-            let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .expect("store task panicked")
+        let inner = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&inner)))
+            .await
+            .expect("store task panicked")
     }
+
+    /// Stores one feed's batch, all or nothing, committed together with the other batches
+    /// that arrive within [`COMMIT_DELAY`] of the first (group commit, see
+    /// [`Store::apply_batches`]). Returns once the batch is committed.
+    pub async fn apply_batch(
+        &self,
+        feed_id: i64,
+        batch: FeedBatch,
+    ) -> Result<BatchCounts, StoreError> {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let first = {
+            let mut q = lock(&self.queue);
+            q.entries += batch.entries.len();
+            q.batches.push(Queued {
+                feed_id,
+                batch,
+                reply,
+            });
+            if q.entries >= GROUP_ENTRIES {
+                self.full.notify_one();
+            }
+            q.batches.len() == 1
+        };
+        if first {
+            // The group is written by a task of its own, so that its batches are stored even
+            // if this caller is cancelled while it waits.
+            let this = self.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(COMMIT_DELAY) => {}
+                    _ = this.full.notified() => {}
+                }
+                let written = tokio::task::spawn_blocking(move || this.write_group()).await;
+                if let Err(e) = written {
+                    tracing::error!(error = %e, "the database writer crashed");
+                }
+            });
+        }
+        // The writer answers every batch of its group, unless it panicked: then the whole
+        // group gets this error, and the process goes on.
+        result.await.unwrap_or_else(|_| {
+            Err(StoreError::Crashed(
+                "the write of this feed's batch panicked".into(),
+            ))
+        })
+    }
+
+    /// Writes every batch queued by now in one transaction and answers each.
+    fn write_group(&self) {
+        let mut store = lock(&self.store);
+        // Taken under the store's lock: one group is written whole before the next is taken.
+        let group = std::mem::take(&mut *lock(&self.queue));
+        let batches: Vec<(i64, &FeedBatch)> = group
+            .batches
+            .iter()
+            .map(|q| (q.feed_id, &q.batch))
+            .collect();
+        let results = store.apply_batches(&batches);
+        for (q, r) in group.batches.into_iter().zip(results) {
+            // A caller that has gone (its pass was cancelled) needs no answer; the batch is stored.
+            let _ = q.reply.send(r);
+        }
+    }
+}
+
+/// A panic inside a store call poisons the mutex; the data itself is transactional, so
+/// recovering the guard is safe.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -224,3 +224,62 @@ fn a_newer_schema_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_group_commit_keeps_every_good_batch_and_fails_only_the_bad_one() {
+    let mut store = Store::open_in_memory().unwrap();
+    let a = store.feed_state("https://a/feed").unwrap().id;
+    let b = store.feed_state("https://b/feed").unwrap().id;
+    let good_a = batch("https://a/feed", vec![(entry("1", "https://a/1", 1), &[])]);
+    // No feed has this id: the foreign key refuses the batch half-way through its entries.
+    let bad = batch(
+        "https://nowhere/feed",
+        vec![
+            (entry("1", "https://n/1", 1), &[]),
+            (entry("2", "https://n/2", 2), &[]),
+        ],
+    );
+    let good_b = batch(
+        "https://b/feed",
+        vec![(entry("1", "https://b/1", 3), &["x"])],
+    );
+    let results = store.apply_batches(&[(a, &good_a), (9999, &bad), (b, &good_b)]);
+    assert_eq!(results[0].as_ref().unwrap().new, 1);
+    assert!(results[1].is_err(), "{:?}", results[1]);
+    assert_eq!(results[2].as_ref().unwrap().new, 1);
+    assert_eq!(
+        store.entry_count().unwrap(),
+        2,
+        "nothing of the bad batch is kept"
+    );
+    assert_eq!(titles(&store, &["x"], &[], 10), ["title 1"]);
+}
+
+#[tokio::test]
+async fn concurrent_batches_each_get_their_own_counts() {
+    let mut store = Store::open_in_memory().unwrap();
+    let ids: Vec<i64> = (0..20)
+        .map(|i| store.feed_state(&format!("https://f{i}/feed")).unwrap().id)
+        .collect();
+    let shared = SharedStore::new(store);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            let url = format!("https://f{i}/feed");
+            let entries = (0..=i)
+                .map(|n| {
+                    let link = format!("https://f{i}/{n}");
+                    (entry(&n.to_string(), &link, n as i64), &[][..])
+                })
+                .collect();
+            (i, shared.apply_batch(id, batch(&url, entries)).await)
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (i, counts) = done.unwrap();
+        assert_eq!(counts.unwrap().new, i + 1, "feed {i} is told its own count");
+    }
+    let total = shared.call(|s| s.entry_count()).await.unwrap();
+    assert_eq!(total, (1..=20).sum::<u64>());
+}
