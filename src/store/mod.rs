@@ -163,9 +163,31 @@ impl Store {
                 known,
             });
         }
-        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+        if version == known {
+            return Ok(());
+        }
+        // Foreign keys are off while tables are rebuilt (dropping the old `entries` would
+        // otherwise cascade into `entry_tags`), checked before each commit, and on again after.
+        self.conn.pragma_update(None, "foreign_keys", "OFF")?;
+        let result = self.run_migrations(version as usize);
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        result
+    }
+
+    fn run_migrations(&mut self, from: usize) -> Result<(), StoreError> {
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(from) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
+            let dangling: i64 =
+                tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })?;
+            if dangling > 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "migration {} left {dangling} rows pointing at nothing",
+                    i + 1
+                )));
+            }
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }

@@ -83,7 +83,7 @@ fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Loaded> {
 }
 
 /// The candidate query for `n` tags, a page of `limit` at `offset`. Each tag's newest rows come
-/// from walking the `entry_tags_newest` index and stop after `limit + offset` rows, so the cost
+/// from walking `entry_tags`' (tag, date, entry) key and stop after `limit + offset` rows, so the cost
 /// is bounded by the page asked for, not by how many entries carry the tag. Parameters: the tag
 /// keys. LIMIT and OFFSET are literals: SQLite re-prepares a statement whose LIMIT is a bound
 /// parameter on every execution (they were a sixth of a pass's instructions); the few distinct

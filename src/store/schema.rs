@@ -82,4 +82,62 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (feed_id, key)
     ) WITHOUT ROWID;
     "#,
+    // 2: fewer indexes for a write to touch. Every commit rewrites each index page it
+    // touched, and a cold pass's entries land all over the indexes keyed by random values.
+    // - The UNIQUE on entries.guid goes: a guid is a hash of (feed URL, key), already unique
+    //   through UNIQUE (feed_id, key), and nothing looks entries up by guid.
+    // - entry_tags is keyed by what tag queries walk, (tag, date, entry), instead of carrying
+    //   that as a second index beside a (tag, entry) key. An entry's tags share its date and
+    //   are replaced together, so the new key is as unique as the old.
+    // SQLite cannot drop a constraint in place: both tables are rebuilt (foreign keys are off
+    // while migrations run, see Store::migrate).
+    r#"
+    CREATE TABLE entries_v2 (
+        id INTEGER PRIMARY KEY,
+        feed_id INTEGER NOT NULL REFERENCES feeds(id),
+        -- Identity within the feed: ids are unique only per feed.
+        key TEXT NOT NULL,
+        -- Published guid, fixed at first insert.
+        guid TEXT NOT NULL,
+        story_key TEXT,
+        source_id TEXT,
+        title TEXT NOT NULL,
+        link TEXT,
+        summary TEXT,
+        content TEXT,
+        authors TEXT NOT NULL DEFAULT '[]',
+        categories TEXT NOT NULL DEFAULT '[]',
+        enclosures TEXT NOT NULL DEFAULT '[]',
+        published INTEGER,
+        updated INTEGER,
+        -- The date shown and sorted on (see model::effective_date).
+        date INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        changed_at INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        UNIQUE (feed_id, key)
+    );
+    INSERT INTO entries_v2 (id, feed_id, key, guid, story_key, source_id, title, link, summary, content,
+            authors, categories, enclosures, published, updated, date, first_seen, changed_at, content_hash)
+        SELECT id, feed_id, key, guid, story_key, source_id, title, link, summary, content,
+            authors, categories, enclosures, published, updated, date, first_seen, changed_at, content_hash
+        FROM entries;
+
+    CREATE TABLE entry_tags_v2 (
+        tag TEXT NOT NULL,
+        entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        date INTEGER NOT NULL,
+        PRIMARY KEY (tag, date DESC, entry_id DESC)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO entry_tags_v2 (tag, entry_id, date) SELECT tag, entry_id, date FROM entry_tags;
+
+    DROP TABLE entry_tags;
+    DROP TABLE entries;
+    ALTER TABLE entries_v2 RENAME TO entries;
+    ALTER TABLE entry_tags_v2 RENAME TO entry_tags;
+    CREATE INDEX entries_by_date ON entries (date DESC, id DESC);
+    CREATE INDEX entries_by_story ON entries (story_key, first_seen, id);
+    CREATE INDEX entries_by_first_seen ON entries (first_seen);
+    CREATE INDEX entry_tags_by_entry ON entry_tags (entry_id);
+    "#,
 ];
