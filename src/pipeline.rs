@@ -103,8 +103,7 @@ pub async fn refresh_feed(ctx: &Context, feed: &FeedConfig) -> Result<Polled, Re
         .acquire()
         .await
         .expect("the gate is never closed");
-    let url = feed.url.to_string();
-    let state = ctx.store.call(move |s| s.feed_state(&url)).await?;
+    let state = ctx.store.feed_state(feed.url.as_str()).await?;
     let result = fetch_and_store(ctx, feed, &state, slot).await;
     if let Err(e) = &result {
         let (id, status, text) = (state.id, e.status(), e.to_string());

@@ -83,6 +83,10 @@ pub fn context(config: Config) -> anyhow::Result<Context> {
     store
         .set_tag_spellings(&tag_spellings(&config))
         .context("cannot record the configured tag names")?;
+    let urls: Vec<String> = config.feeds.iter().map(|f| f.url.to_string()).collect();
+    store
+        .register_feeds(&urls)
+        .context("cannot record the configured feeds")?;
     let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
     let gates = Gates::new(config.fetch.concurrency);
     Ok(Context {

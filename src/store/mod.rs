@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::fetch::Validators;
 
@@ -66,10 +66,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// the WAL mid-transaction and writes them again at commit. Readers keep SQLite's default.
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
 
-/// WAL pages between automatic checkpoints (SQLite's default is 1000, 4 MiB). Each
-/// checkpoint copies the latest version of every page in the WAL to the database and syncs
-/// both files; fewer, larger checkpoints copy a page rewritten by many commits once.
+/// WAL pages that start a checkpoint (SQLite's default is 1000, 4 MiB). Each checkpoint
+/// copies the latest version of every page in the WAL to the database and syncs both files;
+/// fewer, larger checkpoints copy a page rewritten by many commits once.
 const WAL_CHECKPOINT_PAGES: i64 = 8192;
+
+/// WAL pages past which the writer checkpoints itself, waiting for it: the background
+/// checkpointer has fallen behind (readers pinning old pages, a slow disk) and the WAL must
+/// not grow without bound.
+const WAL_HARD_LIMIT_PAGES: i64 = 8 * WAL_CHECKPOINT_PAGES;
 
 /// Prepared statements kept per connection. rusqlite's default of 16 is fewer than the
 /// statements one poll pass uses, and an evicted statement is parsed and planned again.
@@ -89,6 +94,23 @@ pub struct FeedState {
 
 pub struct Store {
     conn: Connection,
+    /// The thread that checkpoints this writer's WAL, if it has one (see
+    /// [`checkpoint_in_background`]).
+    checkpointer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(thread) = self.checkpointer.take() {
+            // Removing the hook drops the checkpointer's wake-up channel: it finishes the
+            // checkpoint in hand and closes its connection, so that this one, closed last,
+            // makes the final checkpoint and removes the WAL.
+            let _ = self
+                .conn
+                .wal_hook(None::<fn(&mut rusqlite::hooks::Wal, i32) -> rusqlite::Result<()>>);
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Store {
@@ -125,7 +147,10 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.pragma_update(None, "query_only", "ON")
             .map_err(open_err)?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            checkpointer: None,
+        })
     }
 
     pub fn open_in_memory() -> Result<Store, StoreError> {
@@ -142,12 +167,16 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        // Checkpoints run automatically until a SharedStore moves them to a thread of their own.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         // Statement journals (a batch's savepoint in a group commit) stay in memory.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // After a checkpoint, a WAL grown by a large pass is cut back to this size.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
-        let mut store = Store { conn };
+        let mut store = Store {
+            conn,
+            checkpointer: None,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -209,25 +238,53 @@ impl Store {
         Ok(())
     }
 
+    /// Creates the rows of feeds not seen before, all in one transaction (at startup, so that
+    /// polls find their feed's state without waiting for the writer).
+    pub fn register_feeds(&mut self, urls: &[String]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO feeds (url) VALUES (?1) ON CONFLICT (url) DO NOTHING",
+            )?;
+            for url in urls {
+                insert.execute([url])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The feed's row, created on first sight.
     pub fn feed_state(&mut self, url: &str) -> Result<FeedState, StoreError> {
         self.conn.execute(
             "INSERT INTO feeds (url) VALUES (?1) ON CONFLICT (url) DO NOTHING",
             [url],
         )?;
-        let row = self.conn.query_row(
-            "SELECT id, etag, last_modified, body_hash, current_url, fingerprint FROM feeds WHERE url = ?1",
-            [url],
-            |r| {
+        Ok(self
+            .find_feed_state(url)?
+            .expect("the row was just created"))
+    }
+
+    /// The feed's row if it has one; needs no write, so any connection can answer.
+    pub fn find_feed_state(&self, url: &str) -> Result<Option<FeedState>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT id, etag, last_modified, body_hash, current_url, fingerprint FROM feeds WHERE url = ?1",
+            )?
+            .query_row([url], |r| {
                 Ok(FeedState {
                     id: r.get(0)?,
-                    validators: Validators { etag: r.get(1)?, last_modified: r.get(2)? },
+                    validators: Validators {
+                        etag: r.get(1)?,
+                        last_modified: r.get(2)?,
+                    },
                     body_hash: r.get(3)?,
                     current_url: r.get(4)?,
                     fingerprint: r.get(5)?,
                 })
-            },
-        )?;
+            })
+            .optional()?;
         Ok(row)
     }
 
@@ -302,6 +359,9 @@ impl ReaderPool {
 #[derive(Clone)]
 pub struct SharedStore {
     store: Arc<Mutex<Store>>,
+    /// Connections for reads the pipeline makes, so they never wait while the writer holds
+    /// the store for a group commit. None for an in-memory store (tests).
+    readers: Option<Arc<ReaderPool>>,
     /// Feed batches waiting to be written together (see [`SharedStore::apply_batch`]).
     queue: Arc<Mutex<Queue>>,
     /// Wakes the group's writer early when the group is full.
@@ -331,8 +391,17 @@ pub const COMMIT_DELAY: Duration = Duration::from_millis(200);
 const GROUP_ENTRIES: usize = 2000;
 
 impl SharedStore {
-    pub fn new(store: Store) -> SharedStore {
+    pub fn new(mut store: Store) -> SharedStore {
+        let path = store
+            .conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        if let Some(path) = &path {
+            checkpoint_in_background(&mut store, path);
+        }
         SharedStore {
+            readers: path.map(|p| ReaderPool::new(&p)),
             store: Arc::new(Mutex::new(store)),
             queue: Arc::new(Mutex::new(Queue::default())),
             full: Arc::new(tokio::sync::Notify::new()),
@@ -348,6 +417,21 @@ impl SharedStore {
         tokio::task::spawn_blocking(move || f(&mut lock(&inner)))
             .await
             .expect("store task panicked")
+    }
+
+    /// The feed's state for a poll. Read on a reader connection when the feed already has its
+    /// row (see [`Store::register_feeds`]): a poll starting while a group commit is written
+    /// does not wait for it. Before, every new poll in a cold pass queued behind each commit,
+    /// and the pass's fetching stalled with it.
+    pub async fn feed_state(&self, url: &str) -> Result<FeedState, StoreError> {
+        if let Some(readers) = &self.readers {
+            let u = url.to_owned();
+            if let Some(state) = readers.call(move |s| s.find_feed_state(&u)).await? {
+                return Ok(state);
+            }
+        }
+        let u = url.to_owned();
+        self.call(move |s| s.feed_state(&u)).await
     }
 
     /// Stores one feed's batch, all or nothing, committed together with the other batches
@@ -410,6 +494,60 @@ impl SharedStore {
         for (q, r) in group.batches.into_iter().zip(results) {
             // A caller that has gone (its pass was cancelled) needs no answer; the batch is stored.
             let _ = q.reply.send(r);
+        }
+    }
+}
+
+/// Moves WAL checkpoints off the writer. A checkpoint syncs the database file, and on a busy
+/// disk that sync took 0.3 s; made by the writer at the end of a commit, it held the store
+/// while every poll of a pass queued behind it and the CPUs sat idle. A thread of its own,
+/// on its own connection, checkpoints passively (never blocking the writer) whenever a commit
+/// leaves [`WAL_CHECKPOINT_PAGES`] in the WAL; only past [`WAL_HARD_LIMIT_PAGES`] does the
+/// writer checkpoint itself. If the thread cannot start, SQLite's own checkpoints stay on.
+fn checkpoint_in_background(store: &mut Store, path: &Path) {
+    let conn = match Connection::open(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "no background checkpointer; the writer checkpoints");
+            return;
+        }
+    };
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("checkpointer".into())
+        .spawn(move || {
+            let _ = conn.busy_timeout(BUSY_TIMEOUT);
+            // Ends when the writer's connection, which holds `wake`, is closed.
+            while woken.recv().is_ok() {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; the next commit retries");
+                }
+            }
+        });
+    let thread = match thread {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "no background checkpointer; the writer checkpoints");
+            return;
+        }
+    };
+    let hooked = store
+        .conn
+        .wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
+            let pages = i64::from(pages);
+            if pages >= WAL_HARD_LIMIT_PAGES {
+                // Errors here would fail the commit that already happened; the next one retries.
+                let _ = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE);
+            } else if pages >= WAL_CHECKPOINT_PAGES {
+                // Full means a checkpoint is already asked for.
+                let _ = wake.try_send(());
+            }
+            Ok(())
+        }));
+    match hooked {
+        Ok(()) => store.checkpointer = Some(thread),
+        Err(e) => {
+            tracing::warn!(error = %e, "no background checkpointer; the writer checkpoints");
         }
     }
 }

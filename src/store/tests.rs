@@ -335,3 +335,42 @@ fn a_version_1_database_is_migrated_with_its_entries_and_tags() {
     assert_eq!(tags, 0);
     let _ = store.feed_state("https://a/feed").unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_store_leaves_no_wal_and_keeps_every_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut store = Store::open(&path).unwrap();
+    let urls: Vec<String> = (0..40).map(|i| format!("https://f{i}/feed")).collect();
+    store.register_feeds(&urls).unwrap();
+    let shared = SharedStore::new(store);
+    // About 40 MiB of entries: past WAL_CHECKPOINT_PAGES, so the checkpointer runs too.
+    let mut tasks = tokio::task::JoinSet::new();
+    for url in urls {
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            // Read through a reader connection: the row exists from register_feeds.
+            let id = shared.feed_state(&url).await.unwrap().id;
+            let entries = (0..300)
+                .map(|n| {
+                    let mut e = entry(&n.to_string(), &format!("{url}/{n}"), n);
+                    e.content = Some(format!("<p>{}</p>", "words ".repeat(500)));
+                    (e, &[][..])
+                })
+                .collect();
+            shared.apply_batch(id, batch(&url, entries)).await.unwrap()
+        });
+    }
+    while let Some(counts) = tasks.join_next().await {
+        assert_eq!(counts.unwrap().new, 300);
+    }
+    drop(shared);
+    let wal = dir.path().join("a.db-wal");
+    assert!(
+        !wal.exists(),
+        "the last connection checkpoints and removes the WAL"
+    );
+    let reopened = Store::open(&path).unwrap();
+    assert_eq!(reopened.entry_count().unwrap(), 40 * 300);
+    reopened.integrity_check().unwrap();
+}
