@@ -94,7 +94,7 @@ const NON_NESTING: &[&str] = &[
 pub fn html_depth(html: &str) -> usize {
     let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
     let bytes = html.as_bytes();
-    while let Some(off) = bytes[i..].iter().position(|b| *b == b'<') {
+    while let Some(off) = memchr::memchr(b'<', &bytes[i..]) {
         i += off + 1;
         let closing = bytes.get(i) == Some(&b'/');
         let start = i + usize::from(closing);
@@ -105,10 +105,10 @@ pub fn html_depth(html: &str) -> usize {
         if len == 0 {
             continue;
         }
-        let name = html[start..start + len].to_ascii_lowercase();
-        let end = html[start..].find('>').map_or(bytes.len(), |e| start + e);
+        let name = &html[start..start + len];
+        let end = memchr::memchr(b'>', &bytes[start..]).map_or(bytes.len(), |e| start + e);
         i = end.max(i);
-        if NON_NESTING.contains(&name.as_str()) {
+        if NON_NESTING.iter().any(|n| n.eq_ignore_ascii_case(name)) {
             continue;
         }
         if closing {
@@ -157,8 +157,17 @@ pub fn sanitize_html(html: &str, base: Option<&Url>, max_depth: usize) -> String
             // Without a base a relative URL cannot be resolved for a reader elsewhere: drop it.
             None => b.url_relative(ammonia::UrlRelative::Deny),
         };
-        b.clean(html).to_string().trim().to_string()
+        trimmed(b.clean(html).to_string())
     })
+}
+
+/// `s` without surrounding white space, copied only if it has any.
+fn trimmed(s: String) -> String {
+    if s.trim().len() == s.len() {
+        s
+    } else {
+        s.trim().to_string()
+    }
 }
 
 thread_local! {
@@ -241,16 +250,21 @@ fn decode_basic_entities(s: &str) -> String {
 
 /// Escapes text for inclusion in HTML (an Atom `type="text"` summary republished as HTML).
 pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut done = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let escaped = match b {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            b'"' => "&quot;",
+            _ => continue,
+        };
+        out.push_str(&text[done..i]);
+        out.push_str(escaped);
+        done = i + 1;
     }
+    out.push_str(&text[done..]);
     out
 }
 
@@ -263,7 +277,8 @@ pub fn html_to_text(html: &str) -> String {
 }
 
 /// Appends the text of `html` to `out` with white space collapsed to single spaces. One pass
-/// over the bytes, copying runs between tags: it runs on every entry's content for tagging.
+/// over the bytes, copying whole runs of text between tags and entities: it runs on every
+/// entry's content for tagging.
 pub fn push_text(out: &mut String, html: &str) {
     let bytes = html.as_bytes();
     let mut i = 0;
@@ -271,15 +286,8 @@ pub fn push_text(out: &mut String, html: &str) {
     while i < bytes.len() {
         match bytes[i] {
             b'<' => {
-                i += bytes[i..]
-                    .iter()
-                    .position(|b| *b == b'>')
-                    .map_or(bytes.len() - i, |p| p + 1);
+                i += memchr::memchr(b'>', &bytes[i..]).map_or(bytes.len() - i, |p| p + 1);
                 space = true;
-            }
-            b if b.is_ascii_whitespace() => {
-                space = true;
-                i += 1;
             }
             b'&' => {
                 let (text, len) = entity(&html[i..]);
@@ -287,15 +295,39 @@ pub fn push_text(out: &mut String, html: &str) {
                 i += len;
             }
             _ => {
-                let end = bytes[i..]
-                    .iter()
-                    .position(|b| matches!(b, b'<' | b'&') || b.is_ascii_whitespace())
-                    .map_or(bytes.len(), |p| i + p);
-                push_word(out, &html[i..end], &mut space);
+                let end = memchr::memchr2(b'<', b'&', &bytes[i..]).map_or(bytes.len(), |p| i + p);
+                push_run(out, &html[i..end], &mut space);
                 i = end;
             }
         }
     }
+}
+
+/// A run of text with no markup: copied whole when its white space is already single spaces
+/// (most prose), word by word otherwise.
+fn push_run(out: &mut String, run: &str, space: &mut bool) {
+    let b = run.as_bytes();
+    let simple = !b.iter().any(|c| c.is_ascii_whitespace() && *c != b' ')
+        && memchr::memmem::find(b, b"  ").is_none();
+    if simple {
+        let core = run.trim_matches(' ');
+        if core.len() < run.len() && run.starts_with(' ') {
+            *space = true;
+        }
+        if !core.is_empty() {
+            push_word(out, core, space);
+            *space = run.ends_with(' ');
+        }
+        return;
+    }
+    if run.starts_with(|c: char| c.is_ascii_whitespace()) {
+        *space = true;
+    }
+    for word in run.split_ascii_whitespace() {
+        push_word(out, word, space);
+        *space = true;
+    }
+    *space = run.ends_with(|c: char| c.is_ascii_whitespace());
 }
 
 fn push_word(out: &mut String, word: &str, space: &mut bool) {
@@ -331,11 +363,28 @@ fn entity(s: &str) -> (&str, usize) {
 /// parsers choke on them and readers never want them.
 pub fn strip_control_chars(s: &str) -> std::borrow::Cow<'_, str> {
     let bad = |c: char| c < ' ' && !matches!(c, '\t' | '\n' | '\r');
-    if s.contains(bad) {
+    if has_control_bytes(s.as_bytes()) {
         s.replace(bad, "").into()
     } else {
         s.into()
     }
+}
+
+/// Whether `bytes` hold a C0 control other than tab, LF and CR. Control characters are ASCII,
+/// so bytes suffice; eight at a time, since this runs over every document's whole text.
+fn has_control_bytes(bytes: &[u8]) -> bool {
+    const LOW: u64 = 0x2020_2020_2020_2020;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let bad = |b: &u8| *b < b' ' && !matches!(b, b'\t' | b'\n' | b'\r');
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().expect("chunks of eight"));
+        // Some byte is below 0x20 (SWAR "has less than"; exact, no false negatives).
+        if x.wrapping_sub(LOW) & !x & HIGH != 0 && chunk.iter().any(bad) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(bad)
 }
 
 #[cfg(test)]
@@ -437,5 +486,81 @@ mod tests {
             "{}",
             plain_text(layered)
         );
+    }
+
+    #[test]
+    fn control_characters_are_found_anywhere() {
+        assert!(!has_control_bytes(
+            b"plain text\twith\r\nbreaks, caf\xc3\xa9 \x7f"
+        ));
+        for at in 0..20 {
+            let mut text = vec![b'a'; 20];
+            text[at] = 0x0b;
+            assert!(has_control_bytes(&text), "at {at}");
+            text[at] = 0x1f;
+            assert!(has_control_bytes(&text), "at {at}");
+            text[at] = b'\n';
+            assert!(!has_control_bytes(&text), "at {at}");
+        }
+        assert_eq!(strip_control_chars("a\u{0}b\u{1b}c\td"), "abc\td");
+    }
+
+    /// The text view as a word-by-word reference computes it, on random mixes of the pieces
+    /// that matter: tags, entities, runs of each kind of white space, words.
+    #[test]
+    fn push_text_matches_the_word_by_word_reference() {
+        fn reference(out: &mut String, html: &str) {
+            let mut space = !out.is_empty();
+            let mut rest = html;
+            while let Some(c) = rest.chars().next() {
+                if c == '<' {
+                    rest = rest.find('>').map_or("", |p| &rest[p + 1..]);
+                    space = true;
+                } else if c.is_ascii_whitespace() {
+                    space = true;
+                    rest = &rest[1..];
+                } else if c == '&' {
+                    let (text, len) = entity(rest);
+                    push_word(out, text, &mut space);
+                    rest = &rest[len..];
+                } else {
+                    let end = rest
+                        .find(|c: char| c == '<' || c == '&' || c.is_ascii_whitespace())
+                        .unwrap_or(rest.len());
+                    push_word(out, &rest[..end], &mut space);
+                    rest = &rest[end..];
+                }
+            }
+        }
+        let pieces = [
+            "<p>",
+            "</p>",
+            "<a href='x'>",
+            "&amp;",
+            "&nbsp;",
+            "&lt;",
+            "&bogus;",
+            " ",
+            "  ",
+            "\n",
+            "\t ",
+            "word",
+            "caf\u{e9}",
+            "BNB",
+            ".",
+            "\r\n",
+        ];
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..5000 {
+            let html: String = (0..rng.usize(0..12))
+                .map(|_| pieces[rng.usize(..pieces.len())])
+                .collect();
+            for prefix in ["", "title"] {
+                let (mut got, mut want) = (prefix.to_string(), prefix.to_string());
+                push_text(&mut got, &html);
+                reference(&mut want, &html);
+                assert_eq!(got, want, "{html:?}");
+            }
+        }
     }
 }

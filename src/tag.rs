@@ -68,7 +68,11 @@ impl TagRules {
                     return Err((i, format!("rule {:?} has an empty keyword", rule.name)));
                 }
                 if kw.is_ascii() {
-                    let word = kw.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let word = kw
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .to_ascii_lowercase();
                     let first_word = word.chars().next().is_some_and(is_word_char);
                     let last_word = word.chars().last().is_some_and(is_word_char);
                     ascii_keys.push((i, first_word, last_word));
@@ -81,8 +85,9 @@ impl TagRules {
         }
         let ascii = (!ascii_words.is_empty())
             .then(|| {
+                // Keywords and text are both lower-cased (ASCII): a case-sensitive automaton
+                // scans faster than a case-insensitive one.
                 AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
                     .build(&ascii_words)
                     .map_err(|e| (0, format!("cannot compile keywords: {e}")))
@@ -169,7 +174,7 @@ fn is_word_char(c: char) -> bool {
 }
 
 /// Everything keyword rules look at, as plain text, fields separated, white space collapsed to
-/// single spaces (so "BNB Chain" matches across a line break).
+/// single spaces (so "BNB Chain" matches across a line break), ASCII letters lower-cased.
 fn match_text(entry: &Entry) -> String {
     let len = entry.title.len()
         + entry.summary.as_ref().map_or(0, String::len)
@@ -184,6 +189,7 @@ fn match_text(entry: &Entry) -> String {
         text.push_str(" \n");
         push_text(&mut text, c);
     }
+    text.make_ascii_lowercase();
     text
 }
 

@@ -55,7 +55,17 @@ fn header_charset(content_type: Option<&str>) -> Option<&'static Encoding> {
 pub fn decode(bytes: &[u8], content_type: Option<&str>) -> (String, Decoded) {
     let (encoding, body) = match Encoding::for_bom(bytes) {
         Some((enc, bom_len)) => (enc, &bytes[bom_len..]),
-        None => (choose(bytes, content_type), bytes),
+        // Valid UTF-8 is UTF-8 (see the module's notes): validated once, copied once.
+        None => match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                let decoded = Decoded {
+                    encoding: UTF_8,
+                    had_errors: false,
+                };
+                return (strip_xml_declaration(text.to_owned()), decoded);
+            }
+            Err(_) => (choose(bytes, content_type), bytes),
+        },
     };
     let (text, _, had_errors) = encoding.decode(body);
     (
@@ -85,6 +95,18 @@ fn choose(bytes: &[u8], content_type: Option<&str>) -> &'static Encoding {
 /// encodings mid-stream (found by fuzzing).
 fn strip_xml_declaration(text: String) -> String {
     if !text.contains("<?xml") && !text.contains("<?XML") {
+        return text;
+    }
+    // The usual case, one declaration at the very start: cut it off in place.
+    let start = text.len() - text.trim_start().len();
+    if let Some(end) = (find_declaration(&text[start..]) == Some(0))
+        .then(|| text[start..].find("?>"))
+        .flatten()
+        .map(|e| start + e + 2)
+        && find_declaration(&text[end..]).is_none()
+    {
+        let mut text = text;
+        text.drain(..end);
         return text;
     }
     let mut out = String::with_capacity(text.len());
