@@ -39,9 +39,9 @@ pub struct Gates {
 }
 
 /// Parsed batches that may wait for the store at once. Each is a feed's prepared entries (a
-/// few hundred KiB at most under the default limits); 64 make commits of a few thousand
+/// few hundred KiB at most under the default limits); 32 make commits of over a thousand
 /// entries during a cold pass.
-const QUEUED_BATCHES: usize = 64;
+const QUEUED_BATCHES: usize = 32;
 
 impl Gates {
     pub fn new(concurrency: usize) -> Arc<Gates> {
