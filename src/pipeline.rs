@@ -38,10 +38,10 @@ pub struct Gates {
     queued: Semaphore,
 }
 
-/// Parsed batches that may wait for the store at once. Each is a feed's prepared entries (a
-/// few hundred KiB at most under the default limits); 32 make commits of over a thousand
-/// entries during a cold pass.
-const QUEUED_BATCHES: usize = 32;
+/// Parsed batches that may wait for the store at once: a group being written and the next
+/// gathering (see `store::GROUP_BATCHES`). Each is a feed's prepared entries, a few hundred
+/// KiB at most under the default limits.
+const QUEUED_BATCHES: usize = 2 * crate::store::GROUP_BATCHES;
 
 impl Gates {
     pub fn new(concurrency: usize) -> Arc<Gates> {

@@ -390,6 +390,11 @@ pub const COMMIT_DELAY: Duration = Duration::from_millis(200);
 /// nothing more and must fit the page cache ([`WRITER_CACHE_KIB`]) or spill into the WAL.
 const GROUP_ENTRIES: usize = 2000;
 
+/// A group is written at once when it holds this many feeds' batches. Whoever queues batches
+/// should allow twice as many to wait (one group being written, the next gathering); if they
+/// allowed fewer, polls would stand idle until [`COMMIT_DELAY`] ran out.
+pub const GROUP_BATCHES: usize = 24;
+
 impl SharedStore {
     pub fn new(mut store: Store) -> SharedStore {
         let path = store
@@ -451,7 +456,7 @@ impl SharedStore {
                 batch,
                 reply,
             });
-            if q.entries >= GROUP_ENTRIES {
+            if q.entries >= GROUP_ENTRIES || q.batches.len() >= GROUP_BATCHES {
                 self.full.notify_one();
             }
             q.batches.len() == 1
