@@ -358,10 +358,11 @@ impl ReaderPool {
 /// stalls the async workers; the std mutex is never held across an `.await`.
 #[derive(Clone)]
 pub struct SharedStore {
-    store: Arc<Mutex<Store>>,
     /// Connections for reads the pipeline makes, so they never wait while the writer holds
-    /// the store for a group commit. None for an in-memory store (tests).
+    /// the store for a group commit. None for an in-memory store (tests). Declared before
+    /// `store` so they close first and the writer, closing last, removes the WAL.
     readers: Option<Arc<ReaderPool>>,
+    store: Arc<Mutex<Store>>,
     /// Feed batches waiting to be written together (see [`SharedStore::apply_batch`]).
     queue: Arc<Mutex<Queue>>,
     /// Wakes the group's writer early when the group is full.
@@ -464,13 +465,13 @@ impl SharedStore {
         if first {
             // The group is written by a task of its own, so that its batches are stored even
             // if this caller is cancelled while it waits.
-            let this = self.clone();
+            let (store, queue, full) = (self.store.clone(), self.queue.clone(), self.full.clone());
             tokio::spawn(async move {
                 tokio::select! {
                     _ = tokio::time::sleep(COMMIT_DELAY) => {}
-                    _ = this.full.notified() => {}
+                    _ = full.notified() => {}
                 }
-                let written = tokio::task::spawn_blocking(move || this.write_group()).await;
+                let written = tokio::task::spawn_blocking(move || write_group(store, queue)).await;
                 if let Err(e) = written {
                     tracing::error!(error = %e, "the database writer crashed");
                 }
@@ -484,22 +485,28 @@ impl SharedStore {
             ))
         })
     }
+}
 
-    /// Writes every batch queued by now in one transaction and answers each.
-    fn write_group(&self) {
-        let mut store = lock(&self.store);
+/// Writes every batch queued by now in one transaction and answers each. The store's handles
+/// are let go before the answers: a caller that drops the last `SharedStore` after its answer
+/// closes the database then and there, not whenever this thread gets round to it.
+fn write_group(store: Arc<Mutex<Store>>, queue: Arc<Mutex<Queue>>) {
+    let (group, results) = {
+        let mut writer = lock(&store);
         // Taken under the store's lock: one group is written whole before the next is taken.
-        let group = std::mem::take(&mut *lock(&self.queue));
+        let group = std::mem::take(&mut *lock(&queue));
         let batches: Vec<(i64, &FeedBatch)> = group
             .batches
             .iter()
             .map(|q| (q.feed_id, &q.batch))
             .collect();
-        let results = store.apply_batches(&batches);
-        for (q, r) in group.batches.into_iter().zip(results) {
-            // A caller that has gone (its pass was cancelled) needs no answer; the batch is stored.
-            let _ = q.reply.send(r);
-        }
+        let results = writer.apply_batches(&batches);
+        (group, results)
+    };
+    drop((store, queue));
+    for (q, r) in group.batches.into_iter().zip(results) {
+        // A caller that has gone (its pass was cancelled) needs no answer; the batch is stored.
+        let _ = q.reply.send(r);
     }
 }
 
