@@ -36,6 +36,8 @@ pub struct Gates {
     /// queued, so fetching goes on while the store writes, and the store finds many batches
     /// to commit together (see `SharedStore::apply_batch`).
     queued: Semaphore,
+    /// The size of `inflight`.
+    concurrency: usize,
 }
 
 /// Parsed batches that may wait for the store at once: a group being written and the next
@@ -52,6 +54,7 @@ impl Gates {
             inflight: Semaphore::new(concurrency),
             cpu: Semaphore::new(cores),
             queued: Semaphore::new(QUEUED_BATCHES),
+            concurrency,
         })
     }
 }
@@ -207,7 +210,13 @@ async fn fetch_and_store(
         .await
         .expect("the gate is never closed");
     drop(slot);
-    let counts = ctx.store.apply_batch(state.id, batch).await?;
+    // A feed that has let go of its slot makes room for the next at once, so a free slot
+    // means no other feed is between fetch and store: nothing will join this batch's group.
+    let others_coming = ctx.gates.inflight.available_permits() < ctx.gates.concurrency;
+    let counts = ctx
+        .store
+        .apply_batch(state.id, batch, others_coming)
+        .await?;
     Ok(Polled {
         outcome: Outcome::Stored(counts),
         response,

@@ -442,11 +442,15 @@ impl SharedStore {
 
     /// Stores one feed's batch, all or nothing, committed together with the other batches
     /// that arrive within [`COMMIT_DELAY`] of the first (group commit, see
-    /// [`Store::apply_batches`]). Returns once the batch is committed.
+    /// [`Store::apply_batches`]). `others_coming` says whether the caller knows of more
+    /// batches on their way; if not, the group is written at once instead of waiting for
+    /// them (the last feed of a pass, a lone poll of the daemon). Returns once the batch is
+    /// committed.
     pub async fn apply_batch(
         &self,
         feed_id: i64,
         batch: FeedBatch,
+        others_coming: bool,
     ) -> Result<BatchCounts, StoreError> {
         let (reply, result) = tokio::sync::oneshot::channel();
         let first = {
@@ -457,7 +461,7 @@ impl SharedStore {
                 batch,
                 reply,
             });
-            if q.entries >= GROUP_ENTRIES || q.batches.len() >= GROUP_BATCHES {
+            if !others_coming || q.entries >= GROUP_ENTRIES || q.batches.len() >= GROUP_BATCHES {
                 self.full.notify_one();
             }
             q.batches.len() == 1

@@ -276,7 +276,7 @@ async fn concurrent_batches_each_get_their_own_counts() {
                     (entry(&n.to_string(), &link, n as i64), &[][..])
                 })
                 .collect();
-            (i, shared.apply_batch(id, batch(&url, entries)).await)
+            (i, shared.apply_batch(id, batch(&url, entries), true).await)
         });
     }
     while let Some(done) = tasks.join_next().await {
@@ -358,7 +358,10 @@ async fn a_closed_store_leaves_no_wal_and_keeps_every_batch() {
                     (e, &[][..])
                 })
                 .collect();
-            shared.apply_batch(id, batch(&url, entries)).await.unwrap()
+            shared
+                .apply_batch(id, batch(&url, entries), true)
+                .await
+                .unwrap()
         });
     }
     while let Some(counts) = tasks.join_next().await {
@@ -373,4 +376,25 @@ async fn a_closed_store_leaves_no_wal_and_keeps_every_batch() {
     let reopened = Store::open(&path).unwrap();
     assert_eq!(reopened.entry_count().unwrap(), 40 * 300);
     reopened.integrity_check().unwrap();
+}
+
+/// On tokio's paused clock, time moves only when every task waits on a timer: a batch that
+/// waited out the commit delay shows it as elapsed time, one written at once shows none.
+#[tokio::test(start_paused = true)]
+async fn a_batch_with_none_coming_after_it_is_written_without_the_delay() {
+    let mut store = Store::open_in_memory().unwrap();
+    let id = store.feed_state("https://a/feed").unwrap().id;
+    let shared = SharedStore::new(store);
+    let one = |n: &str| {
+        let link = format!("https://a/{n}");
+        batch("https://a/feed", vec![(entry(n, &link, 1), &[][..])])
+    };
+    let started = tokio::time::Instant::now();
+    let counts = shared.apply_batch(id, one("1"), false).await.unwrap();
+    assert_eq!(counts.new, 1);
+    assert!(started.elapsed() < COMMIT_DELAY, "{:?}", started.elapsed());
+    let started = tokio::time::Instant::now();
+    let counts = shared.apply_batch(id, one("2"), true).await.unwrap();
+    assert_eq!(counts.new, 1);
+    assert!(started.elapsed() >= COMMIT_DELAY, "{:?}", started.elapsed());
 }
