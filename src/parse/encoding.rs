@@ -130,7 +130,7 @@ fn strip_xml_declaration(text: String) -> String {
 fn find_declaration(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
     let mut from = 0;
-    while let Some(off) = s[from..].find("<?") {
+    while let Some(off) = memchr::memmem::find(&bytes[from..], b"<?") {
         let at = from + off;
         let target = bytes.get(at + 2..at + 5);
         let after = bytes.get(at + 5).copied();

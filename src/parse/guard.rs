@@ -8,13 +8,13 @@ use super::ParseError;
 pub fn check_xml(text: &str, max_depth: usize) -> Result<(), ParseError> {
     let bytes = text.as_bytes();
     let (mut depth, mut i) = (0usize, 0usize);
-    while let Some(off) = bytes[i..].iter().position(|b| *b == b'<') {
+    while let Some(off) = memchr::memchr(b'<', &bytes[i..]) {
         i += off;
         let rest = &text[i..];
         if rest.starts_with("<!--") {
             i += rest.find("-->").map_or(rest.len(), |e| e + 3);
         } else if rest.starts_with("<![CDATA[") {
-            i += rest.find("]]>").map_or(rest.len(), |e| e + 3);
+            i += memchr::memmem::find(rest.as_bytes(), b"]]>").map_or(rest.len(), |e| e + 3);
         } else if rest.starts_with("<?") {
             i += rest.find("?>").map_or(rest.len(), |e| e + 2);
         } else if rest.starts_with("<!") {
@@ -27,9 +27,9 @@ pub fn check_xml(text: &str, max_depth: usize) -> Result<(), ParseError> {
             i += end;
         } else if rest.starts_with("</") {
             depth = depth.saturating_sub(1);
-            i += rest.find('>').map_or(rest.len(), |e| e + 1);
+            i += memchr::memchr(b'>', rest.as_bytes()).map_or(rest.len(), |e| e + 1);
         } else {
-            let end = rest.find('>').map_or(rest.len(), |e| e + 1);
+            let end = memchr::memchr(b'>', rest.as_bytes()).map_or(rest.len(), |e| e + 1);
             if !rest[..end].ends_with("/>") {
                 depth += 1;
                 if depth > max_depth {

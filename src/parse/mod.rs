@@ -195,7 +195,8 @@ struct ItemExtras {
 /// One slot per item, or none at all when the items cannot be matched one to one with the
 /// parser's entries (then nothing is guessed).
 fn item_extras(text: &str, entry_count: usize) -> Vec<ItemExtras> {
-    if !text.contains("feedburner:origLink") && !text.contains("dc:subject") {
+    let has = |needle: &str| memchr::memmem::find(text.as_bytes(), needle.as_bytes()).is_some();
+    if !has("feedburner:origLink") && !has("dc:subject") {
         return Vec::new();
     }
     let unescape = |s: &str| {
