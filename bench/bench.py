@@ -299,11 +299,12 @@ def main():
             f"corpus: {ENTRIES} entries a feed, {size / 1e6:.0f} MB for the first 1000 feeds, served by nginx on 127.0.0.1.")
         say(f"Runs: {RUNS}, alternating aggregate and newsboat; medians.")
         say()
-        cold_and_warm()
-        update()
-        serving()
-        if os.environ.get("SCALE", "1") != "0":
-            scale()
+        only = os.environ.get("ONLY", "cold update serving scale").split()
+        if os.environ.get("SCALE", "1") == "0" and "scale" in only:
+            only.remove("scale")
+        for name, scenario in [("cold", cold_and_warm), ("update", update), ("serving", serving), ("scale", scale)]:
+            if name in only:
+                scenario()
     finally:
         stop_nginx()
     with open(os.path.join(WORK, "results.md"), "w") as f:

@@ -6,6 +6,7 @@
 #   bench/run.sh                     # everything: N = 100, 1000, 5000; 3 runs each
 #   RUNS=5 SIZES="100 1000" bench/run.sh
 #   SCALE=0 bench/run.sh             # skip the 1M-entry scale scenario
+#   ONLY="serving" bench/run.sh      # just these scenarios (cold update serving scale)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub fetch_seconds: Histogram,
     /// HTTP requests by route and status.
     pub requests: IntCounterVec,
+    /// Feed bodies rendered (cache misses), by kind: output, adhoc.
+    pub renders: IntCounterVec,
     /// Feeds whose last poll failed.
     pub feeds_failing: IntGauge,
 }
@@ -44,6 +46,11 @@ impl Metrics {
             "HTTP requests served, by route and status.",
             &["route", "status"],
         );
+        let renders = counter(
+            "renders_total",
+            "Feed bodies rendered because the cache had none for the store's state, by kind.",
+            &["kind"],
+        );
         // Buckets from a fast loopback 304 (5 ms) to the default 30 s timeout.
         let buckets = vec![
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -70,6 +77,7 @@ impl Metrics {
             entries,
             fetch_seconds,
             requests,
+            renders,
             feeds_failing,
         }
     }

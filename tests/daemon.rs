@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::Duration;
 
-use common::daemon::{Daemon, wait_until};
+use common::daemon::{Daemon, http_get, wait_until};
 use common::*;
 
 /// A daemon config: these feeds polled every `interval`, listening on a free port.
@@ -491,6 +491,41 @@ fn the_index_page_health_and_metrics() {
             "metrics lack {needle}:\n{metrics}"
         );
     }
+}
+
+#[test]
+fn readers_asking_at_once_share_one_rendering() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.feed("cointelegraph.rss")], "1h"));
+    let d = start_and_fill(&work, 5);
+    let renders = |d: &Daemon| {
+        let metrics = d.get("/metrics").text();
+        metrics
+            .lines()
+            .find(|l| l.starts_with("aggregate_renders_total{kind=\"adhoc\"}"))
+            .map_or(0, |l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+    };
+    let before = renders(&d);
+    let addr = d.addr;
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let askers: Vec<_> = (0..16)
+            .map(|_| s.spawn(move || http_get(addr, "/feed.json?tags=Regulation&limit=7", &[])))
+            .collect();
+        askers
+            .into_iter()
+            .map(|a| {
+                let r = a.join().unwrap();
+                assert_eq!(r.status, 200);
+                r.body
+            })
+            .collect()
+    });
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "every reader got the same body"
+    );
+    assert_eq!(renders(&d) - before, 1, "one rendering for sixteen readers");
 }
 
 /// A connection from `local` (another loopback address stands for another client).

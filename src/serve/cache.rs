@@ -40,14 +40,43 @@ pub struct Rendered {
     pub last_modified_header: HeaderValue,
 }
 
-#[derive(Debug, Default)]
+/// Locks that let one request at a time render a given key (striped: a key's hash picks one).
+const RENDER_LOCKS: usize = 64;
+
+#[derive(Debug)]
 pub struct Cache {
     entries: Mutex<HashMap<CacheKey, Arc<Rendered>>>,
+    /// Taken by a request that found its key missing or stale, so that when a poll makes every
+    /// output stale, the readers who ask at that moment wait for one rendering instead of
+    /// each making their own (32 at once made the slowest answer take 40 ms).
+    renders: Vec<tokio::sync::Mutex<()>>,
+    /// Picks a key's render lock; one per cache, so a key always gets the same lock.
+    stripes: std::collections::hash_map::RandomState,
+}
+
+impl Default for Cache {
+    fn default() -> Cache {
+        Cache {
+            entries: Mutex::default(),
+            renders: (0..RENDER_LOCKS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            stripes: Default::default(),
+        }
+    }
 }
 
 impl Cache {
     pub fn new() -> Cache {
         Cache::default()
+    }
+
+    /// The lock to hold while rendering `key`; a request that waited for it should look in
+    /// the cache again before rendering.
+    pub fn render_lock(&self, key: &CacheKey) -> &tokio::sync::Mutex<()> {
+        use std::hash::BuildHasher;
+        let stripe = self.stripes.hash_one(key);
+        &self.renders[(stripe as usize) % RENDER_LOCKS]
     }
 
     /// The cached rendering if it is of `generation`.

@@ -198,10 +198,31 @@ async fn render_cached(
     if let Some(hit) = state.cache.get(&key, generation) {
         return Ok(hit);
     }
+    // One rendering per key at a time; whoever waited for it likely finds it done.
+    let _turn = state.cache.render_lock(&key).lock().await;
+    let generation = state.live.generation();
+    if let Some(hit) = state.cache.get(&key, generation) {
+        return Ok(hit);
+    }
     let (query, channel) = what();
-    let stories = state.readers.call(move |s| s.stories(&query)).await?;
-    let body = publish::render(format, &channel, &stories);
-    Ok(state.cache.put(key, generation, format, body))
+    let cache = state.cache.clone();
+    let kind = match key {
+        CacheKey::Output(..) => "output",
+        CacheKey::AdHoc(..) => "adhoc",
+    };
+    let renders = state.metrics.renders.with_label_values(&[kind]);
+    // Query, render, hash and gzip on the blocking pool: a 200 KiB body takes milliseconds,
+    // and on an async worker they would hold up every request queued behind it.
+    let rendered = state
+        .readers
+        .call(move |s| {
+            let stories = s.stories(&query)?;
+            let body = publish::render(format, &channel, &stories);
+            renders.inc();
+            Ok(cache.put(key, generation, format, body))
+        })
+        .await?;
+    Ok(rendered)
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
