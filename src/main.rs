@@ -13,6 +13,14 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    // glibc gives each thread that allocates an arena of its own, up to 8 per core, and keeps
+    // what each has held; tokio's blocking pool has many threads. Four arenas cut a cold pass's
+    // peak RSS by a sixth at no measurable cost in time.
+    // SAFETY: mallopt before any thread starts; it only tunes the allocator.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 4);
+    }
     // Usage errors exit 1 like every other fatal error: exit code 2 means "a feed failed".
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

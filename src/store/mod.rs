@@ -389,12 +389,14 @@ pub const COMMIT_DELAY: Duration = Duration::from_millis(200);
 
 /// A group is written at once when it holds this many entries: large transactions gain
 /// nothing more and must fit the page cache ([`WRITER_CACHE_KIB`]) or spill into the WAL.
-const GROUP_ENTRIES: usize = 2000;
+const GROUP_ENTRIES: usize = 4000;
 
 /// A group is written at once when it holds this many feeds' batches. Whoever queues batches
 /// should allow twice as many to wait (one group being written, the next gathering); if they
-/// allowed fewer, polls would stand idle until [`COMMIT_DELAY`] ran out.
-pub const GROUP_BATCHES: usize = 24;
+/// allowed fewer, polls would stand idle until [`COMMIT_DELAY`] ran out. A cold pass of 5000
+/// feeds took a sixth less time with 48 than with 24: half the commits, each rewriting pages
+/// all over the date-ordered indexes, which grow with the database.
+pub const GROUP_BATCHES: usize = 48;
 
 impl SharedStore {
     pub fn new(mut store: Store) -> SharedStore {
