@@ -97,7 +97,7 @@ impl Cache {
         body: String,
     ) -> Arc<Rendered> {
         let digest = Sha256::digest(body.as_bytes());
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::dedup::hex(&digest[..16]);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(body.as_bytes()).expect("writing to memory");
         let gzip = Bytes::from(gz.finish().expect("writing to memory"));

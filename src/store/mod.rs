@@ -80,6 +80,9 @@ const WAL_HARD_LIMIT_PAGES: i64 = 8 * WAL_CHECKPOINT_PAGES;
 /// statements one poll pass uses, and an evicted statement is parsed and planned again.
 const STATEMENT_CACHE: usize = 64;
 
+/// A feed's row, created on first sight and left alone after.
+const INSERT_FEED: &str = "INSERT INTO feeds (url) VALUES (?1) ON CONFLICT (url) DO NOTHING";
+
 /// What the pipeline needs to poll a feed again.
 #[derive(Debug, Clone)]
 pub struct FeedState {
@@ -243,9 +246,7 @@ impl Store {
     pub fn register_feeds(&mut self, urls: &[String]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO feeds (url) VALUES (?1) ON CONFLICT (url) DO NOTHING",
-            )?;
+            let mut insert = tx.prepare_cached(INSERT_FEED)?;
             for url in urls {
                 insert.execute([url])?;
             }
@@ -256,10 +257,7 @@ impl Store {
 
     /// The feed's row, created on first sight.
     pub fn feed_state(&mut self, url: &str) -> Result<FeedState, StoreError> {
-        self.conn.execute(
-            "INSERT INTO feeds (url) VALUES (?1) ON CONFLICT (url) DO NOTHING",
-            [url],
-        )?;
+        self.conn.prepare_cached(INSERT_FEED)?.execute([url])?;
         Ok(self
             .find_feed_state(url)?
             .expect("the row was just created"))
@@ -523,13 +521,18 @@ fn write_group(store: Arc<Mutex<Store>>, queue: Arc<Mutex<Queue>>) {
 /// leaves [`WAL_CHECKPOINT_PAGES`] in the WAL; only past [`WAL_HARD_LIMIT_PAGES`] does the
 /// writer checkpoint itself. If the thread cannot start, SQLite's own checkpoints stay on.
 fn checkpoint_in_background(store: &mut Store, path: &Path) {
-    let conn = match Connection::open(path) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, "no background checkpointer; the writer checkpoints");
-            return;
-        }
-    };
+    match start_checkpointer(store, path) {
+        Ok(thread) => store.checkpointer = Some(thread),
+        Err(e) => tracing::warn!(error = %e, "no background checkpointer; the writer checkpoints"),
+    }
+}
+
+/// The checkpointer's connection and thread, and the writer's hook that wakes it.
+fn start_checkpointer(
+    store: &mut Store,
+    path: &Path,
+) -> Result<std::thread::JoinHandle<()>, Box<dyn std::error::Error>> {
+    let conn = Connection::open(path)?;
     let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
     let thread = std::thread::Builder::new()
         .name("checkpointer".into())
@@ -541,15 +544,9 @@ fn checkpoint_in_background(store: &mut Store, path: &Path) {
                     tracing::warn!(error = %e, "WAL checkpoint failed; the next commit retries");
                 }
             }
-        });
-    let thread = match thread {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(error = %e, "no background checkpointer; the writer checkpoints");
-            return;
-        }
-    };
-    let hooked = store
+        })?;
+    // If the hook cannot be set, `wake` is dropped with it and the thread ends at once.
+    store
         .conn
         .wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
             let pages = i64::from(pages);
@@ -561,13 +558,8 @@ fn checkpoint_in_background(store: &mut Store, path: &Path) {
                 let _ = wake.try_send(());
             }
             Ok(())
-        }));
-    match hooked {
-        Ok(()) => store.checkpointer = Some(thread),
-        Err(e) => {
-            tracing::warn!(error = %e, "no background checkpointer; the writer checkpoints");
-        }
-    }
+        }))?;
+    Ok(thread)
 }
 
 /// A panic inside a store call poisons the mutex; the data itself is transactional, so

@@ -1,4 +1,5 @@
-//! Writes: a fetched feed's entries in one transaction, poll outcomes, the retention sweep.
+//! Writes: fetched feeds' entries (each feed all or nothing, several in one group commit),
+//! poll outcomes, the retention sweep.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -53,11 +54,11 @@ impl Store {
     /// Stores several feeds' batches in one transaction (group commit), each batch still all or
     /// nothing: a batch that fails is rolled back to its savepoint and gets its own error, the
     /// others are kept. One commit instead of one per feed matters: every commit rewrites the
-    /// index pages it touched into the WAL, and entries land all over the guid, story and date
-    /// indexes, so per-feed commits wrote the same pages again and again (1.2 GB of WAL for a
-    /// 130 MB database of 1000 feeds). If the group as a whole cannot commit (disk full, I/O
-    /// error), each batch is tried again in a transaction of its own, so one bad moment costs
-    /// only the batches it must.
+    /// index pages it touched into the WAL, and a cold pass's entries land all over the
+    /// date-ordered indexes, so per-feed commits wrote the same pages again and again (1.2 GB
+    /// of WAL for a 130 MB database of 1000 feeds). If the group as a whole cannot commit (disk
+    /// full, I/O error), each batch is tried again in a transaction of its own, so one bad
+    /// moment costs only the batches it must.
     pub fn apply_batches(
         &mut self,
         batches: &[(i64, &FeedBatch)],
