@@ -504,7 +504,14 @@ fn write_group(store: Arc<Mutex<Store>>, queue: Arc<Mutex<Queue>>) {
             .iter()
             .map(|q| (q.feed_id, &q.batch))
             .collect();
+        let started = std::time::Instant::now();
         let results = writer.apply_batches(&batches);
+        tracing::debug!(
+            batches = batches.len(),
+            entries = group.entries,
+            took = ?started.elapsed(),
+            "wrote a group of batches"
+        );
         (group, results)
     };
     drop((store, queue));
