@@ -11,6 +11,7 @@ use crate::normalize::{
     canonical_url, escape_html, plain_text, sanitize_html, strip_control_chars,
 };
 
+mod dates;
 mod encoding;
 mod guard;
 
@@ -98,6 +99,7 @@ pub fn parse(
         // instead of feed-rs's generated id, which changes when the title is edited.
         .id_generator(|_, _, _| String::new())
         .sanitize_content(false)
+        .timestamp_parser(dates::timestamp)
         .build();
     let feed = parser
         .parse(text.as_bytes())
