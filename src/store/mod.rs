@@ -62,9 +62,16 @@ impl From<rusqlite::Error> for StoreError {
 /// Long enough to ride out a checkpoint or a large batch, short enough to report a stuck peer.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The writer's page cache. A group commit's dirty pages must fit, or SQLite spills them into
-/// the WAL mid-transaction and writes them again at commit. Readers keep SQLite's default.
+/// The writer's page cache. Readers keep SQLite's default.
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
+
+/// Dirty pages the writer holds in memory before it spills them into the WAL mid-transaction
+/// (to write them again at commit): 32 MiB, above the cache's 8 MiB. A group commit's entries
+/// land at random places of the date-ordered indexes, so a group dirties more distinct pages
+/// the larger those are: some 20 MiB at 5000 feeds (250k entries), where spilling at 8 MiB
+/// cost 7.8 s of system time in a pass instead of 6.3 s. The bound still holds a large
+/// single transaction (a migration, a retention sweep) to 32 MiB.
+const WRITER_SPILL_PAGES: i64 = 8192;
 
 /// WAL pages that start a checkpoint (SQLite's default is 1000, 4 MiB). Each checkpoint
 /// copies the latest version of every page in the WAL to the database and syncs both files;
@@ -170,6 +177,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        conn.pragma_update(None, "cache_spill", WRITER_SPILL_PAGES)?;
         // Checkpoints run automatically until a SharedStore moves them to a thread of their own.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         // Statement journals (a batch's savepoint in a group commit) stay in memory.
