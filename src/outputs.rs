@@ -66,29 +66,33 @@ pub async fn render(
     format: Format,
 ) -> Result<String, StoreError> {
     let query = query_of(output);
-    let stories = ctx.store.call(move |s| s.stories(&query)).await?;
+    let stories = ctx.store.read(move |s| s.stories(&query)).await?;
     let channel = channel_of(&ctx.config, output, format);
     Ok(publish::render(format, &channel, &stories))
 }
 
-/// Renders and writes every output that has a `path`. One output's failure does not stop the
-/// others; each result is returned with the output's name.
+/// Renders and writes every output that has a `path`, all at once: each write ends in an
+/// fsync, and one after another they held the end of a cold `--once` for 100 ms (30 ms at
+/// once). Reads go to reader connections, never waiting on the writer. One output's failure
+/// does not stop the others; each result is returned with the output's name, in config order.
 pub async fn write_files(ctx: &Context) -> Vec<(String, Result<Written, OutputError>)> {
-    let mut results = Vec::new();
-    for output in &ctx.config.outputs {
-        let Some((path, format)) = &output.file else {
-            continue;
-        };
-        let result = match render(ctx, output, *format).await {
-            Ok(body) => write_atomic(path, body.as_bytes()).map_err(|source| OutputError::Write {
-                path: path.clone(),
-                source,
-            }),
-            Err(e) => Err(e.into()),
-        };
-        results.push((output.name.clone(), result));
-    }
-    results
+    let writes = ctx.config.outputs.iter().filter_map(|output| {
+        let (path, format) = output.file.clone()?;
+        Some(async move {
+            let result = match render(ctx, output, format).await {
+                Ok(body) => {
+                    let at = path.clone();
+                    tokio::task::spawn_blocking(move || write_atomic(&at, body.as_bytes()))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                        .map_err(|source| OutputError::Write { path, source })
+                }
+                Err(e) => Err(e.into()),
+            };
+            (output.name.clone(), result)
+        })
+    });
+    futures_util::future::join_all(writes).await
 }
 
 /// Replaces `path` with `bytes` unless it already holds exactly them.

@@ -394,7 +394,8 @@ struct Queued {
 pub const COMMIT_DELAY: Duration = Duration::from_millis(200);
 
 /// A group is written at once when it holds this many entries: large transactions gain
-/// nothing more and must fit the page cache ([`WRITER_CACHE_KIB`]) or spill into the WAL.
+/// nothing more, and their dirty pages must stay under [`WRITER_SPILL_PAGES`] or spill into
+/// the WAL.
 const GROUP_ENTRIES: usize = 4000;
 
 /// A group is written at once when it holds this many feeds' batches. Whoever queues batches
@@ -419,6 +420,19 @@ impl SharedStore {
             store: Arc::new(Mutex::new(store)),
             queue: Arc::new(Mutex::new(Queue::default())),
             full: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// Runs a read on a reader connection (the writer's, for an in-memory store), so it never
+    /// waits for a group commit.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        match &self.readers {
+            Some(readers) => readers.call(f).await,
+            None => self.call(move |s| f(s)).await,
         }
     }
 
