@@ -66,9 +66,12 @@ pub async fn render(
     format: Format,
 ) -> Result<String, StoreError> {
     let query = query_of(output);
-    let stories = ctx.store.read(move |s| s.stories(&query)).await?;
     let channel = channel_of(&ctx.config, output, format);
-    Ok(publish::render(format, &channel, &stories))
+    // Rendered where it is read, on the blocking pool, as the server renders: a body of
+    // hundreds of KiB would otherwise hold up an async worker.
+    ctx.store
+        .read(move |s| Ok(publish::render(format, &channel, &s.stories(&query)?)))
+        .await
 }
 
 /// Renders and writes every output that has a `path`, all at once: each write ends in an
