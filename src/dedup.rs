@@ -23,13 +23,44 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Parameters that are part of an address but never tell two articles apart: ignored by
+/// identity, kept in the published link (see `normalize::canonical_url`).
+const GENERIC_TRACKERS: &[&str] = &[
+    "ref", "ref_src", "ref_url", "referrer", "source", "cmpid", "ncid", "spm", "sr_share",
+];
+
+/// A link as identity sees it: no fragment, no tracking parameter of any kind, the query
+/// sorted. This is the form identities were derived from before links kept their fragments,
+/// so keys stored by earlier versions stay the same.
+pub fn identity_link(link: &str) -> String {
+    let Ok(mut url) = Url::parse(link) else {
+        return link.to_string();
+    };
+    url.set_fragment(None);
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| {
+            !crate::normalize::is_tracking(k)
+                && !GENERIC_TRACKERS.contains(&k.to_ascii_lowercase().as_str())
+        })
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if pairs.is_empty() {
+        url.set_query(None);
+    } else {
+        pairs.sort();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.into()
+}
+
 /// The entry's identity within its feed.
 pub fn entry_key(entry: &Entry) -> String {
     if let Some(id) = &entry.source_id {
         return format!("id:{id}");
     }
     if let Some(link) = &entry.link {
-        return format!("link:{link}");
+        return format!("link:{}", identity_link(link));
     }
     let date = entry
         .published
@@ -41,7 +72,7 @@ pub fn entry_key(entry: &Entry) -> String {
 
 /// The cross-feed story key of a canonical link.
 pub fn story_key(canonical_link: &str) -> Option<String> {
-    let url = Url::parse(canonical_link).ok()?;
+    let url = Url::parse(&identity_link(canonical_link)).ok()?;
     let host = url.host_str()?;
     let host = host.strip_prefix("www.").unwrap_or(host);
     let host = host.strip_prefix("amp.").unwrap_or(host);
@@ -130,13 +161,50 @@ pub fn prepare(feed_url: &str, entry: Entry, tags: Vec<Tag>) -> PreparedEntry {
 }
 
 /// Drops later entries whose key repeats an earlier one in the same document (feeds do repeat
-/// items); the first, usually the newest, wins.
-pub fn unique_by_key(entries: Vec<PreparedEntry>) -> Vec<PreparedEntry> {
+/// items); the first, usually the newest, wins. Entries keyed by a link that differ only in
+/// the link's fragment (a day page's `#a080605` anchors) are distinct entries: their keys
+/// keep the fragment, which identity otherwise ignores.
+pub fn unique_by_key(feed_url: &str, mut entries: Vec<PreparedEntry>) -> Vec<PreparedEntry> {
+    let mut links: std::collections::HashMap<&str, Option<&str>> = Default::default();
+    let mut fragmented = std::collections::HashSet::new();
+    for e in &entries {
+        let link = e.entry.link.as_deref();
+        match links.get(e.key.as_str()) {
+            Some(seen) if *seen != link && e.key.starts_with("link:") => {
+                fragmented.insert(e.key.clone());
+            }
+            Some(_) => {}
+            None => {
+                links.insert(e.key.as_str(), link);
+            }
+        }
+    }
+    for e in &mut entries {
+        if fragmented.contains(&e.key)
+            && let Some(fragment) = e.entry.link.as_deref().and_then(|l| l.split_once('#'))
+        {
+            e.key = format!("{}#{}", e.key, fragment.1);
+            e.guid = published_guid(feed_url, &e.key);
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     entries
         .into_iter()
         .filter(|e| seen.insert(e.key.clone()))
         .collect()
+}
+
+/// Which of the entries sharing a story key (`(entry, feed)` pairs) are one story with `entry`.
+/// Entries of one feed are never one story (an outlet whose items all link to its news page
+/// publishes distinct items): a feed that holds several entries with the key keeps each alone,
+/// and the other feeds' entries merge without them.
+pub fn story_members(entry: i64, members: &[(i64, i64)]) -> Vec<bool> {
+    let count = |feed: i64| members.iter().filter(|(_, f)| *f == feed).count();
+    let own_feed = members.iter().find(|(id, _)| *id == entry).map(|(_, f)| *f);
+    if own_feed.is_some_and(|f| count(f) > 1) {
+        return members.iter().map(|(id, _)| *id == entry).collect();
+    }
+    members.iter().map(|(_, f)| count(*f) == 1).collect()
 }
 
 #[cfg(test)]
@@ -158,6 +226,54 @@ mod tests {
             story_key("https://x.io/?p=1"),
             story_key("https://x.io/?p=2")
         );
+    }
+
+    fn prepared(link: &str) -> PreparedEntry {
+        let entry = Entry {
+            source_id: None,
+            title: "t".into(),
+            link: Some(link.into()),
+            summary: None,
+            content: None,
+            authors: vec![],
+            categories: vec![],
+            published: None,
+            updated: None,
+            enclosures: vec![],
+        };
+        prepare("https://blog.example/feed", entry, vec![])
+    }
+
+    #[test]
+    fn entries_of_one_day_page_differ_by_their_anchors() {
+        let feed = "https://blog.example/feed";
+        let kept = unique_by_key(
+            feed,
+            vec![
+                prepared("https://blog.example/2008/06/26.html#a080605"),
+                prepared("https://blog.example/2008/06/26.html#a080606"),
+                prepared("https://blog.example/2008/06/26.html#a080606"),
+                prepared("https://blog.example/other?utm_source=x"),
+            ],
+        );
+        assert_eq!(kept.len(), 3, "two anchors, one repeat dropped, one other");
+        assert_ne!(kept[0].guid, kept[1].guid);
+        // A link with no sibling keeps the key earlier versions stored.
+        assert_eq!(kept[2].key, "link:https://blog.example/other");
+        assert_eq!(
+            identity_link("https://x.io/a?z=1&ref=rss&a=2#top"),
+            "https://x.io/a?a=2&z=1"
+        );
+    }
+
+    #[test]
+    fn entries_of_one_feed_are_never_one_story() {
+        // Entries 1 and 2 of feed 10 share a link; 3 (feed 20) and 4 (feed 30) carry it too.
+        let members = [(1, 10), (2, 10), (3, 20), (4, 30)];
+        assert_eq!(story_members(1, &members), [true, false, false, false]);
+        assert_eq!(story_members(2, &members), [false, true, false, false]);
+        assert_eq!(story_members(3, &members), [false, false, true, true]);
+        assert_eq!(story_members(3, &[(3, 20), (4, 30)]), [true, true]);
     }
 
     #[test]

@@ -6,8 +6,10 @@ use std::sync::LazyLock;
 
 use url::Url;
 
-/// Query parameters that only track the reader. Dropped before identity is derived (Miniflux
-/// strips them only after hashing, so its dedup never sees the clean URL).
+/// Query parameters that only track the reader, by a name no site uses for anything else.
+/// Dropped from every published link (Miniflux strips them only after hashing, so its dedup
+/// never sees the clean URL). Generic names (`ref`, `source`) are part of an address (a
+/// podcast host needs `?source=feed` to serve the file): see `dedup::identity_link`.
 const TRACKING_PARAMS: &[&str] = &[
     "fbclid",
     "gclid",
@@ -23,27 +25,20 @@ const TRACKING_PARAMS: &[&str] = &[
     "_hsenc",
     "_hsmi",
     "mkt_tok",
-    "ref",
-    "ref_src",
-    "ref_url",
-    "referrer",
-    "source",
-    "cmpid",
-    "ncid",
-    "sr_share",
-    "spm",
     "guccounter",
     "__twitter_impression",
 ];
 
-fn is_tracking(name: &str) -> bool {
+pub fn is_tracking(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.starts_with("utm_") || n.starts_with("_ga") || TRACKING_PARAMS.contains(&n.as_str())
 }
 
-/// The canonical form of a link: resolved against `base`, http(s) only, lower-case scheme and
-/// host, no default port, no fragment, no tracking parameters, remaining query sorted.
-/// `None` for anything that is not an http(s) URL (javascript:, mailto:, garbage).
+/// The link as republished: resolved against `base`, http(s) only, lower-case scheme and host,
+/// no default port, tracking parameters dropped. The rest of the query keeps its order and
+/// spelling (`?a=1&b=2&c` stays so), and the fragment stays: it may name the item (a blog's
+/// day page with `#a080605` anchors). `None` for anything that is not an http(s) URL
+/// (javascript:, mailto:, garbage).
 pub fn canonical_url(href: &str, base: Option<&Url>) -> Option<String> {
     let href = href.trim();
     if href.is_empty() {
@@ -56,18 +51,20 @@ pub fn canonical_url(href: &str, base: Option<&Url>) -> Option<String> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return None;
     }
-    url.set_fragment(None);
     // url::Url already lower-cases scheme and host and drops the scheme's default port.
-    let mut pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| !is_tracking(k))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    if pairs.is_empty() {
-        url.set_query(None);
-    } else {
-        pairs.sort();
-        url.query_pairs_mut().clear().extend_pairs(pairs);
+    if let Some(query) = url.query() {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let name = pair.split('=').next().unwrap_or(pair);
+                !pair.is_empty() && !is_tracking(name)
+            })
+            .collect();
+        let kept = kept.join("&");
+        url.set_query((!kept.is_empty()).then_some(kept.as_str()));
+    }
+    if url.fragment() == Some("") {
+        url.set_fragment(None);
     }
     Some(url.into())
 }
@@ -392,14 +389,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn canonical_drops_trackers_and_sorts() {
+    fn canonical_drops_trackers_and_keeps_the_rest_as_written() {
         let c = canonical_url(
             "HTTPS://Example.COM:443/a/b?utm_source=rss&z=1&a=2&fbclid=x#frag",
             None,
         );
-        assert_eq!(c.as_deref(), Some("https://example.com/a/b?a=2&z=1"));
+        assert_eq!(c.as_deref(), Some("https://example.com/a/b?z=1&a=2#frag"));
         assert_eq!(
-            canonical_url("https://x.io/p?ref=rss", None).as_deref(),
+            canonical_url("http://example/?a=1&b=2&c", None).as_deref(),
+            Some("http://example/?a=1&b=2&c")
+        );
+        assert_eq!(
+            canonical_url(
+                "https://cdn.example/ep.mp3?source=feed&utm_medium=rss",
+                None
+            )
+            .as_deref(),
+            Some("https://cdn.example/ep.mp3?source=feed")
+        );
+        assert_eq!(
+            canonical_url("https://x.io/p?fbclid=1", None).as_deref(),
             Some("https://x.io/p")
         );
         assert_eq!(canonical_url("javascript:alert(1)", None), None);

@@ -251,7 +251,7 @@ fn prepare(
         body_hash: String::new(),
         fingerprint: String::new(),
         moved_to: None,
-        entries: dedup::unique_by_key(entries),
+        entries: dedup::unique_by_key(feed_url, entries),
         now: Utc::now(),
     };
     Ok((batch, parsed.notes))

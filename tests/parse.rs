@@ -134,9 +134,16 @@ fn atom_xml_base_html_and_xhtml_content() {
         etf.title, "Bitcoin ETFs Record $1.2B Inflows as BTC Tops $97K",
         "type=html titles lose their markup"
     );
+    // `ref` is a generic name: the published link keeps it, identity ignores it.
     assert_eq!(
         etf.link.as_deref(),
-        Some("https://www.coindesk.com/markets/2026/11/23/bitcoin-etfs-record-inflows/")
+        Some("https://www.coindesk.com/markets/2026/11/23/bitcoin-etfs-record-inflows/?ref=rss")
+    );
+    assert_eq!(
+        dedup::story_key(etf.link.as_deref().unwrap()),
+        dedup::story_key(
+            "https://www.coindesk.com/markets/2026/11/23/bitcoin-etfs-record-inflows/"
+        )
     );
     let content = etf.content.as_deref().unwrap();
     assert!(

@@ -208,7 +208,16 @@ impl Store {
                 // Sorted here: with ORDER BY in SQL, this statement was re-prepared on every
                 // execution (SQLite weighs the bound value when choosing between index and sort).
                 members.sort_by_key(|m| (m.stored.first_seen, m.stored.id));
-                members
+                {
+                    let ids: Vec<(i64, i64)> =
+                        members.iter().map(|m| (m.stored.id, m.feed_id)).collect();
+                    let keep = crate::dedup::story_members(entry_id, &ids);
+                    members
+                        .into_iter()
+                        .zip(keep)
+                        .filter_map(|(m, k)| k.then_some(m))
+                        .collect()
+                }
             }
         };
         let mut tags: Vec<Tag> = Vec::new();
