@@ -160,6 +160,13 @@ async fn fetch_and_store(
             notes: Vec::new(),
         });
     }
+    // Relative links resolve against the document's own address where the server names one.
+    let base = response
+        .content_location
+        .as_deref()
+        .and_then(|l| target.join(l).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .unwrap_or_else(|| target.clone());
     let (batch, notes) = {
         let (feed, rules, ct) = (
             feed.clone(),
@@ -176,7 +183,7 @@ async fn fetch_and_store(
         // Parsing, sanitising and tagging are CPU work: keep them off the async workers. A panic
         // in a parser is that feed's error, never the process's.
         tokio::task::spawn_blocking(move || {
-            let run = || prepare(&feed, &rules, &limits, &body, ct.as_deref(), &target);
+            let run = || prepare(&feed, &rules, &limits, &body, ct.as_deref(), &base);
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
                 let what = panic
                     .downcast_ref::<String>()
@@ -269,8 +276,9 @@ async fn record_unchanged(ctx: &Context, id: i64, response: &Response) -> Result
 /// even if the server says nothing changed.
 fn fingerprint(feed: &FeedConfig, rules: &TagRules) -> String {
     let settings = format!(
-        "{}\n{:?}\n{:?}\n{:?}",
+        "{} {}\n{:?}\n{:?}\n{:?}",
         env!("CARGO_PKG_VERSION"),
+        parse::REVISION,
         feed.title,
         feed.tags,
         rules.rules()

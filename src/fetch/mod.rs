@@ -50,6 +50,9 @@ pub struct Response {
     pub moved_to: Option<Url>,
     /// From Cache-Control max-age, for the scheduler.
     pub max_age: Option<Duration>,
+    /// The Content-Location header as sent: the document's own address, which relative links
+    /// in it are resolved against (as feedparser and browsers do).
+    pub content_location: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +266,7 @@ impl Fetcher {
             validators: Validators::default(),
             moved_to: None,
             max_age: None,
+            content_location: None,
         };
         Ok(Fetched::Body(meta, body))
     }
@@ -308,6 +312,7 @@ fn response_meta(status: StatusCode, headers: &HeaderMap, moved_to: Option<Url>)
         },
         moved_to,
         max_age: header_str(headers, header::CACHE_CONTROL).and_then(|cc| max_age(&cc)),
+        content_location: header_str(headers, header::CONTENT_LOCATION),
     }
 }
 

@@ -1,19 +1,22 @@
 //! Feed bytes into `model::Entry`: decoding, feed-rs for every format, and normalisation of
 //! URLs, dates and HTML. No I/O; no feed-rs type leaves this module.
 
-use std::sync::LazyLock;
+use std::borrow::Cow;
 
-use regex::Regex;
 use url::Url;
 
-use crate::model::{Enclosure, Entry};
-use crate::normalize::{
-    canonical_url, escape_html, plain_text, sanitize_html, strip_control_chars,
-};
+use crate::model::Entry;
+use crate::normalize::{canonical_url, plain_text, strip_control_chars};
 
 mod dates;
+mod dialect;
 mod encoding;
+mod entry;
+mod extensions;
 mod guard;
+mod recover;
+
+use extensions::ItemExtras;
 
 pub use encoding::{Decoded, decode};
 
@@ -70,6 +73,8 @@ pub enum ParseError {
     EntityDeclarations,
     #[error("the feed nests elements more than {limit} deep (limits.max_depth)")]
     TooDeep { limit: usize },
+    #[error("none of the document's {items} entries could be read")]
+    NoEntries { items: usize },
 }
 
 fn content_type_note(ct: &Option<String>) -> String {
@@ -77,6 +82,10 @@ fn content_type_note(ct: &Option<String>) -> String {
         .map(|c| format!(" (Content-Type: {c})"))
         .unwrap_or_default()
 }
+
+/// Bumped when a change here reads the same bytes into different entries, so that feeds whose
+/// bodies did not change are read again (it is part of each feed's fingerprint).
+pub const REVISION: u32 = 2;
 
 /// Parses `bytes`, fetched from `feed_url` with this Content-Type, into normalised entries.
 pub fn parse(
@@ -90,20 +99,20 @@ pub fn parse(
     if text.trim().is_empty() {
         return Err(ParseError::Empty);
     }
-    if text.trim_start().starts_with('<') {
+    let xml = text.trim_start().starts_with('<');
+    if xml {
         guard::check_xml(&text, limits.max_depth)?;
     }
-    let parser = feed_rs::parser::Builder::new()
-        .base_uri(Some(feed_url.as_str()))
-        // An empty id marks "the feed gave none": dedup then falls back to link or hash,
-        // instead of feed-rs's generated id, which changes when the title is edited.
-        .id_generator(|_, _, _| String::new())
-        .sanitize_content(false)
-        .timestamp_parser(dates::timestamp)
-        .build();
-    let feed = parser
-        .parse(text.as_bytes())
-        .map_err(|e| classify(e, &text, content_type))?;
+    let mut notes = Vec::new();
+    let translated = xml.then(|| dialect::translate(&text)).flatten();
+    let text: Cow<str> = match translated {
+        Some(t) => {
+            notes.push(t.note.to_string());
+            Cow::Owned(t.text)
+        }
+        None => text,
+    };
+    let (feed, text) = read_feed(text, feed_url, content_type, &mut notes)?;
     let site_link = feed
         .links
         .iter()
@@ -116,14 +125,20 @@ pub fn parse(
         ("file", Some(site)) => site.clone(),
         _ => feed_url.clone(),
     };
-    let extras = item_extras(&text, feed.entries.len());
+    let doc_base = dialect::root_base(&text)
+        .and_then(|b| doc_base.join(&b).ok())
+        .unwrap_or(doc_base);
+    let extras = if xml {
+        item_extras(&text, feed.entries.len(), &mut notes)?
+    } else {
+        Vec::new()
+    };
     let mut raw: Vec<(feed_rs::model::Entry, ItemExtras)> = feed
         .entries
         .into_iter()
         .enumerate()
         .map(|(i, e)| (e, extras.get(i).cloned().unwrap_or_default()))
         .collect();
-    let mut notes = Vec::new();
     if raw.len() > limits.max_entries {
         notes.push(format!(
             "kept the newest {} of {} entries (limits.max_entries)",
@@ -136,7 +151,7 @@ pub fn parse(
     }
     let entries = raw
         .into_iter()
-        .map(|(e, x)| convert_entry(e, &doc_base, x, limits))
+        .map(|(e, x)| entry::convert(e, &doc_base, x, limits))
         .collect();
     Ok(ParsedFeed {
         title: feed
@@ -148,6 +163,91 @@ pub fn parse(
         decoded,
         notes,
     })
+}
+
+fn feed_rs_parser(feed_url: &Url) -> feed_rs::parser::Parser {
+    feed_rs::parser::Builder::new()
+        .base_uri(Some(feed_url.as_str()))
+        // An empty id marks "the feed gave none": dedup then falls back to link or hash,
+        // instead of feed-rs's generated id, which changes when the title is edited.
+        .id_generator(|_, _, _| String::new())
+        .sanitize_content(false)
+        .timestamp_parser(dates::timestamp)
+        .build()
+}
+
+/// feed-rs on the document; when it refuses, the repairs of `recover`, each named in `notes`.
+/// Returns the text that was read, for the extension pass.
+fn read_feed<'a>(
+    text: Cow<'a, str>,
+    feed_url: &Url,
+    content_type: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Result<(feed_rs::model::Feed, Cow<'a, str>), ParseError> {
+    // A fresh parser for every attempt: feed-rs keeps per-document state that a failed parse
+    // leaves behind (a reused parser panics on its next document).
+    let first = match feed_rs_parser(feed_url).parse(text.as_bytes()) {
+        Ok(feed) => return Ok((feed, text)),
+        Err(e) => e,
+    };
+    let refused = classify(first, &text, content_type);
+    if !text.trim_start().starts_with('<') || matches!(refused, ParseError::HtmlPage(_)) {
+        return Err(refused);
+    }
+    let mut repaired: Vec<String> = Vec::new();
+    let mut candidate = text.to_string();
+    if let Some(fixed) = recover::repair(&candidate) {
+        if fixed.cut_before_first_entry {
+            return Err(ParseError::Malformed(
+                "the document is cut short before its first entry ends".into(),
+            ));
+        }
+        candidate = fixed.text;
+        repaired.extend(fixed.notes);
+    }
+    if is_atom(&candidate)
+        && let Some(fixed) = dialect::rewrite_atom(&candidate, false)
+        && fixed != candidate
+    {
+        candidate = fixed;
+        repaired.push("rewrote Atom text constructs the parser refused".into());
+    }
+    for _ in 0..recover::MAX_DROPS {
+        match feed_rs_parser(feed_url).parse(candidate.as_bytes()) {
+            Ok(feed) => {
+                notes.push(format!("repaired: {}", repaired.join("; ")));
+                return Ok((feed, Cow::Owned(candidate)));
+            }
+            Err(e) => {
+                let Some(at) = error_position(&e) else { break };
+                let Some((fixed, name)) = recover::drop_element_at(&candidate, at) else {
+                    break;
+                };
+                repaired.push(format!("dropped a <{name}> the parser refused ({e})"));
+                candidate = fixed;
+            }
+        }
+    }
+    Err(refused)
+}
+
+fn is_atom(text: &str) -> bool {
+    let head = &text[..text.floor_char_boundary(4096)];
+    head.contains(dialect::ATOM10_NS)
+}
+
+/// Where feed-rs says it stopped, for the errors that name an element.
+fn error_position(e: &feed_rs::parser::ParseFeedError) -> Option<usize> {
+    use feed_rs::parser::{ParseErrorKind as K, ParseFeedError as E};
+    match e {
+        E::ParseError(
+            K::UnknownMimeType { position, .. }
+            | K::MissingContent { position, .. }
+            | K::UnknownEnumVariant { position, .. }
+            | K::IllegalState { position, .. },
+        ) => usize::try_from(*position).ok(),
+        _ => None,
+    }
 }
 
 fn classify(
@@ -173,249 +273,37 @@ fn classify(
     }
 }
 
-static ITEM_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?s)<(?:item|entry)[\s>].*?</(?:item|entry)>").unwrap());
-static ORIG_LINK_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?s)<feedburner:origLink>\s*(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?\s*</feedburner:origLink>",
-    )
-    .unwrap()
-});
-static DC_SUBJECT_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?s)<dc:subject>\s*(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?\s*</dc:subject>").unwrap()
-});
-
-/// What feed-rs does not read but real feeds carry, per item in document order:
-/// FeedBurner's `<feedburner:origLink>` (the real article behind a feedproxy redirect) and
-/// Dublin Core `<dc:subject>` (RSS 1.0's categories).
-#[derive(Debug, Default, Clone)]
-struct ItemExtras {
-    orig_link: Option<String>,
-    subjects: Vec<String>,
-}
-
-/// One slot per item, or none at all when the items cannot be matched one to one with the
-/// parser's entries (then nothing is guessed).
-fn item_extras(text: &str, entry_count: usize) -> Vec<ItemExtras> {
-    let has = |needle: &str| memchr::memmem::find(text.as_bytes(), needle.as_bytes()).is_some();
-    if !has("feedburner:origLink") && !has("dc:subject") {
-        return Vec::new();
-    }
-    let unescape = |s: &str| {
-        s.trim()
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    };
-    let extras: Vec<ItemExtras> = ITEM_RE
-        .find_iter(text)
-        .map(|item| ItemExtras {
-            orig_link: ORIG_LINK_RE
-                .captures(item.as_str())
-                .map(|c| unescape(&c[1])),
-            subjects: DC_SUBJECT_RE
-                .captures_iter(item.as_str())
-                .map(|c| unescape(&c[1]))
-                .collect(),
+/// The extension values of each entry, matched by position, and the check that every item of
+/// the document became an entry: fewer is a note, none of several is the feed's error.
+fn item_extras(
+    text: &str,
+    entry_count: usize,
+    notes: &mut Vec<String>,
+) -> Result<Vec<ItemExtras>, ParseError> {
+    let scan = if extensions::worth_scanning(text) {
+        extensions::scan(text)
+    } else {
+        extensions::count_items(text).map(|n| extensions::Extensions {
+            items: vec![ItemExtras::default(); n],
         })
-        .collect();
-    if extras.len() == entry_count {
-        extras
+    };
+    let Some(scan) = scan else {
+        return Ok(Vec::new());
+    };
+    let items = scan.items.len();
+    if entry_count < items {
+        if entry_count == 0 {
+            return Err(ParseError::NoEntries { items });
+        }
+        notes.push(format!(
+            "{} of {items} entries could not be read (the parser skipped them)",
+            items - entry_count
+        ));
+        return Ok(Vec::new());
+    }
+    Ok(if items == entry_count {
+        scan.items
     } else {
         Vec::new()
-    }
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-fn cap(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// Titles are shown in lists: longer than this is never a title.
-const MAX_TITLE_CHARS: usize = 500;
-
-fn convert_entry(
-    e: feed_rs::model::Entry,
-    doc_base: &Url,
-    extras: ItemExtras,
-    limits: &Limits,
-) -> Entry {
-    // xml:base on the entry wins over the document's base for the entry's links.
-    let base = e
-        .base
-        .as_deref()
-        .and_then(|b| doc_base.join(b).ok())
-        .unwrap_or_else(|| doc_base.clone());
-    let link = extras
-        .orig_link
-        .as_deref()
-        .and_then(|l| canonical_url(l, Some(&base)))
-        .or_else(|| pick_link(&e.links, &base));
-    let enclosures = enclosures(&e.media, &e.links, &base, link.as_deref());
-    // Markup inside the article is relative to the article's page, where there is one.
-    let base = link
-        .as_deref()
-        .and_then(|l| Url::parse(l).ok())
-        .unwrap_or(base);
-    let html = |t: &feed_rs::model::Text| {
-        let body = cap(&t.content, limits.max_field);
-        if t.content_type.essence().to_string() == "text/plain" {
-            escape_html(body)
-        } else {
-            sanitize_html(body, Some(&base), limits.max_depth)
-        }
-    };
-    let summary = e.summary.as_ref().map(html).filter(|s| !s.is_empty());
-    let content = e
-        .content
-        .as_ref()
-        .and_then(|c| c.body.as_deref())
-        .map(|b| sanitize_html(cap(b, limits.max_field), Some(&base), limits.max_depth))
-        .filter(|s| !s.is_empty() && Some(s) != summary.as_ref());
-    let title = e
-        .title
-        .as_ref()
-        .map(|t| plain_text(cap(&t.content, limits.max_field)))
-        .filter(|t| !t.is_empty());
-    let title = title.map(|t| truncate_chars(t, MAX_TITLE_CHARS));
-    let title = title.unwrap_or_else(|| fallback_title(summary.as_deref().or(content.as_deref())));
-    Entry {
-        source_id: Some(e.id.trim().to_string()).filter(|id| !id.is_empty()),
-        title,
-        link,
-        summary,
-        content,
-        authors: e.authors.iter().filter_map(author_name).collect(),
-        categories: if e.categories.is_empty() {
-            extras
-                .subjects
-                .iter()
-                .filter_map(|s| clean_category(s))
-                .collect()
-        } else {
-            e.categories.iter().filter_map(category_name).collect()
-        },
-        published: e.published.or(e.updated),
-        updated: e.updated,
-        enclosures,
-    }
-}
-
-/// The article link: an `alternate` (or rel-less) link first, then any other.
-fn pick_link(links: &[feed_rs::model::Link], base: &Url) -> Option<String> {
-    let alternate = links
-        .iter()
-        .filter(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"));
-    alternate
-        .chain(links.iter())
-        .find_map(|l| canonical_url(&l.href, Some(base)))
-}
-
-fn fallback_title(html: Option<&str>) -> String {
-    let text = html
-        .map(|h| plain_text(&crate::normalize::html_to_text(h)))
-        .unwrap_or_default();
-    if text.is_empty() {
-        "(untitled)".to_string()
-    } else {
-        truncate_chars(text, 100)
-    }
-}
-
-/// `text` cut to `max` characters, with an ellipsis when cut.
-fn truncate_chars(text: String, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", text[..i].trim_end()),
-        None => text,
-    }
-}
-
-fn author_name(p: &feed_rs::model::Person) -> Option<String> {
-    let name = p.name.as_deref().map(plain_text).filter(|n| !n.is_empty());
-    name.or_else(|| p.email.clone())
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-}
-
-fn category_name(c: &feed_rs::model::Category) -> Option<String> {
-    clean_category(
-        c.label
-            .as_deref()
-            .filter(|l| !l.trim().is_empty())
-            .unwrap_or(&c.term),
-    )
-}
-
-fn clean_category(raw: &str) -> Option<String> {
-    let name = plain_text(raw);
-    let name = name.trim_start_matches('#').trim();
-    (!name.is_empty()).then(|| name.to_string())
-}
-
-/// Media attached to an entry: RSS `<enclosure>` and Media RSS (feed-rs's media objects),
-/// Atom `rel="enclosure"` links, JSON Feed attachments (typed links without a rel).
-fn enclosures(
-    media: &[feed_rs::model::MediaObject],
-    links: &[feed_rs::model::Link],
-    base: &Url,
-    article: Option<&str>,
-) -> Vec<Enclosure> {
-    let from_media = media.iter().flat_map(|m| &m.content).filter_map(|c| {
-        let url = c.url.as_ref()?.as_str().to_string();
-        Some((url, c.content_type.as_ref().map(|m| m.to_string()), c.size))
-    });
-    let from_links = links
-        .iter()
-        .filter(|l| match l.rel.as_deref() {
-            Some(rel) => rel == "enclosure",
-            None => l
-                .media_type
-                .as_deref()
-                .is_some_and(|m| !m.starts_with("text/html")),
-        })
-        .map(|l| (l.href.clone(), l.media_type.clone(), l.length));
-    let mut out: Vec<Enclosure> = Vec::new();
-    for (href, mime, size) in from_media.chain(from_links) {
-        let Some(url) = canonical_url(&href, Some(base)) else {
-            continue;
-        };
-        if Some(url.as_str()) == article || out.iter().any(|e| e.url == url) {
-            continue;
-        }
-        let mime_type = mime
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| guess_mime(&url).into());
-        out.push(Enclosure {
-            url,
-            mime_type,
-            length: size.unwrap_or(0),
-        });
-    }
-    out
-}
-
-fn guess_mime(url: &str) -> &'static str {
-    let path = url
-        .split(['?', '#'])
-        .next()
-        .unwrap_or(url)
-        .to_ascii_lowercase();
-    let ext = path.rsplit('.').next().unwrap_or("");
-    match ext {
-        "mp3" => "audio/mpeg",
-        "m4a" => "audio/mp4",
-        "mp4" => "video/mp4",
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        _ => "application/octet-stream",
-    }
+    })
 }

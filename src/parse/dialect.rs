@@ -1,0 +1,527 @@
+//! Dialects feed-rs does not know, turned into ones it does, before it parses.
+//!
+//! Each is a real format still on the web that feed-rs reads as an empty feed or refuses:
+//! Atom 0.3 (`xmlns="http://purl.org/atom/ns#"`: issued/modified, `mode="escaped|base64|xml"`,
+//! MIME types as text types), RSS 0.90 (`xmlns="http://my.netscape.com/rdf/simple/0.9/"`),
+//! RSS 2.0 with a default namespace on `<rss>`, and `<rss>` with no or an unknown `version`.
+//! The same text-construct rewrite also mends Atom 1.0 documents that feed-rs refused for a text
+//! typed with a MIME type (`type="text/plain"`, `application/xhtml+xml`), an empty `type`, an
+//! empty text element, or base64 content (`recover` calls it after a failure).
+//!
+//! The rewrite is a splice: the input is copied byte for byte except the spans it changes, so
+//! nothing it does not understand is lost. It only looks at the document's structure through
+//! quick-xml, never with regular expressions.
+
+use std::borrow::Cow;
+
+use base64::Engine;
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+
+pub const ATOM03_NS: &str = "http://purl.org/atom/ns#";
+pub const ATOM10_NS: &str = "http://www.w3.org/2005/Atom";
+const RSS090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
+const RSS10_NS: &str = "http://purl.org/rss/1.0/";
+
+/// A document translated into a dialect feed-rs reads, and what was done, for the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translated {
+    pub text: String,
+    pub note: &'static str,
+}
+
+/// The root element's start tag: where it is in `text`, its name and its raw attributes.
+struct Root<'a> {
+    span: std::ops::Range<usize>,
+    name: &'a str,
+    tag: &'a str,
+}
+
+/// The first element of the document, skipping the prolog (declaration, comments, doctype, PIs).
+fn root(text: &str) -> Option<Root<'_>> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    // The prolog of real feeds is short; a root later than this is not a feed's.
+    let limit = text.len().min(64 * 1024);
+    while at < limit {
+        let lt = at + memchr::memchr(b'<', &bytes[at..limit])?;
+        let rest = &text[lt..];
+        if rest.starts_with("<?") {
+            at = lt + rest.find("?>")? + 2;
+        } else if rest.starts_with("<!--") {
+            at = lt + rest.find("-->")? + 3;
+        } else if rest.starts_with("<!") {
+            at = lt + rest.find('>')? + 1;
+        } else {
+            let end = lt + rest.find('>')? + 1;
+            let tag = &text[lt + 1..end - 1];
+            let name_end = tag
+                .find(|c: char| c.is_whitespace() || c == '/')
+                .unwrap_or(tag.len());
+            return Some(Root {
+                span: lt..end,
+                name: &tag[..name_end],
+                tag,
+            });
+        }
+    }
+    None
+}
+
+/// The value of attribute `name` in a raw start tag (`rss version="2.0" xmlns="..."`), raw.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let start = BytesStart::from_content(tag, tag.find(char::is_whitespace).unwrap_or(tag.len()));
+    start
+        .attributes()
+        .with_checks(false)
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .map(|a| a.value.into_owned())
+}
+
+/// The root element's `xml:base`, which every relative reference in the document resolves
+/// against (feed-rs reads `xml:base` on entries only).
+pub fn root_base(text: &str) -> Option<String> {
+    attr(root(text)?.tag, "xml:base").filter(|b| !b.trim().is_empty())
+}
+
+/// Translates a document in a dialect feed-rs misreads; `None` when it is not one.
+pub fn translate(text: &str) -> Option<Translated> {
+    let root = root(text)?;
+    let local = root.name.rsplit(':').next().unwrap_or(root.name);
+    match local {
+        "feed" => {
+            let ns_03 = root.tag.contains(ATOM03_NS);
+            let version_03 = attr(root.tag, "version").is_some_and(|v| v.starts_with("0."));
+            if !(ns_03 || version_03) {
+                return None;
+            }
+            let text = rewrite_atom(text, true)?;
+            Some(Translated {
+                text,
+                note: "read as Atom 0.3",
+            })
+        }
+        "rss" if root.name.contains(':') => {
+            // <r:rss xmlns:r="http://backend.userland.com/rss2">: RSS in a namespace of its own.
+            let prefix = &root.name[..root.name.len() - "rss".len()];
+            let text = text
+                .replace(&format!("<{prefix}"), "<")
+                .replace(&format!("</{prefix}"), "</");
+            Some(translate(&text).unwrap_or(Translated {
+                text,
+                note: "read RSS in a namespace of its own as plain RSS",
+            }))
+        }
+        "rss" => {
+            let version = attr(root.tag, "version");
+            let default_ns = attr(root.tag, "xmlns").is_some();
+            let known = matches!(version.as_deref(), Some("2.0" | "0.91" | "0.92"));
+            if known && !default_ns {
+                return None;
+            }
+            let mut tag = root.tag.to_string();
+            if let Some(ns) = attr(root.tag, "xmlns") {
+                tag = tag.replacen(&format!("xmlns=\"{ns}\""), "", 1);
+                tag = tag.replacen(&format!("xmlns='{ns}'"), "", 1);
+            }
+            let note = match version {
+                Some(_) if known => "read RSS with a default namespace as plain RSS",
+                Some(v) => {
+                    tag = tag.replacen(&format!("version=\"{v}\""), "version=\"2.0\"", 1);
+                    tag = tag.replacen(&format!("version='{v}'"), "version=\"2.0\"", 1);
+                    "read an RSS of an unknown version as RSS 2.0"
+                }
+                None => {
+                    tag = tag.replacen(root.name, &format!("{} version=\"2.0\"", root.name), 1);
+                    "read an RSS with no version as RSS 2.0"
+                }
+            };
+            let mut out = String::with_capacity(text.len() + 16);
+            out.push_str(&text[..root.span.start]);
+            out.push('<');
+            out.push_str(&tag);
+            out.push('>');
+            out.push_str(&text[root.span.end..]);
+            Some(Translated { text: out, note })
+        }
+        "RDF" if text.contains(RSS090_NS) => Some(Translated {
+            text: text.replace(RSS090_NS, RSS10_NS),
+            note: "read as RSS 0.90",
+        }),
+        _ => None,
+    }
+}
+
+/// Atom's text constructs, where type (and in 0.3, mode) decide how the content is encoded.
+const TEXT_CONSTRUCTS: &[&str] = &[
+    "title",
+    "subtitle",
+    "tagline",
+    "summary",
+    "content",
+    "rights",
+    "copyright",
+];
+
+/// Element renames from Atom 0.3 to 1.0.
+fn rename_03(local: &str) -> Option<&'static str> {
+    Some(match local {
+        "tagline" => "subtitle",
+        "copyright" => "rights",
+        "issued" => "published",
+        "modified" => "updated",
+        "url" => "uri",
+        _ => return None,
+    })
+}
+
+/// Rewrites an Atom document's text constructs into the three types Atom 1.0 and feed-rs know,
+/// and, for 0.3, its namespace and element names. `None` when the document cannot be read.
+pub fn rewrite_atom(text: &str, from_03: bool) -> Option<String> {
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().check_end_names = false;
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut copied = 0usize;
+    // The prefix Atom elements carry (that of the root), and the names opened so far, renamed.
+    let mut prefix: Option<String> = None;
+    let mut stack: Vec<Option<&'static str>> = Vec::new();
+    // Atom 0.3 `created` is the publication date only when `issued` is absent.
+    let mut entry_has_issued = false;
+    loop {
+        let before = reader.buffer_position() as usize;
+        // A document broken further on keeps what was rewritten up to the break; the rest is
+        // copied as it is, for recovery to mend after the strict parse names the problem.
+        let Ok(event) = reader.read_event() else {
+            break;
+        };
+        let after = reader.buffer_position() as usize;
+        match event {
+            Event::Eof => break,
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let name = e.name().as_ref().to_string();
+                let (pfx, local) = match name.split_once(':') {
+                    Some((p, l)) => (Some(p.to_string()), l.to_string()),
+                    None => (None, name.clone()),
+                };
+                if prefix.is_none() && stack.is_empty() {
+                    prefix = Some(pfx.clone().unwrap_or_default());
+                }
+                let is_atom = pfx.unwrap_or_default() == *prefix.as_deref().unwrap_or("");
+                if is_atom && local == "entry" {
+                    let end = text[after..]
+                        .find("entry>")
+                        .map_or(text.len(), |i| after + i);
+                    entry_has_issued = text[after..end].contains("issued>");
+                }
+                if is_atom && TEXT_CONSTRUCTS.contains(&local.as_str()) {
+                    let new_local = if from_03 {
+                        rename_03(&local).unwrap_or(match local.as_str() {
+                            "title" => "title",
+                            "subtitle" => "subtitle",
+                            "summary" => "summary",
+                            "content" => "content",
+                            _ => "rights",
+                        })
+                    } else {
+                        match local.as_str() {
+                            "title" => "title",
+                            "subtitle" => "subtitle",
+                            "summary" => "summary",
+                            "content" => "content",
+                            "rights" => "rights",
+                            _ => {
+                                stack.push(None);
+                                if empty {
+                                    stack.pop();
+                                }
+                                continue;
+                            }
+                        }
+                    };
+                    let (inner, end) = if empty {
+                        ("", after)
+                    } else {
+                        let Ok(span) = reader.read_to_end(e.name()) else {
+                            break;
+                        };
+                        let end = reader.buffer_position() as usize;
+                        (&text[span.start as usize..span.end as usize], end)
+                    };
+                    out.push_str(&text[copied..before]);
+                    let qname = match prefix.as_deref() {
+                        Some(p) if !p.is_empty() => format!("{p}:{new_local}"),
+                        _ => new_local.to_string(),
+                    };
+                    if let Some(rewritten) = text_construct(e, &qname, inner, from_03) {
+                        out.push_str(&rewritten);
+                    }
+                    copied = end;
+                    continue;
+                }
+                if from_03 {
+                    let rename = if is_atom {
+                        match local.as_str() {
+                            "created" if entry_has_issued => Some("aggregate-created"),
+                            "created" => Some("published"),
+                            "info" => Some("aggregate-info"),
+                            other => rename_03(other),
+                        }
+                    } else {
+                        None
+                    };
+                    let attrs = rewrite_ns_attrs(e, stack.is_empty());
+                    if rename.is_some() || attrs.is_some() {
+                        out.push_str(&text[copied..before]);
+                        let qname = match (rename, prefix.as_deref()) {
+                            (Some(r), Some(p)) if !p.is_empty() => format!("{p}:{r}"),
+                            (Some(r), _) => r.to_string(),
+                            (None, _) => name.clone(),
+                        };
+                        out.push('<');
+                        out.push_str(&qname);
+                        match attrs {
+                            Some(a) => out.push_str(&a),
+                            None => out.push_str(raw_attrs(e)),
+                        }
+                        out.push_str(if empty { "/>" } else { ">" });
+                        copied = after;
+                    }
+                    if !empty {
+                        stack.push(rename);
+                    }
+                } else if !empty {
+                    stack.push(None);
+                }
+            }
+            Event::End(ref e) => {
+                if let Some(Some(renamed)) = stack.pop() {
+                    let name = e.name().as_ref().to_string();
+                    let qname = match name.split_once(':') {
+                        Some((p, _)) => format!("{p}:{renamed}"),
+                        None => renamed.to_string(),
+                    };
+                    out.push_str(&text[copied..before]);
+                    out.push_str("</");
+                    out.push_str(&qname);
+                    out.push('>');
+                    copied = after;
+                }
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// The raw attributes of a start tag, with their leading space.
+fn raw_attrs<'a>(e: &'a BytesStart<'_>) -> &'a str {
+    e.attributes_raw().trim_end_matches('/').trim_end()
+}
+
+/// The root's attributes with the Atom 0.3 namespace swapped for 1.0's and `version` dropped;
+/// `None` when nothing changes.
+fn rewrite_ns_attrs(e: &BytesStart<'_>, is_root: bool) -> Option<String> {
+    let raw = raw_attrs(e);
+    if !raw.contains(ATOM03_NS) && !(is_root && raw.contains("version")) {
+        return None;
+    }
+    let mut out = String::new();
+    for a in e.attributes().with_checks(false).flatten() {
+        let key = a.key.as_ref();
+        if is_root && key == "version" {
+            continue;
+        }
+        let value: Cow<str> = if a.value == ATOM03_NS {
+            Cow::Borrowed(ATOM10_NS)
+        } else {
+            a.value.clone()
+        };
+        out.push_str(&format!(" {key}=\"{}\"", value.replace('"', "&quot;")));
+    }
+    Some(out)
+}
+
+/// One text construct rewritten as Atom 1.0 with type text, html or xhtml; `None` to drop it
+/// (an empty one, which feed-rs refuses and which says nothing).
+fn text_construct(e: &BytesStart<'_>, qname: &str, inner: &str, from_03: bool) -> Option<String> {
+    let mut ty: Option<String> = None;
+    let mut mode: Option<String> = None;
+    let mut has_src = false;
+    let mut others = String::new();
+    for a in e.attributes().with_checks(false).flatten() {
+        let key = a.key.as_ref();
+        match key {
+            "type" => ty = Some(a.value.trim().to_ascii_lowercase()),
+            "mode" if from_03 => mode = Some(a.value.trim().to_ascii_lowercase()),
+            _ => {
+                has_src |= key == "src";
+                others.push_str(&format!(" {key}=\"{}\"", a.value));
+            }
+        }
+    }
+    let open = |t: &str| format!("<{qname}{others} type=\"{t}\">");
+    let close = format!("</{qname}>");
+    if has_src {
+        // Out-of-line content: its type is a MIME type by definition; keep it as it was.
+        let t = ty.map(|t| format!(" type=\"{t}\"")).unwrap_or_default();
+        return Some(format!("<{qname}{others}{t}/>"));
+    }
+    if inner.trim().is_empty() {
+        return None;
+    }
+    let ty = ty.unwrap_or_else(|| if from_03 { "text/plain" } else { "text" }.into());
+    let plain = matches!(ty.as_str(), "text" | "text/plain" | "");
+    let html = matches!(ty.as_str(), "html" | "text/html");
+    let xhtml = matches!(ty.as_str(), "xhtml" | "application/xhtml+xml");
+    let xmlish = !plain && !html && !xhtml && (ty.ends_with("+xml") || ty.ends_with("/xml"));
+    let textish = ty.starts_with("text/");
+    let base64 = match mode.as_deref() {
+        Some("base64") => true,
+        Some(_) => false,
+        None => !from_03 && !plain && !html && !xhtml && !xmlish && !textish,
+    };
+    if base64 {
+        let decoded = decode_base64(inner)?;
+        let t = if plain { "text" } else { "html" };
+        return Some(format!(
+            "{}{}{close}",
+            open(t),
+            quick_xml::escape::escape(decoded.as_str())
+        ));
+    }
+    let escaped = mode.as_deref() == Some("escaped");
+    let has_markup = inner.contains('<');
+    let body = |t: &str, b: &str| format!("{}{b}{close}", open(t));
+    Some(if plain || (textish && !html) {
+        if from_03 && has_markup && !escaped {
+            // 0.3's inline XML as text: what a reader sees is its text, so keep the markup as HTML.
+            body("xhtml", &wrap_div(inner))
+        } else {
+            body("text", inner)
+        }
+    } else if html || escaped {
+        if from_03 && has_markup && !escaped {
+            body("xhtml", &wrap_div(inner))
+        } else {
+            body("html", inner)
+        }
+    } else if xhtml || xmlish {
+        if has_markup {
+            body("xhtml", &wrap_div(inner))
+        } else {
+            body("html", inner)
+        }
+    } else {
+        body("text", inner)
+    })
+}
+
+/// Inline XHTML as Atom 1.0 wants it: inside one XHTML `div`.
+fn wrap_div(inner: &str) -> String {
+    let t = inner.trim_start();
+    if t.starts_with("<div") && inner.trim_end().ends_with("</div>") && t.contains("xhtml") {
+        inner.to_string()
+    } else {
+        format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{inner}</div>")
+    }
+}
+
+/// Base64 text (white space allowed, padding optional) as UTF-8; `None` when it is not.
+pub fn decode_base64(raw: &str) -> Option<String> {
+    let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let bytes = engine.decode(compact.as_bytes()).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atom_03_becomes_atom_10() {
+        let doc = r#"<?xml version="1.0"?><feed version="0.3" xmlns="http://purl.org/atom/ns#">
+<entry><title type="text/html" mode="escaped">&lt;b&gt;A&lt;/b&gt;</title>
+<issued>2004-01-01T00:00:00Z</issued><modified>2004-01-02T00:00:00Z</modified>
+<content type="text/plain" mode="base64">SGVsbG8gPHRhZz4=</content></entry></feed>"#;
+        let t = translate(doc).expect("Atom 0.3 is translated");
+        assert!(t.text.contains(ATOM10_NS), "{}", t.text);
+        assert!(!t.text.contains("version=\"0.3\""), "{}", t.text);
+        assert!(
+            t.text
+                .contains(r#"<title type="html">&lt;b&gt;A&lt;/b&gt;</title>"#),
+            "{}",
+            t.text
+        );
+        assert!(
+            t.text
+                .contains("<published>2004-01-01T00:00:00Z</published>"),
+            "{}",
+            t.text
+        );
+        assert!(
+            t.text.contains("<updated>2004-01-02T00:00:00Z</updated>"),
+            "{}",
+            t.text
+        );
+        assert!(
+            t.text
+                .contains(r#"<content type="text">Hello &lt;tag&gt;</content>"#),
+            "{}",
+            t.text
+        );
+    }
+
+    #[test]
+    fn rss_without_version_or_with_default_namespace() {
+        let t =
+            translate(r#"<rss><channel><item><title>x</title></item></channel></rss>"#).unwrap();
+        assert!(t.text.starts_with(r#"<rss version="2.0">"#), "{}", t.text);
+        let t = translate(
+            r#"<rss version="2.0" xmlns="http://backend.userland.com/rss2"><channel/></rss>"#,
+        )
+        .unwrap();
+        assert!(!t.text.contains("xmlns="), "{}", t.text);
+        assert!(translate(r#"<rss version="2.0"><channel/></rss>"#).is_none());
+    }
+
+    #[test]
+    fn rss_with_a_prefix_of_its_own() {
+        let doc = r#"<r:rss version="2.0" xmlns:r="http://backend.userland.com/rss2"><r:channel><r:item><r:title>x</r:title></r:item></r:channel></r:rss>"#;
+        let t = translate(doc).unwrap();
+        assert!(
+            t.text.contains("<item><title>x</title></item>"),
+            "{}",
+            t.text
+        );
+    }
+
+    #[test]
+    fn rss_090_namespace() {
+        let doc = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://my.netscape.com/rdf/simple/0.9/"><item><title>x</title></item></rdf:RDF>"#;
+        assert!(translate(doc).unwrap().text.contains(RSS10_NS));
+    }
+
+    #[test]
+    fn atom_10_text_types_that_feed_rs_refuses() {
+        let doc = r#"<feed xmlns="http://www.w3.org/2005/Atom"><entry><title type="text/plain">a &lt;b&gt;</title><summary type="application/octet-stream">RXhhbXBsZSA8Yj5BdG9tPC9iPg==</summary><rights type=""/></entry></feed>"#;
+        let out = rewrite_atom(doc, false).unwrap();
+        assert!(
+            out.contains(r#"<title type="text">a &lt;b&gt;</title>"#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"<summary type="html">Example &lt;b&gt;Atom&lt;/b&gt;</summary>"#),
+            "{out}"
+        );
+        assert!(!out.contains("rights"), "{out}");
+        assert!(translate(doc).is_none(), "Atom 1.0 is not a dialect");
+    }
+}

@@ -1,0 +1,425 @@
+//! What feed-rs drops but real feeds carry, read in one streaming quick-xml pass and matched to
+//! feed-rs's entries by position.
+//!
+//! Per item: FeedBurner's `origLink` (the article behind a feedproxy redirect); Dublin Core and
+//! DCMI terms (`dc:title`, `dc:creator`/`dc:author`, `dc:date`, `dc:description`, `dc:subject`,
+//! `dcterms:issued|created|modified`); `itunes:author`; an RSS `<author>` holding a `<name>`;
+//! Media RSS `media:description` and `media:category`; content in `xhtml:body` or `<fullitem>`;
+//! a guid that is a permalink; every RSS `<enclosure>` (feed-rs keeps one). The pass also counts
+//! the document's items, so an entry that could not be read is reported, never lost in silence.
+//!
+//! Elements are matched by namespace URI, or by their usual prefix when the feed forgot to
+//! declare it (common on the real web). Values are raw strings; `parse` normalises them.
+
+use quick_xml::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+
+const DC: &str = "http://purl.org/dc/elements/1.1/";
+const DCTERMS: &str = "http://purl.org/dc/terms/";
+const ITUNES: &str = "http://www.itunes.com/dtds/podcast-1.0.dtd";
+const FEEDBURNER: &str = "http://rssnamespace.org/feedburner/ext/1.0";
+const XHTML: &str = "http://www.w3.org/1999/xhtml";
+const ATOM: &str = "http://www.w3.org/2005/Atom";
+
+/// The namespaces of this pass, by a short name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ns {
+    Dc,
+    DcTerms,
+    Itunes,
+    Media,
+    FeedBurner,
+    Xhtml,
+    /// RSS (any version, no namespace or its own) and Atom: the feed's own elements.
+    Feed,
+    Other,
+}
+
+fn ns_of(uri: &str) -> Ns {
+    match uri {
+        DC => Ns::Dc,
+        DCTERMS => Ns::DcTerms,
+        u if u.eq_ignore_ascii_case(ITUNES) => Ns::Itunes,
+        FEEDBURNER => Ns::FeedBurner,
+        XHTML => Ns::Xhtml,
+        ATOM | "http://purl.org/rss/1.0/" | "http://backend.userland.com/rss2" => Ns::Feed,
+        // Media RSS is declared with and without its trailing slash.
+        u if u.starts_with("http://search.yahoo.com/mrss") => Ns::Media,
+        _ => Ns::Other,
+    }
+}
+
+/// An undeclared prefix, read as what it always means.
+fn ns_of_prefix(prefix: &str) -> Ns {
+    match prefix {
+        "dc" => Ns::Dc,
+        "dcterms" => Ns::DcTerms,
+        "itunes" => Ns::Itunes,
+        "media" => Ns::Media,
+        "feedburner" => Ns::FeedBurner,
+        "xhtml" => Ns::Xhtml,
+        _ => Ns::Other,
+    }
+}
+
+/// What one item carries beyond feed-rs's reading of it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ItemExtras {
+    pub orig_link: Option<String>,
+    /// `dc:subject`, `media:category`, `itunes:category`: categories feed-rs does not read.
+    pub subjects: Vec<String>,
+    /// `dc:title` or `media:title`.
+    pub title: Option<String>,
+    /// `dc:creator`, `dc:author`, `itunes:author`, `<author><name>`.
+    pub authors: Vec<String>,
+    /// `dc:date`, `dcterms:issued`, `dcterms:created`, as written.
+    pub published: Option<String>,
+    /// `dcterms:modified`, as written.
+    pub updated: Option<String>,
+    /// `dc:description`, `media:description` or `itunes:summary` (plain text unless it holds
+    /// markup).
+    pub description: Option<String>,
+    /// `xhtml:body` (its inner XHTML) or `<fullitem>` (escaped HTML): the article.
+    pub body: Option<String>,
+    /// A guid that is a URL and not marked `isPermaLink="false"`.
+    pub permalink: Option<String>,
+    /// Every `<enclosure url length type>`, in order.
+    pub enclosures: Vec<(String, Option<String>, Option<u64>)>,
+}
+
+/// One slot per item of the document, in document order.
+#[derive(Debug, Default, Clone)]
+pub struct Extensions {
+    pub items: Vec<ItemExtras>,
+}
+
+/// Does the document carry anything this pass reads? A cheap look before the pass.
+pub fn worth_scanning(text: &str) -> bool {
+    const NEEDLES: &[&str] = &[
+        "dc:",
+        "dcterms:",
+        "itunes:author",
+        "media:",
+        "feedburner:",
+        "body",
+        "fullitem",
+        "<guid",
+        "<enclosure",
+        "<author",
+        "purl.org/dc",
+    ];
+    let bytes = text.as_bytes();
+    NEEDLES
+        .iter()
+        .any(|n| memchr::memmem::find(bytes, n.as_bytes()).is_some())
+}
+
+/// Items of the document: how many there are, for the counting (no extension values).
+pub fn count_items(text: &str) -> Option<usize> {
+    scan_with(text, false).map(|e| e.items.len())
+}
+
+/// Reads every item's extensions; `None` when the document cannot be read as XML.
+pub fn scan(text: &str) -> Option<Extensions> {
+    scan_with(text, true)
+}
+
+fn scan_with(text: &str, values: bool) -> Option<Extensions> {
+    let mut reader = NsReader::from_str(text);
+    reader.config_mut().check_end_names = false;
+    let mut items = Vec::new();
+    let mut depth = 0usize;
+    // Depth of the item being read, and its values.
+    let mut current: Option<(usize, ItemExtras)> = None;
+    loop {
+        let (ns, event) = match reader.read_resolved_event() {
+            Ok((ns, ev)) => (resolved(&ns), ev.into_owned()),
+            Err(_) => return None,
+        };
+        match event {
+            Event::Eof => break,
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let ns = ns.unwrap_or_else(|| prefix_ns(e));
+                let local = local_name(e);
+                match &mut current {
+                    None if is_item(ns, &local) => {
+                        if empty {
+                            items.push(ItemExtras::default());
+                        } else {
+                            current = Some((depth, ItemExtras::default()));
+                        }
+                    }
+                    Some((item_depth, extras)) if values => {
+                        let direct = depth == *item_depth + 1;
+                        if read_field(text, &mut reader, e, ns, &local, empty, direct, extras)
+                            .is_none()
+                        {
+                            return None;
+                        }
+                        if !empty && consumed(ns, &local, direct) {
+                            // read_field read the element to its end.
+                            continue;
+                        }
+                    }
+                    _ => {}
+                }
+                if !empty {
+                    depth += 1;
+                }
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if let Some((item_depth, _)) = &current
+                    && *item_depth == depth
+                {
+                    let (_, extras) = current.take().expect("checked above");
+                    items.push(extras);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some((_, extras)) = current {
+        items.push(extras);
+    }
+    Some(Extensions { items })
+}
+
+fn resolved(ns: &ResolveResult<'_>) -> Option<Ns> {
+    match ns {
+        ResolveResult::Bound(n) => Some(ns_of(n.as_ref())),
+        ResolveResult::Unbound => Some(Ns::Feed),
+        ResolveResult::Unknown(prefix) => Some(ns_of_prefix(prefix)),
+    }
+}
+
+fn prefix_ns(e: &BytesStart<'_>) -> Ns {
+    let name = e.name();
+    let name = name.as_ref();
+    name.split_once(':')
+        .map_or(Ns::Feed, |(p, _)| ns_of_prefix(p))
+}
+
+fn local_name(e: &BytesStart<'_>) -> String {
+    e.local_name().as_ref().to_string()
+}
+
+fn is_item(ns: Ns, local: &str) -> bool {
+    matches!(ns, Ns::Feed | Ns::Other) && (local == "item" || local == "entry")
+}
+
+/// Elements whose whole content `read_field` reads (so the caller does not descend into them).
+fn consumed(ns: Ns, local: &str, direct: bool) -> bool {
+    match ns {
+        Ns::Dc | Ns::DcTerms | Ns::FeedBurner => true,
+        Ns::Itunes => matches!(local, "author" | "summary"),
+        Ns::Media => matches!(local, "description" | "category" | "title"),
+        Ns::Xhtml => local == "body",
+        Ns::Feed | Ns::Other => direct && matches!(local, "fullitem" | "guid" | "author" | "body"),
+    }
+}
+
+/// Reads one element inside an item into `x`; `None` when the document breaks.
+#[allow(clippy::too_many_arguments)]
+fn read_field(
+    src: &str,
+    reader: &mut NsReader<&[u8]>,
+    e: &BytesStart<'_>,
+    ns: Ns,
+    local: &str,
+    empty: bool,
+    direct: bool,
+    x: &mut ItemExtras,
+) -> Option<()> {
+    if ns == Ns::Itunes && local == "category" {
+        // <itunes:category text="Technology"><itunes:category text="Gadgets"/></...>: each
+        // level is a category; the children are read as the pass descends.
+        if let Some(text) = attr(e, "text").filter(|t| !t.trim().is_empty()) {
+            x.subjects.push(text.trim().to_string());
+        }
+        return Some(());
+    }
+    if ns == Ns::Feed && direct && local == "enclosure" {
+        let url = attr(e, "url")?;
+        let mime = attr(e, "type").filter(|t| !t.trim().is_empty());
+        let length = attr(e, "length").and_then(|l| l.trim().parse().ok());
+        x.enclosures.push((url, mime, length));
+        return Some(());
+    }
+    if !consumed(ns, local, direct) {
+        return Some(());
+    }
+    if empty {
+        return Some(());
+    }
+    if ns == Ns::Xhtml || (direct && local == "body" && matches!(ns, Ns::Feed | Ns::Other)) {
+        let span = reader.read_to_end(e.name()).ok()?;
+        let inner = &src[span.start as usize..span.end as usize];
+        x.body.get_or_insert_with(|| inner.trim().to_string());
+        return Some(());
+    }
+    if ns == Ns::Feed && local == "author" {
+        // RSS's <author> is text, or holds a <name>: take the name where there is one.
+        let span = reader.read_to_end(e.name()).ok()?;
+        let inner = &src[span.start as usize..span.end as usize];
+        if let Some(name) = child_text(inner, "name") {
+            x.authors.push(name);
+        }
+        return Some(());
+    }
+    let permalink = local == "guid" && attr(e, "isPermaLink").is_none_or(|v| v.trim() != "false");
+    let text = read_text(reader, e)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(());
+    }
+    let value = || Some(text.to_string());
+    match (ns, local) {
+        (Ns::FeedBurner, "origLink") => x.orig_link = x.orig_link.take().or_else(value),
+        (Ns::Dc, "subject") | (Ns::Media, "category") => x.subjects.push(text.to_string()),
+        (Ns::Dc | Ns::Media, "title") => x.title = x.title.take().or_else(value),
+        (Ns::Dc, "creator" | "author" | "contributor") | (Ns::Itunes, "author") => {
+            if local != "contributor" {
+                x.authors.push(text.to_string())
+            }
+        }
+        (Ns::Dc, "date") | (Ns::DcTerms, "issued" | "created" | "date" | "available") => {
+            x.published = x.published.take().or_else(value)
+        }
+        (Ns::DcTerms, "modified") => x.updated = x.updated.take().or_else(value),
+        (Ns::Dc | Ns::Media | Ns::Itunes, "description" | "summary") => {
+            x.description = x.description.take().or_else(value)
+        }
+        (Ns::Feed | Ns::Other, "fullitem") => x.body = x.body.take().or_else(value),
+        (Ns::Feed | Ns::Other, "guid") if permalink && looks_like_url(text) => {
+            x.permalink = value()
+        }
+        _ => {}
+    }
+    Some(())
+}
+
+fn looks_like_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
+    e.attributes()
+        .with_checks(false)
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .map(|a| {
+            quick_xml::escape::unescape(&a.value)
+                .map(|v| v.into_owned())
+                .unwrap_or_else(|_| a.value.to_string())
+        })
+}
+
+/// The text of an element up to its end: text, CDATA and references resolved, markup of
+/// children skipped (their text kept).
+fn read_text(reader: &mut NsReader<&[u8]>, start: &BytesStart<'_>) -> Option<String> {
+    let _ = start;
+    let mut out = String::new();
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(_) => depth += 1,
+            Event::End(_) if depth == 0 => return Some(out),
+            Event::End(_) => depth -= 1,
+            Event::Text(t) => out.push_str(&t.xml10_content()),
+            Event::CData(t) => out.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) => push_reference(&mut out, &r),
+            Event::Eof => return Some(out),
+            _ => {}
+        }
+    }
+}
+
+fn push_reference(out: &mut String, r: &quick_xml::events::BytesRef<'_>) {
+    match r.resolve_char_ref() {
+        Ok(Some(c)) => out.push(c),
+        _ => match quick_xml::escape::resolve_predefined_entity(r) {
+            Some(s) => out.push_str(s),
+            None => {
+                out.push('&');
+                out.push_str(r);
+                out.push(';');
+            }
+        },
+    }
+}
+
+/// The text of the first `<name>` child in a fragment.
+fn child_text(fragment: &str, name: &str) -> Option<String> {
+    let mut reader = NsReader::from_str(fragment);
+    reader.config_mut().check_end_names = false;
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) if e.local_name().as_ref() == name => {
+                let t = read_text(&mut reader, &e)?;
+                let t = t.trim();
+                return (!t.is_empty()).then(|| t.to_string());
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dublin_core_itunes_media_and_friends() {
+        let doc = r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"
+            xmlns:dcterms="http://purl.org/dc/terms/" xmlns:media="http://search.yahoo.com/mrss/"
+            xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel>
+            <item><dc:title>DC &amp; title</dc:title><dc:creator>Ann</dc:creator>
+              <dcterms:issued>2003-12-31T10:14:55Z</dcterms:issued><media:description/>
+              <guid>http://example.com/a</guid>
+              <enclosure url="http://e.com/1.mp3" length="10" type="audio/mpeg"/>
+              <enclosure url="http://e.com/2.mp3"/></item>
+            <item><author><name>Bob</name></author><itunes:author>Carl</itunes:author>
+              <media:group><media:description>From media</media:description>
+              <media:category>Cat</media:category></media:group>
+              <guid isPermaLink="false">http://example.com/b</guid></item>
+            </channel></rss>"#;
+        let x = scan(doc).unwrap();
+        assert_eq!(x.items.len(), 2);
+        let (a, b) = (&x.items[0], &x.items[1]);
+        assert_eq!(a.title.as_deref(), Some("DC & title"));
+        assert_eq!(a.authors, vec!["Ann"]);
+        assert_eq!(a.published.as_deref(), Some("2003-12-31T10:14:55Z"));
+        assert_eq!(a.permalink.as_deref(), Some("http://example.com/a"));
+        assert_eq!(a.enclosures.len(), 2);
+        assert_eq!(
+            a.description, None,
+            "an empty media:description says nothing"
+        );
+        assert_eq!(b.authors, vec!["Bob", "Carl"]);
+        assert_eq!(b.description.as_deref(), Some("From media"));
+        assert_eq!(b.subjects, vec!["Cat"]);
+        assert_eq!(b.permalink, None);
+    }
+
+    #[test]
+    fn xhtml_body_and_undeclared_prefixes() {
+        let doc = r#"<rss version="2.0"><channel><item>
+            <body xmlns="http://www.w3.org/1999/xhtml"><p>Full <b>text</b></p></body>
+            <dc:creator>No declaration</dc:creator></item></channel></rss>"#;
+        let x = scan(doc).unwrap();
+        assert_eq!(x.items[0].body.as_deref(), Some("<p>Full <b>text</b></p>"));
+        assert_eq!(x.items[0].authors, vec!["No declaration"]);
+    }
+
+    #[test]
+    fn items_are_counted_in_every_format() {
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><entry/><entry><title>x</title></entry></feed>"#;
+        assert_eq!(count_items(atom), Some(2));
+        let rdf = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><channel/><item><description>d</description></item></rdf:RDF>"#;
+        assert_eq!(count_items(rdf), Some(1));
+    }
+}
