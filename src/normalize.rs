@@ -211,7 +211,7 @@ pub fn plain_text(html: &str) -> String {
     if looks_like_markup(&text) {
         text = text.replace('<', "< ");
     }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    collapse_spaces(&text)
 }
 
 fn strip_markup(html: &str) -> String {
@@ -223,6 +223,98 @@ fn strip_markup(html: &str) -> String {
         TEXT_ONLY.clean(html).to_string()
     };
     decode_basic_entities(&cleaned)
+}
+
+/// Elements that do harm or change how a page is parsed even with no attribute: a title that
+/// names one as text is defanged like any markup.
+const INERT_NEVER: &[&str] = &[
+    "script",
+    "style",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "form",
+    "input",
+    "button",
+    "textarea",
+    "select",
+    "base",
+    "meta",
+    "link",
+    "svg",
+    "math",
+    "template",
+    "noscript",
+    "plaintext",
+    "xmp",
+    "listing",
+    "noembed",
+    "noframes",
+    "title",
+    "img",
+    "image",
+    "video",
+    "audio",
+    "picture",
+    "source",
+    "iframe",
+];
+
+/// Text that is text by its format's definition (an Atom `type="text"` title, a JSON Feed
+/// title) as a title: white space collapsed (U+00A0 kept), entities not decoded, characters
+/// kept, so "History of the <blink> tag" reads so. A bare tag-like word (`<blink>`, `</b>`) is
+/// inert even to a reader that wrongly renders titles as HTML; anything with attributes, a
+/// comment or declaration opener, or an element in [`INERT_NEVER`] is defanged as
+/// [`plain_text`] does, so no title can carry markup that loads or runs anything.
+pub fn literal_text(text: &str) -> String {
+    let collapsed = collapse_spaces(text);
+    if !looks_like_markup(&collapsed) {
+        return collapsed;
+    }
+    let mut out = String::with_capacity(collapsed.len() + 8);
+    let mut rest = collapsed.as_str();
+    while let Some(at) = rest.find('<') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if inert_tag(rest) {
+            out.push('<');
+        } else {
+            out.push_str("< ");
+        }
+        rest = &rest[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `<name>` or `</name>` with nothing else inside, not a dangerous element; or `<` that opens
+/// nothing (`5 < 6`).
+fn inert_tag(s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(&next) = b.get(1) else { return true };
+    if !(next.is_ascii_alphabetic() || matches!(next, b'/' | b'!' | b'?')) {
+        return true;
+    }
+    let body = s[1..].strip_prefix('/').unwrap_or(&s[1..]);
+    let name_len = body
+        .bytes()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
+    let name = &body[..name_len];
+    !name.is_empty()
+        && body[name_len..].starts_with('>')
+        && !INERT_NEVER.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// White space runs as one space; U+00A0 is kept, as the source meant it.
+fn collapse_spaces(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() && c != '\u{a0}')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `<` followed by what could start a tag, a closing tag, a comment or a declaration.
@@ -389,6 +481,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn literal_text_keeps_inert_brackets_and_defangs_the_rest() {
+        assert_eq!(
+            literal_text("History of the <blink> tag"),
+            "History of the <blink> tag"
+        );
+        assert_eq!(literal_text("a </b> b"), "a </b> b");
+        assert_eq!(literal_text("5 < 6 and\u{a0}7"), "5 < 6 and\u{a0}7");
+        assert_eq!(literal_text("<script>x</script>"), "< script>x< /script>");
+        assert_eq!(
+            literal_text("<img src=x onerror=y>"),
+            "< img src=x onerror=y>"
+        );
+        assert_eq!(literal_text("<b onclick=x>"), "< b onclick=x>");
+        assert_eq!(literal_text("<!-- c -->"), "< !-- c -->");
+        assert_eq!(plain_text("a\u{a0}b  c"), "a\u{a0}b c");
+    }
+
+    #[test]
     fn canonical_drops_trackers_and_keeps_the_rest_as_written() {
         let c = canonical_url(
             "HTTPS://Example.COM:443/a/b?utm_source=rss&z=1&a=2&fbclid=x#frag",
@@ -480,7 +590,8 @@ mod tests {
     fn plain_text_titles() {
         assert_eq!(
             plain_text("Bitcoin <b>rallies</b>&nbsp;again  "),
-            "Bitcoin rallies again"
+            "Bitcoin rallies\u{a0}again",
+            "a non-breaking space stays one"
         );
         assert_eq!(plain_text("AT&amp;T &lt;3"), "AT&T <3");
         assert_eq!(plain_text("x<script>alert(1)</script>y"), "xy");

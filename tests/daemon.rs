@@ -148,7 +148,7 @@ fn adhoc_tag_queries_are_exact_and_bad_parameters_get_400() {
         "Binance's Former CEO Changpeng Zhao Launches Education Venture",
         "Binance Completes 33rd Quarterly BNB Burn",
         "EU Regulators Begin MiCA Enforcement Against Unlicensed Exchanges",
-        "Binance and OKX see record derivatives open interest",
+        "Binance\u{a0}and OKX see record derivatives open interest",
     ]
     .map(String::from)
     .into();

@@ -142,7 +142,12 @@ fn the_oracle_sees_what_it_should() {
     assert!(!html_dangers("<p style=\"x\">").is_empty());
     assert!(html_dangers("<p>scripture &lt;script&gt; is text</p>").is_empty());
     assert!(!title_dangers("<img src=x>").is_empty());
+    assert!(!title_dangers("<img>").is_empty());
+    assert!(!title_dangers("<b onclick=x>").is_empty());
+    assert!(!title_dangers("</script>").is_empty());
+    assert!(!title_dangers("<!-- x -->").is_empty());
     assert!(title_dangers("5 < 6 and AT&T").is_empty());
+    assert!(title_dangers("History of the <blink> tag").is_empty());
 }
 
 fn hostile_url(name: &str) -> String {

@@ -233,7 +233,8 @@ path = "out/eth.atom"
             "Binance's Former CEO Changpeng Zhao Launches Education Venture",
             "Binance Completes 33rd Quarterly BNB Burn",
             "EU Regulators Begin MiCA Enforcement Against Unlicensed Exchanges",
-            "Binance and OKX see record derivatives open interest",
+            // The source writes &nbsp;: it stays a non-breaking space.
+            "Binance\u{a0}and OKX see record derivatives open interest",
         ])
     );
     assert_eq!(

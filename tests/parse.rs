@@ -79,8 +79,8 @@ fn feedburner_orig_link_entities_and_missing_ids() {
     );
     let e = &feed.entries[0];
     assert_eq!(
-        e.title, "Binance and OKX see record derivatives open interest",
-        "&nbsp; without a DTD becomes a space"
+        e.title, "Binance\u{a0}and OKX see record derivatives open interest",
+        "&nbsp; without a DTD is read, and stays a non-breaking space"
     );
     assert_eq!(
         e.link.as_deref(),

@@ -3,7 +3,9 @@
 //! Each is a real format still on the web that feed-rs reads as an empty feed or refuses:
 //! Atom 0.3 (`xmlns="http://purl.org/atom/ns#"`: issued/modified, `mode="escaped|base64|xml"`,
 //! MIME types as text types), RSS 0.90 (`xmlns="http://my.netscape.com/rdf/simple/0.9/"`),
-//! RSS 2.0 with a default namespace on `<rss>`, and `<rss>` with no or an unknown `version`.
+//! RSS 2.0 with a default namespace on `<rss>` or a prefix of its own, `<rss>` with no or an
+//! unknown `version` or with items outside a `<channel>`, RSS 1.0 items with no `<link>`
+//! (feed-rs drops them), and Microsoft's CDF.
 //! The same text-construct rewrite also mends Atom 1.0 documents that feed-rs refused for a text
 //! typed with a MIME type (`type="text/plain"`, `application/xhtml+xml`), an empty `type`, an
 //! empty text element, or base64 content (`recover` calls it after a failure).
@@ -117,7 +119,7 @@ pub fn translate(text: &str) -> Option<Translated> {
             let version = attr(root.tag, "version");
             let default_ns = attr(root.tag, "xmlns").is_some();
             let known = matches!(version.as_deref(), Some("2.0" | "0.91" | "0.92"));
-            if known && !default_ns {
+            if known && !default_ns && text.contains("<channel") {
                 return None;
             }
             let mut tag = root.tag.to_string();
@@ -126,7 +128,8 @@ pub fn translate(text: &str) -> Option<Translated> {
                 tag = tag.replacen(&format!("xmlns='{ns}'"), "", 1);
             }
             let note = match version {
-                Some(_) if known => "read RSS with a default namespace as plain RSS",
+                Some(_) if known && default_ns => "read RSS with a default namespace as plain RSS",
+                Some(_) if known => "read RSS items outside a channel",
                 Some(v) => {
                     tag = tag.replacen(&format!("version=\"{v}\""), "version=\"2.0\"", 1);
                     tag = tag.replacen(&format!("version='{v}'"), "version=\"2.0\"", 1);
@@ -137,20 +140,178 @@ pub fn translate(text: &str) -> Option<Translated> {
                     "read an RSS with no version as RSS 2.0"
                 }
             };
-            let mut out = String::with_capacity(text.len() + 16);
+            let mut out = String::with_capacity(text.len() + 32);
             out.push_str(&text[..root.span.start]);
             out.push('<');
             out.push_str(&tag);
             out.push('>');
-            out.push_str(&text[root.span.end..]);
+            let rest = &text[root.span.end..];
+            match rest.rfind("</rss>").filter(|_| !rest.contains("<channel")) {
+                // Items straight under <rss>, as early RSS 0.9x writers did.
+                Some(end) => {
+                    out.push_str("<channel>");
+                    out.push_str(&rest[..end]);
+                    out.push_str("</channel>");
+                    out.push_str(&rest[end..]);
+                }
+                None => out.push_str(rest),
+            }
             Some(Translated { text: out, note })
         }
-        "RDF" if text.contains(RSS090_NS) => Some(Translated {
-            text: text.replace(RSS090_NS, RSS10_NS),
-            note: "read as RSS 0.90",
+        "RDF" => {
+            let (text, note) = if text.contains(RSS090_NS) {
+                (
+                    Cow::Owned(text.replace(RSS090_NS, RSS10_NS)),
+                    "read as RSS 0.90",
+                )
+            } else {
+                (Cow::Borrowed(text), "")
+            };
+            match rdf_item_links(&text) {
+                Some(linked) => Some(Translated {
+                    text: linked,
+                    note: if note.is_empty() {
+                        "read RSS 1.0 items that have no link"
+                    } else {
+                        note
+                    },
+                }),
+                None if !note.is_empty() => Some(Translated {
+                    text: text.into_owned(),
+                    note,
+                }),
+                None => None,
+            }
+        }
+        "CHANNEL" => cdf_to_rss(text).map(|text| Translated {
+            text,
+            note: "read as CDF (Channel Definition Format)",
         }),
         _ => None,
     }
+}
+
+/// RSS 1.0 items with no `<link>` get one, so feed-rs (which drops linkless RSS 1.0 items)
+/// reads them: the item's `rdf:about`, which the RSS 1.0 specification makes the item's URI
+/// and the same as its link, or a placeholder `parse` discards (not an http URL).
+fn rdf_item_links(text: &str) -> Option<String> {
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().check_end_names = false;
+    let mut depth = 0usize;
+    // (where the item's content starts, its rdf:about, whether it has a link)
+    let mut item: Option<(usize, Option<String>, bool)> = None;
+    let mut inserts: Vec<(usize, String)> = Vec::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Eof => break,
+            Event::Start(e) => {
+                let local = e.local_name().as_ref().to_string();
+                if depth == 1 && local == "item" {
+                    let about = e
+                        .attributes()
+                        .with_checks(false)
+                        .flatten()
+                        .find(|a| a.key.as_ref() == "rdf:about")
+                        .map(|a| a.value.to_string());
+                    item = Some((reader.buffer_position() as usize, about, false));
+                } else if depth == 2
+                    && local == "link"
+                    && let Some(open) = item.as_mut()
+                {
+                    open.2 = true;
+                }
+                depth += 1;
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == 1
+                    && let Some((at, about, has_link)) = item.take()
+                    && !has_link
+                {
+                    let href = about.unwrap_or_else(|| "aggregate:no-link".into());
+                    inserts.push((at, format!("<link>{href}</link>")));
+                }
+            }
+            _ => {}
+        }
+    }
+    if inserts.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + inserts.len() * 64);
+    let mut copied = 0;
+    for (at, link) in inserts {
+        out.push_str(&text[copied..at]);
+        out.push_str(&link);
+        copied = at;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// Microsoft's Channel Definition Format (1997), still read by feedparser: `<CHANNEL>` of
+/// `<ITEM HREF LASTMOD>` with `<TITLE>` and `<ABSTRACT>`, written out as RSS 2.0.
+fn cdf_to_rss(text: &str) -> Option<String> {
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().check_end_names = false;
+    let mut out = String::from("<rss version=\"2.0\"><channel>");
+    let mut in_item = false;
+    loop {
+        match reader.read_event().ok()? {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) => {
+                let local = e.local_name().as_ref().to_ascii_uppercase();
+                let attr = |name: &str| {
+                    e.attributes()
+                        .with_checks(false)
+                        .flatten()
+                        .find(|a| a.key.as_ref().eq_ignore_ascii_case(name))
+                        .map(|a| a.value.to_string())
+                };
+                match local.as_str() {
+                    "ITEM" => {
+                        if in_item {
+                            out.push_str("</item>");
+                        }
+                        in_item = true;
+                        out.push_str("<item>");
+                        if let Some(href) = attr("HREF") {
+                            out.push_str(&format!("<link>{href}</link>"));
+                        }
+                        if let Some(date) = attr("LASTMOD") {
+                            out.push_str(&format!(
+                                "<dcterms:modified xmlns:dcterms=\"{}\">{date}</dcterms:modified>",
+                                "http://purl.org/dc/terms/"
+                            ));
+                        }
+                    }
+                    "TITLE" | "ABSTRACT" => {
+                        let tag = if local == "TITLE" {
+                            "title"
+                        } else {
+                            "description"
+                        };
+                        let span = reader.read_to_end(e.name()).ok()?;
+                        let inner = &text[span.start as usize..span.end as usize];
+                        out.push_str(&format!("<{tag}>{inner}</{tag}>"));
+                    }
+                    _ => {}
+                }
+            }
+            Event::End(e) if e.local_name().as_ref().eq_ignore_ascii_case("ITEM") => {
+                if in_item {
+                    out.push_str("</item>");
+                    in_item = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    if in_item {
+        out.push_str("</item>");
+    }
+    out.push_str("</channel></rss>");
+    Some(out)
 }
 
 /// Atom's text constructs, where type (and in 0.3, mode) decide how the content is encoded.
@@ -498,6 +659,32 @@ mod tests {
         let t = translate(doc).unwrap();
         assert!(
             t.text.contains("<item><title>x</title></item>"),
+            "{}",
+            t.text
+        );
+    }
+
+    #[test]
+    fn rdf_items_without_links_and_cdf() {
+        let doc = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><item rdf:about="http://e.com/1"><title>t</title></item><item><link>http://e.com/2</link></item></rdf:RDF>"#;
+        let t = translate(doc).unwrap();
+        assert!(
+            t.text
+                .contains(r#"<item rdf:about="http://e.com/1"><link>http://e.com/1</link><title>"#),
+            "{}",
+            t.text
+        );
+        assert_eq!(t.text.matches("<link>").count(), 2, "{}", t.text);
+        let cdf = r#"<CHANNEL><ITEM HREF="http://e.org/" LASTMOD="2004-04-06T23:05:43-05:00"><TITLE>Item</TITLE><ABSTRACT>Text</ABSTRACT></ITEM></CHANNEL>"#;
+        let t = translate(cdf).unwrap();
+        assert!(
+            t.text.contains("<item><link>http://e.org/</link>"),
+            "{}",
+            t.text
+        );
+        assert!(
+            t.text
+                .contains("<title>Item</title><description>Text</description></item>"),
             "{}",
             t.text
         );

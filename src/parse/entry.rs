@@ -9,7 +9,9 @@ use url::Url;
 
 use super::{Limits, dates, extensions::ItemExtras};
 use crate::model::{Enclosure, Entry};
-use crate::normalize::{canonical_url, escape_html, html_to_text, plain_text, sanitize_html};
+use crate::normalize::{
+    canonical_url, escape_html, html_to_text, literal_text, plain_text, sanitize_html,
+};
 
 /// Titles are shown in lists: longer than this is never a title.
 const MAX_TITLE_CHARS: usize = 500;
@@ -19,11 +21,14 @@ fn cap(s: &str, max: usize) -> &str {
     &s[..s.floor_char_boundary(max)]
 }
 
+/// `exact_text`: the format says exactly when a text is plain (Atom, JSON Feed), so a plain
+/// title's characters are kept as they are; RSS titles are HTML in practice whatever they say.
 pub(super) fn convert(
     e: feed_rs::model::Entry,
     doc_base: &Url,
     x: ItemExtras,
     limits: &Limits,
+    exact_text: bool,
 ) -> Entry {
     // xml:base on the entry wins over the document's base for the entry's links.
     let base = e
@@ -61,8 +66,22 @@ pub(super) fn convert(
         .summary
         .as_ref()
         .map(text_html)
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            x.markup_description
+                .as_deref()
+                .map(|d| html(d, "text/html"))
+        })
+        .filter(|s| !s.is_empty())
         .or_else(|| x.description.as_deref().map(|d| html(d, guess_type(d))))
         .filter(|s| !s.is_empty());
+    // An RSS item with a <summary> beside its <description>: the first is the summary.
+    let (summary, second) = match (&x.rss_summary, summary) {
+        (Some((s, true)), first) => (first, Some(html(s, guess_type(s)))),
+        (Some((s, false)), Some(first)) => (Some(html(s, guess_type(s))), Some(first)),
+        (Some((s, false)), None) => (Some(html(s, guess_type(s))), None),
+        (None, first) => (first, None),
+    };
     let content = e
         .content
         .as_ref()
@@ -76,11 +95,19 @@ pub(super) fn convert(
             }
         })
         .or_else(|| x.body.as_deref().map(|b| html(b, "text/html")))
+        .or(second)
         .filter(|s| !s.is_empty() && Some(s) != summary.as_ref());
     let title = e
         .title
         .as_ref()
-        .map(|t| plain_text(cap(&t.content, limits.max_field)))
+        .map(|t| {
+            let raw = cap(&t.content, limits.max_field);
+            if exact_text && t.content_type.essence().to_string() == "text/plain" {
+                literal_text(raw)
+            } else {
+                plain_text(raw)
+            }
+        })
         .filter(|t| !t.is_empty())
         .or_else(|| x.title.as_deref().map(plain_text).filter(|t| !t.is_empty()));
     let title = title.map(|t| truncate_chars(t, MAX_TITLE_CHARS));
@@ -179,7 +206,7 @@ pub(super) fn person_name(raw: &str) -> Option<String> {
     let text = text.trim();
     let name = if let Some(open) = text.find('(')
         && text.ends_with(')')
-        && text[..open].contains('@')
+        && (open == 0 || text[..open].contains('@'))
     {
         text[open + 1..text.len() - 1].trim()
     } else if let Some(open) = text.find('<')

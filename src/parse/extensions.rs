@@ -80,6 +80,13 @@ pub struct ItemExtras {
     /// `dc:description`, `media:description` or `itunes:summary` (plain text unless it holds
     /// markup).
     pub description: Option<String>,
+    /// An RSS item's non-standard `<summary>`, and whether a `<description>` came before it.
+    pub rss_summary: Option<(String, bool)>,
+    /// Bookkeeping of the pass: the item is an Atom `<entry>`; it had a `<description>`.
+    pub in_atom_entry: bool,
+    pub saw_description: bool,
+    /// An RSS `<description>` whose HTML is not escaped, as written.
+    pub markup_description: Option<String>,
     /// `xhtml:body` (its inner XHTML) or `<fullitem>` (escaped HTML): the article.
     pub body: Option<String>,
     /// A guid that is a URL and not marked `isPermaLink="false"`.
@@ -94,38 +101,8 @@ pub struct Extensions {
     pub items: Vec<ItemExtras>,
 }
 
-/// Does the document carry anything this pass reads? A cheap look before the pass.
-pub fn worth_scanning(text: &str) -> bool {
-    const NEEDLES: &[&str] = &[
-        "dc:",
-        "dcterms:",
-        "itunes:author",
-        "media:",
-        "feedburner:",
-        "body",
-        "fullitem",
-        "<guid",
-        "<enclosure",
-        "<author",
-        "purl.org/dc",
-    ];
-    let bytes = text.as_bytes();
-    NEEDLES
-        .iter()
-        .any(|n| memchr::memmem::find(bytes, n.as_bytes()).is_some())
-}
-
-/// Items of the document: how many there are, for the counting (no extension values).
-pub fn count_items(text: &str) -> Option<usize> {
-    scan_with(text, false).map(|e| e.items.len())
-}
-
 /// Reads every item's extensions; `None` when the document cannot be read as XML.
 pub fn scan(text: &str) -> Option<Extensions> {
-    scan_with(text, true)
-}
-
-fn scan_with(text: &str, values: bool) -> Option<Extensions> {
     let mut reader = NsReader::from_str(text);
     reader.config_mut().check_end_names = false;
     let mut items = Vec::new();
@@ -145,16 +122,31 @@ fn scan_with(text: &str, values: bool) -> Option<Extensions> {
                 let local = local_name(e);
                 match &mut current {
                     None if is_item(ns, &local) => {
+                        let extras = ItemExtras {
+                            in_atom_entry: local == "entry",
+                            ..ItemExtras::default()
+                        };
                         if empty {
-                            items.push(ItemExtras::default());
+                            items.push(extras);
                         } else {
-                            current = Some((depth, ItemExtras::default()));
+                            current = Some((depth, extras));
                         }
                     }
-                    Some((item_depth, extras)) if values => {
+                    Some((item_depth, extras)) => {
                         let direct = depth == *item_depth + 1;
-                        if read_field(text, &mut reader, e, ns, &local, empty, direct, extras)
-                            .is_none()
+                        if read_field(
+                            text,
+                            &mut reader,
+                            e,
+                            Field {
+                                ns,
+                                local: &local,
+                                empty,
+                                direct,
+                            },
+                            extras,
+                        )
+                        .is_none()
                         {
                             return None;
                         }
@@ -217,22 +209,39 @@ fn consumed(ns: Ns, local: &str, direct: bool) -> bool {
         Ns::Itunes => matches!(local, "author" | "summary"),
         Ns::Media => matches!(local, "description" | "category" | "title"),
         Ns::Xhtml => local == "body",
-        Ns::Feed | Ns::Other => direct && matches!(local, "fullitem" | "guid" | "author" | "body"),
+        Ns::Feed | Ns::Other => {
+            direct
+                && matches!(
+                    local,
+                    "fullitem" | "guid" | "author" | "body" | "description" | "tags" | "summary"
+                )
+        }
     }
 }
 
+/// An element met inside an item: its namespace and local name, whether it is empty
+/// (`<x/>`), and whether it is a child of the item itself rather than deeper.
+struct Field<'a> {
+    ns: Ns,
+    local: &'a str,
+    empty: bool,
+    direct: bool,
+}
+
 /// Reads one element inside an item into `x`; `None` when the document breaks.
-#[allow(clippy::too_many_arguments)]
 fn read_field(
     src: &str,
     reader: &mut NsReader<&[u8]>,
     e: &BytesStart<'_>,
-    ns: Ns,
-    local: &str,
-    empty: bool,
-    direct: bool,
+    field: Field<'_>,
     x: &mut ItemExtras,
 ) -> Option<()> {
+    let Field {
+        ns,
+        local,
+        empty,
+        direct,
+    } = field;
     if ns == Ns::Itunes && local == "category" {
         // <itunes:category text="Technology"><itunes:category text="Gadgets"/></...>: each
         // level is a category; the children are read as the pass descends.
@@ -258,6 +267,26 @@ fn read_field(
         let span = reader.read_to_end(e.name()).ok()?;
         let inner = &src[span.start as usize..span.end as usize];
         x.body.get_or_insert_with(|| inner.trim().to_string());
+        return Some(());
+    }
+    if ns == Ns::Feed && local == "summary" && !x.in_atom_entry {
+        // RSS has no <summary>; feeds that add one beside <description> carry two bodies.
+        // Whichever comes first is the summary, the other the content (as feedparser reads).
+        let text = read_text(reader, e)?;
+        if !text.trim().is_empty() {
+            x.rss_summary = Some((text.trim().to_string(), x.saw_description));
+        }
+        return Some(());
+    }
+    if ns == Ns::Feed && local == "description" {
+        x.saw_description = true;
+        // An RSS description holding markup unescaped (<description><p>..</p></description>)
+        // is HTML to every lenient reader; feed-rs reads only its text.
+        let span = reader.read_to_end(e.name()).ok()?;
+        let inner = src[span.start as usize..span.end as usize].trim();
+        if inner.contains('<') && !inner.starts_with("<![CDATA[") {
+            x.markup_description = Some(inner.to_string());
+        }
         return Some(());
     }
     if ns == Ns::Feed && local == "author" {
@@ -293,6 +322,13 @@ fn read_field(
             x.description = x.description.take().or_else(value)
         }
         (Ns::Feed | Ns::Other, "fullitem") => x.body = x.body.take().or_else(value),
+        // <tags>one, two</tags>: a made-up element some blog engines write.
+        (Ns::Feed | Ns::Other, "tags") => x.subjects.extend(
+            text.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from),
+        ),
         (Ns::Feed | Ns::Other, "guid") if permalink && looks_like_url(text) => {
             x.permalink = value()
         }
@@ -418,8 +454,8 @@ mod tests {
     #[test]
     fn items_are_counted_in_every_format() {
         let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><entry/><entry><title>x</title></entry></feed>"#;
-        assert_eq!(count_items(atom), Some(2));
+        assert_eq!(scan(atom).map(|x| x.items.len()), Some(2));
         let rdf = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><channel/><item><description>d</description></item></rdf:RDF>"#;
-        assert_eq!(count_items(rdf), Some(1));
+        assert_eq!(scan(rdf).map(|x| x.items.len()), Some(1));
     }
 }

@@ -133,6 +133,10 @@ pub fn parse(
     } else {
         Vec::new()
     };
+    let exact_text = matches!(
+        feed.feed_type,
+        feed_rs::model::FeedType::Atom | feed_rs::model::FeedType::JSON
+    );
     let mut raw: Vec<(feed_rs::model::Entry, ItemExtras)> = feed
         .entries
         .into_iter()
@@ -151,7 +155,7 @@ pub fn parse(
     }
     let entries = raw
         .into_iter()
-        .map(|(e, x)| entry::convert(e, &doc_base, x, limits))
+        .map(|(e, x)| entry::convert(e, &doc_base, x, limits, exact_text))
         .collect();
     Ok(ParsedFeed {
         title: feed
@@ -280,13 +284,7 @@ fn item_extras(
     entry_count: usize,
     notes: &mut Vec<String>,
 ) -> Result<Vec<ItemExtras>, ParseError> {
-    let scan = if extensions::worth_scanning(text) {
-        extensions::scan(text)
-    } else {
-        extensions::count_items(text).map(|n| extensions::Extensions {
-            items: vec![ItemExtras::default(); n],
-        })
-    };
+    let scan = extensions::scan(text);
     let Some(scan) = scan else {
         return Ok(Vec::new());
     };

@@ -205,17 +205,57 @@ fn attributes(tag: &str) -> Vec<(String, String)> {
     out
 }
 
-/// A title must read as plain text: nothing a careless reader could render as markup.
+/// Elements that load, run or reparse something even with no attribute.
+const TITLE_FORBIDDEN: &[&str] = &[
+    "img",
+    "image",
+    "video",
+    "audio",
+    "picture",
+    "source",
+    "title",
+    "plaintext",
+    "xmp",
+    "listing",
+    "noembed",
+    "noframes",
+];
+
+/// A title must read as plain text: nothing a careless reader (one that renders titles as HTML)
+/// could render as markup that loads, runs or hides anything. A bare word in brackets
+/// (`<blink>`, `</b>`: text a source typed as plain text) is inert; a tag with attributes, a
+/// comment or declaration, or a forbidden element is not.
 pub fn title_dangers(title: &str) -> Vec<String> {
-    let bytes = title.as_bytes();
-    let tagish = bytes.windows(2).any(|w| {
-        w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?'))
-    });
-    if tagish {
-        vec![format!("title looks like markup: {title:?}")]
-    } else {
-        vec![]
+    let mut found = Vec::new();
+    let mut rest = title;
+    while let Some(at) = rest.find('<') {
+        let tail = &rest[at + 1..];
+        rest = tail;
+        let Some(first) = tail.chars().next() else {
+            break;
+        };
+        if matches!(first, '!' | '?') {
+            found.push(format!("title holds a comment or declaration: {title:?}"));
+            continue;
+        }
+        let body = tail.strip_prefix('/').unwrap_or(tail);
+        if !body.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            continue;
+        }
+        let name: String = body
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let lower = name.to_ascii_lowercase();
+        let bare = body[name.len()..].starts_with('>');
+        if !bare
+            || FORBIDDEN_TAGS.contains(&lower.as_str())
+            || TITLE_FORBIDDEN.contains(&lower.as_str())
+        {
+            found.push(format!("title looks like markup: {title:?}"));
+        }
     }
+    found
 }
 
 /// Everything dangerous in a rendered output, read back as a feed reader would.
