@@ -109,6 +109,7 @@ fn main() {
                 fingerprint: String::new(),
                 moved_to: None,
                 entries,
+                notes: Vec::new(),
                 now: base + chrono::Duration::minutes(f as i64),
             };
             store.apply_batch(id, &batch).unwrap();

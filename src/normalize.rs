@@ -225,6 +225,37 @@ fn strip_markup(html: &str) -> String {
     decode_basic_entities(&cleaned)
 }
 
+/// Text that was UTF-8, read as windows-1252 and written out as UTF-8 again ("la mÃ gia" for
+/// "la màgia", "donâ€™t" for "don’t"), repaired where that is certain: the text has the
+/// pattern of a UTF-8 lead byte followed by continuation bytes, it encodes to windows-1252
+/// without loss, and those bytes are valid UTF-8. Otherwise the text is left as it is
+/// (feedparser repairs the same way).
+pub fn repair_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let suspicious = text.chars().zip(text.chars().skip(1)).any(|(a, b)| {
+        ('\u{c2}'..='\u{f4}').contains(&a)
+            && cp1252_byte(b).is_some_and(|x| (0x80..0xc0).contains(&x))
+    });
+    if !suspicious {
+        return Cow::Borrowed(text);
+    }
+    let (bytes, _, lossy) = encoding_rs::WINDOWS_1252.encode(text);
+    if lossy {
+        return Cow::Borrowed(text);
+    }
+    match String::from_utf8(bytes.into_owned()) {
+        Ok(fixed) if fixed != text => Cow::Owned(fixed),
+        _ => Cow::Borrowed(text),
+    }
+}
+
+/// The windows-1252 byte of a character, if it has one above ASCII.
+fn cp1252_byte(c: char) -> Option<u8> {
+    let mut buf = [0u8; 4];
+    let (bytes, _, lossy) = encoding_rs::WINDOWS_1252.encode(c.encode_utf8(&mut buf));
+    (!lossy && bytes.len() == 1 && bytes[0] >= 0x80).then(|| bytes[0])
+}
+
 /// Elements that do harm or change how a page is parsed even with no attribute: a title that
 /// names one as text is defanged like any markup.
 const INERT_NEVER: &[&str] = &[
@@ -479,6 +510,17 @@ fn has_control_bytes(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn double_encoded_utf8_is_repaired_only_when_certain() {
+        assert_eq!(repair_mojibake("la mÃ\u{a0}gia"), "la m\u{e0}gia");
+        assert_eq!(repair_mojibake("donâ€™t"), "don\u{2019}t");
+        assert_eq!(repair_mojibake("Ã©tÃ© Ã\u{a0} Paris"), "été à Paris");
+        // Real Latin-1 text, or text that merely looks odd, stays.
+        assert_eq!(repair_mojibake("café crème"), "café crème");
+        assert_eq!(repair_mojibake("Â½ price, ½ off"), "Â½ price, ½ off");
+        assert_eq!(repair_mojibake("plain"), "plain");
+    }
 
     #[test]
     fn literal_text_keeps_inert_brackets_and_defangs_the_rest() {

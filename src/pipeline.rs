@@ -259,6 +259,7 @@ fn prepare(
         fingerprint: String::new(),
         moved_to: None,
         entries: dedup::unique_by_key(feed_url, entries),
+        notes: parsed.notes.clone(),
         now: Utc::now(),
     };
     Ok((batch, parsed.notes))

@@ -191,6 +191,28 @@ pub fn translate(text: &str) -> Option<Translated> {
     }
 }
 
+/// A JSON Feed whose `version` feed-rs refuses: `http://jsonfeed.org/version/1` (the
+/// specification's own examples once used http), or none at all. `None` when neither.
+pub fn json_feed_version(text: &str) -> Option<String> {
+    const HTTP: &str = "\"http://jsonfeed.org/version/";
+    if let Some(at) = text.find(HTTP) {
+        let mut out = String::with_capacity(text.len() + 1);
+        out.push_str(&text[..at + 5]);
+        out.push('s');
+        out.push_str(&text[at + 5..]);
+        return Some(out);
+    }
+    if text.contains("\"version\"") {
+        return None;
+    }
+    let open = text.find('{')?;
+    Some(format!(
+        "{}{{\"version\":\"https://jsonfeed.org/version/1.1\",{}",
+        &text[..open],
+        &text[open + 1..]
+    ))
+}
+
 /// RSS 1.0 items with no `<link>` get one, so feed-rs (which drops linkless RSS 1.0 items)
 /// reads them: the item's `rdf:about`, which the RSS 1.0 specification makes the item's URI
 /// and the same as its link, or a placeholder `parse` discards (not an http URL).
@@ -687,6 +709,25 @@ mod tests {
                 .contains("<title>Item</title><description>Text</description></item>"),
             "{}",
             t.text
+        );
+    }
+
+    #[test]
+    fn json_feed_versions_feed_rs_refuses() {
+        let fixed =
+            json_feed_version(r#"{"version": "http://jsonfeed.org/version/1", "items": []}"#);
+        assert_eq!(
+            fixed.as_deref(),
+            Some(r#"{"version": "https://jsonfeed.org/version/1", "items": []}"#)
+        );
+        let fixed = json_feed_version(r#"{"title": "t", "items": []}"#).unwrap();
+        assert!(
+            fixed.starts_with(r#"{"version":"https://jsonfeed.org/version/1.1","title""#),
+            "{fixed}"
+        );
+        assert_eq!(
+            json_feed_version(r#"{"version": "https://jsonfeed.org/version/2"}"#),
+            None
         );
     }
 

@@ -10,7 +10,8 @@ use url::Url;
 use super::{Limits, dates, extensions::ItemExtras};
 use crate::model::{Enclosure, Entry};
 use crate::normalize::{
-    canonical_url, escape_html, html_to_text, literal_text, plain_text, sanitize_html,
+    canonical_url, escape_html, html_to_text, literal_text, plain_text, repair_mojibake,
+    sanitize_html,
 };
 
 /// Titles are shown in lists: longer than this is never a title.
@@ -46,14 +47,15 @@ pub(super) fn convert(
                 .as_deref()
                 .and_then(|l| canonical_url(l, Some(&base)))
         });
-    let enclosures = enclosures(&e.media, &e.links, &x.enclosures, &base);
+    let enclosures = enclosures(&e.media, &e.links, &x, &base);
     // Markup inside the article is relative to the article's page, where there is one.
     let base = link
         .as_deref()
         .and_then(|l| Url::parse(l).ok())
         .unwrap_or(base);
     let html = |body: &str, mime: &str| {
-        let body = cap(body, limits.max_field);
+        let body = repair_mojibake(cap(body, limits.max_field));
+        let body = body.as_ref();
         if mime == "text/plain" {
             escape_html(body)
         } else {
@@ -101,7 +103,8 @@ pub(super) fn convert(
         .title
         .as_ref()
         .map(|t| {
-            let raw = cap(&t.content, limits.max_field);
+            let raw = repair_mojibake(cap(&t.content, limits.max_field));
+            let raw = raw.as_ref();
             if exact_text && t.content_type.essence().to_string() == "text/plain" {
                 literal_text(raw)
             } else {
@@ -238,14 +241,24 @@ fn clean_category(raw: &str) -> Option<String> {
 fn enclosures(
     media: &[feed_rs::model::MediaObject],
     links: &[feed_rs::model::Link],
-    rss: &[(String, Option<String>, Option<u64>)],
+    x: &ItemExtras,
     base: &Url,
 ) -> Vec<Enclosure> {
-    let from_rss = rss.iter().cloned();
-    let from_media = media.iter().flat_map(|m| &m.content).filter_map(|c| {
-        let url = c.url.as_ref()?.as_str().to_string();
-        Some((url, c.content_type.as_ref().map(|m| m.to_string()), c.size))
-    });
+    let from_rss = x.enclosures.iter().cloned();
+    // Media RSS as the extension pass read it where it did (feed-rs lets a media:player
+    // replace the file), else as feed-rs read it.
+    let from_media: Vec<(String, Option<String>, Option<u64>)> = if x.has_media_content {
+        x.media.clone()
+    } else {
+        media
+            .iter()
+            .flat_map(|m| &m.content)
+            .filter_map(|c| {
+                let url = c.url.as_ref()?.as_str().to_string();
+                Some((url, c.content_type.as_ref().map(|m| m.to_string()), c.size))
+            })
+            .collect()
+    };
     let from_links = links
         .iter()
         .filter(|l| match l.rel.as_deref() {

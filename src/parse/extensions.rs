@@ -91,6 +91,10 @@ pub struct ItemExtras {
     pub body: Option<String>,
     /// A guid that is a URL and not marked `isPermaLink="false"`.
     pub permalink: Option<String>,
+    /// Every `<media:content url type fileSize>` (in groups too), in order, and whether the
+    /// item had any media:content at all.
+    pub media: Vec<(String, Option<String>, Option<u64>)>,
+    pub has_media_content: bool,
     /// Every `<enclosure url length type>`, in order.
     pub enclosures: Vec<(String, Option<String>, Option<u64>)>,
 }
@@ -248,6 +252,17 @@ fn read_field(
         if let Some(text) = attr(e, "text").filter(|t| !t.trim().is_empty()) {
             x.subjects.push(text.trim().to_string());
         }
+        return Some(());
+    }
+    if ns == Ns::Media && local == "content" {
+        // Read here because feed-rs lets a <media:player> inside replace the file's URL with
+        // the player page's. A media:content with no url of its own is no file.
+        if let Some(url) = attr(e, "url").filter(|u| !u.trim().is_empty()) {
+            let mime = attr(e, "type").filter(|t| !t.trim().is_empty());
+            let length = attr(e, "fileSize").and_then(|l| l.trim().parse().ok());
+            x.media.push((url, mime, length));
+        }
+        x.has_media_content = true;
         return Some(());
     }
     if ns == Ns::Feed && direct && local == "enclosure" {

@@ -195,7 +195,20 @@ fn read_feed<'a>(
         Err(e) => e,
     };
     let refused = classify(first, &text, content_type);
-    if !text.trim_start().starts_with('<') || matches!(refused, ParseError::HtmlPage(_)) {
+    if text.trim_start().starts_with('{') {
+        // JSON Feed: the version URL written with http:, or left out, is still JSON Feed 1.
+        return match dialect::json_feed_version(&text) {
+            Some(fixed) => match feed_rs_parser(feed_url).parse(fixed.as_bytes()) {
+                Ok(feed) => {
+                    notes.push("repaired: read a JSON Feed with a nonstandard version".into());
+                    Ok((feed, Cow::Owned(fixed)))
+                }
+                Err(_) => Err(refused),
+            },
+            None => Err(refused),
+        };
+    }
+    if matches!(refused, ParseError::HtmlPage(_)) {
         return Err(refused);
     }
     let mut repaired: Vec<String> = Vec::new();
@@ -294,7 +307,7 @@ fn item_extras(
             return Err(ParseError::NoEntries { items });
         }
         notes.push(format!(
-            "{} of {items} entries could not be read (the parser skipped them)",
+            "{} of {items} entries could not be read: the parser skipped them",
             items - entry_count
         ));
         return Ok(Vec::new());

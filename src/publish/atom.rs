@@ -7,6 +7,7 @@ use atom_syndication::{
 
 use super::{Channel, bodies, last_updated};
 use crate::model::Story;
+use crate::normalize::escape_html;
 
 fn link(href: &str, rel: &str, mime: Option<&str>) -> Link {
     Link {
@@ -54,7 +55,12 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
 fn entry(story: &Story) -> Entry {
     let p = &story.primary;
     let e = &p.entry;
-    let (summary, content) = bodies(story);
+    let (mut summary, mut content) = bodies(story);
+    // RFC 4287 §4.1.1: an entry with no alternate link must have content. Its text is what it
+    // has: the summary, else its title.
+    if e.link.is_none() && content.is_none() {
+        content = Some(summary.take().unwrap_or_else(|| escape_html(&e.title)));
+    }
     let date: FixedDateTime = p.date.fixed_offset();
     let mut links = Vec::new();
     if let Some(l) = &e.link {

@@ -160,3 +160,31 @@ fn formats_from_paths() {
     assert_eq!(Format::from_path(Path::new("x.JSON")), Some(Format::Json));
     assert_eq!(Format::from_path(Path::new("x.html")), None);
 }
+
+#[test]
+fn an_atom_entry_without_a_link_carries_content() {
+    let mut summary_only = story(1, false);
+    summary_only.primary.entry.link = None;
+    summary_only.primary.entry.content = None;
+    let mut title_only = story(2, false);
+    title_only.primary.entry.link = None;
+    title_only.primary.entry.content = None;
+    title_only.primary.entry.summary = None;
+    let body = render(Format::Atom, &channel(), &[title_only, summary_only]);
+    let feed = atom_syndication::Feed::read_from(body.as_bytes()).unwrap();
+    for e in feed.entries() {
+        let has_alternate = e.links().iter().any(|l| l.rel() == "alternate");
+        assert!(
+            !has_alternate && e.content().is_some(),
+            "RFC 4287 §4.1.1: {body}"
+        );
+    }
+    assert_eq!(
+        feed.entries()[0].content().unwrap().value(),
+        Some("Binance &amp; friends &lt;2&gt;")
+    );
+    assert_eq!(
+        feed.entries()[1].content().unwrap().value(),
+        Some("<p>Summary</p>")
+    );
+}

@@ -108,8 +108,15 @@ fn source_row(s: &FeedStatus) -> String {
         ),
         (None, _) if s.last_attempt.is_none() => "not polled yet".into(),
         (None, _) => format!(
-            r#"<span class="ok">ok</span> (HTTP {})"#,
-            s.last_status.map(|c| c.to_string()).unwrap_or_default()
+            r#"<span class="ok">ok</span> (HTTP {}){}"#,
+            s.last_status.map(|c| c.to_string()).unwrap_or_default(),
+            s.last_note
+                .as_deref()
+                .map(|n| format!(
+                    r#"<br><small class="note">note: {}</small>"#,
+                    escape_html(n)
+                ))
+                .unwrap_or_default()
         ),
     };
     let moved = s

@@ -27,6 +27,8 @@ pub struct FeedStatus {
     pub last_success: Option<DateTime<Utc>>,
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
+    /// What the last successful read noted (repairs, entries it could not read).
+    pub last_note: Option<String>,
     pub consecutive_failures: u32,
     pub next_poll: Option<DateTime<Utc>>,
     /// The server answered 410 Gone: the feed is no longer polled.
@@ -273,7 +275,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT f.url, f.title, f.current_url, f.last_attempt, f.last_success, f.last_status, f.last_error,
                     f.consecutive_failures, f.next_poll, f.gone,
-                    (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id)
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id), f.last_note
              FROM feeds f ORDER BY f.id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -289,6 +291,7 @@ impl Store {
                 next_poll: r.get::<_, Option<i64>>(8)?.map(from_ts),
                 gone: r.get(9)?,
                 entries: r.get::<_, i64>(10)? as u64,
+                last_note: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -140,4 +140,9 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX entries_by_first_seen ON entries (first_seen);
     CREATE INDEX entry_tags_by_entry ON entry_tags (entry_id);
     "#,
+    // 3: what the last successful read of a feed should tell its reader though nothing
+    // failed ("repaired: ...", "2 of 40 entries could not be read", a limit applied).
+    r#"
+    ALTER TABLE feeds ADD COLUMN last_note TEXT;
+    "#,
 ];

@@ -41,6 +41,7 @@ fn batch(feed_url: &str, entries: Vec<(Entry, &[&str])>) -> FeedBatch {
                 )
             })
             .collect(),
+        notes: Vec::new(),
         now: Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap(),
     }
 }

@@ -20,6 +20,9 @@ pub struct FeedBatch {
     pub fingerprint: String,
     pub moved_to: Option<String>,
     pub entries: Vec<PreparedEntry>,
+    /// What the parse says though it succeeded (repairs, entries it could not read): the
+    /// feed's status shows it until the next successful read.
+    pub notes: Vec<String>,
     pub now: DateTime<Utc>,
 }
 
@@ -226,7 +229,7 @@ fn write_batch(
         "UPDATE feeds SET title = COALESCE(?2, title), site_link = COALESCE(?3, site_link),
             etag = ?4, last_modified = ?5, body_hash = ?6, current_url = COALESCE(?7, current_url),
             last_attempt = ?8, last_success = ?8, last_status = ?9, last_error = NULL,
-            consecutive_failures = 0, fingerprint = ?10
+            consecutive_failures = 0, fingerprint = ?10, last_note = ?11
          WHERE id = ?1",
     )?
     .execute(params![
@@ -239,7 +242,8 @@ fn write_batch(
         batch.moved_to,
         ts(batch.now),
         batch.status,
-        batch.fingerprint
+        batch.fingerprint,
+        (!batch.notes.is_empty()).then(|| batch.notes.join("; "))
     ])?;
     Ok(counts)
 }
