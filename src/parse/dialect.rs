@@ -119,7 +119,7 @@ pub fn translate(text: &str) -> Option<Translated> {
             let version = attr(root.tag, "version");
             let default_ns = attr(root.tag, "xmlns").is_some();
             let known = matches!(version.as_deref(), Some("2.0" | "0.91" | "0.92"));
-            if known && !default_ns && text.contains("<channel") {
+            if known && !default_ns && text.contains("<channel") && !has_items_after_channel(text) {
                 return None;
             }
             let mut tag = root.tag.to_string();
@@ -146,6 +146,13 @@ pub fn translate(text: &str) -> Option<Translated> {
             out.push_str(&tag);
             out.push('>');
             let rest = &text[root.span.end..];
+            if let Some(moved) = items_after_channel(rest) {
+                out.push_str(&moved);
+                return Some(Translated {
+                    text: out,
+                    note: "read RSS items that follow the channel's end",
+                });
+            }
             match rest.rfind("</rss>").filter(|_| !rest.contains("<channel")) {
                 // Items straight under <rss>, as early RSS 0.9x writers did.
                 Some(end) => {
@@ -334,6 +341,29 @@ fn cdf_to_rss(text: &str) -> Option<String> {
     }
     out.push_str("</channel></rss>");
     Some(out)
+}
+
+/// Does an `<item>` follow the channel's end tag (items written after `</channel>`)?
+fn has_items_after_channel(text: &str) -> bool {
+    text.rfind("</channel>")
+        .is_some_and(|end| text[end..].contains("<item"))
+}
+
+/// The document after the root's start tag with `</channel>` moved to after the last item, so
+/// items written after the channel closed are the channel's; `None` when there are none.
+fn items_after_channel(rest: &str) -> Option<String> {
+    let end = rest.rfind("</channel>")?;
+    let after = &rest[end + "</channel>".len()..];
+    if !after.contains("<item") {
+        return None;
+    }
+    let close = after.rfind("</rss>").unwrap_or(after.len());
+    Some(format!(
+        "{}{}</channel>{}",
+        &rest[..end],
+        &after[..close],
+        &after[close..]
+    ))
 }
 
 /// Atom's text constructs, where type (and in 0.3, mode) decide how the content is encoded.
@@ -728,6 +758,16 @@ mod tests {
         assert_eq!(
             json_feed_version(r#"{"version": "https://jsonfeed.org/version/2"}"#),
             None
+        );
+    }
+
+    #[test]
+    fn items_after_the_channel_are_the_channels() {
+        let doc = "<rss version=\"2.0\"><channel><title>t</title></channel><item><title>a</title></item></rss>";
+        let t = translate(doc).unwrap();
+        assert_eq!(
+            t.text,
+            "<rss version=\"2.0\"><channel><title>t</title><item><title>a</title></item></channel></rss>"
         );
     }
 

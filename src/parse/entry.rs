@@ -62,8 +62,16 @@ pub(super) fn convert(
             sanitize_html(body, Some(&base), limits.max_depth)
         }
     };
-    let text_html =
-        |t: &feed_rs::model::Text| html(&t.content, &t.content_type.essence().to_string());
+    // RSS says nothing of a description's type: it is HTML when it looks like HTML (escaped or
+    // in CDATA, as RSS 1.0 feeds write it), as every reader takes it. Atom and JSON Feed say.
+    let text_html = |t: &feed_rs::model::Text| {
+        let mime = t.content_type.essence().to_string();
+        if exact_text || mime != "text/plain" {
+            html(&t.content, &mime)
+        } else {
+            html(&t.content, guess_type(&t.content))
+        }
+    };
     let summary = e
         .summary
         .as_ref()

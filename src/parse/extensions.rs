@@ -154,7 +154,7 @@ pub fn scan(text: &str) -> Option<Extensions> {
                         {
                             return None;
                         }
-                        if !empty && consumed(ns, &local, direct) {
+                        if !empty && consumed(ns, &local, direct, e) {
                             // read_field read the element to its end.
                             continue;
                         }
@@ -207,7 +207,11 @@ fn is_item(ns: Ns, local: &str) -> bool {
 }
 
 /// Elements whose whole content `read_field` reads (so the caller does not descend into them).
-fn consumed(ns: Ns, local: &str, direct: bool) -> bool {
+fn consumed(ns: Ns, local: &str, direct: bool, e: &BytesStart<'_>) -> bool {
+    // <category>Text</category> with no term: Atom written like RSS, which feed-rs skips.
+    if ns == Ns::Feed && direct && local == "category" {
+        return attr(e, "term").is_none();
+    }
     match ns {
         Ns::Dc | Ns::DcTerms | Ns::FeedBurner => true,
         Ns::Itunes => matches!(local, "author" | "summary"),
@@ -272,7 +276,7 @@ fn read_field(
         x.enclosures.push((url, mime, length));
         return Some(());
     }
-    if !consumed(ns, local, direct) {
+    if !consumed(ns, local, direct, e) {
         return Some(());
     }
     if empty {
@@ -280,8 +284,15 @@ fn read_field(
     }
     if ns == Ns::Xhtml || (direct && local == "body" && matches!(ns, Ns::Feed | Ns::Other)) {
         let span = reader.read_to_end(e.name()).ok()?;
-        let inner = &src[span.start as usize..span.end as usize];
-        x.body.get_or_insert_with(|| inner.trim().to_string());
+        let inner = src[span.start as usize..span.end as usize].trim();
+        // <xhtml:body><xhtml:p>: HTML knows its elements without the prefix.
+        let inner = match e.name().as_ref().split_once(':') {
+            Some((prefix, _)) => inner
+                .replace(&format!("<{prefix}:"), "<")
+                .replace(&format!("</{prefix}:"), "</"),
+            None => inner.to_string(),
+        };
+        x.body.get_or_insert(inner);
         return Some(());
     }
     if ns == Ns::Feed && local == "summary" && !x.in_atom_entry {
@@ -322,7 +333,9 @@ fn read_field(
     let value = || Some(text.to_string());
     match (ns, local) {
         (Ns::FeedBurner, "origLink") => x.orig_link = x.orig_link.take().or_else(value),
-        (Ns::Dc, "subject") | (Ns::Media, "category") => x.subjects.push(text.to_string()),
+        (Ns::Dc, "subject") | (Ns::Media, "category") | (Ns::Feed, "category") => {
+            x.subjects.push(text.to_string())
+        }
         (Ns::Dc | Ns::Media, "title") => x.title = x.title.take().or_else(value),
         (Ns::Dc, "creator" | "author" | "contributor") | (Ns::Itunes, "author") => {
             if local != "contributor" {
