@@ -45,6 +45,7 @@ fn entry(feed: usize, i: usize) -> (Entry, Vec<Tag>) {
         content: Some("<p>Body paragraph of the article with some words in it. </p>".repeat(12)),
         authors: vec!["Jane Doe".into()],
         categories: vec![],
+        category_labels: vec![],
         published: Some(published),
         updated: None,
         enclosures: vec![],

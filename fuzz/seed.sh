@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p corpus/pipeline
-cp ../fixtures/feeds/* ../fixtures/hostile/*.xml ../fixtures/hostile/*.atom corpus/pipeline/
+cp ../fixtures/feeds/* ../fixtures/fidelity/* ../fixtures/hostile/*.xml ../fixtures/hostile/*.atom corpus/pipeline/
 n=0
 while IFS= read -r v; do
   n=$((n+1))

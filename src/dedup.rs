@@ -137,6 +137,11 @@ pub fn content_hash(entry: &Entry, tags: &[Tag]) -> String {
     field(entry.content.as_deref().unwrap_or(""));
     field(&entry.authors.join("\u{1}"));
     field(&entry.categories.join("\u{1}"));
+    // Labels count only where there are any, so the hashes of entries stored before labels
+    // were kept stay the same.
+    for (term, label) in &entry.category_labels {
+        field(&format!("{term}\u{1}{label}"));
+    }
     field(&entry.published.map(|d| d.to_rfc3339()).unwrap_or_default());
     for e in &entry.enclosures {
         field(&format!("{}\u{1}{}\u{1}{}", e.url, e.mime_type, e.length));
@@ -237,6 +242,7 @@ mod tests {
             content: None,
             authors: vec![],
             categories: vec![],
+            category_labels: vec![],
             published: None,
             updated: None,
             enclosures: vec![],

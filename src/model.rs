@@ -27,8 +27,12 @@ pub struct Entry {
     /// Sanitised HTML, the full article where the feed carries one.
     pub content: Option<String>,
     pub authors: Vec<String>,
-    /// The feed's own categories, trimmed, `#` dropped, in the feed's spelling.
+    /// The feed's own categories, trimmed, `#` dropped, in the feed's spelling: each one's
+    /// identity (an Atom category's term).
     pub categories: Vec<String>,
+    /// `(term, label)` for the categories whose source shows them by another name (Atom's
+    /// `label`, Media RSS's): the label is how a reader sees it, the term what it is.
+    pub category_labels: Vec<(String, String)>,
     /// When the source says it was published; `None` when it gave no usable date.
     pub published: Option<DateTime<Utc>>,
     pub updated: Option<DateTime<Utc>>,

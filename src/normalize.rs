@@ -137,7 +137,7 @@ fn flatten(html: &str) -> String {
 }
 
 /// Sanitises feed HTML for republishing: no script, style, iframe, object, form, event handlers,
-/// inline styles, or non-http(s)/mailto URLs; relative URLs resolved against `base`; links get
+/// inline styles, or non-http(s)/mailto URLs; static SVG and MathML only; relative URLs resolved against `base`; links get
 /// `rel="noopener noreferrer"`. Markup nested deeper than `max_depth` is reduced to text.
 pub fn sanitize_html(html: &str, base: Option<&Url>, max_depth: usize) -> String {
     // Text without markup or entities is already safe HTML: no parser needed (many summaries).
@@ -173,10 +173,103 @@ thread_local! {
     static SANITIZER: std::cell::RefCell<ammonia::Builder<'static>> = std::cell::RefCell::new(sanitizer());
 }
 
+/// Inline SVG and MathML, static: shapes, text and formulas, with no scripting, animation,
+/// external reuse (`use`), foreign objects or styles. Equations and charts in science and
+/// finance posts are SVG and MathML; ammonia checks their namespaces (an element may change
+/// namespace only where HTML's parser does), which is what closes the mutation-XSS holes these
+/// two are known for, and it checks `xlink:href` like `href`.
+const SVG_TAGS: &[&str] = &[
+    "svg", "g", "circle", "ellipse", "line", "path", "polygon", "polyline", "rect", "text",
+    "tspan", "desc",
+];
+const SVG_ATTRIBUTES: &[&str] = &[
+    "version",
+    "baseprofile",
+    "baseProfile",
+    "width",
+    "height",
+    "viewbox",
+    "viewBox",
+    "x",
+    "y",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "cx",
+    "cy",
+    "r",
+    "rx",
+    "ry",
+    "d",
+    "points",
+    "fill",
+    "fill-opacity",
+    "fill-rule",
+    "stroke",
+    "stroke-width",
+    "stroke-opacity",
+    "stroke-linecap",
+    "stroke-linejoin",
+    "stroke-dasharray",
+    "opacity",
+    "transform",
+    "font-size",
+    "font-family",
+    "font-weight",
+    "text-anchor",
+];
+const MATHML_TAGS: &[&str] = &[
+    "math",
+    "mrow",
+    "mi",
+    "mo",
+    "mn",
+    "ms",
+    "mtext",
+    "mspace",
+    "msup",
+    "msub",
+    "msubsup",
+    "mfrac",
+    "msqrt",
+    "mroot",
+    "mtable",
+    "mtr",
+    "mtd",
+    "munder",
+    "mover",
+    "munderover",
+    "mstyle",
+    "semantics",
+    "menclose",
+    "mpadded",
+    "mphantom",
+];
+/// `href`, `show` and `type` are XLink's (`xlink:href` on a MathML element), which the HTML
+/// parser files under their local names; `href` is checked like every URL attribute.
+const MATHML_ATTRIBUTES: &[&str] = &[
+    "mathvariant",
+    "display",
+    "displaystyle",
+    "href",
+    "show",
+    "type",
+];
+
 fn sanitizer() -> ammonia::Builder<'static> {
     let mut b = ammonia::Builder::default();
     b.add_tags(EXTRA_TAGS)
-        .add_tag_attributes("source", ["src", "type"])
+        .add_tags(SVG_TAGS)
+        .add_tags(MATHML_TAGS)
+        .add_tag_attributes("a", ["xlink:href"]);
+    for tag in SVG_TAGS {
+        b.add_tag_attributes(tag, SVG_ATTRIBUTES);
+    }
+    for tag in MATHML_TAGS {
+        b.add_tag_attributes(tag, MATHML_ATTRIBUTES);
+    }
+    b.add_tag_attributes("source", ["src", "type"])
         .add_tag_attributes("video", ["src", "poster", "controls", "width", "height"])
         .add_tag_attributes("audio", ["src", "controls"])
         .url_schemes(HashSet::from(["http", "https", "mailto"]))
@@ -291,7 +384,16 @@ const INERT_NEVER: &[&str] = &[
     "audio",
     "picture",
     "source",
-    "iframe",
+    "foreignobject",
+    "use",
+    "animate",
+    "set",
+    "animatemotion",
+    "animatetransform",
+    "handler",
+    "listener",
+    "mglyph",
+    "maction",
 ];
 
 /// Text that is text by its format's definition (an Atom `type="text"` title, a JSON Feed
@@ -510,6 +612,45 @@ fn has_control_bytes(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn static_svg_and_mathml_stay_scripted_ones_do_not() {
+        let svg =
+            r##"<svg width="30" height="20"><circle cx="15" cy="10" r="5" fill="#f00"/></svg>"##;
+        assert_eq!(
+            sanitize_html(svg, None, 128),
+            r##"<svg width="30" height="20"><circle cx="15" cy="10" r="5" fill="#f00"></circle></svg>"##
+        );
+        let math = r#"<math><mrow xlink:href="https://x.example/"><mi>a</mi><mo>+</mo><mi>b</mi></mrow></math>"#;
+        assert_eq!(
+            sanitize_html(math, None, 128),
+            r#"<math><mrow xlink:href="https://x.example/"><mi>a</mi><mo>+</mo><mi>b</mi></mrow></math>"#
+        );
+        for hostile in [
+            r#"<svg onload="alert(1)"><circle r="1"/></svg>"#,
+            r#"<svg><script>alert(1)</script></svg>"#,
+            r#"<svg><a xlink:href="javascript:alert(1)"><text>x</text></a></svg>"#,
+            r#"<svg><animate attributeName="href" to="javascript:alert(1)"/></svg>"#,
+            r#"<svg><use xlink:href="https://evil.example/x.svg#a"/></svg>"#,
+            r#"<svg><foreignObject><iframe src="https://evil.example"></iframe></foreignObject></svg>"#,
+            r#"<math href="javascript:alert(1)">x</math>"#,
+            r#"<svg><circle style="fill:url(https://evil.example)"/></svg>"#,
+        ] {
+            let out = sanitize_html(hostile, None, 128).to_ascii_lowercase();
+            for bad in [
+                "onload",
+                "script",
+                "javascript",
+                "animate",
+                "<use",
+                "foreignobject",
+                "iframe",
+                "style",
+            ] {
+                assert!(!out.contains(bad), "{hostile} => {out}");
+            }
+        }
+    }
 
     #[test]
     fn double_encoded_utf8_is_repaired_only_when_certain() {

@@ -206,6 +206,7 @@ mod tests {
             content: Some(content.into()),
             authors: vec![],
             categories: cats.iter().map(|c| c.to_string()).collect(),
+            category_labels: vec![],
             published: None,
             updated: None,
             enclosures: vec![],

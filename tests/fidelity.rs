@@ -253,6 +253,11 @@ fn youtube_descriptions_and_atom_category_text_were_lost() {
         ["markets", "Crypto"],
         "a term, then a text category"
     );
+    assert_eq!(
+        video.category_labels,
+        [("markets".to_string(), "Markets".to_string())],
+        "the label is how the source shows the term"
+    );
     let enclosure = &titled(&feed, "Atom link enclosure").enclosures[0];
     assert_eq!(enclosure.url, "https://cdn.example/base.mp4");
     assert_eq!(
@@ -397,5 +402,29 @@ fn a_repaired_feed_says_so_in_its_status_and_the_summary() {
     assert!(
         nested.last_error.is_some(),
         "zero of two entries is an error: {nested:?}"
+    );
+}
+
+#[test]
+fn an_atom_category_label_was_replaced_by_its_term_or_lost() {
+    let server = FixtureServer::start();
+    server.write("youtube.atom", &fixture("youtube.atom"));
+    let work = Workdir::new();
+    work.write_config(&config_with(&[&server.feed("youtube.atom")], ""));
+    assert_ok(&work.run_once());
+    let atom = work.read("out/all.atom");
+    assert!(
+        atom.contains(r#"<category term="markets" label="Markets"/>"#),
+        "stored and republished with its label: {atom}"
+    );
+    let feed = work.output("out/all.atom");
+    let terms: Vec<_> = feed.entries[0]
+        .categories
+        .iter()
+        .map(|c| c.term.as_str())
+        .collect();
+    assert!(
+        terms.contains(&"markets") && terms.contains(&"Crypto"),
+        "{terms:?}"
     );
 }

@@ -134,6 +134,20 @@ pub(super) fn convert(
             categories.push(s);
         }
     }
+    let labelled = e
+        .categories
+        .iter()
+        .filter_map(|c| Some((category_name(c)?, c.label.as_deref()?.to_string())))
+        .chain(x.subject_labels.iter().cloned());
+    let mut category_labels: Vec<(String, String)> = Vec::new();
+    for (term, label) in labelled {
+        let Some(label) = clean_category(&label).filter(|l| *l != term) else {
+            continue;
+        };
+        if categories.contains(&term) && !category_labels.iter().any(|(t, _)| *t == term) {
+            category_labels.push((term, label));
+        }
+    }
     let published = e
         .published
         .or_else(|| x.published.as_deref().and_then(dates::timestamp))
@@ -149,6 +163,7 @@ pub(super) fn convert(
         content,
         authors,
         categories,
+        category_labels,
         published: published.or(updated),
         updated,
         enclosures,

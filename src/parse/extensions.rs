@@ -69,6 +69,8 @@ pub struct ItemExtras {
     pub orig_link: Option<String>,
     /// `dc:subject`, `media:category`, `itunes:category`: categories feed-rs does not read.
     pub subjects: Vec<String>,
+    /// `(category, label)` of a `media:category label="..."`.
+    pub subject_labels: Vec<(String, String)>,
     /// `dc:title` or `media:title`.
     pub title: Option<String>,
     /// `dc:creator`, `dc:author`, `itunes:author`, `<author><name>`.
@@ -325,6 +327,9 @@ fn read_field(
         return Some(());
     }
     let permalink = local == "guid" && attr(e, "isPermaLink").is_none_or(|v| v.trim() != "false");
+    let label = (ns == Ns::Media && local == "category")
+        .then(|| attr(e, "label"))
+        .flatten();
     let text = read_text(reader, e)?;
     let text = text.trim();
     if text.is_empty() {
@@ -334,6 +339,9 @@ fn read_field(
     match (ns, local) {
         (Ns::FeedBurner, "origLink") => x.orig_link = x.orig_link.take().or_else(value),
         (Ns::Dc, "subject") | (Ns::Media, "category") | (Ns::Feed, "category") => {
+            if let Some(label) = label {
+                x.subject_labels.push((text.to_string(), label));
+            }
             x.subjects.push(text.to_string())
         }
         (Ns::Dc | Ns::Media, "title") => x.title = x.title.take().or_else(value),

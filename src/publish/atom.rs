@@ -98,6 +98,11 @@ fn entry(story: &Story) -> Entry {
             .iter()
             .map(|t| Category {
                 term: t.0.clone(),
+                label: e
+                    .category_labels
+                    .iter()
+                    .find(|(term, _)| crate::model::tag_key(term) == t.key())
+                    .map(|(_, label)| label.clone()),
                 ..Default::default()
             })
             .collect(),

@@ -24,6 +24,7 @@ fn story(id: i64, also: bool) -> Story {
                 content: Some("<p>Full <b>text</b></p>".into()),
                 authors: vec!["Jane Doe".into()],
                 categories: vec!["Markets".into()],
+                category_labels: vec![],
                 published: Some(date),
                 updated: None,
                 enclosures: vec![Enclosure {

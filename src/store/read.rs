@@ -57,10 +57,17 @@ fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Loaded> {
         summary: r.get(6)?,
         content: r.get(7)?,
         authors: json_col(r, 8)?,
-        categories: json_col(r, 9)?,
+        categories: Vec::new(),
+        category_labels: Vec::new(),
         enclosures: json_col(r, 10)?,
         published: r.get::<_, Option<i64>>(11)?.map(from_ts),
         updated: r.get::<_, Option<i64>>(12)?.map(from_ts),
+    };
+    let (categories, category_labels) = categories_col(r, 9)?;
+    let entry = Entry {
+        categories,
+        category_labels,
+        ..entry
     };
     let feed_id: i64 = r.get(15)?;
     let (feed_url, title) = feeds.get(&feed_id).cloned().unwrap_or_default();
@@ -310,4 +317,23 @@ impl Store {
             .query_row("SELECT COUNT(*) FROM entries", [], |r| r.get::<_, i64>(0))?
             as u64)
     }
+}
+
+/// The categories column: terms, with `[term, label]` where the source labelled one.
+fn categories_col(r: &Row, i: usize) -> rusqlite::Result<(Vec<String>, Vec<(String, String)>)> {
+    let items: Vec<serde_json::Value> = json_col(r, i)?;
+    let (mut terms, mut labels) = (Vec::new(), Vec::new());
+    for item in items {
+        match item {
+            serde_json::Value::String(term) => terms.push(term),
+            serde_json::Value::Array(pair) => {
+                if let [serde_json::Value::String(t), serde_json::Value::String(l)] = &pair[..] {
+                    terms.push(t.clone());
+                    labels.push((t.clone(), l.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((terms, labels))
 }

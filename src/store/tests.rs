@@ -16,6 +16,7 @@ fn entry(id: &str, link: &str, hours_ago: i64) -> Entry {
         content: None,
         authors: vec![],
         categories: vec![],
+        category_labels: vec![],
         published: Some(base - Duration::hours(hours_ago)),
         updated: None,
         enclosures: vec![],

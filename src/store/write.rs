@@ -297,7 +297,7 @@ fn upsert_entry(
         x.summary,
         x.content,
         json(&x.authors),
-        json(&x.categories),
+        categories_json(x),
         json(&x.enclosures),
         x.published.map(ts),
         x.updated.map(ts),
@@ -353,4 +353,20 @@ fn insert_tags(
 /// JSON columns: small lists (authors, categories, enclosures) kept whole with their entry.
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data always serialises")
+}
+
+/// An entry's categories as stored: a term, or `[term, label]` where the source labels it, so
+/// labels live beside their terms in the one column (older rows hold terms only).
+fn categories_json(x: &crate::model::Entry) -> String {
+    let items: Vec<serde_json::Value> = x
+        .categories
+        .iter()
+        .map(
+            |term| match x.category_labels.iter().find(|(t, _)| t == term) {
+                Some((_, label)) => serde_json::json!([term, label]),
+                None => serde_json::json!(term),
+            },
+        )
+        .collect();
+    serde_json::Value::Array(items).to_string()
 }

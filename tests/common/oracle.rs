@@ -5,8 +5,36 @@
 
 /// Elements that must never reach a reader.
 const FORBIDDEN_TAGS: &[&str] = &[
-    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "form", "input",
-    "button", "textarea", "select", "base", "meta", "link", "svg", "math", "template", "noscript",
+    "script",
+    "style",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "form",
+    "input",
+    "button",
+    "textarea",
+    "select",
+    "base",
+    "meta",
+    "link",
+    "template",
+    "noscript",
+    // SVG that runs, animates (an animation can set an href to javascript:), reuses external
+    // content or embeds foreign markup. Static SVG and MathML are allowed.
+    "foreignobject",
+    "use",
+    "animate",
+    "set",
+    "animatemotion",
+    "animatetransform",
+    "handler",
+    "listener",
+    "mglyph",
+    "maction",
 ];
 
 /// URL-carrying attributes whose scheme is checked.
