@@ -33,6 +33,9 @@ entry's links. Titles are
 republished as plain text, so where the source's title is HTML (as feedparser itself reads the
 source) and the expectation is only about the title, it compares as the text it shows.
 
+Every case's outputs must also read back without error whatever it expects: RSS 2.0 and Atom
+in feedparser (not bozo), JSON Feed 1.1 as JSON; one that does not fails the run.
+
 A case passes when its expectation holds on our Atom output or on our RSS output (each is
 reported too: RSS 2.0 cannot say some things, such as several enclosures, that Atom can).
 
@@ -450,6 +453,17 @@ def run_case(case, binary, base_url, port, work, tests_root):
               "stderr": proc.stderr.strip()[-400:]}
     expect = case["expect"].replace("127.0.0.1:8097", "127.0.0.1:%d" % port)
     outcome = {}
+    # Whatever the expectation, every output must read back without error: RSS and Atom in
+    # feedparser (bozo), JSON Feed as JSON with the 1.1 version and a list of items.
+    broken = []
+    jf = d / "out.json"
+    try:
+        import json
+        doc = json.loads(jf.read_text())
+        if doc.get("version") != "https://jsonfeed.org/version/1.1" or not isinstance(doc.get("items"), list):
+            broken.append("json: not JSON Feed 1.1")
+    except Exception as e:  # noqa: BLE001 - any failure to read is the finding
+        broken.append("json: %s" % e)
     for fmt in ("atom", "rss"):
         out = d / ("out." + fmt)
         if not out.exists():
@@ -457,6 +471,8 @@ def run_case(case, binary, base_url, port, work, tests_root):
             continue
         raw = out.read_bytes()
         parsed = feedparser.parse(raw, sanitize_html=False, resolve_relative_uris=False)
+        if parsed.bozo:
+            broken.append("%s: %s" % (fmt, parsed.bozo_exception))
         if case["sanitize"]:
             outcome[fmt] = sanitize_ok(case["expect"], parsed)
         else:
@@ -471,6 +487,7 @@ def run_case(case, binary, base_url, port, work, tests_root):
                                                    "author", "published", "updated", "enclosures")
                               if e.get(k)} for e in parsed.entries][:2]
     result.update(outcome)
+    result["broken"] = broken
     result["pass"] = outcome.get("atom", False) or outcome.get("rss", False)
     shutil.rmtree(d, ignore_errors=True)
     return result
@@ -578,7 +595,11 @@ def main():
               sum(r["pass"] for r in entry), len(entry),
               100.0 * sum(r["pass"] for r in entry) / max(1, len(entry)),
               sum(r["pass"] for r in san), len(san), srate))
-    below = rate < args.min_rate or srate < args.min_sanitize
+    broken = [r for r in results if r.get("broken")]
+    for r in broken:
+        print("BROKEN OUTPUT", r["file"], "::", "; ".join(r["broken"]))
+    print("outputs that read back with an error: %d of %d cases" % (len(broken), len(results)))
+    below = rate < args.min_rate or srate < args.min_sanitize or bool(broken)
     if below:
         print("below the required rate (entries %.1f%% < %.1f%% or sanitize %.1f%% < %.1f%%)" % (
             rate, args.min_rate, srate, args.min_sanitize))
