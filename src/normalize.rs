@@ -457,17 +457,26 @@ fn looks_like_markup(text: &str) -> bool {
         .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?')))
 }
 
-/// The entities an HTML serialiser (ammonia's) emits in text.
+/// The entities an HTML serialiser (ammonia's) emits in text, and what they stand for: the
+/// one table both decoders below read. `&amp;` last, so "&amp;lt;" stays "&lt;".
+const BASIC_ENTITIES: [(&str, &str); 6] = [
+    ("&lt;", "<"),
+    ("&gt;", ">"),
+    ("&quot;", "\""),
+    ("&#39;", "'"),
+    ("&nbsp;", "\u{a0}"),
+    ("&amp;", "&"),
+];
+
 fn decode_basic_entities(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
     }
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&nbsp;", "\u{a0}")
-        .replace("&amp;", "&")
+    let mut out = s.to_string();
+    for (entity, text) in BASIC_ENTITIES {
+        out = out.replace(entity, text);
+    }
+    out
 }
 
 /// Escapes text for inclusion in HTML (an Atom `type="text"` summary republished as HTML).
@@ -528,6 +537,11 @@ pub fn push_text(out: &mut String, html: &str) {
 /// A run of text with no markup: copied whole when its white space is already single spaces
 /// (most prose), word by word otherwise.
 fn push_run(out: &mut String, run: &str, space: &mut bool) {
+    // A non-breaking space (kept in titles) separates words for matching, so "BNB\u{a0}Chain"
+    // matches the keyword "BNB Chain".
+    if run.contains('\u{a0}') {
+        return push_run(out, &run.replace('\u{a0}', " "), space);
+    }
     let b = run.as_bytes();
     let simple = !b.iter().any(|c| c.is_ascii_whitespace() && *c != b' ')
         && memchr::memmem::find(b, b"  ").is_none();
@@ -565,17 +579,11 @@ fn push_word(out: &mut String, word: &str, space: &mut bool) {
 }
 
 /// The text an entity at the start of `s` stands for, and its length; an unknown one is kept.
+/// A non-breaking space separates words like any space (push_run reads it so).
 fn entity(s: &str) -> (&str, usize) {
-    for (name, text) in [
-        ("&amp;", "&"),
-        ("&lt;", "<"),
-        ("&gt;", ">"),
-        ("&quot;", "\""),
-        ("&#39;", "'"),
-        ("&nbsp;", " "),
-    ] {
+    for (name, text) in BASIC_ENTITIES {
         if s.starts_with(name) {
-            return (text, name.len());
+            return (if name == "&nbsp;" { " " } else { text }, name.len());
         }
     }
     ("&", 1)

@@ -287,6 +287,15 @@ mod tests {
         .unwrap();
         let t = r.tags_for(&entry("the bnb\nchain grows", "", &[]), &[]);
         assert_eq!(t, vec![Tag("Chain".into()), Tag("BNB".into())]);
+        // Titles keep a non-breaking space; in a body it may be an entity: both separate words.
+        for (title, body) in [("the BNB\u{a0}Chain", ""), ("x", "<p>BNB&nbsp;Chain</p>")] {
+            let t = r.tags_for(&entry(title, body, &[]), &[]);
+            assert_eq!(
+                t,
+                vec![Tag("Chain".into()), Tag("BNB".into())],
+                "{title:?} {body:?}"
+            );
+        }
         assert!(r.tags_for(&entry("xBNB_ chain", "", &[]), &[]).is_empty());
     }
 
