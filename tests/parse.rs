@@ -282,9 +282,12 @@ fn encodings_that_lie_or_break_never_crash_or_garble_a_declared_encoding() {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
         b"na\xefve \xe2\x82\xac5",
     );
+    let stray = parse(&stray, None, &url).unwrap();
+    assert_eq!(stray.entries[0].title, "na\u{fffd}ve €5");
     assert_eq!(
-        parse(&stray, None, &url).unwrap().entries[0].title,
-        "na\u{fffd}ve €5"
+        stray.notes,
+        ["replaced bytes that are not valid UTF-8 with U+FFFD"],
+        "what was lost is said"
     );
     // Undeclared 8-bit text: windows-1252, the web's default.
     let undeclared = doc("", b"\x93quoted\x94");

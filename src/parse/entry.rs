@@ -201,6 +201,10 @@ fn pick_link(links: &[feed_rs::model::Link], base: &Url) -> Option<String> {
         .find_map(|l| canonical_url(&l.href, Some(base)))
 }
 
+/// A title made from the body where the feed gave none: a headline's length. News headlines run
+/// 60-80 characters; 100 keeps nearly all of one sentence and never a paragraph.
+const FALLBACK_TITLE_CHARS: usize = 100;
+
 fn fallback_title(html: Option<&str>) -> String {
     let text = html
         .map(|h| plain_text(&html_to_text(h)))
@@ -208,7 +212,7 @@ fn fallback_title(html: Option<&str>) -> String {
     if text.is_empty() {
         "(untitled)".to_string()
     } else {
-        truncate_chars(text, 100)
+        truncate_chars(text, FALLBACK_TITLE_CHARS)
     }
 }
 

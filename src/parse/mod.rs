@@ -52,7 +52,6 @@ pub struct ParsedFeed {
     pub site_link: Option<String>,
     /// In document order (feeds put the newest first, mostly).
     pub entries: Vec<Entry>,
-    pub decoded: Decoded,
     /// Things a reader of the feed's status should know (entries dropped by a limit).
     pub notes: Vec<String>,
 }
@@ -104,6 +103,12 @@ pub fn parse(
         guard::check_xml(&text, limits.max_depth)?;
     }
     let mut notes = Vec::new();
+    if decoded.had_errors {
+        notes.push(format!(
+            "replaced bytes that are not valid {} with U+FFFD",
+            decoded.encoding.name()
+        ));
+    }
     let translated = xml.then(|| dialect::translate(&text)).flatten();
     let text: Cow<str> = match translated {
         Some(t) => {
@@ -164,7 +169,6 @@ pub fn parse(
             .filter(|t| !t.is_empty()),
         site_link: site_link.and_then(|b| canonical_url(b.as_str(), None)),
         entries,
-        decoded,
         notes,
     })
 }
