@@ -210,6 +210,7 @@ fn dublin_core_itunes_and_rss_authors_were_lost() {
     );
     let guid = titled(&feed, "Guid that is the link");
     assert_eq!(guid.link.as_deref(), Some("https://dc.example/5"));
+    assert_eq!(guid.authors, ["Dora Author"], "dc:author");
 }
 
 #[test]
@@ -226,6 +227,11 @@ fn enclosures_beyond_the_first_or_behind_a_media_player_were_lost() {
         "one enclosure has the article's own address: it is still the file"
     );
     assert_eq!(two.enclosures[1].mime_type, "audio/ogg");
+    assert_eq!(
+        two.categories,
+        ["Technology", "Gadgets"],
+        "nested iTunes categories"
+    );
     let player = titled(&feed, "Player inside content");
     assert_eq!(player.enclosures.len(), 1);
     assert_eq!(
