@@ -90,111 +90,110 @@ pub fn root_base(text: &str) -> Option<String> {
 /// Translates a document in a dialect feed-rs misreads; `None` when it is not one.
 pub fn translate(text: &str) -> Option<Translated> {
     let root = root(text)?;
-    let local = root.name.rsplit(':').next().unwrap_or(root.name);
-    match local {
-        "feed" => {
-            let ns_03 = root.tag.contains(ATOM03_NS);
-            let version_03 = attr(root.tag, "version").is_some_and(|v| v.starts_with("0."));
-            if !(ns_03 || version_03) {
-                return None;
-            }
-            let text = rewrite_atom(text, true)?;
-            Some(Translated {
-                text,
-                note: "read as Atom 0.3",
-            })
-        }
-        "rss" if root.name.contains(':') => {
-            // <r:rss xmlns:r="http://backend.userland.com/rss2">: RSS in a namespace of its own.
-            let prefix = &root.name[..root.name.len() - "rss".len()];
-            let text = text
-                .replace(&format!("<{prefix}"), "<")
-                .replace(&format!("</{prefix}"), "</");
-            Some(translate(&text).unwrap_or(Translated {
-                text,
-                note: "read RSS in a namespace of its own as plain RSS",
-            }))
-        }
-        "rss" => {
-            let version = attr(root.tag, "version");
-            let default_ns = attr(root.tag, "xmlns").is_some();
-            let known = matches!(version.as_deref(), Some("2.0" | "0.91" | "0.92"));
-            if known && !default_ns && text.contains("<channel") && !has_items_after_channel(text) {
-                return None;
-            }
-            let mut tag = root.tag.to_string();
-            if let Some(ns) = attr(root.tag, "xmlns") {
-                tag = tag.replacen(&format!("xmlns=\"{ns}\""), "", 1);
-                tag = tag.replacen(&format!("xmlns='{ns}'"), "", 1);
-            }
-            let note = match version {
-                Some(_) if known && default_ns => "read RSS with a default namespace as plain RSS",
-                Some(_) if known => "read RSS items outside a channel",
-                Some(v) => {
-                    tag = tag.replacen(&format!("version=\"{v}\""), "version=\"2.0\"", 1);
-                    tag = tag.replacen(&format!("version='{v}'"), "version=\"2.0\"", 1);
-                    "read an RSS of an unknown version as RSS 2.0"
-                }
-                None => {
-                    tag = tag.replacen(root.name, &format!("{} version=\"2.0\"", root.name), 1);
-                    "read an RSS with no version as RSS 2.0"
-                }
-            };
-            let mut out = String::with_capacity(text.len() + 32);
-            out.push_str(&text[..root.span.start]);
-            out.push('<');
-            out.push_str(&tag);
-            out.push('>');
-            let rest = &text[root.span.end..];
-            if let Some(moved) = items_after_channel(rest) {
-                out.push_str(&moved);
-                return Some(Translated {
-                    text: out,
-                    note: "read RSS items that follow the channel's end",
-                });
-            }
-            match rest.rfind("</rss>").filter(|_| !rest.contains("<channel")) {
-                // Items straight under <rss>, as early RSS 0.9x writers did.
-                Some(end) => {
-                    out.push_str("<channel>");
-                    out.push_str(&rest[..end]);
-                    out.push_str("</channel>");
-                    out.push_str(&rest[end..]);
-                }
-                None => out.push_str(rest),
-            }
-            Some(Translated { text: out, note })
-        }
-        "RDF" => {
-            let (text, note) = if text.contains(RSS090_NS) {
-                (
-                    Cow::Owned(text.replace(RSS090_NS, RSS10_NS)),
-                    "read as RSS 0.90",
-                )
-            } else {
-                (Cow::Borrowed(text), "")
-            };
-            match rdf_item_links(&text) {
-                Some(linked) => Some(Translated {
-                    text: linked,
-                    note: if note.is_empty() {
-                        "read RSS 1.0 items that have no link"
-                    } else {
-                        note
-                    },
-                }),
-                None if !note.is_empty() => Some(Translated {
-                    text: text.into_owned(),
-                    note,
-                }),
-                None => None,
-            }
-        }
-        "CHANNEL" => cdf_to_rss(text).map(|text| Translated {
-            text,
-            note: "read as CDF (Channel Definition Format)",
-        }),
+    let note = |note: &'static str| move |text: String| Translated { text, note };
+    match root.name.rsplit(':').next().unwrap_or(root.name) {
+        "feed" => atom_03(text, &root).map(note("read as Atom 0.3")),
+        "rss" if root.name.contains(':') => Some(prefixed_rss(text, &root)),
+        "rss" => rss(text, &root),
+        "RDF" => rdf(text),
+        "CHANNEL" => cdf_to_rss(text).map(note("read as CDF (Channel Definition Format)")),
         _ => None,
+    }
+}
+
+/// An Atom 0.3 document (by its namespace or its version) as Atom 1.0.
+fn atom_03(text: &str, root: &Root<'_>) -> Option<String> {
+    let ns_03 = root.tag.contains(ATOM03_NS);
+    let version_03 = attr(root.tag, "version").is_some_and(|v| v.starts_with("0."));
+    (ns_03 || version_03)
+        .then(|| rewrite_atom(text, true))
+        .flatten()
+}
+
+/// `<r:rss xmlns:r="http://backend.userland.com/rss2">`: RSS in a namespace of its own, with
+/// the prefix dropped (and whatever else plain RSS needs).
+fn prefixed_rss(text: &str, root: &Root<'_>) -> Translated {
+    let prefix = &root.name[..root.name.len() - "rss".len()];
+    let text = text
+        .replace(&format!("<{prefix}"), "<")
+        .replace(&format!("</{prefix}"), "</");
+    translate(&text).unwrap_or(Translated {
+        text,
+        note: "read RSS in a namespace of its own as plain RSS",
+    })
+}
+
+/// RSS that feed-rs reads as empty or refuses: a default namespace on `<rss>`, no or an
+/// unknown `version`, items outside the `<channel>`. `None` for RSS it reads as it is.
+fn rss(text: &str, root: &Root<'_>) -> Option<Translated> {
+    let version = attr(root.tag, "version");
+    let default_ns = attr(root.tag, "xmlns");
+    let known = matches!(version.as_deref(), Some("2.0" | "0.91" | "0.92"));
+    if known && default_ns.is_none() && text.contains("<channel") && !has_items_after_channel(text)
+    {
+        return None;
+    }
+    let mut tag = root.tag.to_string();
+    if let Some(ns) = &default_ns {
+        tag = tag.replacen(&format!("xmlns=\"{ns}\""), "", 1);
+        tag = tag.replacen(&format!("xmlns='{ns}'"), "", 1);
+    }
+    let mut note = match version {
+        Some(_) if known && default_ns.is_some() => {
+            "read RSS with a default namespace as plain RSS"
+        }
+        Some(_) if known => "read RSS items outside a channel",
+        Some(v) => {
+            tag = tag.replacen(&format!("version=\"{v}\""), "version=\"2.0\"", 1);
+            tag = tag.replacen(&format!("version='{v}'"), "version=\"2.0\"", 1);
+            "read an RSS of an unknown version as RSS 2.0"
+        }
+        None => {
+            tag = tag.replacen(root.name, &format!("{} version=\"2.0\"", root.name), 1);
+            "read an RSS with no version as RSS 2.0"
+        }
+    };
+    let rest = &text[root.span.end..];
+    let body = match items_after_channel(rest) {
+        Some(moved) => {
+            note = "read RSS items that follow the channel's end";
+            moved
+        }
+        None => items_in_a_channel(rest),
+    };
+    let text = format!("{}<{tag}>{body}", &text[..root.span.start]);
+    Some(Translated { text, note })
+}
+
+/// Items straight under `<rss>`, as early RSS 0.9x writers put them, inside a `<channel>`.
+fn items_in_a_channel(rest: &str) -> String {
+    match rest.rfind("</rss>").filter(|_| !rest.contains("<channel")) {
+        Some(end) => format!("<channel>{}</channel>{}", &rest[..end], &rest[end..]),
+        None => rest.to_string(),
+    }
+}
+
+/// RSS 0.90 as RSS 1.0 (the namespace is the difference feed-rs sees), and RSS 1.0 items with
+/// no link given one. `None` when neither applies.
+fn rdf(text: &str) -> Option<Translated> {
+    let (text, note) = if text.contains(RSS090_NS) {
+        (
+            Cow::Owned(text.replace(RSS090_NS, RSS10_NS)),
+            Some("read as RSS 0.90"),
+        )
+    } else {
+        (Cow::Borrowed(text), None)
+    };
+    match (rdf_item_links(&text), note) {
+        (Some(linked), note) => Some(Translated {
+            text: linked,
+            note: note.unwrap_or("read RSS 1.0 items that have no link"),
+        }),
+        (None, Some(note)) => Some(Translated {
+            text: text.into_owned(),
+            note,
+        }),
+        (None, None) => None,
     }
 }
 
@@ -394,13 +393,15 @@ fn rename_03(local: &str) -> Option<&'static str> {
 pub fn rewrite_atom(text: &str, from_03: bool) -> Option<String> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = false;
-    let mut out = String::with_capacity(text.len() + 256);
-    let mut copied = 0usize;
-    // The prefix Atom elements carry (that of the root), and the names opened so far, renamed.
-    let mut prefix: Option<String> = None;
-    let mut stack: Vec<Option<&'static str>> = Vec::new();
-    // Atom 0.3 `created` is the publication date only when `issued` is absent.
-    let mut entry_has_issued = false;
+    let mut w = AtomRewrite {
+        text,
+        from_03,
+        out: String::with_capacity(text.len() + 256),
+        copied: 0,
+        prefix: None,
+        stack: Vec::new(),
+        entry_has_issued: false,
+    };
     loop {
         let before = reader.buffer_position() as usize;
         // A document broken further on keeps what was rewritten up to the break; the rest is
@@ -408,125 +409,139 @@ pub fn rewrite_atom(text: &str, from_03: bool) -> Option<String> {
         let Ok(event) = reader.read_event() else {
             break;
         };
-        let after = reader.buffer_position() as usize;
-        match event {
+        let at = before..reader.buffer_position() as usize;
+        let done = match event {
             Event::Eof => break,
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(event, Event::Empty(_));
-                let name = e.name().as_ref().to_string();
-                let (pfx, local) = match name.split_once(':') {
-                    Some((p, l)) => (Some(p.to_string()), l.to_string()),
-                    None => (None, name.clone()),
-                };
-                if prefix.is_none() && stack.is_empty() {
-                    prefix = Some(pfx.clone().unwrap_or_default());
-                }
-                let is_atom = pfx.unwrap_or_default() == *prefix.as_deref().unwrap_or("");
-                if is_atom && local == "entry" {
-                    let end = text[after..]
-                        .find("entry>")
-                        .map_or(text.len(), |i| after + i);
-                    entry_has_issued = text[after..end].contains("issued>");
-                }
-                if is_atom && TEXT_CONSTRUCTS.contains(&local.as_str()) {
-                    let new_local = if from_03 {
-                        rename_03(&local).unwrap_or(match local.as_str() {
-                            "title" => "title",
-                            "subtitle" => "subtitle",
-                            "summary" => "summary",
-                            "content" => "content",
-                            _ => "rights",
-                        })
-                    } else {
-                        match local.as_str() {
-                            "title" => "title",
-                            "subtitle" => "subtitle",
-                            "summary" => "summary",
-                            "content" => "content",
-                            "rights" => "rights",
-                            _ => {
-                                stack.push(None);
-                                if empty {
-                                    stack.pop();
-                                }
-                                continue;
-                            }
-                        }
-                    };
-                    let (inner, end) = if empty {
-                        ("", after)
-                    } else {
-                        let Ok(span) = reader.read_to_end(e.name()) else {
-                            break;
-                        };
-                        let end = reader.buffer_position() as usize;
-                        (&text[span.start as usize..span.end as usize], end)
-                    };
-                    out.push_str(&text[copied..before]);
-                    let qname = match prefix.as_deref() {
-                        Some(p) if !p.is_empty() => format!("{p}:{new_local}"),
-                        _ => new_local.to_string(),
-                    };
-                    if let Some(rewritten) = text_construct(e, &qname, inner, from_03) {
-                        out.push_str(&rewritten);
-                    }
-                    copied = end;
-                    continue;
-                }
-                if from_03 {
-                    let rename = if is_atom {
-                        match local.as_str() {
-                            "created" if entry_has_issued => Some("aggregate-created"),
-                            "created" => Some("published"),
-                            "info" => Some("aggregate-info"),
-                            other => rename_03(other),
-                        }
-                    } else {
-                        None
-                    };
-                    let attrs = rewrite_ns_attrs(e, stack.is_empty());
-                    if rename.is_some() || attrs.is_some() {
-                        out.push_str(&text[copied..before]);
-                        let qname = match (rename, prefix.as_deref()) {
-                            (Some(r), Some(p)) if !p.is_empty() => format!("{p}:{r}"),
-                            (Some(r), _) => r.to_string(),
-                            (None, _) => name.clone(),
-                        };
-                        out.push('<');
-                        out.push_str(&qname);
-                        match attrs {
-                            Some(a) => out.push_str(&a),
-                            None => out.push_str(raw_attrs(e)),
-                        }
-                        out.push_str(if empty { "/>" } else { ">" });
-                        copied = after;
-                    }
-                    if !empty {
-                        stack.push(rename);
-                    }
-                } else if !empty {
-                    stack.push(None);
-                }
-            }
+            Event::Start(ref e) => w.start(&mut reader, e, at, false),
+            Event::Empty(ref e) => w.start(&mut reader, e, at, true),
             Event::End(ref e) => {
-                if let Some(Some(renamed)) = stack.pop() {
-                    let name = e.name().as_ref().to_string();
-                    let qname = match name.split_once(':') {
-                        Some((p, _)) => format!("{p}:{renamed}"),
-                        None => renamed.to_string(),
-                    };
-                    out.push_str(&text[copied..before]);
-                    out.push_str("</");
-                    out.push_str(&qname);
-                    out.push('>');
-                    copied = after;
-                }
+                w.end(e.name().as_ref(), at);
+                Some(())
             }
-            _ => {}
+            _ => Some(()),
+        };
+        if done.is_none() {
+            break;
         }
     }
-    out.push_str(&text[copied..]);
-    Some(out)
+    w.out.push_str(&text[w.copied..]);
+    Some(w.out)
+}
+
+/// The state of one Atom rewrite: the output so far, spliced from the input.
+struct AtomRewrite<'a> {
+    text: &'a str,
+    from_03: bool,
+    out: String,
+    /// Input up to here is in `out` (copied or replaced).
+    copied: usize,
+    /// The prefix Atom elements carry: that of the root ("" for none).
+    prefix: Option<String>,
+    /// The elements open, each with the name it was renamed to, if it was.
+    stack: Vec<Option<&'static str>>,
+    /// Atom 0.3 `created` is the publication date only when the entry has no `issued`.
+    entry_has_issued: bool,
+}
+
+impl AtomRewrite<'_> {
+    /// The input's `at` replaced by `with`.
+    fn splice(&mut self, at: std::ops::Range<usize>, with: &str) {
+        self.out.push_str(&self.text[self.copied..at.start]);
+        self.out.push_str(with);
+        self.copied = at.end;
+    }
+
+    /// `local` with the Atom prefix in force.
+    fn qname(&self, local: &str) -> String {
+        match self.prefix.as_deref() {
+            Some(p) if !p.is_empty() => format!("{p}:{local}"),
+            _ => local.to_string(),
+        }
+    }
+
+    /// A start (or empty) tag; `None` when the document breaks inside a text construct.
+    fn start(
+        &mut self,
+        reader: &mut Reader<&[u8]>,
+        e: &BytesStart<'_>,
+        at: std::ops::Range<usize>,
+        empty: bool,
+    ) -> Option<()> {
+        let name = e.name().as_ref().to_string();
+        let (pfx, local) = name.split_once(':').unwrap_or(("", &name));
+        if self.prefix.is_none() && self.stack.is_empty() {
+            self.prefix = Some(pfx.to_string());
+        }
+        let is_atom = self.prefix.as_deref() == Some(pfx);
+        if is_atom && local == "entry" {
+            let rest = &self.text[at.end..];
+            let end = rest.find("entry>").unwrap_or(rest.len());
+            self.entry_has_issued = rest[..end].contains("issued>");
+        }
+        if is_atom && let Some(target) = self.text_construct_name(local) {
+            let (inner, end) = if empty {
+                ("", at.end)
+            } else {
+                let span = reader.read_to_end(e.name()).ok()?;
+                let inner = &self.text[span.start as usize..span.end as usize];
+                (inner, reader.buffer_position() as usize)
+            };
+            let qname = self.qname(target);
+            let rewritten = text_construct(e, &qname, inner, self.from_03).unwrap_or_default();
+            self.splice(at.start..end, &rewritten);
+            return Some(());
+        }
+        let rename = (self.from_03 && is_atom)
+            .then(|| match local {
+                "created" if self.entry_has_issued => Some("aggregate-created"),
+                "created" => Some("published"),
+                "info" => Some("aggregate-info"),
+                other => rename_03(other),
+            })
+            .flatten();
+        let attrs = self
+            .from_03
+            .then(|| rewrite_ns_attrs(e, self.stack.is_empty()))
+            .flatten();
+        if rename.is_some() || attrs.is_some() {
+            let qname = rename.map_or_else(|| name.clone(), |r| self.qname(r));
+            let attrs = attrs.unwrap_or_else(|| raw_attrs(e).to_string());
+            let close = if empty { "/>" } else { ">" };
+            self.splice(at, &format!("<{qname}{attrs}{close}"));
+        }
+        if !empty {
+            self.stack.push(rename);
+        }
+        Some(())
+    }
+
+    /// What an Atom text construct is called after the rewrite; `None` for other elements (and
+    /// for 0.3's names in a 1.0 document, which are not text constructs there).
+    fn text_construct_name(&self, local: &str) -> Option<&'static str> {
+        if !TEXT_CONSTRUCTS.contains(&local) {
+            return None;
+        }
+        match (local, self.from_03) {
+            ("tagline" | "copyright", true) => rename_03(local),
+            ("tagline" | "copyright", false) => None,
+            ("title", _) => Some("title"),
+            ("subtitle", _) => Some("subtitle"),
+            ("summary", _) => Some("summary"),
+            ("content", _) => Some("content"),
+            _ => Some("rights"),
+        }
+    }
+
+    /// An end tag: renamed as its start was.
+    fn end(&mut self, name: &str, at: std::ops::Range<usize>) {
+        if let Some(Some(renamed)) = self.stack.pop() {
+            let qname = match name.split_once(':') {
+                Some((p, _)) => format!("{p}:{renamed}"),
+                None => renamed.to_string(),
+            };
+            self.splice(at, &format!("</{qname}>"));
+        }
+    }
 }
 
 /// The raw attributes of a start tag, with their leading space.

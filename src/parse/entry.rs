@@ -7,6 +7,7 @@
 
 use url::Url;
 
+use super::dialect::decode_base64;
 use super::{Limits, dates, extensions::ItemExtras};
 use crate::model::{Enclosure, Entry};
 use crate::normalize::{
@@ -22,8 +23,96 @@ fn cap(s: &str, max: usize) -> &str {
     &s[..s.floor_char_boundary(max)]
 }
 
-/// `exact_text`: the format says exactly when a text is plain (Atom, JSON Feed), so a plain
-/// title's characters are kept as they are; RSS titles are HTML in practice whatever they say.
+/// How one entry's bodies become HTML: against the article's address, within the limits.
+struct Bodies<'a> {
+    base: Url,
+    limits: &'a Limits,
+    /// The format says exactly when a text is plain (Atom, JSON Feed); RSS does not.
+    exact_text: bool,
+}
+
+impl Bodies<'_> {
+    /// A body as sanitised HTML; plain text escaped, never parsed as markup.
+    fn html(&self, body: &str, mime: &str) -> String {
+        let body = repair_mojibake(cap(body, self.limits.max_field));
+        if mime == "text/plain" {
+            escape_html(&body)
+        } else {
+            sanitize_html(&body, Some(&self.base), self.limits.max_depth)
+        }
+    }
+
+    /// A feed-rs text. RSS says nothing of a description's type: it is HTML when it looks like
+    /// HTML (escaped or in CDATA, as RSS 1.0 feeds write it), as every reader takes it.
+    fn text(&self, t: &feed_rs::model::Text) -> String {
+        let mime = t.content_type.essence().to_string();
+        if self.exact_text || mime != "text/plain" {
+            self.html(&t.content, &mime)
+        } else {
+            self.html(&t.content, guess_type(&t.content))
+        }
+    }
+
+    /// Summary and content: feed-rs's first, then the extension pass's.
+    fn summary_and_content(
+        &self,
+        e: &feed_rs::model::Entry,
+        x: &ItemExtras,
+    ) -> (Option<String>, Option<String>) {
+        let some = |s: String| (!s.is_empty()).then_some(s);
+        let summary = e
+            .summary
+            .as_ref()
+            .and_then(|t| some(self.text(t)))
+            .or_else(|| some(self.html(x.markup_description.as_deref()?, "text/html")))
+            .or_else(|| {
+                let d = x.description.as_deref()?;
+                some(self.html(d, guess_type(d)))
+            });
+        // An RSS item with a <summary> beside its <description>: the first is the summary.
+        let (summary, second) = match (&x.rss_summary, summary) {
+            (Some((s, true)), first) => (first, Some(self.html(s, guess_type(s)))),
+            (Some((s, false)), first) => (Some(self.html(s, guess_type(s))), first),
+            (None, first) => (first, None),
+        };
+        let content = e
+            .content
+            .as_ref()
+            .and_then(|c| {
+                let body = c.body.as_deref()?;
+                let mime = c.content_type.essence().to_string();
+                // Atom content of any other media type is base64 (RFC 4287 §4.1.3.3).
+                Some(
+                    match decode_base64(body).filter(|_| is_base64_type(&mime)) {
+                        Some(decoded) => self.html(&decoded, "text/html"),
+                        None => self.html(body, &mime),
+                    },
+                )
+            })
+            .or_else(|| x.body.as_deref().map(|b| self.html(b, "text/html")))
+            .or(second)
+            .filter(|s| !s.is_empty() && Some(s) != summary.as_ref());
+        (summary, content)
+    }
+
+    /// The title as plain text: a text a format types as plain keeps its characters.
+    fn title(&self, e: &feed_rs::model::Entry, x: &ItemExtras) -> Option<String> {
+        let from_feed = e.title.as_ref().map(|t| {
+            let raw = repair_mojibake(cap(&t.content, self.limits.max_field));
+            if self.exact_text && t.content_type.essence().to_string() == "text/plain" {
+                literal_text(&raw)
+            } else {
+                plain_text(&raw)
+            }
+        });
+        from_feed
+            .filter(|t| !t.is_empty())
+            .or_else(|| x.title.as_deref().map(plain_text).filter(|t| !t.is_empty()))
+            .map(|t| truncate_chars(t, MAX_TITLE_CHARS))
+    }
+}
+
+/// One feed-rs entry and what the extension pass found beside it, as a `model::Entry`.
 pub(super) fn convert(
     e: feed_rs::model::Entry,
     doc_base: &Url,
@@ -37,97 +126,67 @@ pub(super) fn convert(
         .as_deref()
         .and_then(|b| doc_base.join(b).ok())
         .unwrap_or_else(|| doc_base.clone());
-    let link = x
-        .orig_link
-        .as_deref()
-        .and_then(|l| canonical_url(l, Some(&base)))
-        .or_else(|| pick_link(&e.links, &base))
-        .or_else(|| {
-            x.permalink
-                .as_deref()
-                .and_then(|l| canonical_url(l, Some(&base)))
-        });
+    let link = article_link(&e, &x, &base);
     let enclosures = enclosures(&e.media, &e.links, &x, &base);
     // Markup inside the article is relative to the article's page, where there is one.
     let base = link
         .as_deref()
         .and_then(|l| Url::parse(l).ok())
         .unwrap_or(base);
-    let html = |body: &str, mime: &str| {
-        let body = repair_mojibake(cap(body, limits.max_field));
-        let body = body.as_ref();
-        if mime == "text/plain" {
-            escape_html(body)
-        } else {
-            sanitize_html(body, Some(&base), limits.max_depth)
-        }
+    let bodies = Bodies {
+        base,
+        limits,
+        exact_text,
     };
-    // RSS says nothing of a description's type: it is HTML when it looks like HTML (escaped or
-    // in CDATA, as RSS 1.0 feeds write it), as every reader takes it. Atom and JSON Feed say.
-    let text_html = |t: &feed_rs::model::Text| {
-        let mime = t.content_type.essence().to_string();
-        if exact_text || mime != "text/plain" {
-            html(&t.content, &mime)
-        } else {
-            html(&t.content, guess_type(&t.content))
-        }
-    };
-    let summary = e
-        .summary
-        .as_ref()
-        .map(text_html)
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            x.markup_description
-                .as_deref()
-                .map(|d| html(d, "text/html"))
-        })
-        .filter(|s| !s.is_empty())
-        .or_else(|| x.description.as_deref().map(|d| html(d, guess_type(d))))
-        .filter(|s| !s.is_empty());
-    // An RSS item with a <summary> beside its <description>: the first is the summary.
-    let (summary, second) = match (&x.rss_summary, summary) {
-        (Some((s, true)), first) => (first, Some(html(s, guess_type(s)))),
-        (Some((s, false)), Some(first)) => (Some(html(s, guess_type(s))), Some(first)),
-        (Some((s, false)), None) => (Some(html(s, guess_type(s))), None),
-        (None, first) => (first, None),
-    };
-    let content = e
-        .content
-        .as_ref()
-        .and_then(|c| {
-            let body = c.body.as_deref()?;
-            let mime = c.content_type.essence().to_string();
-            // Atom content of any other media type is base64 (RFC 4287 §4.1.3.3).
-            match super::dialect::decode_base64(body).filter(|_| is_base64_type(&mime)) {
-                Some(decoded) => Some(html(&decoded, "text/html")),
-                None => Some(html(body, &mime)),
-            }
-        })
-        .or_else(|| x.body.as_deref().map(|b| html(b, "text/html")))
-        .or(second)
-        .filter(|s| !s.is_empty() && Some(s) != summary.as_ref());
-    let title = e
-        .title
-        .as_ref()
-        .map(|t| {
-            let raw = repair_mojibake(cap(&t.content, limits.max_field));
-            let raw = raw.as_ref();
-            if exact_text && t.content_type.essence().to_string() == "text/plain" {
-                literal_text(raw)
-            } else {
-                plain_text(raw)
-            }
-        })
-        .filter(|t| !t.is_empty())
-        .or_else(|| x.title.as_deref().map(plain_text).filter(|t| !t.is_empty()));
-    let title = title.map(|t| truncate_chars(t, MAX_TITLE_CHARS));
-    let title = title.unwrap_or_else(|| fallback_title(summary.as_deref().or(content.as_deref())));
+    let (summary, content) = bodies.summary_and_content(&e, &x);
+    let title = bodies
+        .title(&e, &x)
+        .unwrap_or_else(|| fallback_title(summary.as_deref().or(content.as_deref())));
+    let (categories, category_labels) = categories(&e, &x);
+    let updated = e
+        .updated
+        .or_else(|| x.updated.as_deref().and_then(dates::timestamp));
+    let published = e
+        .published
+        .or_else(|| x.published.as_deref().and_then(dates::timestamp))
+        .or(updated);
+    Entry {
+        source_id: Some(e.id.trim().to_string()).filter(|id| !id.is_empty()),
+        title,
+        link,
+        summary,
+        content,
+        authors: authors(&e, &x),
+        categories,
+        category_labels,
+        published,
+        updated,
+        enclosures,
+    }
+}
+
+/// FeedBurner's origLink, else the entry's own link, else a guid that is a permalink.
+fn article_link(e: &feed_rs::model::Entry, x: &ItemExtras, base: &Url) -> Option<String> {
+    let absolute = |l: &str| canonical_url(l, Some(base));
+    x.orig_link
+        .as_deref()
+        .and_then(absolute)
+        .or_else(|| pick_link(&e.links, base))
+        .or_else(|| x.permalink.as_deref().and_then(absolute))
+}
+
+fn authors(e: &feed_rs::model::Entry, x: &ItemExtras) -> Vec<String> {
     let mut authors: Vec<String> = e.authors.iter().filter_map(author_name).collect();
     if authors.is_empty() {
         authors = x.authors.iter().filter_map(|a| person_name(a)).collect();
     }
     authors.dedup();
+    authors
+}
+
+/// The entry's categories (feed-rs's, then those only the extension pass read), each once, and
+/// the labels of those whose source shows them by another name.
+fn categories(e: &feed_rs::model::Entry, x: &ItemExtras) -> (Vec<String>, Vec<(String, String)>) {
     let mut categories: Vec<String> = e.categories.iter().filter_map(category_name).collect();
     for s in x.subjects.iter().filter_map(|s| clean_category(s)) {
         if !categories.contains(&s) {
@@ -137,37 +196,18 @@ pub(super) fn convert(
     let labelled = e
         .categories
         .iter()
-        .filter_map(|c| Some((category_name(c)?, c.label.as_deref()?.to_string())))
+        .filter_map(|c| Some((category_name(c)?, c.label.clone()?)))
         .chain(x.subject_labels.iter().cloned());
-    let mut category_labels: Vec<(String, String)> = Vec::new();
+    let mut labels: Vec<(String, String)> = Vec::new();
     for (term, label) in labelled {
         let Some(label) = clean_category(&label).filter(|l| *l != term) else {
             continue;
         };
-        if categories.contains(&term) && !category_labels.iter().any(|(t, _)| *t == term) {
-            category_labels.push((term, label));
+        if categories.contains(&term) && !labels.iter().any(|(t, _)| *t == term) {
+            labels.push((term, label));
         }
     }
-    let published = e
-        .published
-        .or_else(|| x.published.as_deref().and_then(dates::timestamp))
-        .or(e.updated);
-    let updated = e
-        .updated
-        .or_else(|| x.updated.as_deref().and_then(dates::timestamp));
-    Entry {
-        source_id: Some(e.id.trim().to_string()).filter(|id| !id.is_empty()),
-        title,
-        link,
-        summary,
-        content,
-        authors,
-        categories,
-        category_labels,
-        published: published.or(updated),
-        updated,
-        enclosures,
-    }
+    (categories, labels)
 }
 
 /// A content type whose inline content is base64: neither text nor XML.

@@ -246,47 +246,77 @@ fn read_field(
     field: Field<'_>,
     x: &mut ItemExtras,
 ) -> Option<()> {
-    let Field {
-        ns,
-        local,
-        empty,
-        direct,
-    } = field;
-    if ns == Ns::Itunes && local == "category" {
-        // <itunes:category text="Technology"><itunes:category text="Gadgets"/></...>: each
-        // level is a category; the children are read as the pass descends.
-        if let Some(text) = attr(e, "text").filter(|t| !t.trim().is_empty()) {
-            x.subjects.push(text.trim().to_string());
-        }
+    if read_attributes(e, &field, x)
+        || field.empty
+        || !consumed(field.ns, field.local, field.direct, e)
+    {
         return Some(());
     }
-    if ns == Ns::Media && local == "content" {
-        // Read here because feed-rs lets a <media:player> inside replace the file's URL with
-        // the player page's. A media:content with no url of its own is no file.
-        if let Some(url) = attr(e, "url").filter(|u| !u.trim().is_empty()) {
-            let mime = attr(e, "type").filter(|t| !t.trim().is_empty());
-            let length = attr(e, "fileSize").and_then(|l| l.trim().parse().ok());
-            x.media.push((url, mime, length));
-        }
-        x.has_media_content = true;
+    if read_markup(src, reader, e, &field, x)? {
         return Some(());
     }
-    if ns == Ns::Feed && direct && local == "enclosure" {
-        let url = attr(e, "url")?;
+    read_value(reader, e, &field, x)
+}
+
+/// Elements whose value is in their attributes; true when `e` was one.
+fn read_attributes(e: &BytesStart<'_>, field: &Field<'_>, x: &mut ItemExtras) -> bool {
+    let file = |url: &str, length: &str| {
+        let url = attr(e, url).filter(|u| !u.trim().is_empty())?;
         let mime = attr(e, "type").filter(|t| !t.trim().is_empty());
-        let length = attr(e, "length").and_then(|l| l.trim().parse().ok());
-        x.enclosures.push((url, mime, length));
-        return Some(());
+        Some((
+            url,
+            mime,
+            attr(e, length).and_then(|l| l.trim().parse().ok()),
+        ))
+    };
+    match (field.ns, field.local) {
+        (Ns::Itunes, "category") => {
+            // <itunes:category text="Technology"><itunes:category text="Gadgets"/></...>: each
+            // level is a category; the children are read as the pass descends.
+            if let Some(text) = attr(e, "text").filter(|t| !t.trim().is_empty()) {
+                x.subjects.push(text.trim().to_string());
+            }
+        }
+        (Ns::Media, "content") => {
+            // Read here because feed-rs lets a <media:player> inside replace the file's URL
+            // with the player page's. A media:content with no url of its own is no file.
+            x.media.extend(file("url", "fileSize"));
+            x.has_media_content = true;
+        }
+        (Ns::Feed, "enclosure") if field.direct => x.enclosures.extend(file("url", "length")),
+        _ => return false,
     }
-    if !consumed(ns, local, direct, e) {
-        return Some(());
+    true
+}
+
+/// Elements whose markup is read whole; `Some(true)` when `e` was one, `None` when the document
+/// breaks inside it.
+fn read_markup(
+    src: &str,
+    reader: &mut NsReader<&[u8]>,
+    e: &BytesStart<'_>,
+    field: &Field<'_>,
+    x: &mut ItemExtras,
+) -> Option<bool> {
+    let (ns, local) = (field.ns, field.local);
+    let body =
+        ns == Ns::Xhtml || (field.direct && local == "body" && matches!(ns, Ns::Feed | Ns::Other));
+    let rss_summary = ns == Ns::Feed && local == "summary" && !x.in_atom_entry;
+    if !(body || rss_summary || (ns == Ns::Feed && matches!(local, "description" | "author"))) {
+        return Some(false);
     }
-    if empty {
-        return Some(());
+    if rss_summary {
+        // RSS has no <summary>; feeds that add one beside <description> carry two bodies.
+        // Whichever comes first is the summary, the other the content (as feedparser reads).
+        let text = read_text(reader, e)?;
+        if !text.trim().is_empty() {
+            x.rss_summary = Some((text.trim().to_string(), x.saw_description));
+        }
+        return Some(true);
     }
-    if ns == Ns::Xhtml || (direct && local == "body" && matches!(ns, Ns::Feed | Ns::Other)) {
-        let span = reader.read_to_end(e.name()).ok()?;
-        let inner = src[span.start as usize..span.end as usize].trim();
+    let span = reader.read_to_end(e.name()).ok()?;
+    let inner = src[span.start as usize..span.end as usize].trim();
+    if body {
         // <xhtml:body><xhtml:p>: HTML knows its elements without the prefix.
         let inner = match e.name().as_ref().split_once(':') {
             Some((prefix, _)) => inner
@@ -295,37 +325,28 @@ fn read_field(
             None => inner.to_string(),
         };
         x.body.get_or_insert(inner);
-        return Some(());
-    }
-    if ns == Ns::Feed && local == "summary" && !x.in_atom_entry {
-        // RSS has no <summary>; feeds that add one beside <description> carry two bodies.
-        // Whichever comes first is the summary, the other the content (as feedparser reads).
-        let text = read_text(reader, e)?;
-        if !text.trim().is_empty() {
-            x.rss_summary = Some((text.trim().to_string(), x.saw_description));
-        }
-        return Some(());
-    }
-    if ns == Ns::Feed && local == "description" {
+    } else if local == "description" {
         x.saw_description = true;
         // An RSS description holding markup unescaped (<description><p>..</p></description>)
         // is HTML to every lenient reader; feed-rs reads only its text.
-        let span = reader.read_to_end(e.name()).ok()?;
-        let inner = src[span.start as usize..span.end as usize].trim();
         if inner.contains('<') && !inner.starts_with("<![CDATA[") {
             x.markup_description = Some(inner.to_string());
         }
-        return Some(());
-    }
-    if ns == Ns::Feed && local == "author" {
+    } else if let Some(name) = child_text(inner, "name") {
         // RSS's <author> is text, or holds a <name>: take the name where there is one.
-        let span = reader.read_to_end(e.name()).ok()?;
-        let inner = &src[span.start as usize..span.end as usize];
-        if let Some(name) = child_text(inner, "name") {
-            x.authors.push(name);
-        }
-        return Some(());
+        x.authors.push(name);
     }
+    Some(true)
+}
+
+/// Elements whose value is their text.
+fn read_value(
+    reader: &mut NsReader<&[u8]>,
+    e: &BytesStart<'_>,
+    field: &Field<'_>,
+    x: &mut ItemExtras,
+) -> Option<()> {
+    let (ns, local) = (field.ns, field.local);
     let permalink = local == "guid" && attr(e, "isPermaLink").is_none_or(|v| v.trim() != "false");
     let label = (ns == Ns::Media && local == "category")
         .then(|| attr(e, "label"))
@@ -335,29 +356,25 @@ fn read_field(
     if text.is_empty() {
         return Some(());
     }
-    let value = || Some(text.to_string());
+    let first = |slot: &mut Option<String>| {
+        slot.get_or_insert_with(|| text.to_string());
+    };
     match (ns, local) {
-        (Ns::FeedBurner, "origLink") => x.orig_link = x.orig_link.take().or_else(value),
-        (Ns::Dc, "subject") | (Ns::Media, "category") | (Ns::Feed, "category") => {
+        (Ns::FeedBurner, "origLink") => first(&mut x.orig_link),
+        (Ns::Dc, "subject") | (Ns::Media | Ns::Feed, "category") => {
             if let Some(label) = label {
                 x.subject_labels.push((text.to_string(), label));
             }
             x.subjects.push(text.to_string())
         }
-        (Ns::Dc | Ns::Media, "title") => x.title = x.title.take().or_else(value),
-        (Ns::Dc, "creator" | "author" | "contributor") | (Ns::Itunes, "author") => {
-            if local != "contributor" {
-                x.authors.push(text.to_string())
-            }
-        }
+        (Ns::Dc | Ns::Media, "title") => first(&mut x.title),
+        (Ns::Dc, "creator" | "author") | (Ns::Itunes, "author") => x.authors.push(text.to_string()),
         (Ns::Dc, "date") | (Ns::DcTerms, "issued" | "created" | "date" | "available") => {
-            x.published = x.published.take().or_else(value)
+            first(&mut x.published)
         }
-        (Ns::DcTerms, "modified") => x.updated = x.updated.take().or_else(value),
-        (Ns::Dc | Ns::Media | Ns::Itunes, "description" | "summary") => {
-            x.description = x.description.take().or_else(value)
-        }
-        (Ns::Feed | Ns::Other, "fullitem") => x.body = x.body.take().or_else(value),
+        (Ns::DcTerms, "modified") => first(&mut x.updated),
+        (Ns::Dc | Ns::Media | Ns::Itunes, "description" | "summary") => first(&mut x.description),
+        (Ns::Feed | Ns::Other, "fullitem") => first(&mut x.body),
         // <tags>one, two</tags>: a made-up element some blog engines write.
         (Ns::Feed | Ns::Other, "tags") => x.subjects.extend(
             text.split(',')
@@ -366,7 +383,7 @@ fn read_field(
                 .map(String::from),
         ),
         (Ns::Feed | Ns::Other, "guid") if permalink && looks_like_url(text) => {
-            x.permalink = value()
+            x.permalink = Some(text.to_string())
         }
         _ => {}
     }

@@ -109,8 +109,7 @@ pub fn parse(
             decoded.encoding.name()
         ));
     }
-    let translated = xml.then(|| dialect::translate(&text)).flatten();
-    let text: Cow<str> = match translated {
+    let text = match xml.then(|| dialect::translate(&text)).flatten() {
         Some(t) => {
             notes.push(t.note.to_string());
             Cow::Owned(t.text)
@@ -118,21 +117,8 @@ pub fn parse(
         None => text,
     };
     let (feed, text) = read_feed(text, feed_url, content_type, &mut notes)?;
-    let site_link = feed
-        .links
-        .iter()
-        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-        .and_then(|l| feed_url.join(&l.href).ok())
-        .filter(|u| matches!(u.scheme(), "http" | "https"));
-    // Relative references resolve against the feed's own URL, unless it is a local file: then
-    // the site the feed describes is the only base that means anything to a reader.
-    let doc_base = match (feed_url.scheme(), &site_link) {
-        ("file", Some(site)) => site.clone(),
-        _ => feed_url.clone(),
-    };
-    let doc_base = dialect::root_base(&text)
-        .and_then(|b| doc_base.join(&b).ok())
-        .unwrap_or(doc_base);
+    let site_link = site_link(&feed, feed_url);
+    let doc_base = document_base(feed_url, site_link.as_ref(), &text);
     let extras = if xml {
         item_extras(&text, feed.entries.len(), &mut notes)?
     } else {
@@ -142,11 +128,53 @@ pub fn parse(
         feed.feed_type,
         feed_rs::model::FeedType::Atom | feed_rs::model::FeedType::JSON
     );
-    let mut raw: Vec<(feed_rs::model::Entry, ItemExtras)> = feed
-        .entries
+    let title = feed.title.map(|t| plain_text(&t.content));
+    let entries = newest(feed.entries, extras, limits, &mut notes)
         .into_iter()
-        .enumerate()
-        .map(|(i, e)| (e, extras.get(i).cloned().unwrap_or_default()))
+        .map(|(e, x)| entry::convert(e, &doc_base, x, limits, exact_text))
+        .collect();
+    Ok(ParsedFeed {
+        title: title.filter(|t| !t.is_empty()),
+        site_link: site_link.and_then(|b| canonical_url(b.as_str(), None)),
+        entries,
+        notes,
+    })
+}
+
+/// The site the feed describes: its alternate (or rel-less) link, if it is http(s).
+fn site_link(feed: &feed_rs::model::Feed, feed_url: &Url) -> Option<Url> {
+    feed.links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .and_then(|l| feed_url.join(&l.href).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// What relative references resolve against: the root's `xml:base`, against the feed's own
+/// URL, unless that is a local file: then the site the feed describes is the only base that
+/// means anything to a reader.
+fn document_base(feed_url: &Url, site_link: Option<&Url>, text: &str) -> Url {
+    let base = match (feed_url.scheme(), site_link) {
+        ("file", Some(site)) => site.clone(),
+        _ => feed_url.clone(),
+    };
+    dialect::root_base(text)
+        .and_then(|b| base.join(&b).ok())
+        .unwrap_or(base)
+}
+
+/// Each entry with its extension values (none where they could not be matched), at most
+/// `limits.max_entries` of them: the newest.
+fn newest(
+    entries: Vec<feed_rs::model::Entry>,
+    extras: Vec<ItemExtras>,
+    limits: &Limits,
+    notes: &mut Vec<String>,
+) -> Vec<(feed_rs::model::Entry, ItemExtras)> {
+    let mut extras = extras.into_iter();
+    let mut raw: Vec<_> = entries
+        .into_iter()
+        .map(|e| (e, extras.next().unwrap_or_default()))
         .collect();
     if raw.len() > limits.max_entries {
         notes.push(format!(
@@ -158,19 +186,7 @@ pub fn parse(
         raw.sort_by_key(|(e, _)| std::cmp::Reverse(e.published.or(e.updated)));
         raw.truncate(limits.max_entries);
     }
-    let entries = raw
-        .into_iter()
-        .map(|(e, x)| entry::convert(e, &doc_base, x, limits, exact_text))
-        .collect();
-    Ok(ParsedFeed {
-        title: feed
-            .title
-            .map(|t| plain_text(&t.content))
-            .filter(|t| !t.is_empty()),
-        site_link: site_link.and_then(|b| canonical_url(b.as_str(), None)),
-        entries,
-        notes,
-    })
+    raw
 }
 
 fn feed_rs_parser(feed_url: &Url) -> feed_rs::parser::Parser {

@@ -131,21 +131,8 @@ fn is_entry(name: &str) -> bool {
 /// document cut short keeps its complete entries only: the unfinished last one is dropped, as
 /// a half-read entry stored now would be an entry that never was.
 fn balance(text: &str) -> Balanced {
-    let mut out = String::with_capacity(text.len() + 64);
-    let mut stack: Vec<String> = Vec::new();
-    let (mut dropped_ends, mut closed, mut skipped) = (0usize, 0usize, 0usize);
-    // Where the output stood after the last entry that ended, and the elements open then.
-    let mut last_entry_end: Option<(usize, Vec<String>)> = None;
-    let mut complete_entries = 0usize;
+    let mut tree = Tree::default();
     let mut offset = 0;
-    let close = |out: &mut String, stack: &mut Vec<String>, closed: &mut usize| {
-        let open = stack.pop().expect("callers check the stack");
-        out.push_str("</");
-        out.push_str(&open);
-        out.push('>');
-        *closed += 1;
-        open
-    };
     'doc: while offset < text.len() {
         let rest = &text[offset..];
         let mut reader = Reader::from_str(rest);
@@ -154,94 +141,122 @@ fn balance(text: &str) -> Balanced {
         cfg.check_comments = false;
         loop {
             let before = reader.buffer_position() as usize;
-            let event = match reader.read_event() {
-                Ok(e) => e,
-                Err(_) => {
-                    // Drop from where the bad markup starts to the next tag, and read on.
-                    skipped += 1;
-                    if skipped > MAX_SKIPS {
-                        break 'doc;
-                    }
-                    let bad = offset + before;
-                    let next = text[bad + 1..]
-                        .find('<')
-                        .map_or(text.len(), |i| bad + 1 + i);
-                    offset = next;
-                    continue 'doc;
+            let Ok(event) = reader.read_event() else {
+                // Drop from where the bad markup starts to the next tag, and read on.
+                tree.skipped += 1;
+                if tree.skipped > MAX_SKIPS {
+                    break 'doc;
                 }
+                let bad = offset + before;
+                offset = text[bad + 1..]
+                    .find('<')
+                    .map_or(text.len(), |i| bad + 1 + i);
+                continue 'doc;
             };
-            let after = reader.buffer_position() as usize;
-            let raw = &rest[before..after];
-            let mut entry_ended = false;
+            let raw = &rest[before..reader.buffer_position() as usize];
             match event {
                 Event::Eof => break 'doc,
-                Event::Start(ref e) => {
-                    let name = e.name().as_ref().to_string();
-                    if LEAVES.contains(&name.as_str())
-                        && stack
-                            .last()
-                            .is_some_and(|top| LEAVES.contains(&top.as_str()))
-                    {
-                        close(&mut out, &mut stack, &mut closed);
-                    }
-                    stack.push(name);
-                    out.push_str(raw);
-                }
-                Event::End(ref e) => {
-                    let name = e.name().as_ref().to_string();
-                    match stack.iter().rposition(|n| *n == name) {
-                        Some(at) => {
-                            while stack.len() > at + 1 {
-                                let open = close(&mut out, &mut stack, &mut closed);
-                                entry_ended |= is_entry(&open);
-                            }
-                            stack.pop();
-                            out.push_str(raw);
-                            entry_ended |= is_entry(&name);
-                        }
-                        None => dropped_ends += 1,
-                    }
-                }
-                _ => out.push_str(raw),
-            }
-            if entry_ended {
-                complete_entries += 1;
-                last_entry_end = Some((out.len(), stack.clone()));
+                Event::Start(ref e) => tree.start(e.name().as_ref(), raw),
+                Event::End(ref e) => tree.end(e.name().as_ref(), raw),
+                _ => tree.out.push_str(raw),
             }
         }
     }
-    let cut_short = !stack.is_empty();
-    let mut notes = Vec::new();
-    if cut_short {
-        let unfinished = stack.iter().any(|n| is_entry(n));
-        if let Some((len, open)) = last_entry_end.filter(|_| unfinished) {
-            out.truncate(len);
-            stack = open;
-            notes.push(format!(
-                "the document was cut short: kept its {complete_entries} complete entries, \
-                 dropped the unfinished last one"
-            ));
-        } else {
-            notes.push("the document was cut short".to_string());
+    tree.finish()
+}
+
+/// The mended document as it is written, and what mending it took.
+#[derive(Default)]
+struct Tree {
+    out: String,
+    /// The elements open, outermost first.
+    stack: Vec<String>,
+    closed: usize,
+    dropped_ends: usize,
+    skipped: usize,
+    /// Where the output stood after the last entry that ended, and the elements open then.
+    last_entry_end: Option<(usize, Vec<String>)>,
+    complete_entries: usize,
+}
+
+impl Tree {
+    /// Closes the innermost open element; returns its name.
+    fn close(&mut self) -> String {
+        let open = self.stack.pop().expect("callers check the stack");
+        self.out.push_str(&format!("</{open}>"));
+        self.closed += 1;
+        open
+    }
+
+    fn start(&mut self, name: &str, raw: &str) {
+        let in_leaf = self
+            .stack
+            .last()
+            .is_some_and(|top| LEAVES.contains(&top.as_str()));
+        if LEAVES.contains(&name) && in_leaf {
+            self.close();
         }
-        while !stack.is_empty() {
-            close(&mut out, &mut stack, &mut closed);
+        self.stack.push(name.to_string());
+        self.out.push_str(raw);
+    }
+
+    /// An end tag closes what is open inside its element; one with no start is dropped.
+    fn end(&mut self, name: &str, raw: &str) {
+        let Some(at) = self.stack.iter().rposition(|n| n == name) else {
+            self.dropped_ends += 1;
+            return;
+        };
+        let mut entry_ended = is_entry(name);
+        while self.stack.len() > at + 1 {
+            entry_ended |= is_entry(&self.close());
+        }
+        self.stack.pop();
+        self.out.push_str(raw);
+        if entry_ended {
+            self.complete_entries += 1;
+            self.last_entry_end = Some((self.out.len(), self.stack.clone()));
         }
     }
-    if skipped > 0 {
-        notes.push(format!("dropped {skipped} unreadable run(s) of markup"));
-    }
-    if dropped_ends > 0 {
-        notes.push(format!("dropped {dropped_ends} end tag(s) with no start"));
-    }
-    if closed > 0 {
-        notes.push(format!("closed {closed} element(s) left open"));
-    }
-    Balanced {
-        text: out,
-        notes,
-        cut_short,
-        complete_entries,
+
+    /// Closes what the document left open (back to its last complete entry, if it was cut
+    /// inside one) and says what was done.
+    fn finish(mut self) -> Balanced {
+        let cut_short = !self.stack.is_empty();
+        let mut notes = Vec::new();
+        if cut_short {
+            let unfinished = self.stack.iter().any(|n| is_entry(n));
+            match self.last_entry_end.take().filter(|_| unfinished) {
+                Some((len, open)) => {
+                    self.out.truncate(len);
+                    self.stack = open;
+                    notes.push(format!(
+                        "the document was cut short: kept its {} complete entries, dropped the \
+                         unfinished last one",
+                        self.complete_entries
+                    ));
+                }
+                None => notes.push("the document was cut short".to_string()),
+            }
+            while !self.stack.is_empty() {
+                self.close();
+            }
+        }
+        let counted = [
+            (self.skipped, "dropped {} unreadable run(s) of markup"),
+            (self.dropped_ends, "dropped {} end tag(s) with no start"),
+            (self.closed, "closed {} element(s) left open"),
+        ];
+        for (n, what) in counted {
+            if n > 0 {
+                notes.push(what.replace("{}", &n.to_string()));
+            }
+        }
+        Balanced {
+            text: self.out,
+            notes,
+            cut_short,
+            complete_entries: self.complete_entries,
+        }
     }
 }
 
