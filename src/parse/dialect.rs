@@ -590,8 +590,6 @@ fn text_construct(e: &BytesStart<'_>, qname: &str, inner: &str, from_03: bool) -
             }
         }
     }
-    let open = |t: &str| format!("<{qname}{others} type=\"{t}\">");
-    let close = format!("</{qname}>");
     if has_src {
         // Out-of-line content: its type is a MIME type by definition; keep it as it was.
         let t = ty.map(|t| format!(" type=\"{t}\"")).unwrap_or_default();
@@ -601,50 +599,64 @@ fn text_construct(e: &BytesStart<'_>, qname: &str, inner: &str, from_03: bool) -
         return None;
     }
     let ty = ty.unwrap_or_else(|| if from_03 { "text/plain" } else { "text" }.into());
-    let plain = matches!(ty.as_str(), "text" | "text/plain" | "");
-    let html = matches!(ty.as_str(), "html" | "text/html");
-    let xhtml = matches!(ty.as_str(), "xhtml" | "application/xhtml+xml");
+    let (ty, body) = match encoding(&ty, mode.as_deref(), from_03, inner.contains('<')) {
+        Encoded::Base64 { plain } => (
+            if plain { "text" } else { "html" },
+            quick_xml::escape::escape(decode_base64(inner)?.as_str()).into_owned(),
+        ),
+        Encoded::Xhtml => ("xhtml", wrap_div(inner)),
+        Encoded::As(ty) => (ty, inner.to_string()),
+    };
+    Some(format!("<{qname}{others} type=\"{ty}\">{body}</{qname}>"))
+}
+
+/// How a text construct's content is to be written in Atom 1.0.
+#[derive(Debug, PartialEq, Eq)]
+enum Encoded {
+    /// Decode it: base64 of text (`plain`) or of HTML.
+    Base64 { plain: bool },
+    /// Inline markup, inside an XHTML div.
+    Xhtml,
+    /// As it is, with this Atom 1.0 type.
+    As(&'static str),
+}
+
+/// The Atom 1.0 encoding of a text construct typed `ty` (0.3: with `mode`) whose content has
+/// markup or not. Atom 0.3's inline XML (its default mode) is markup whatever its type says,
+/// so it is kept as XHTML: what a reader sees is its text either way.
+fn encoding(ty: &str, mode: Option<&str>, from_03: bool, has_markup: bool) -> Encoded {
+    let plain = matches!(ty, "text" | "text/plain" | "");
+    let html = matches!(ty, "html" | "text/html");
+    let xhtml = matches!(ty, "xhtml" | "application/xhtml+xml");
     let xmlish = !plain && !html && !xhtml && (ty.ends_with("+xml") || ty.ends_with("/xml"));
     let textish = ty.starts_with("text/");
-    let base64 = match mode.as_deref() {
-        Some("base64") => true,
-        Some(_) => false,
+    let base64 = match mode {
+        Some(m) => m == "base64",
         None => !from_03 && !plain && !html && !xhtml && !xmlish && !textish,
     };
+    let escaped = mode == Some("escaped");
+    let inline_03 = from_03 && has_markup && !escaped;
     if base64 {
-        let decoded = decode_base64(inner)?;
-        let t = if plain { "text" } else { "html" };
-        return Some(format!(
-            "{}{}{close}",
-            open(t),
-            quick_xml::escape::escape(decoded.as_str())
-        ));
-    }
-    let escaped = mode.as_deref() == Some("escaped");
-    let has_markup = inner.contains('<');
-    let body = |t: &str, b: &str| format!("{}{b}{close}", open(t));
-    Some(if plain || (textish && !html) {
-        if from_03 && has_markup && !escaped {
-            // 0.3's inline XML as text: what a reader sees is its text, so keep the markup as HTML.
-            body("xhtml", &wrap_div(inner))
+        Encoded::Base64 { plain }
+    } else if plain || (textish && !html) {
+        if inline_03 {
+            Encoded::Xhtml
         } else {
-            body("text", inner)
+            Encoded::As("text")
         }
     } else if html || escaped {
-        if from_03 && has_markup && !escaped {
-            body("xhtml", &wrap_div(inner))
+        if inline_03 {
+            Encoded::Xhtml
         } else {
-            body("html", inner)
+            Encoded::As("html")
         }
+    } else if (xhtml || xmlish) && has_markup {
+        Encoded::Xhtml
     } else if xhtml || xmlish {
-        if has_markup {
-            body("xhtml", &wrap_div(inner))
-        } else {
-            body("html", inner)
-        }
+        Encoded::As("html")
     } else {
-        body("text", inner)
-    })
+        Encoded::As("text")
+    }
 }
 
 /// Inline XHTML as Atom 1.0 wants it: inside one XHTML `div`.
@@ -784,6 +796,36 @@ mod tests {
             t.text,
             "<rss version=\"2.0\"><channel><title>t</title><item><title>a</title></item></channel></rss>"
         );
+    }
+
+    #[test]
+    fn text_construct_encodings() {
+        assert_eq!(
+            encoding("text/html", Some("escaped"), true, true),
+            Encoded::As("html")
+        );
+        assert_eq!(
+            encoding("text/plain", Some("base64"), true, false),
+            Encoded::Base64 { plain: true }
+        );
+        assert_eq!(
+            encoding("application/xhtml+xml", Some("xml"), true, true),
+            Encoded::Xhtml
+        );
+        assert_eq!(
+            encoding("text/plain", None, true, true),
+            Encoded::Xhtml,
+            "0.3 inline XML"
+        );
+        assert_eq!(
+            encoding("application/octet-stream", None, false, false),
+            Encoded::Base64 { plain: false }
+        );
+        assert_eq!(
+            encoding("text/plain", None, false, true),
+            Encoded::As("text")
+        );
+        assert_eq!(encoding("", None, false, false), Encoded::As("text"));
     }
 
     #[test]

@@ -62,6 +62,41 @@ fn entry(story: &Story) -> Entry {
         content = Some(summary.take().unwrap_or_else(|| escape_html(&e.title)));
     }
     let date: FixedDateTime = p.date.fixed_offset();
+    Entry {
+        title: Text::plain(e.title.clone()),
+        id: p.guid.clone(),
+        updated: date,
+        published: Some(date),
+        authors: e
+            .authors
+            .iter()
+            .map(|a| Person {
+                name: a.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        categories: categories(story),
+        links: links(story),
+        summary: summary.map(html),
+        content: content.map(|c| Content {
+            value: Some(c),
+            content_type: Some("html".into()),
+            ..Default::default()
+        }),
+        source: Some(Source {
+            title: Text::plain(p.source.title.clone()),
+            id: p.source.feed_url.clone(),
+            updated: date,
+            links: vec![link(&p.source.feed_url, "self", None)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The article, its attachments, and the other outlets' copies.
+fn links(story: &Story) -> Vec<Link> {
+    let e = &story.primary.entry;
     let mut links = Vec::new();
     if let Some(l) = &e.link {
         links.push(link(l, "alternate", Some("text/html")));
@@ -80,46 +115,22 @@ fn entry(story: &Story) -> Entry {
         l.title = Some(s.title.clone());
         links.push(l);
     }
-    Entry {
-        title: Text::plain(e.title.clone()),
-        id: p.guid.clone(),
-        updated: date,
-        published: Some(date),
-        authors: e
-            .authors
-            .iter()
-            .map(|a| Person {
-                name: a.clone(),
-                ..Default::default()
-            })
-            .collect(),
-        categories: story
-            .tags
-            .iter()
-            .map(|t| Category {
-                term: t.0.clone(),
-                label: e
-                    .category_labels
-                    .iter()
-                    .find(|(term, _)| crate::model::tag_key(term) == t.key())
-                    .map(|(_, label)| label.clone()),
-                ..Default::default()
-            })
-            .collect(),
-        links,
-        summary: summary.map(html),
-        content: content.map(|c| Content {
-            value: Some(c),
-            content_type: Some("html".into()),
+    links
+}
+
+/// A category per tag, with the label its source showed it by, where it had one.
+fn categories(story: &Story) -> Vec<Category> {
+    let labels = &story.primary.entry.category_labels;
+    story
+        .tags
+        .iter()
+        .map(|t| Category {
+            term: t.0.clone(),
+            label: labels
+                .iter()
+                .find(|(term, _)| crate::model::tag_key(term) == t.key())
+                .map(|(_, label)| label.clone()),
             ..Default::default()
-        }),
-        source: Some(Source {
-            title: Text::plain(p.source.title.clone()),
-            id: p.source.feed_url.clone(),
-            updated: date,
-            links: vec![link(&p.source.feed_url, "self", None)],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+        })
+        .collect()
 }
