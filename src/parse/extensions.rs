@@ -116,8 +116,9 @@ pub fn scan(text: &str) -> Option<Extensions> {
     // Depth of the item being read, and its values.
     let mut current: Option<(usize, ItemExtras)> = None;
     loop {
+        // Events borrow the input, not the reader: only the namespace is resolved here.
         let (ns, event) = match reader.read_resolved_event() {
-            Ok((ns, ev)) => (resolved(&ns), ev.into_owned()),
+            Ok((ns, ev)) => (resolved(&ns), ev),
             Err(_) => return None,
         };
         match event {
@@ -126,62 +127,46 @@ pub fn scan(text: &str) -> Option<Extensions> {
                 let empty = matches!(event, Event::Empty(_));
                 let ns = ns.unwrap_or_else(|| prefix_ns(e));
                 let local = local_name(e);
-                match &mut current {
+                let descend = match &mut current {
                     None if is_item(ns, &local) => {
                         let extras = ItemExtras {
                             in_atom_entry: local == "entry",
                             ..ItemExtras::default()
                         };
-                        if empty {
-                            items.push(extras);
-                        } else {
-                            current = Some((depth, extras));
+                        match empty {
+                            true => items.push(extras),
+                            false => current = Some((depth, extras)),
                         }
+                        true
                     }
                     Some((item_depth, extras)) => {
                         let direct = depth == *item_depth + 1;
-                        if read_field(
-                            text,
-                            &mut reader,
-                            e,
-                            Field {
-                                ns,
-                                local: &local,
-                                empty,
-                                direct,
-                            },
-                            extras,
-                        )
-                        .is_none()
-                        {
-                            return None;
-                        }
-                        if !empty && consumed(ns, &local, direct, e) {
-                            // read_field read the element to its end.
-                            continue;
-                        }
+                        let field = Field {
+                            ns,
+                            local: &local,
+                            empty,
+                            direct,
+                        };
+                        read_field(text, &mut reader, e, field, extras)?;
+                        // What read_field read to its end is not descended into.
+                        empty || !consumed(ns, &local, direct, e)
                     }
-                    _ => {}
-                }
-                if !empty {
+                    None => true,
+                };
+                if descend && !empty {
                     depth += 1;
                 }
             }
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
-                if let Some((item_depth, _)) = &current
-                    && *item_depth == depth
-                {
-                    let (_, extras) = current.take().expect("checked above");
-                    items.push(extras);
+                if current.as_ref().is_some_and(|(d, _)| *d == depth) {
+                    items.extend(current.take().map(|(_, extras)| extras));
                 }
             }
             _ => {}
         }
     }
-    if let Some((_, extras)) = current {
-        items.push(extras);
-    }
+    items.extend(current.map(|(_, extras)| extras));
     Some(Extensions { items })
 }
 
