@@ -326,11 +326,9 @@ fn cdf_to_rss(text: &str) -> Option<String> {
                     _ => {}
                 }
             }
-            Event::End(e) if e.local_name().as_ref().eq_ignore_ascii_case("ITEM") => {
-                if in_item {
-                    out.push_str("</item>");
-                    in_item = false;
-                }
+            Event::End(e) if in_item && e.local_name().as_ref().eq_ignore_ascii_case("ITEM") => {
+                out.push_str("</item>");
+                in_item = false;
             }
             _ => {}
         }
@@ -553,7 +551,7 @@ fn raw_attrs<'a>(e: &'a BytesStart<'_>) -> &'a str {
 /// `None` when nothing changes.
 fn rewrite_ns_attrs(e: &BytesStart<'_>, is_root: bool) -> Option<String> {
     let raw = raw_attrs(e);
-    if !raw.contains(ATOM03_NS) && !(is_root && raw.contains("version")) {
+    if !(raw.contains(ATOM03_NS) || is_root && raw.contains("version")) {
         return None;
     }
     let mut out = String::new();

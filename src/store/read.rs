@@ -319,8 +319,11 @@ impl Store {
     }
 }
 
+/// An entry's category terms, and `(term, label)` for those its source labelled.
+type Categories = (Vec<String>, Vec<(String, String)>);
+
 /// The categories column: terms, with `[term, label]` where the source labelled one.
-fn categories_col(r: &Row, i: usize) -> rusqlite::Result<(Vec<String>, Vec<(String, String)>)> {
+fn categories_col(r: &Row, i: usize) -> rusqlite::Result<Categories> {
     let items: Vec<serde_json::Value> = json_col(r, i)?;
     let (mut terms, mut labels) = (Vec::new(), Vec::new());
     for item in items {
