@@ -336,3 +336,20 @@ fn layered_escapes_never_leave_markup_in_plain_text() {
         );
     }
 }
+
+/// Found by fuzzing: feed-rs 3.0.0 panicked on an author whose e-mail address runs into a
+/// character of several bytes (here a U+FFFD the decoder put for an invalid byte). Now it is
+/// read, and nothing dangerous comes out.
+#[test]
+fn an_address_against_a_wide_character_does_not_crash_the_parser() {
+    let body = std::fs::read(format!(
+        "{}/fixtures/hostile/fuzz-email-beside-multibyte.bin",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let outputs = render_all(&body, None, "https://fuzz.example/feed/").unwrap();
+    assert_eq!(outputs.len(), 3);
+    for (format, out) in outputs {
+        assert!(feed_dangers(out.as_bytes()).is_empty(), "{format:?}");
+    }
+}

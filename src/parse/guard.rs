@@ -1,7 +1,49 @@
 //! Checks run on a document before the XML parser sees it, so one hostile feed costs bounded
 //! time and memory and fails with a clear reason.
 
+use std::borrow::Cow;
+
 use super::ParseError;
+
+/// An e-mail address written against a character of more than one byte (`jo@x.com—`, or one
+/// the decoder replaced with U+FFFD) gets a space between the two. feed-rs 3.0.0 splits an
+/// author string around the address by slicing one byte past it, which panics inside such a
+/// character (found by fuzzing). Only the bytes next to an address change; linear.
+pub fn email_boundaries(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let local = |b: u8| b.is_ascii_alphanumeric() || b"._%+-".contains(&b);
+    let domain = |b: u8| b.is_ascii_alphanumeric() || b".-".contains(&b);
+    // Byte offsets where a space goes.
+    let mut spaces = Vec::new();
+    for at in memchr::memchr_iter(b'@', bytes) {
+        let start = bytes[..at]
+            .iter()
+            .rposition(|b| !local(*b))
+            .map_or(0, |i| i + 1);
+        let end = bytes[at + 1..]
+            .iter()
+            .position(|b| !domain(*b))
+            .map_or(bytes.len(), |i| at + 1 + i);
+        if start > 0 && bytes[start - 1] >= 0x80 {
+            spaces.push(start);
+        }
+        if end < bytes.len() && bytes[end] >= 0x80 {
+            spaces.push(end);
+        }
+    }
+    if spaces.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + spaces.len());
+    let mut copied = 0;
+    for at in spaces {
+        out.push_str(&text[copied..at]);
+        out.push(' ');
+        copied = at;
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
 
 /// Refuses internal DTD subsets that declare entities, and documents nested deeper than
 /// `max_depth`. Linear in the document's length.
@@ -59,6 +101,23 @@ fn doctype_end(rest: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_against_wide_characters_get_a_space() {
+        assert_eq!(
+            email_boundaries("jo@x.com\u{fffd}rest"),
+            "jo@x.com \u{fffd}rest"
+        );
+        assert_eq!(
+            email_boundaries("\u{2014}jo@x.com (Jo)"),
+            "\u{2014} jo@x.com (Jo)"
+        );
+        assert!(matches!(
+            email_boundaries("jo@x.com (Jo) é"),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(email_boundaries("no address"), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn entity_declarations_are_refused_plain_doctypes_are_not() {

@@ -102,6 +102,10 @@ pub fn parse(
     if xml {
         guard::check_xml(&text, limits.max_depth)?;
     }
+    let text = match guard::email_boundaries(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(spaced) => Cow::Owned(spaced),
+    };
     let mut notes = Vec::new();
     if decoded.had_errors {
         notes.push(format!(
