@@ -82,12 +82,11 @@ impl Bodies<'_> {
                 let body = c.body.as_deref()?;
                 let mime = c.content_type.essence().to_string();
                 // Atom content of any other media type is base64 (RFC 4287 §4.1.3.3).
-                Some(
-                    match decode_base64(body).filter(|_| is_base64_type(&mime)) {
-                        Some(decoded) => self.html(&decoded, "text/html"),
-                        None => self.html(body, &mime),
-                    },
-                )
+                let decoded = is_base64_type(&mime).then(|| decode_base64(body)).flatten();
+                Some(match decoded {
+                    Some(decoded) => self.html(&decoded, "text/html"),
+                    None => self.html(body, &mime),
+                })
             })
             .or_else(|| x.body.as_deref().map(|b| self.html(b, "text/html")))
             .or(second)

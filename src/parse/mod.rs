@@ -93,6 +93,25 @@ pub fn parse(
     feed_url: &Url,
     limits: &Limits,
 ) -> Result<ParsedFeed, ParseError> {
+    parse_with(
+        bytes,
+        content_type,
+        feed_url,
+        limits,
+        extensions::worth_scanning,
+    )
+}
+
+/// Whether the extension pass runs on a document (text, is Atom, entries feed-rs read).
+type Gate = fn(&str, bool, usize) -> bool;
+
+fn parse_with(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    feed_url: &Url,
+    limits: &Limits,
+    gate: Gate,
+) -> Result<ParsedFeed, ParseError> {
     let (text, decoded) = decode(bytes, content_type);
     let text = strip_control_chars(&text);
     if text.trim().is_empty() {
@@ -123,8 +142,9 @@ pub fn parse(
     let (feed, text) = read_feed(text, feed_url, content_type, &mut notes)?;
     let site_link = site_link(&feed, feed_url);
     let doc_base = document_base(feed_url, site_link.as_ref(), &text);
+    let atom = feed.feed_type == feed_rs::model::FeedType::Atom;
     let extras = if xml {
-        item_extras(&text, feed.entries.len(), &mut notes)?
+        item_extras(&text, atom, feed.entries.len(), gate, &mut notes)?
     } else {
         Vec::new()
     };
@@ -318,9 +338,14 @@ fn classify(
 /// the document became an entry: fewer is a note, none of several is the feed's error.
 fn item_extras(
     text: &str,
+    atom: bool,
     entry_count: usize,
+    gate: Gate,
     notes: &mut Vec<String>,
 ) -> Result<Vec<ItemExtras>, ParseError> {
+    if !gate(text, atom, entry_count) {
+        return Ok(Vec::new());
+    }
     let scan = extensions::scan(text);
     let Some(scan) = scan else {
         return Ok(Vec::new());
@@ -341,4 +366,33 @@ fn item_extras(
     } else {
         Vec::new()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Limits, parse, parse_with};
+
+    /// The gate in front of the extension pass never changes what is read: on every fixture,
+    /// the entries are the same as with the pass run on everything.
+    #[test]
+    fn the_extension_gate_never_skips_a_value() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+        let url = url::Url::parse("https://gate.example/feed").unwrap();
+        let limits = Limits::default();
+        let mut compared = 0;
+        for dir in ["feeds", "fidelity", "hostile"] {
+            for f in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+                let path = f.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                let always = parse_with(&bytes, None, &url, &limits, |_, _, _| true);
+                let gated = parse(&bytes, None, &url, &limits);
+                if let (Ok(always), Ok(gated)) = (always, gated) {
+                    assert_eq!(always.entries, gated.entries, "{path:?}");
+                    assert_eq!(always.notes, gated.notes, "{path:?}");
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared >= 25, "only {compared} fixtures compared");
+    }
 }
