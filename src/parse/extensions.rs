@@ -101,46 +101,6 @@ pub struct ItemExtras {
     pub enclosures: Vec<(String, Option<String>, Option<u64>)>,
 }
 
-impl ItemExtras {
-    /// Nothing read: the entry is feed-rs's alone (bookkeeping flags aside).
-    pub fn is_empty(&self) -> bool {
-        let ItemExtras {
-            orig_link,
-            subjects,
-            subject_labels,
-            title,
-            authors,
-            published,
-            updated,
-            description,
-            rss_summary,
-            in_atom_entry: _,
-            saw_description: _,
-            markup_description,
-            body,
-            permalink,
-            media,
-            has_media_content,
-            enclosures,
-        } = self;
-        orig_link.is_none()
-            && subjects.is_empty()
-            && subject_labels.is_empty()
-            && title.is_none()
-            && authors.is_empty()
-            && published.is_none()
-            && updated.is_none()
-            && description.is_none()
-            && rss_summary.is_none()
-            && markup_description.is_none()
-            && body.is_none()
-            && permalink.is_none()
-            && media.is_empty()
-            && !has_media_content
-            && enclosures.is_empty()
-    }
-}
-
 /// Could the pass find anything in this document that feed-rs does not read, or an item
 /// feed-rs skipped? A linear look for what each value needs, so the pass (about a twentieth
 /// of a cold pass's time when it ran on every document) runs only where it may change
