@@ -353,3 +353,18 @@ fn an_address_against_a_wide_character_does_not_crash_the_parser() {
         assert!(feed_dangers(out.as_bytes()).is_empty(), "{format:?}");
     }
 }
+
+/// Found by fuzzing: a title kept literally (Atom `type="text"`), then cut to its length,
+/// ended in half a tag (`</channel…`) that defanging never saw. Titles are now cut first.
+#[test]
+fn a_long_literal_title_is_never_cut_inside_a_tag() {
+    let body = std::fs::read(format!(
+        "{}/fixtures/hostile/fuzz-literal-title-cut-inside-a-tag.bin",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    for (format, out) in render_all(&body, None, "https://fuzz.example/feed/").unwrap() {
+        let dangers = feed_dangers(out.as_bytes());
+        assert!(dangers.is_empty(), "{format:?}: {dangers:?}");
+    }
+}

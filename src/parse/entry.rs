@@ -95,19 +95,22 @@ impl Bodies<'_> {
     }
 
     /// The title as plain text: a text a format types as plain keeps its characters.
+    /// The title, at most [`MAX_TITLE_CHARS`]. A literal title is cut before it is defanged:
+    /// cutting after could leave half a tag (`</b…`) that defanging never saw (found by
+    /// fuzzing).
     fn title(&self, e: &feed_rs::model::Entry, x: &ItemExtras) -> Option<String> {
         let from_feed = e.title.as_ref().map(|t| {
             let raw = repair_mojibake(cap(&t.content, self.limits.max_field));
             if self.exact_text && t.content_type.essence().to_string() == "text/plain" {
-                literal_text(&raw)
+                literal_text(&truncate_chars(raw.into_owned(), MAX_TITLE_CHARS))
             } else {
-                plain_text(&raw)
+                truncate_chars(plain_text(&raw), MAX_TITLE_CHARS)
             }
         });
+        let plain = |t: &str| truncate_chars(plain_text(t), MAX_TITLE_CHARS);
         from_feed
             .filter(|t| !t.is_empty())
-            .or_else(|| x.title.as_deref().map(plain_text).filter(|t| !t.is_empty()))
-            .map(|t| truncate_chars(t, MAX_TITLE_CHARS))
+            .or_else(|| x.title.as_deref().map(plain).filter(|t| !t.is_empty()))
     }
 }
 
