@@ -239,29 +239,40 @@ fn read_feed<'a>(
         Err(e) => e,
     };
     let refused = classify(first, &text, content_type);
-    if text.trim_start().starts_with('{') {
+    let (feed, read, repairs) = if text.trim_start().starts_with('{') {
         // JSON Feed: the version URL written with http:, or left out, is still JSON Feed 1.
-        return match dialect::json_feed_version(&text) {
-            Some(fixed) => match feed_rs_parser(feed_url).parse(fixed.as_bytes()) {
-                Ok(feed) => {
-                    notes.push("repaired: read a JSON Feed with a nonstandard version".into());
-                    Ok((feed, Cow::Owned(fixed)))
-                }
-                Err(_) => Err(refused),
-            },
-            None => Err(refused),
+        let Some(fixed) = dialect::json_feed_version(&text) else {
+            return Err(refused);
         };
-    }
-    if matches!(refused, ParseError::HtmlPage(_)) {
+        let feed = feed_rs_parser(feed_url)
+            .parse(fixed.as_bytes())
+            .map_err(|_| refused)?;
+        (
+            feed,
+            fixed,
+            vec!["read a JSON Feed with a nonstandard version".to_string()],
+        )
+    } else if matches!(refused, ParseError::HtmlPage(_)) {
         return Err(refused);
-    }
+    } else {
+        recover_xml(&text, feed_url).map_err(|e| e.unwrap_or(refused))?
+    };
+    notes.push(format!("repaired: {}", repairs.join("; ")));
+    Ok((feed, Cow::Owned(read)))
+}
+
+type Recovered = (feed_rs::model::Feed, String, Vec<String>);
+
+/// The repairs of `recover` until feed-rs reads the document: the feed, the text it read, and
+/// what was done. `Err(None)` when no repair made it readable (the first error stands).
+fn recover_xml(text: &str, feed_url: &Url) -> Result<Recovered, Option<ParseError>> {
     let mut repaired: Vec<String> = Vec::new();
     let mut candidate = text.to_string();
     if let Some(fixed) = recover::repair(&candidate) {
         if fixed.cut_before_first_entry {
-            return Err(ParseError::Malformed(
+            return Err(Some(ParseError::Malformed(
                 "the document is cut short before its first entry ends".into(),
-            ));
+            )));
         }
         candidate = fixed.text;
         repaired.extend(fixed.notes);
@@ -275,10 +286,7 @@ fn read_feed<'a>(
     }
     for _ in 0..recover::MAX_DROPS {
         match feed_rs_parser(feed_url).parse(candidate.as_bytes()) {
-            Ok(feed) => {
-                notes.push(format!("repaired: {}", repaired.join("; ")));
-                return Ok((feed, Cow::Owned(candidate)));
-            }
+            Ok(feed) => return Ok((feed, candidate, repaired)),
             Err(e) => {
                 let Some(at) = error_position(&e) else { break };
                 let Some((fixed, name)) = recover::drop_element_at(&candidate, at) else {
@@ -289,7 +297,7 @@ fn read_feed<'a>(
             }
         }
     }
-    Err(refused)
+    Err(None)
 }
 
 fn is_atom(text: &str) -> bool {
