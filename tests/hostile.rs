@@ -368,3 +368,20 @@ fn a_long_literal_title_is_never_cut_inside_a_tag() {
         assert!(dangers.is_empty(), "{format:?}: {dangers:?}");
     }
 }
+
+/// Found by fuzzing: a date whose zone name ("GMT") runs into a character of several bytes
+/// made the date reader slice inside that character.
+#[test]
+fn a_zone_name_against_a_wide_character_is_no_date_and_no_crash() {
+    let body = std::fs::read(format!(
+        "{}/fixtures/hostile/fuzz-zone-name-before-wide-character.bin",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    if let Ok(outputs) = render_all(&body, None, "https://fuzz.example/feed/") {
+        for (format, out) in outputs {
+            let dangers = feed_dangers(out.as_bytes());
+            assert!(dangers.is_empty(), "{format:?}: {dangers:?}");
+        }
+    }
+}

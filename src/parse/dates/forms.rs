@@ -45,10 +45,15 @@ fn iso_like(text: &str) -> Option<DateTime<Utc>> {
     Some(utc(date.and_time(time), offset))
 }
 
-/// Seconds east of UTC for `+hh`, `+hhmm`, `+hh:mm`.
+/// Seconds east of UTC for `+hh`, `+hhmm`, `+hh:mm`; `None` for anything else (the sign is
+/// required: what follows "GMT" may be any character, found by fuzzing).
 fn numeric_offset(z: &str) -> Option<i64> {
-    let sign = if z.starts_with('-') { -1 } else { 1 };
-    let digits: String = z[1..].chars().filter(|c| *c != ':').collect();
+    let (sign, rest) = match (z.strip_prefix('+'), z.strip_prefix('-')) {
+        (Some(rest), _) => (1, rest),
+        (_, Some(rest)) => (-1, rest),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
     if !digits.bytes().all(|b| b.is_ascii_digit()) || !matches!(digits.len(), 2 | 4) {
         return None;
     }
@@ -251,6 +256,9 @@ mod tests {
             ("2013-01-27-01", None),
             ("2013-xx-27", None),
             ("yesterday", None),
+            // Found by fuzzing: a zone name followed by a character of several bytes.
+            ("Sun, 16 Dec 2012 11:47:32 GMT\u{fffd}/x", None),
+            ("Sun, 16 Dec 2012 11:47:32 UTC\u{e9}", None),
         ];
         for (text, want) in cases {
             assert_eq!(super::super::timestamp(text), want, "{text:?}");
