@@ -147,10 +147,11 @@ fn balance(text: &str) -> Balanced {
                 if tree.skipped > MAX_SKIPS {
                     break 'doc;
                 }
+                // Past the first character of the bad run, whatever its width (a run starts at
+                // '<' or '&' today; nothing here depends on it).
                 let bad = offset + before;
-                offset = text[bad + 1..]
-                    .find('<')
-                    .map_or(text.len(), |i| bad + 1 + i);
+                let from = bad + text[bad..].chars().next().map_or(1, char::len_utf8);
+                offset = text[from..].find('<').map_or(text.len(), |i| from + i);
                 continue 'doc;
             };
             let raw = &rest[before..reader.buffer_position() as usize];
@@ -346,6 +347,14 @@ mod tests {
             b.text,
             "<rss><item><title>Unclosed </title><link>http://x/</link></item></rss>"
         );
+    }
+
+    #[test]
+    fn reading_goes_on_after_a_run_it_cannot_read() {
+        // quick-xml refuses the bare '&'; what follows it is still read.
+        let b =
+            balance("<rss><item><title>t</title></item>é & <item><title>u</title></item></rss>");
+        assert!(b.text.contains("<title>u</title>"), "{}", b.text);
     }
 
     #[test]
