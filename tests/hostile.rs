@@ -385,3 +385,29 @@ fn a_zone_name_against_a_wide_character_is_no_date_and_no_crash() {
         }
     }
 }
+
+/// Found by fuzzing: a byte-order mark after the XML declaration made quick-xml count
+/// positions that fell inside the mark, and the recovery pass sliced there.
+#[test]
+fn a_byte_order_mark_after_the_declaration_is_read_past() {
+    let body = std::fs::read(format!(
+        "{}/fixtures/hostile/fuzz-bom-after-the-declaration.bin",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    if let Ok(outputs) = render_all(&body, None, "https://fuzz.example/feed/") {
+        for (format, out) in outputs {
+            let dangers = feed_dangers(out.as_bytes());
+            assert!(dangers.is_empty(), "{format:?}: {dangers:?}");
+        }
+    }
+    let bom_first = "<?xml version=\"1.0\"?>\u{feff}<rss version=\"2.0\"><channel><item><title>t</title><guid>1</guid></item></channel></rss>";
+    let feed = aggregate::parse::parse(
+        bom_first.as_bytes(),
+        None,
+        &url::Url::parse("https://bom.example/rss").unwrap(),
+        &aggregate::parse::Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(feed.entries[0].title, "t");
+}

@@ -154,7 +154,9 @@ fn balance(text: &str) -> Balanced {
                 offset = text[from..].find('<').map_or(text.len(), |i| from + i);
                 continue 'doc;
             };
-            let raw = &rest[before..reader.buffer_position() as usize];
+            let Some(raw) = rest.get(before..reader.buffer_position() as usize) else {
+                break 'doc;
+            };
             match event {
                 Event::Eof => break 'doc,
                 Event::Start(ref e) => tree.start(e.name().as_ref(), raw),
