@@ -20,6 +20,8 @@ use base64::Engine;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
+use super::extensions::raw_attr;
+
 pub const ATOM03_NS: &str = "http://purl.org/atom/ns#";
 pub const ATOM10_NS: &str = "http://www.w3.org/2005/Atom";
 const RSS090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
@@ -73,12 +75,7 @@ fn root(text: &str) -> Option<Root<'_>> {
 /// The value of attribute `name` in a raw start tag (`rss version="2.0" xmlns="..."`), raw.
 fn attr(tag: &str, name: &str) -> Option<String> {
     let start = BytesStart::from_content(tag, tag.find(char::is_whitespace).unwrap_or(tag.len()));
-    start
-        .attributes()
-        .with_checks(false)
-        .flatten()
-        .find(|a| a.key.as_ref() == name)
-        .map(|a| a.value.into_owned())
+    raw_attr(&start, name)
 }
 
 /// The root element's `xml:base`, which every relative reference in the document resolves
@@ -241,12 +238,7 @@ fn rdf_item_links(text: &str) -> Option<String> {
             Event::Start(e) => {
                 let local = e.local_name().as_ref().to_string();
                 if depth == 1 && local == "item" {
-                    let about = e
-                        .attributes()
-                        .with_checks(false)
-                        .flatten()
-                        .find(|a| a.key.as_ref() == "rdf:about")
-                        .map(|a| a.value.to_string());
+                    let about = raw_attr(&e, "rdf:about");
                     item = Some((reader.buffer_position() as usize, about, false));
                 } else if depth == 2
                     && local == "link"

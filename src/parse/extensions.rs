@@ -438,16 +438,23 @@ fn looks_like_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
 }
 
-fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
+/// The value of attribute `name` as written (references not resolved): what a rewrite that
+/// splices the document must match.
+pub(super) fn raw_attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
     e.attributes()
         .with_checks(false)
         .flatten()
         .find(|a| a.key.as_ref() == name)
-        .map(|a| {
-            quick_xml::escape::unescape(&a.value)
-                .map(|v| v.into_owned())
-                .unwrap_or_else(|_| a.value.to_string())
-        })
+        .map(|a| a.value.into_owned())
+}
+
+/// The value of attribute `name`, references resolved.
+fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
+    let raw = raw_attr(e, name)?;
+    Some(match quick_xml::escape::unescape(&raw) {
+        Ok(v) => v.into_owned(),
+        Err(_) => raw,
+    })
 }
 
 /// The text of an element up to its end: text, CDATA and references resolved, markup of
