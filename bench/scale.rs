@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use aggregate::dedup;
-use aggregate::fetch::Validators;
+use aggregate::model::Validators;
 use aggregate::model::{Entry, StoryQuery, Tag};
 use aggregate::publish::{Channel, Format, render};
 use aggregate::serve::{Cache, CacheKey};

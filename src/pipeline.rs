@@ -8,7 +8,8 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::config::{Config, FeedConfig};
-use crate::fetch::{FetchError, Fetched, Fetcher, Response, Validators};
+use crate::fetch::{FetchError, Fetched, Fetcher, Response};
+use crate::model::Validators;
 use crate::parse::ParseError;
 use crate::store::{BatchCounts, FeedBatch, FeedState, SharedStore, StoreError};
 use crate::tag::TagRules;

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::config::FetchConfig;
+use crate::model::Validators;
 
 mod guard;
 
@@ -25,13 +26,6 @@ pub const MAX_REDIRECTS: usize = 5;
 
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
      application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5";
-
-/// Validators remembered from the last successful fetch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Validators {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-}
 
 /// A successful fetch: the body, or the server's word that nothing changed.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::fetch::Validators;
+use crate::model::Validators;
 
 mod read;
 mod schema;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, ts};
-use crate::fetch::Validators;
+use crate::model::Validators;
 use crate::model::{PreparedEntry, Tag, effective_date};
 
 /// Everything one successful fetch-and-parse of a feed writes.
