@@ -11,6 +11,11 @@ use aggregate::model::{Entry, StoryQuery, Tag};
 use aggregate::publish::{Channel, Format, render};
 use aggregate::serve::{Cache, CacheKey};
 use aggregate::store::{FeedBatch, Store};
+
+/// Every store verb is async; the benchmark waits on each in turn.
+fn wait<F: std::future::Future>(rt: &tokio::runtime::Runtime, f: F) -> F::Output {
+    rt.block_on(f)
+}
 use chrono::{TimeZone, Utc};
 
 const PER_FEED: usize = 500;
@@ -81,6 +86,11 @@ fn main() {
         self_url: "http://x/feeds/x.rss".into(),
         home_url: "http://x/".into(),
     };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     println!(
         "| entries | insert | bytes/entry | 50 items, tag, uncached | 50 items, all, uncached | cached | sweep 10% |"
     );
@@ -90,13 +100,13 @@ fn main() {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        let mut store = Store::open(&path).unwrap();
+        let store = wait(&rt, Store::open_sqlite(&path)).unwrap();
         let feeds = size / PER_FEED;
         let started = Instant::now();
         let base = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
         for f in 0..feeds {
             let url = format!("https://site{f}.example.com/feed");
-            let id = store.feed_state(&url).unwrap().id;
+            let poll = wait(&rt, store.start_poll(&url)).unwrap();
             let entries = (0..PER_FEED)
                 .map(|i| entry(f, i))
                 .map(|(e, t)| dedup::prepare(&url, e, t))
@@ -113,7 +123,7 @@ fn main() {
                 notes: Vec::new(),
                 now: base + chrono::Duration::minutes(f as i64),
             };
-            store.apply_batch(id, &batch).unwrap();
+            wait(&rt, store.apply_batch(&poll, batch)).unwrap();
         }
         let insert = started.elapsed();
         drop(store);
@@ -122,7 +132,7 @@ fn main() {
             .unwrap();
         drop(conn);
         let bytes = std::fs::metadata(&path).unwrap().len();
-        let store = Store::open_reader(&path).unwrap();
+        let store = wait(&rt, Store::open_sqlite(&path)).unwrap();
         let time_output = |tags: Vec<String>| {
             let q = StoryQuery {
                 tags,
@@ -132,7 +142,7 @@ fn main() {
             let runs: Vec<Duration> = (0..15)
                 .map(|_| {
                     let t = Instant::now();
-                    let stories = store.stories(&q).unwrap();
+                    let stories = wait(&rt, store.stories(q.clone())).unwrap();
                     assert_eq!(stories.len(), 50);
                     std::hint::black_box(render(Format::Rss, &channel, &stories));
                     t.elapsed()
@@ -143,13 +153,12 @@ fn main() {
         let tagged = time_output(vec!["binance".into()]);
         let all = time_output(vec![]);
         let cache = Cache::new();
-        let stories = store
-            .stories(&StoryQuery {
-                tags: vec!["binance".into()],
-                exclude: vec![],
-                limit: 50,
-            })
-            .unwrap();
+        let query = StoryQuery {
+            tags: vec!["binance".into()],
+            exclude: vec![],
+            limit: 50,
+        };
+        let stories = wait(&rt, store.stories(query)).unwrap();
         let key = CacheKey::Output("binance".into(), Format::Rss);
         cache.put(
             key.clone(),
@@ -166,15 +175,9 @@ fn main() {
                 })
                 .collect(),
         );
-        drop(store);
-        let mut store = Store::open(&path).unwrap();
         let t = Instant::now();
-        let swept = store
-            .sweep(
-                base + chrono::Duration::minutes((feeds / 10) as i64),
-                Utc::now(),
-            )
-            .unwrap();
+        let cutoff = base + chrono::Duration::minutes((feeds / 10) as i64);
+        let swept = wait(&rt, store.sweep(cutoff, Utc::now())).unwrap();
         let sweep = t.elapsed();
         println!(
             "| {size} | {:.0} entries/s | {:.0} | {} | {} | {:.1} µs | {} ({} entries) |",

@@ -69,9 +69,12 @@ pub async fn render(
     let channel = channel_of(&ctx.config, output, format);
     // Rendered where it is read, on the blocking pool, as the server renders: a body of
     // hundreds of KiB would otherwise hold up an async worker.
-    ctx.store
-        .read(move |s| Ok(publish::render(format, &channel, &s.stories(&query)?)))
-        .await
+    let stories = ctx.store.stories(query).await?;
+    Ok(
+        tokio::task::spawn_blocking(move || publish::render(format, &channel, &stories))
+            .await
+            .expect("rendering never panics on stored stories"),
+    )
 }
 
 /// Renders and writes every output that has a `path`, all at once: each write ends in an

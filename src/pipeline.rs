@@ -11,7 +11,7 @@ use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchError, Fetched, Fetcher, Response};
 use crate::model::Validators;
 use crate::parse::ParseError;
-use crate::store::{BatchCounts, FeedBatch, FeedState, SharedStore, StoreError};
+use crate::store::{BatchCounts, Failure, FeedBatch, Poll, Store, StoreError, Unchanged};
 use crate::tag::TagRules;
 use crate::{dedup, parse};
 
@@ -19,7 +19,7 @@ use crate::{dedup, parse};
 /// gates that bound work in flight.
 #[derive(Clone)]
 pub struct Context {
-    pub store: SharedStore,
+    pub store: Store,
     pub fetcher: Arc<Fetcher>,
     pub config: Arc<Config>,
     pub gates: Arc<Gates>,
@@ -35,27 +35,22 @@ pub struct Gates {
     cpu: Semaphore,
     /// Parsed batches waiting for the store. A feed leaves `inflight` once its batch is
     /// queued, so fetching goes on while the store writes, and the store finds many batches
-    /// to commit together (see `SharedStore::apply_batch`).
+    /// to commit together.
     queued: Semaphore,
-    /// The size of `inflight`.
-    concurrency: usize,
 }
 
-/// Parsed batches that may wait for the store at once: a group being written and the next
-/// gathering (see `store::GROUP_BATCHES`). Each is a feed's prepared entries, a few hundred
-/// KiB at most under the default limits.
-const QUEUED_BATCHES: usize = 2 * crate::store::GROUP_BATCHES;
-
 impl Gates {
-    pub fn new(concurrency: usize) -> Arc<Gates> {
+    /// `queued`: how many parsed batches may wait for the store at once
+    /// (`Store::queue_depth`). Each is a feed's prepared entries, a few hundred KiB at most
+    /// under the default limits.
+    pub fn new(concurrency: usize, queued: usize) -> Arc<Gates> {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         Arc::new(Gates {
             inflight: Semaphore::new(concurrency),
             cpu: Semaphore::new(cores),
-            queued: Semaphore::new(QUEUED_BATCHES),
-            concurrency,
+            queued: Semaphore::new(queued),
         })
     }
 }
@@ -107,16 +102,16 @@ pub async fn refresh_feed(ctx: &Context, feed: &FeedConfig) -> Result<Polled, Re
         .acquire()
         .await
         .expect("the gate is never closed");
-    let state = ctx.store.feed_state(feed.url.as_str()).await?;
-    let result = fetch_and_store(ctx, feed, &state, slot).await;
+    let poll = ctx.store.start_poll(feed.url.as_str()).await?;
+    let result = fetch_and_store(ctx, feed, &poll, slot).await;
     if let Err(e) = &result {
-        let (id, status, text) = (state.id, e.status(), e.to_string());
+        let failure = Failure {
+            status: e.status(),
+            error: e.to_string(),
+            now: Utc::now(),
+        };
         // The feed's error is what matters to the caller; a failure to record it is logged.
-        if let Err(store_err) = ctx
-            .store
-            .call(move |s| s.record_failure(id, status, &text, Utc::now()))
-            .await
-        {
+        if let Err(store_err) = ctx.store.record_failure(&poll, failure).await {
             tracing::error!(feed = %feed.url, error = %store_err, "cannot record the feed's failure");
         }
     }
@@ -126,9 +121,10 @@ pub async fn refresh_feed(ctx: &Context, feed: &FeedConfig) -> Result<Polled, Re
 async fn fetch_and_store(
     ctx: &Context,
     feed: &FeedConfig,
-    state: &FeedState,
+    poll: &Poll,
     slot: tokio::sync::SemaphorePermit<'_>,
 ) -> Result<Polled, RefreshError> {
+    let state = &poll.state;
     let fingerprint = fingerprint(feed, &ctx.config.tags);
     let trusted = state.fingerprint.as_deref() == Some(fingerprint.as_str());
     let validators = if trusted {
@@ -143,7 +139,7 @@ async fn fetch_and_store(
         .unwrap_or_else(|| feed.url.clone());
     let (response, body) = match ctx.fetcher.fetch(&target, &validators).await? {
         Fetched::NotModified(response) => {
-            record_unchanged(ctx, state.id, &response).await?;
+            record_unchanged(ctx, poll, &response).await?;
             return Ok(Polled {
                 outcome: Outcome::NotModified,
                 response,
@@ -154,7 +150,7 @@ async fn fetch_and_store(
     };
     let body_hash = body_hash(&fingerprint, &body);
     if trusted && state.body_hash.as_deref() == Some(body_hash.as_str()) {
-        record_unchanged(ctx, state.id, &response).await?;
+        record_unchanged(ctx, poll, &response).await?;
         return Ok(Polled {
             outcome: Outcome::Unchanged,
             response,
@@ -218,13 +214,7 @@ async fn fetch_and_store(
         .await
         .expect("the gate is never closed");
     drop(slot);
-    // A feed that has let go of its slot makes room for the next at once, so a free slot
-    // means no other feed is between fetch and store: nothing will join this batch's group.
-    let others_coming = ctx.gates.inflight.available_permits() < ctx.gates.concurrency;
-    let counts = ctx
-        .store
-        .apply_batch(state.id, batch, others_coming)
-        .await?;
+    let counts = ctx.store.apply_batch(poll, batch).await?;
     Ok(Polled {
         outcome: Outcome::Stored(counts),
         response,
@@ -266,12 +256,18 @@ fn prepare(
     Ok((batch, parsed.notes))
 }
 
-async fn record_unchanged(ctx: &Context, id: i64, response: &Response) -> Result<(), StoreError> {
-    let (status, validators) = (response.status, response.validators.clone());
-    let moved = response.moved_to.as_ref().map(Url::to_string);
-    ctx.store
-        .call(move |s| s.record_unchanged(id, status, &validators, moved.as_deref(), Utc::now()))
-        .await
+async fn record_unchanged(
+    ctx: &Context,
+    poll: &Poll,
+    response: &Response,
+) -> Result<(), StoreError> {
+    let seen = Unchanged {
+        status: response.status,
+        validators: response.validators.clone(),
+        moved_to: response.moved_to.as_ref().map(Url::to_string),
+        now: Utc::now(),
+    };
+    ctx.store.record_unchanged(poll, seen).await
 }
 
 /// The settings that shape a feed's stored entries. When any changes, a feed is reprocessed

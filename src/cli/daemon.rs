@@ -20,15 +20,13 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::schedule;
 use crate::serve::{self, AppState, Cache};
-use crate::store::ReaderPool;
 
 /// After SIGTERM, how long the HTTP server may take to finish open requests.
 const SERVER_GRACE: Duration = Duration::from_secs(3);
 
 pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCode> {
     let listen = config.server.listen;
-    let db_path = config.storage.path.clone();
-    let ctx = context(config)?;
+    let ctx = context(config).await?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
@@ -40,7 +38,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
     let live = Arc::new(Live::new());
     let metrics = Metrics::new();
     let state = AppState {
-        readers: ReaderPool::new(&db_path),
+        store: ctx.store.clone(),
         config: config_rx.clone(),
         cache: Arc::new(Cache::new()),
         live: live.clone(),

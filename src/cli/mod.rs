@@ -15,7 +15,7 @@ use crate::fetch::Fetcher;
 use crate::outputs;
 use crate::pipeline::{Context, Gates};
 use crate::schedule::{self, FeedReport, PassSummary};
-use crate::store::{SharedStore, Store};
+use crate::store::Store;
 
 mod daemon;
 
@@ -78,19 +78,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Opens the store and builds the shared context.
-pub fn context(config: Config) -> anyhow::Result<Context> {
-    let mut store = Store::open(&config.storage.path)?;
+pub async fn context(config: Config) -> anyhow::Result<Context> {
+    let store = Store::open(&config.storage).await?;
     store
-        .set_tag_spellings(&tag_spellings(&config))
+        .set_tag_spellings(tag_spellings(&config))
+        .await
         .context("cannot record the configured tag names")?;
     let urls: Vec<String> = config.feeds.iter().map(|f| f.url.to_string()).collect();
     store
-        .register_feeds(&urls)
+        .register_feeds(urls)
+        .await
         .context("cannot record the configured feeds")?;
     let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
-    let gates = Gates::new(config.fetch.concurrency);
+    let gates = Gates::new(config.fetch.concurrency, store.queue_depth());
     Ok(Context {
-        store: SharedStore::new(store),
+        store,
         fetcher: Arc::new(fetcher),
         config: Arc::new(config),
         gates,
@@ -111,7 +113,7 @@ pub fn tag_spellings(config: &Config) -> Vec<String> {
 }
 
 async fn run_once(config: Config, strict: bool) -> anyhow::Result<ExitCode> {
-    let ctx = context(config)?;
+    let ctx = context(config).await?;
     let progress = progress_bar(ctx.config.feeds.len());
     let reports = schedule::run_pass(&ctx, |r| {
         progress.inc(1);

@@ -106,14 +106,10 @@ fn host_of(feed: &FeedConfig) -> String {
 
 impl Daemon {
     async fn new(ctx: Context, live: Arc<Live>, metrics: Metrics, on_status: StatusHook) -> Daemon {
-        let statuses = ctx
-            .store
-            .call(|s| s.feed_statuses())
-            .await
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "cannot read feed states; polling every feed soon");
-                Vec::new()
-            });
+        let statuses = ctx.store.feed_statuses().await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read feed states; polling every feed soon");
+            Vec::new()
+        });
         let known: HashMap<&str, &FeedStatus> =
             statuses.iter().map(|s| (s.url.as_str(), s)).collect();
         let slots = ctx
@@ -279,17 +275,12 @@ impl Daemon {
             }
         };
         let gone = next.is_none();
-        let stored = self
-            .ctx
-            .store
-            .call(move |s| {
-                if gone {
-                    s.mark_gone(&url)
-                } else {
-                    s.set_next_poll(&url, next)
-                }
-            })
-            .await;
+        let store = &self.ctx.store;
+        let stored = if gone {
+            store.mark_gone(&url).await
+        } else {
+            store.set_next_poll(&url, next).await
+        };
         if let Err(e) = stored {
             tracing::error!(error = %e, "cannot record the feed's schedule");
         }
@@ -301,22 +292,19 @@ impl Daemon {
             match Fetcher::new(&config.fetch) {
                 Ok(f) => {
                     self.ctx.fetcher = Arc::new(f);
-                    self.ctx.gates = Gates::new(config.fetch.concurrency);
+                    self.ctx.gates =
+                        Gates::new(config.fetch.concurrency, self.ctx.store.queue_depth());
                 }
                 Err(e) => tracing::error!(error = %e, "keeping the previous HTTP client"),
             }
         }
         let urls: Vec<String> = config.feeds.iter().map(|f| f.url.to_string()).collect();
         let spellings = crate::cli::tag_spellings(&config);
-        let (keep, names) = (urls.clone(), spellings);
-        let stored = self
-            .ctx
-            .store
-            .call(move |s| {
-                s.forget_gone_except(&keep)
-                    .and_then(|()| s.set_tag_spellings(&names))
-            })
-            .await;
+        let store = &self.ctx.store;
+        let stored = match store.forget_gone_except(urls.clone()).await {
+            Ok(()) => store.set_tag_spellings(spellings).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = stored {
             tracing::error!(error = %e, "cannot record the new config in the store");
         }

@@ -86,7 +86,7 @@ pub async fn sweep_retention(
     let cutoff = now
         .checked_sub_signed(retention)
         .unwrap_or(chrono::DateTime::UNIX_EPOCH);
-    ctx.store.call(move |s| s.sweep(cutoff, now)).await
+    ctx.store.sweep(cutoff, now).await
 }
 
 /// Feeds in an order that takes one from each host in turn, so that a host with many feeds

@@ -213,15 +213,14 @@ async fn render_cached(
     let renders = state.metrics.renders.with_label_values(&[kind]);
     // Query, render, hash and gzip on the blocking pool: a 200 KiB body takes milliseconds,
     // and on an async worker they would hold up every request queued behind it.
-    let rendered = state
-        .readers
-        .call(move |s| {
-            let stories = s.stories(&query)?;
-            let body = publish::render(format, &channel, &stories);
-            renders.inc();
-            Ok(cache.put(key, generation, format, body))
-        })
-        .await?;
+    let stories = state.store.stories(query).await?;
+    let rendered = tokio::task::spawn_blocking(move || {
+        let body = publish::render(format, &channel, &stories);
+        renders.inc();
+        cache.put(key, generation, format, body)
+    })
+    .await
+    .map_err(|e| ServeError::Internal(format!("rendering failed: {e}")))?;
     Ok(rendered)
 }
 

@@ -22,16 +22,12 @@ const INDEX_STORIES: usize = 25;
 
 pub async fn page(State(state): State<AppState>) -> Result<Html<String>, ServeError> {
     let config = state.config();
-    let (statuses, stories) = state
-        .readers
-        .call(|s| {
-            Ok((
-                s.feed_statuses()?,
-                s.stories(&StoryQuery {
-                    limit: INDEX_STORIES,
-                    ..Default::default()
-                })?,
-            ))
+    let statuses = state.store.feed_statuses().await?;
+    let stories = state
+        .store
+        .stories(StoryQuery {
+            limit: INDEX_STORIES,
+            ..Default::default()
         })
         .await?;
     let base = config.server.base_url.clone();
@@ -164,8 +160,7 @@ fn story_item(s: &Story) -> String {
 const STALLED_AFTER: Duration = Duration::from_secs(HEARTBEAT_EVERY.as_secs() * 4);
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    let store =
-        tokio::time::timeout(Duration::from_secs(5), state.readers.call(|s| s.ping())).await;
+    let store = tokio::time::timeout(Duration::from_secs(5), state.store.ping()).await;
     let store_ok = match store {
         Ok(Ok(())) => true,
         Ok(Err(e)) => {

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::store::{ReaderPool, StoreError};
+use crate::store::{Store, StoreError};
 
 mod cache;
 mod feeds;
@@ -34,7 +34,7 @@ pub use cache::{Cache, CacheKey};
 /// What every handler may use.
 #[derive(Clone)]
 pub struct AppState {
-    pub readers: Arc<ReaderPool>,
+    pub store: Store,
     pub config: watch::Receiver<Arc<Config>>,
     pub cache: Arc<Cache>,
     pub live: Arc<Live>,

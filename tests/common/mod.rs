@@ -380,8 +380,40 @@ impl Workdir {
             .collect()
     }
 
-    pub fn store(&self) -> aggregate::store::Store {
-        aggregate::store::Store::open(&self.path("aggregate.db")).unwrap()
+    /// The run's database, opened through the store's interface, for a test to look into.
+    pub fn store(&self) -> Inspect {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = rt
+            .block_on(aggregate::store::Store::open_sqlite(
+                &self.path("aggregate.db"),
+            ))
+            .unwrap();
+        Inspect { rt, store }
+    }
+}
+
+/// A store read from a synchronous test: each call waits for its answer.
+pub struct Inspect {
+    rt: tokio::runtime::Runtime,
+    store: aggregate::store::Store,
+}
+
+impl Inspect {
+    pub fn entry_count(&self) -> Result<u64, aggregate::store::StoreError> {
+        self.rt.block_on(self.store.entry_count())
+    }
+
+    pub fn feed_statuses(
+        &self,
+    ) -> Result<Vec<aggregate::store::FeedStatus>, aggregate::store::StoreError> {
+        self.rt.block_on(self.store.feed_statuses())
+    }
+
+    pub fn integrity_check(&self) -> Result<(), aggregate::store::StoreError> {
+        self.rt.block_on(self.store.integrity_check())
     }
 }
 

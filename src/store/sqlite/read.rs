@@ -1,12 +1,12 @@
-//! Reads: stories for outputs, feed health for status displays.
+//! Reads: stories for outputs, each once with every source that carried it.
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
 use rusqlite::{Row, params_from_iter};
 
-use super::{Store, StoreError, from_ts};
+use super::db::{Db, from_ts};
 use crate::model::{Entry, Source, StoredEntry, Story, StoryQuery, Tag, tag_key};
+use crate::store::StoreError;
 
 /// Entry columns the outputs need. Feed names come from a map loaded once per query, not a
 /// JOIN: in this SQLite build a JOIN with a bound parameter is re-prepared on every execution.
@@ -16,25 +16,6 @@ const ENTRY_COLUMNS: &str =
 
 /// Feed id to (URL, title): the source named for each entry.
 type FeedNames = HashMap<i64, (String, String)>;
-
-/// A feed's health, as the last polls left it.
-#[derive(Debug, Clone)]
-pub struct FeedStatus {
-    pub url: String,
-    pub title: Option<String>,
-    pub current_url: Option<String>,
-    pub last_attempt: Option<DateTime<Utc>>,
-    pub last_success: Option<DateTime<Utc>>,
-    pub last_status: Option<u16>,
-    pub last_error: Option<String>,
-    /// What the last successful read noted (repairs, entries it could not read).
-    pub last_note: Option<String>,
-    pub consecutive_failures: u32,
-    pub next_poll: Option<DateTime<Utc>>,
-    /// The server answered 410 Gone: the feed is no longer polled.
-    pub gone: bool,
-    pub entries: u64,
-}
 
 struct Loaded {
     stored: StoredEntry,
@@ -118,7 +99,7 @@ pub(super) fn candidate_sql(n: usize, limit: usize, offset: usize) -> String {
     )
 }
 
-impl Store {
+impl Db {
     /// The newest `q.limit` stories having any of `q.tags` (all when empty) and none of
     /// `q.exclude`, each story once: its first-seen entry, with every other source named.
     pub fn stories(&self, q: &StoryQuery) -> Result<Vec<Story>, StoreError> {
@@ -275,39 +256,6 @@ impl Store {
             .into_iter()
             .map(|k| Tag(spelling.get(&k).cloned().unwrap_or(k)))
             .collect())
-    }
-
-    /// Every feed's health, in the order they were first subscribed.
-    pub fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT f.url, f.title, f.current_url, f.last_attempt, f.last_success, f.last_status, f.last_error,
-                    f.consecutive_failures, f.next_poll, f.gone,
-                    (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id), f.last_note
-             FROM feeds f ORDER BY f.id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(FeedStatus {
-                url: r.get(0)?,
-                title: r.get(1)?,
-                current_url: r.get(2)?,
-                last_attempt: r.get::<_, Option<i64>>(3)?.map(from_ts),
-                last_success: r.get::<_, Option<i64>>(4)?.map(from_ts),
-                last_status: r.get(5)?,
-                last_error: r.get(6)?,
-                consecutive_failures: r.get(7)?,
-                next_poll: r.get::<_, Option<i64>>(8)?.map(from_ts),
-                gone: r.get(9)?,
-                entries: r.get::<_, i64>(10)? as u64,
-                last_note: r.get(11)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// A cheap query proving the database answers (health checks).
-    pub fn ping(&self) -> Result<(), StoreError> {
-        self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
-        Ok(())
     }
 
     /// Entries stored, for summaries and tests.

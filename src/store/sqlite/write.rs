@@ -1,47 +1,14 @@
-//! Writes: fetched feeds' entries (each feed all or nothing, several in one group commit),
-//! poll outcomes, the retention sweep.
+//! Writes: fetched feeds' entries (each feed all or nothing, several in one group commit) and
+//! the retention sweep.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, ts};
-use crate::model::Validators;
+use super::db::{Db, from_ts, ts};
 use crate::model::{PreparedEntry, Tag, effective_date};
+use crate::store::{BatchCounts, FeedBatch, StoreError, SweepCounts};
 
-/// Everything one successful fetch-and-parse of a feed writes.
-#[derive(Debug, Clone)]
-pub struct FeedBatch {
-    pub title: Option<String>,
-    pub site_link: Option<String>,
-    pub status: u16,
-    pub validators: Validators,
-    pub body_hash: String,
-    /// Fingerprint of the settings the entries were processed under.
-    pub fingerprint: String,
-    pub moved_to: Option<String>,
-    pub entries: Vec<PreparedEntry>,
-    /// What the parse says though it succeeded (repairs, entries it could not read): the
-    /// feed's status shows it until the next successful read.
-    pub notes: Vec<String>,
-    pub now: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BatchCounts {
-    pub new: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    /// Entries removed by retention earlier and still in the feed: not stored again.
-    pub tombstoned: usize,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SweepCounts {
-    pub entries: usize,
-    pub tombstones: usize,
-}
-
-impl Store {
+impl Db {
     /// Stores a feed's entries and its new state, all or nothing.
     pub fn apply_batch(
         &mut self,
@@ -106,83 +73,6 @@ impl Store {
         }
         tx.commit()?;
         Ok(results)
-    }
-
-    /// A poll that found nothing new: 304, or a body identical to the last one parsed.
-    /// Validators are updated only when the server sent new ones.
-    pub fn record_unchanged(
-        &mut self,
-        feed_id: i64,
-        status: u16,
-        validators: &Validators,
-        moved_to: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE feeds SET etag = COALESCE(?2, etag), last_modified = COALESCE(?3, last_modified),
-                current_url = COALESCE(?4, current_url),
-                last_attempt = ?5, last_success = ?5, last_status = ?6, last_error = NULL,
-                consecutive_failures = 0
-             WHERE id = ?1",
-            params![feed_id, validators.etag, validators.last_modified, moved_to, ts(now), status],
-        )?;
-        Ok(())
-    }
-
-    /// A failed poll: nothing stored for the feed is touched but its status.
-    pub fn record_failure(
-        &mut self,
-        feed_id: i64,
-        status: Option<u16>,
-        error: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE feeds SET last_attempt = ?2, last_status = ?3, last_error = ?4,
-                consecutive_failures = consecutive_failures + 1
-             WHERE id = ?1",
-            params![feed_id, ts(now), status, error],
-        )?;
-        Ok(())
-    }
-
-    /// Records when the scheduler means to poll the feed next (shown on the status page, and
-    /// honoured after a restart).
-    pub fn set_next_poll(
-        &mut self,
-        url: &str,
-        at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("UPDATE feeds SET next_poll = ?2 WHERE url = ?1")?
-            .execute(params![url, at.map(ts)])?;
-        Ok(())
-    }
-
-    /// The server said 410 Gone: polling stops for good (until the feed is removed from the
-    /// config and added again, or its URL changes).
-    pub fn mark_gone(&mut self, url: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE feeds SET gone = 1, next_poll = NULL WHERE url = ?1",
-            [url],
-        )?;
-        Ok(())
-    }
-
-    /// Forgets "gone" for feeds no longer configured, so re-adding one polls it again.
-    pub fn forget_gone_except(&mut self, configured: &[String]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut gone = tx.prepare("SELECT url FROM feeds WHERE gone = 1")?;
-            let urls = gone
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            for url in urls.iter().filter(|u| !configured.contains(u)) {
-                tx.execute("UPDATE feeds SET gone = 0 WHERE url = ?1", [url])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
     }
 
     /// Deletes entries first seen before `cutoff`, leaving tombstones, and forgets tombstones
@@ -281,7 +171,7 @@ fn upsert_entry(
         Some((_, hash, _)) if hash == e.content_hash => return Ok(Upsert::Unchanged),
         Some((_, _, first_seen)) => (
             UPDATE_ENTRY,
-            effective_date(x.published, super::from_ts(first_seen)),
+            effective_date(x.published, from_ts(first_seen)),
             Upsert::Updated,
         ),
         None => (INSERT_ENTRY, effective_date(x.published, now), Upsert::New),

@@ -1,0 +1,315 @@
+//! The store's contract: what every backend must do, through the interface callers use. Each
+//! check is an async function of a fresh, empty store; `backends!` runs every one against
+//! every backend.
+
+use chrono::{Duration, TimeZone, Utc};
+
+use super::{FeedBatch, Store};
+use crate::dedup;
+use crate::model::{Entry, StoryQuery, Tag, Validators};
+
+/// A fresh store, and whatever must live as long as it (a temporary directory).
+pub(super) type Fresh = (Store, Box<dyn std::any::Any + Send>);
+
+pub(super) fn entry(id: &str, link: &str, hours_ago: i64) -> Entry {
+    let base = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+    Entry {
+        source_id: Some(id.into()),
+        title: format!("title {id}"),
+        link: Some(link.into()),
+        summary: None,
+        content: None,
+        authors: vec![],
+        categories: vec![],
+        category_labels: vec![],
+        published: Some(base - Duration::hours(hours_ago)),
+        updated: None,
+        enclosures: vec![],
+    }
+}
+
+pub(super) fn batch(feed_url: &str, entries: Vec<(Entry, &[&str])>) -> FeedBatch {
+    FeedBatch {
+        title: Some(feed_url.into()),
+        site_link: None,
+        status: 200,
+        validators: Validators::default(),
+        body_hash: "h".into(),
+        fingerprint: "f".into(),
+        moved_to: None,
+        entries: entries
+            .into_iter()
+            .map(|(e, tags)| {
+                dedup::prepare(
+                    feed_url,
+                    e,
+                    tags.iter().map(|t| Tag(t.to_string())).collect(),
+                )
+            })
+            .collect(),
+        notes: Vec::new(),
+        now: Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap(),
+    }
+}
+
+/// Polls `feed_url` and stores `entries` as its batch.
+pub(super) async fn store_batch(
+    store: &Store,
+    feed_url: &str,
+    entries: Vec<(Entry, &[&str])>,
+) -> super::BatchCounts {
+    let poll = store.start_poll(feed_url).await.unwrap();
+    store
+        .apply_batch(&poll, batch(feed_url, entries))
+        .await
+        .unwrap()
+}
+
+pub(super) async fn titles(
+    store: &Store,
+    tags: &[&str],
+    exclude: &[&str],
+    limit: usize,
+) -> Vec<String> {
+    let q = StoryQuery {
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        exclude: exclude.iter().map(|t| t.to_string()).collect(),
+        limit,
+    };
+    store
+        .stories(q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.primary.entry.title)
+        .collect()
+}
+
+pub(super) async fn stories_filter_group_and_page(store: Store) {
+    // 120 entries tagged "x" so paging past the first candidate page is exercised.
+    let many: Vec<(Entry, &[&str])> = (0..120)
+        .map(|i| {
+            (
+                entry(&format!("a{i}"), &format!("https://a/{i}"), i + 10),
+                &["x"][..],
+            )
+        })
+        .collect();
+    store_batch(&store, "https://a/feed", many).await;
+    store_batch(
+        &store,
+        "https://b/feed",
+        vec![
+            // Same story as a0 (same link): shown once, a first.
+            (entry("b0", "https://a/0", 1), &["y"][..]),
+            (entry("b1", "https://b/1", 2), &["y", "secret"][..]),
+            (entry("b2", "https://b/2", 3), &["Y"][..]),
+        ],
+    )
+    .await;
+
+    let ys = titles(&store, &["y"], &[], 50).await;
+    assert_eq!(
+        ys,
+        ["title b1", "title b2", "title a0"],
+        "the shared story shows its first source, a0"
+    );
+    assert_eq!(
+        titles(&store, &["Y"], &["SECRET"], 50).await,
+        ["title b2", "title a0"]
+    );
+    let xs = titles(&store, &["x"], &[], 110).await;
+    assert_eq!(xs.len(), 110);
+    assert_eq!(xs[0], "title a0");
+    assert_eq!(xs[109], "title a109");
+    assert_eq!(
+        titles(&store, &[], &[], 1000).await.len(),
+        122,
+        "a0 and b0 are one story"
+    );
+    assert!(titles(&store, &["nope"], &[], 10).await.is_empty());
+
+    let shared = store
+        .stories(StoryQuery {
+            tags: vec!["y".into()],
+            exclude: vec![],
+            limit: 50,
+        })
+        .await
+        .unwrap();
+    let a0 = shared
+        .iter()
+        .find(|s| s.primary.entry.title == "title a0")
+        .unwrap();
+    assert_eq!(a0.also.len(), 1);
+    assert_eq!(a0.also[0].feed_url, "https://b/feed");
+    let tag_names: Vec<_> = a0.tags.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(
+        tag_names,
+        ["x", "y"],
+        "a story carries the tags of all its copies"
+    );
+}
+
+pub(super) async fn unchanged_entries_cost_no_write_and_edits_keep_the_guid(store: Store) {
+    let one = || vec![(entry("1", "https://a/1", 1), &[][..])];
+    assert_eq!(store_batch(&store, "https://a/feed", one()).await.new, 1);
+    assert_eq!(
+        store_batch(&store, "https://a/feed", one()).await.unchanged,
+        1
+    );
+    let newest = || StoryQuery {
+        limit: 1,
+        ..Default::default()
+    };
+    let guid = store.stories(newest()).await.unwrap()[0]
+        .primary
+        .guid
+        .clone();
+    let mut edited = entry("1", "https://a/1", 1);
+    edited.title = "edited".into();
+    let upd = store_batch(&store, "https://a/feed", vec![(edited, &[][..])]).await;
+    assert_eq!(upd.updated, 1);
+    let s = &store.stories(newest()).await.unwrap()[0];
+    assert_eq!(
+        (s.primary.entry.title.as_str(), s.primary.guid.as_str()),
+        ("edited", guid.as_str())
+    );
+}
+
+pub(super) async fn concurrent_batches_each_get_their_own_counts(store: Store) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20usize {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let url = format!("https://f{i}/feed");
+            let entries = (0..=i)
+                .map(|n| {
+                    let link = format!("https://f{i}/{n}");
+                    (entry(&n.to_string(), &link, n as i64), &[][..])
+                })
+                .collect();
+            (i, store_batch(&store, &url, entries).await)
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (i, counts) = done.unwrap();
+        assert_eq!(counts.new, i + 1, "feed {i} is told its own count");
+    }
+    let total = store.entry_count().await.unwrap();
+    assert_eq!(total, (1..=20).sum::<u64>());
+}
+
+/// A failure touches the feed's status only; a success after it clears the error.
+pub(super) async fn failures_are_recorded_and_cleared(store: Store) {
+    store_batch(
+        &store,
+        "https://a/feed",
+        vec![(entry("1", "https://a/1", 1), &[][..])],
+    )
+    .await;
+    let poll = store.start_poll("https://a/feed").await.unwrap();
+    let failure = super::Failure {
+        status: Some(503),
+        error: "HTTP 503".into(),
+        now: Utc::now(),
+    };
+    store.record_failure(&poll, failure.clone()).await.unwrap();
+    store.record_failure(&poll, failure).await.unwrap();
+    drop(poll);
+    let status = &store.feed_statuses().await.unwrap()[0];
+    assert_eq!(status.last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(status.consecutive_failures, 2);
+    assert_eq!(status.entries, 1, "nothing stored was lost");
+    let poll = store.start_poll("https://a/feed").await.unwrap();
+    let seen = super::Unchanged {
+        status: 304,
+        validators: Validators {
+            etag: Some("\"v2\"".into()),
+            last_modified: None,
+        },
+        moved_to: None,
+        now: Utc::now(),
+    };
+    store.record_unchanged(&poll, seen).await.unwrap();
+    let status = &store.feed_statuses().await.unwrap()[0];
+    assert_eq!(status.last_error, None);
+    assert_eq!(status.consecutive_failures, 0);
+    let again = store.start_poll("https://a/feed").await.unwrap();
+    assert_eq!(again.state.validators.etag.as_deref(), Some("\"v2\""));
+    assert_eq!(again.state.body_hash.as_deref(), Some("h"));
+}
+
+/// Retention leaves a tombstone: the pruned entry, still in its feed, is not stored again.
+pub(super) async fn swept_entries_stay_gone(store: Store) {
+    let one = || vec![(entry("1", "https://a/1", 1), &[][..])];
+    store_batch(&store, "https://a/feed", one()).await;
+    let later = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+    let swept = store.sweep(later, later).await.unwrap();
+    assert_eq!(swept.entries, 1);
+    assert_eq!(store.entry_count().await.unwrap(), 0);
+    assert_eq!(
+        store_batch(&store, "https://a/feed", one())
+            .await
+            .tombstoned,
+        1
+    );
+    assert_eq!(store.entry_count().await.unwrap(), 0);
+}
+
+/// `gone` and the next poll are recorded per feed URL, and forgotten for unconfigured feeds.
+pub(super) async fn schedule_marks_are_kept(store: Store) {
+    let urls = vec!["https://a/feed".to_string(), "https://b/feed".to_string()];
+    store.register_feeds(urls).await.unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+    store
+        .set_next_poll("https://a/feed", Some(at))
+        .await
+        .unwrap();
+    store.mark_gone("https://b/feed").await.unwrap();
+    let statuses = store.feed_statuses().await.unwrap();
+    assert_eq!(statuses[0].next_poll, Some(at));
+    assert!(!statuses[0].gone && statuses[1].gone);
+    store
+        .forget_gone_except(vec!["https://a/feed".into()])
+        .await
+        .unwrap();
+    assert!(!store.feed_statuses().await.unwrap()[1].gone);
+}
+
+/// Runs every contract check against a backend: `backends!(name, opener)`, where `opener`
+/// is an async fn returning a [`Fresh`] store.
+macro_rules! backends {
+    ($backend:ident, $open:path) => {
+        mod $backend {
+            use super::*;
+            backends!(@each $open;
+                stories_filter_group_and_page,
+                unchanged_entries_cost_no_write_and_edits_keep_the_guid,
+                concurrent_batches_each_get_their_own_counts,
+                failures_are_recorded_and_cleared,
+                swept_entries_stay_gone,
+                schedule_marks_are_kept,
+            );
+        }
+    };
+    (@each $open:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let (store, _keep) = $open().await;
+                super::$check(store).await;
+            }
+        )*
+    };
+}
+
+async fn sqlite() -> Fresh {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("contract.db"))
+        .await
+        .unwrap();
+    (store, Box::new(dir))
+}
+
+backends!(on_sqlite, sqlite);

@@ -1,0 +1,178 @@
+//! Feed rows: created on first sight, their state read for a poll, each poll's end recorded,
+//! their health read back for status displays.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::db::{Db, from_ts, ts};
+use crate::model::Validators;
+use crate::store::{Failure, FeedState, FeedStatus, StoreError, Unchanged};
+
+/// A feed's row, created on first sight and left alone after.
+const INSERT_FEED: &str = "INSERT INTO feeds (url) VALUES (?1) ON CONFLICT (url) DO NOTHING";
+
+impl Db {
+    /// Sets the display spelling of configured tags (the config's spelling wins over feeds').
+    pub fn set_tag_spellings(&mut self, names: &[String]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO tags (key, display) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET display = excluded.display",
+            )?;
+            for name in names {
+                stmt.execute((crate::model::tag_key(name), name))?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Creates the rows of feeds not seen before, all in one transaction (at startup, so that
+    /// polls find their feed's state without waiting for the writer).
+    pub fn register_feeds(&mut self, urls: &[String]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(INSERT_FEED)?;
+            for url in urls {
+                insert.execute([url])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The feed's row, created on first sight.
+    pub fn feed_state(&mut self, url: &str) -> Result<FeedState, StoreError> {
+        self.conn.prepare_cached(INSERT_FEED)?.execute([url])?;
+        Ok(self
+            .find_feed_state(url)?
+            .expect("the row was just created"))
+    }
+
+    /// The feed's row if it has one; needs no write, so any connection can answer.
+    pub fn find_feed_state(&self, url: &str) -> Result<Option<FeedState>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT id, etag, last_modified, body_hash, current_url, fingerprint FROM feeds WHERE url = ?1",
+            )?
+            .query_row([url], |r| {
+                Ok(FeedState {
+                    id: r.get(0)?,
+                    validators: Validators {
+                        etag: r.get(1)?,
+                        last_modified: r.get(2)?,
+                    },
+                    body_hash: r.get(3)?,
+                    current_url: r.get(4)?,
+                    fingerprint: r.get(5)?,
+                })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    /// A poll that found nothing new: 304, or a body identical to the last one parsed.
+    /// Validators are updated only when the server sent new ones.
+    pub fn record_unchanged(&mut self, feed_id: i64, seen: &Unchanged) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE feeds SET etag = COALESCE(?2, etag), last_modified = COALESCE(?3, last_modified),
+                current_url = COALESCE(?4, current_url),
+                last_attempt = ?5, last_success = ?5, last_status = ?6, last_error = NULL,
+                consecutive_failures = 0
+             WHERE id = ?1",
+            params![
+                feed_id,
+                seen.validators.etag,
+                seen.validators.last_modified,
+                seen.moved_to,
+                ts(seen.now),
+                seen.status
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A failed poll: nothing stored for the feed is touched but its status.
+    pub fn record_failure(&mut self, feed_id: i64, failure: &Failure) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE feeds SET last_attempt = ?2, last_status = ?3, last_error = ?4,
+                consecutive_failures = consecutive_failures + 1
+             WHERE id = ?1",
+            params![feed_id, ts(failure.now), failure.status, failure.error],
+        )?;
+        Ok(())
+    }
+
+    /// Records when the scheduler means to poll the feed next (shown on the status page, and
+    /// honoured after a restart).
+    pub fn set_next_poll(
+        &mut self,
+        url: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE feeds SET next_poll = ?2 WHERE url = ?1")?
+            .execute(params![url, at.map(ts)])?;
+        Ok(())
+    }
+
+    /// The server said 410 Gone: polling stops for good (until the feed is removed from the
+    /// config and added again, or its URL changes).
+    pub fn mark_gone(&mut self, url: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE feeds SET gone = 1, next_poll = NULL WHERE url = ?1",
+            [url],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets "gone" for feeds no longer configured, so re-adding one polls it again.
+    pub fn forget_gone_except(&mut self, configured: &[String]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut gone = tx.prepare("SELECT url FROM feeds WHERE gone = 1")?;
+            let urls = gone
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for url in urls.iter().filter(|u| !configured.contains(u)) {
+                tx.execute("UPDATE feeds SET gone = 0 WHERE url = ?1", [url])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every feed's health, in the order they were first subscribed.
+    pub fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT f.url, f.title, f.current_url, f.last_attempt, f.last_success, f.last_status, f.last_error,
+                    f.consecutive_failures, f.next_poll, f.gone,
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id), f.last_note
+             FROM feeds f ORDER BY f.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(FeedStatus {
+                url: r.get(0)?,
+                title: r.get(1)?,
+                current_url: r.get(2)?,
+                last_attempt: r.get::<_, Option<i64>>(3)?.map(from_ts),
+                last_success: r.get::<_, Option<i64>>(4)?.map(from_ts),
+                last_status: r.get(5)?,
+                last_error: r.get(6)?,
+                consecutive_failures: r.get(7)?,
+                next_poll: r.get::<_, Option<i64>>(8)?.map(from_ts),
+                gone: r.get(9)?,
+                entries: r.get::<_, i64>(10)? as u64,
+                last_note: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// A cheap query proving the database answers (health checks).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! What only the SQLite backend has: its schema's history, its query plans, group commit, the
+//! WAL. The behaviour every backend shares is in `store::contract`.
+
+use rusqlite::Connection;
+
+use super::*;
+use crate::model::StoryQuery;
+use crate::store::contract::{batch, entry};
+
+/// A fresh database in a temporary directory.
+fn fresh() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("t.db")).unwrap();
+    (dir, db)
+}
+
+fn titles(db: &Db, tags: &[&str]) -> Vec<String> {
+    let q = StoryQuery {
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        exclude: vec![],
+        limit: 10,
+    };
+    db.stories(&q)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.primary.entry.title)
+        .collect()
+}
+
+#[test]
+fn tag_queries_walk_the_index() {
+    let (_dir, store) = fresh();
+    for n in [1, 3] {
+        let sql = format!("EXPLAIN QUERY PLAN {}", read::candidate_sql(n, 50, 100));
+        let mut stmt = store.conn.prepare(&sql).unwrap();
+        let params: Vec<rusqlite::types::Value> = (0..n)
+            .map(|i| rusqlite::types::Value::Integer(i as i64 + 1))
+            .collect();
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("SEARCH entry_tags USING PRIMARY KEY (tag=?)"),
+            "{plan}"
+        );
+        assert!(
+            !plan.contains("SCAN entry_tags"),
+            "no full scan of entry_tags:\n{plan}"
+        );
+        assert!(!plan.contains("SCAN entries"), "{plan}");
+    }
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    drop(Db::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = Db::open(&path).err().unwrap();
+    assert!(
+        err.to_string().contains("schema version 99 is newer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_group_commit_keeps_every_good_batch_and_fails_only_the_bad_one() {
+    let (_dir, mut store) = fresh();
+    let a = store.feed_state("https://a/feed").unwrap().id;
+    let b = store.feed_state("https://b/feed").unwrap().id;
+    let good_a = batch("https://a/feed", vec![(entry("1", "https://a/1", 1), &[])]);
+    // No feed has this id: the foreign key refuses the batch half-way through its entries.
+    let bad = batch(
+        "https://nowhere/feed",
+        vec![
+            (entry("1", "https://n/1", 1), &[]),
+            (entry("2", "https://n/2", 2), &[]),
+        ],
+    );
+    let good_b = batch(
+        "https://b/feed",
+        vec![(entry("1", "https://b/1", 3), &["x"])],
+    );
+    let results = store.apply_batches(&[(a, &good_a), (9999, &bad), (b, &good_b)]);
+    assert_eq!(results[0].as_ref().unwrap().new, 1);
+    assert!(results[1].is_err(), "{:?}", results[1]);
+    assert_eq!(results[2].as_ref().unwrap().new, 1);
+    assert_eq!(
+        store.entry_count().unwrap(),
+        2,
+        "nothing of the bad batch is kept"
+    );
+    assert_eq!(titles(&store, &["x"]), ["title 1"]);
+}
+
+#[test]
+fn a_version_1_database_is_migrated_with_its_entries_and_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO feeds (id, url, title) VALUES (1, 'https://a/feed', 'A');
+             INSERT INTO entries (id, feed_id, key, guid, story_key, title, link, date, first_seen, changed_at, content_hash)
+                 VALUES (7, 1, 'id:1', 'urn:uuid:g1', 'a/1', 'kept', 'https://a/1', 100, 100, 100, 'h'),
+                        (8, 1, 'id:2', 'urn:uuid:g2', 'a/2', 'also kept', 'https://a/2', 200, 100, 100, 'h');
+             INSERT INTO tags (key, display) VALUES ('x', 'X');
+             INSERT INTO entry_tags (tag, entry_id, date) VALUES ('x', 7, 100);",
+        )
+        .unwrap();
+    }
+    let mut store = Db::open(&path).unwrap();
+    let version: i64 = store
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::MIGRATIONS.len() as i64);
+    assert_eq!(titles(&store, &[]), ["also kept", "kept"]);
+    assert_eq!(titles(&store, &["x"]), ["kept"]);
+    let fk: bool = store
+        .conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    assert!(fk, "foreign keys are on again after migrating");
+    // The guid survived, and the cascade still reaches the rebuilt tag table.
+    let guid: String = store
+        .conn
+        .query_row("SELECT guid FROM entries WHERE id = 7", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(guid, "urn:uuid:g1");
+    store
+        .conn
+        .execute("DELETE FROM entries WHERE id = 7", [])
+        .unwrap();
+    let tags: i64 = store
+        .conn
+        .query_row("SELECT COUNT(*) FROM entry_tags", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tags, 0);
+    let _ = store.feed_state("https://a/feed").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_store_leaves_no_wal_and_keeps_every_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let store = crate::store::Store::open_sqlite(&path).await.unwrap();
+    let urls: Vec<String> = (0..40).map(|i| format!("https://f{i}/feed")).collect();
+    store.register_feeds(urls.clone()).await.unwrap();
+    // About 40 MiB of entries: past WAL_CHECKPOINT_PAGES, so the checkpointer runs too.
+    let mut tasks = tokio::task::JoinSet::new();
+    for url in urls {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let entries = (0..300)
+                .map(|n| {
+                    let mut e = entry(&n.to_string(), &format!("{url}/{n}"), n);
+                    e.content = Some(format!("<p>{}</p>", "words ".repeat(500)));
+                    (e, &[][..])
+                })
+                .collect();
+            crate::store::contract::store_batch(&store, &url, entries).await
+        });
+    }
+    while let Some(counts) = tasks.join_next().await {
+        assert_eq!(counts.unwrap().new, 300);
+    }
+    drop(store);
+    let wal = dir.path().join("a.db-wal");
+    assert!(
+        !wal.exists(),
+        "the last connection checkpoints and removes the WAL"
+    );
+    let reopened = Db::open(&path).unwrap();
+    assert_eq!(reopened.entry_count().unwrap(), 40 * 300);
+    reopened.integrity_check().unwrap();
+}
+
+/// On tokio's paused clock, time moves only when every task waits on a timer: a batch that
+/// waited out the commit delay shows it as elapsed time, one written at once shows none.
+#[tokio::test(start_paused = true)]
+async fn a_batch_with_no_other_poll_under_way_is_written_without_the_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Sqlite::open(&dir.path().join("t.db")).unwrap();
+    let one = |n: &str| {
+        let link = format!("https://a/{n}");
+        batch("https://a/feed", vec![(entry(n, &link, 1), &[][..])])
+    };
+    let alone = store.start_poll("https://a/feed").await.unwrap();
+    let started = tokio::time::Instant::now();
+    let counts = store.apply_batch(&alone, one("1")).await.unwrap();
+    assert_eq!(counts.new, 1);
+    assert!(started.elapsed() < COMMIT_DELAY, "{:?}", started.elapsed());
+    drop(alone);
+
+    let first = store.start_poll("https://a/feed").await.unwrap();
+    let second = store.start_poll("https://b/feed").await.unwrap();
+    let started = tokio::time::Instant::now();
+    let counts = store.apply_batch(&first, one("2")).await.unwrap();
+    assert_eq!(counts.new, 1);
+    assert!(
+        started.elapsed() >= COMMIT_DELAY,
+        "waited for the poll still under way: {:?}",
+        started.elapsed()
+    );
+    drop(second);
+}
