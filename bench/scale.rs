@@ -100,7 +100,7 @@ fn main() {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        let store = wait(&rt, Store::open_sqlite(&path)).unwrap();
+        let store = wait(&rt, Store::open_sqlite(&path, &Default::default())).unwrap();
         let feeds = size / PER_FEED;
         let started = Instant::now();
         let base = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
@@ -109,7 +109,7 @@ fn main() {
             let poll = wait(&rt, store.start_poll(&url)).unwrap();
             let entries = (0..PER_FEED)
                 .map(|i| entry(f, i))
-                .map(|(e, t)| dedup::prepare(&url, e, t))
+                .map(|(e, t)| dedup::prepare(&url, e, t, &dedup::Aliases::default()))
                 .collect();
             let batch = FeedBatch {
                 title: Some(format!("Site {f}")),
@@ -132,7 +132,7 @@ fn main() {
             .unwrap();
         drop(conn);
         let bytes = std::fs::metadata(&path).unwrap().len();
-        let store = wait(&rt, Store::open_sqlite(&path)).unwrap();
+        let store = wait(&rt, Store::open_sqlite(&path, &Default::default())).unwrap();
         let time_output = |tags: Vec<String>| {
             let q = StoryQuery {
                 tags,

@@ -45,6 +45,8 @@ pub struct Config {
     pub outputs: Vec<OutputConfig>,
     /// What one feed may cost (entries, field size, nesting).
     pub limits: crate::parse::Limits,
+    /// Which entries are one story (`[dedup]`).
+    pub dedup: crate::dedup::cluster::Settings,
 }
 
 #[derive(Debug, Clone)]

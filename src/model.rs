@@ -69,6 +69,36 @@ pub fn tag_key(name: &str) -> String {
     name.trim().trim_start_matches('#').trim().to_lowercase()
 }
 
+/// An entry reduced to what story clustering compares (see `dedup::signature`): computed once
+/// when the entry is prepared, stored with it. Short field names keep the stored form small.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    /// Hash of the headline's words; 0 when it is too short to vouch for a copy.
+    #[serde(rename = "h")]
+    pub title: u64,
+    /// SimHash of the body's word shingles, boilerplate dropped; 0 for a short body.
+    #[serde(rename = "s")]
+    pub simhash: u64,
+    /// Words of the body, boilerplate dropped.
+    #[serde(rename = "n")]
+    pub words: u32,
+    /// Stemmed salient words of the headline (counted twice) and the lead, with their counts.
+    #[serde(rename = "w")]
+    pub terms: Vec<(String, u8)>,
+    /// Names stated (organisations, people, tickers), lower-case, aliases applied.
+    #[serde(rename = "e")]
+    pub entities: Vec<String>,
+    /// Specific numbers in the headline and lead (percentages negative), years left out.
+    #[serde(rename = "f")]
+    pub numbers: Vec<f64>,
+    /// The headline's own numbers.
+    #[serde(rename = "t")]
+    pub title_numbers: Vec<f64>,
+    /// The headline is one of a recurring series ("Bitcoin price today: ...").
+    #[serde(rename = "r")]
+    pub series: bool,
+}
+
 /// An entry ready to store: its identity within the feed, its cross-feed story key, its tags.
 #[derive(Debug, Clone)]
 pub struct PreparedEntry {
@@ -82,6 +112,8 @@ pub struct PreparedEntry {
     /// Hash of everything a reader sees, to tell a changed entry from an unchanged one.
     pub content_hash: String,
     pub tags: Vec<Tag>,
+    /// What story clustering compares.
+    pub signature: Signature,
 }
 
 /// A source as named in an output item.
@@ -108,9 +140,13 @@ pub struct StoredEntry {
     pub tags: Vec<Tag>,
 }
 
-/// One story in an output: the first source's entry, and every other feed that carried it.
+/// One story in an output: the entry that leads it, and every other feed that carried it.
 #[derive(Debug, Clone)]
 pub struct Story {
+    /// The guid published for the story: fixed when it was created, never changed.
+    pub guid: String,
+    /// When the story last changed for a reader: its lead's date, or when a copy joined.
+    pub updated: DateTime<Utc>,
     pub primary: StoredEntry,
     pub also: Vec<Source>,
     /// Union of the tags of every entry of the story, in display spelling.

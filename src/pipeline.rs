@@ -165,12 +165,11 @@ async fn fetch_and_store(
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .unwrap_or_else(|| target.clone());
     let (batch, notes) = {
-        let (feed, rules, ct) = (
+        let (feed, config, ct) = (
             feed.clone(),
-            ctx.config.tags.clone(),
+            ctx.config.clone(),
             response.content_type.clone(),
         );
-        let limits = ctx.config.limits;
         let _cpu = ctx
             .gates
             .cpu
@@ -180,7 +179,7 @@ async fn fetch_and_store(
         // Parsing, sanitising and tagging are CPU work: keep them off the async workers. A panic
         // in a parser is that feed's error, never the process's.
         tokio::task::spawn_blocking(move || {
-            let run = || prepare(&feed, &rules, &limits, &body, ct.as_deref(), &base);
+            let run = || prepare(&feed, &config, &body, ct.as_deref(), &base);
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
                 let what = panic
                     .downcast_ref::<String>()
@@ -225,20 +224,19 @@ async fn fetch_and_store(
 /// Parse, tag and identify a feed's entries: pure, so it can run anywhere.
 fn prepare(
     feed: &FeedConfig,
-    rules: &TagRules,
-    limits: &parse::Limits,
+    config: &Config,
     body: &[u8],
     content_type: Option<&str>,
     fetched_from: &Url,
 ) -> Result<(FeedBatch, Vec<String>), ParseError> {
-    let parsed = parse::parse(body, content_type, fetched_from, limits)?;
+    let parsed = parse::parse(body, content_type, fetched_from, &config.limits)?;
     let feed_url = feed.url.as_str();
     let entries = parsed
         .entries
         .into_iter()
         .map(|e| {
-            let tags = rules.tags_for(&e, &feed.tags);
-            dedup::prepare(feed_url, e, tags)
+            let tags = config.tags.tags_for(&e, &feed.tags);
+            dedup::prepare(feed_url, e, tags, &config.dedup.aliases)
         })
         .collect();
     let batch = FeedBatch {

@@ -78,6 +78,18 @@ fn bad_configs_name_the_key_and_what_would_be_right() {
             "[storage]\nretention = \"0s\"\n",
             &["storage.retention", "zero"],
         ),
+        (
+            "[dedup]\nthreshold = 2\n",
+            &["dedup.threshold", "between 0 and 1"],
+        ),
+        (
+            "[dedup]\nwindow = \"soon\"\n",
+            &["dedup.window", "\"soon\""],
+        ),
+        (
+            "[dedup.aliases]\n\"a b c d e\" = \"x\"\n",
+            &["dedup.aliases", "four words"],
+        ),
         ("this is not toml", &["config.toml"]),
     ];
     for (toml, needles) in cases {

@@ -79,7 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Opens the store and builds the shared context.
 pub async fn context(config: Config) -> anyhow::Result<Context> {
-    let store = Store::open(&config.storage).await?;
+    let store = Store::open(&config.storage, &config.dedup).await?;
     store
         .set_tag_spellings(tag_spellings(&config))
         .await

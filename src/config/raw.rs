@@ -25,6 +25,8 @@ pub struct RawConfig {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
+    dedup: RawDedup,
+    #[serde(default)]
     feed: Vec<RawFeed>,
     #[serde(default)]
     tag: Vec<RawTag>,
@@ -56,6 +58,18 @@ struct RawFetch {
 struct RawServer {
     listen: Option<String>,
     base_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDedup {
+    stories: Option<bool>,
+    threshold: Option<f64>,
+    window: Option<String>,
+    absorb: Option<String>,
+    settle: Option<String>,
+    #[serde(default)]
+    aliases: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -160,6 +174,54 @@ impl RawConfig {
             tags,
             outputs,
             limits: self.limits.build()?,
+            dedup: self.dedup.build()?,
+        })
+    }
+}
+
+impl RawDedup {
+    fn build(&self) -> Result<crate::dedup::cluster::Settings, Invalid> {
+        let d = crate::dedup::cluster::Settings::default();
+        let span = |key: &str, value: &Option<String>, default: chrono::Duration| match value {
+            None => Ok(default),
+            Some(_) => chrono::Duration::from_std(duration_or(key, value, "0s")?)
+                .map_err(|_| invalid(key, "is too long")),
+        };
+        let threshold = match self.threshold {
+            None => d.threshold,
+            Some(t) if (0.0..=1.0).contains(&t) => t as f32,
+            Some(t) => {
+                return Err(invalid(
+                    "dedup.threshold",
+                    format!(
+                        "{t} is not between 0 and 1 (higher merges less; the default is {})",
+                        d.threshold
+                    ),
+                ));
+            }
+        };
+        for (name, canonical) in &self.aliases {
+            if name.trim().is_empty() || canonical.trim().is_empty() {
+                return Err(invalid(
+                    format!("dedup.aliases.{name:?}"),
+                    "an alias and what it names must both be non-empty",
+                ));
+            }
+            if name.split_whitespace().count() > 4 {
+                return Err(invalid(
+                    format!("dedup.aliases.{name:?}"),
+                    "an alias may be at most four words",
+                ));
+            }
+        }
+        let extra: Vec<(String, String)> = self.aliases.clone().into_iter().collect();
+        Ok(crate::dedup::cluster::Settings {
+            stories: self.stories.unwrap_or(d.stories),
+            threshold,
+            window: span("dedup.window", &self.window, d.window)?,
+            absorb: span("dedup.absorb", &self.absorb, d.absorb)?,
+            settle: span("dedup.settle", &self.settle, d.settle)?,
+            aliases: crate::dedup::Aliases::with(&extra),
         })
     }
 }

@@ -64,8 +64,8 @@ fn entry(story: &Story) -> Entry {
     let date: FixedDateTime = p.date.fixed_offset();
     Entry {
         title: Text::plain(e.title.clone()),
-        id: p.guid.clone(),
-        updated: date,
+        id: story.guid.clone(),
+        updated: story.updated.fixed_offset(),
         published: Some(date),
         authors: e
             .authors

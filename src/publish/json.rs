@@ -28,7 +28,7 @@ fn item(story: &Story) -> Value {
     let e = &p.entry;
     let (summary, content) = bodies(story);
     let mut item = json!({
-        "id": p.guid,
+        "id": story.guid,
         "title": e.title,
         "content_html": content.as_ref().or(summary.as_ref()).cloned().unwrap_or_default(),
         "date_published": p.date.to_rfc3339(),
@@ -39,6 +39,9 @@ fn item(story: &Story) -> Value {
         },
     });
     let obj = item.as_object_mut().expect("built as an object");
+    if story.updated > p.date {
+        obj.insert("date_modified".into(), json!(story.updated.to_rfc3339()));
+    }
     if let Some(url) = &e.link {
         obj.insert("url".into(), json!(url));
     }

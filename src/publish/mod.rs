@@ -76,7 +76,7 @@ pub fn render(format: Format, channel: &Channel, stories: &[Story]) -> String {
 fn last_updated(stories: &[Story]) -> DateTime<Utc> {
     stories
         .iter()
-        .map(|s| s.primary.date)
+        .map(|s| s.updated)
         .max()
         .unwrap_or(DateTime::UNIX_EPOCH)
 }

@@ -46,7 +46,7 @@ fn item(story: &Story) -> Item {
         description: summary,
         content,
         guid: Some(Guid {
-            value: p.guid.clone(),
+            value: story.guid.clone(),
             permalink: false,
         }),
         pub_date: Some(p.date.to_rfc2822()),

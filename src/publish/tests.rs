@@ -13,6 +13,8 @@ fn story(id: i64, also: bool) -> Story {
         link: None,
     };
     Story {
+        guid: format!("urn:uuid:00000000-0000-0000-0000-{id:012}"),
+        updated: date,
         primary: StoredEntry {
             id,
             guid: format!("urn:uuid:00000000-0000-0000-0000-{id:012}"),

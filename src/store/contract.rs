@@ -44,6 +44,7 @@ pub(super) fn batch(feed_url: &str, entries: Vec<(Entry, &[&str])>) -> FeedBatch
                     feed_url,
                     e,
                     tags.iter().map(|t| Tag(t.to_string())).collect(),
+                    &dedup::Aliases::default(),
                 )
             })
             .collect(),
@@ -306,7 +307,7 @@ macro_rules! backends {
 
 async fn sqlite() -> Fresh {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("contract.db"))
+    let store = Store::open_sqlite(&dir.path().join("contract.db"), &Default::default())
         .await
         .unwrap();
     (store, Box::new(dir))

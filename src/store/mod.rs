@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::config::StorageConfig;
+use crate::dedup::cluster::Settings;
 use crate::model::{PreparedEntry, Story, StoryQuery, Validators};
 
 mod sqlite;
@@ -160,15 +161,16 @@ macro_rules! on_backend {
 }
 
 impl Store {
-    /// Opens (creating and migrating as needed) the database the config names.
-    pub async fn open(config: &StorageConfig) -> Result<Store, StoreError> {
-        Store::open_sqlite(&config.path).await
+    /// Opens (creating and migrating as needed) the database the config names; stories are
+    /// told apart under `stories`.
+    pub async fn open(config: &StorageConfig, stories: &Settings) -> Result<Store, StoreError> {
+        Store::open_sqlite(&config.path, stories).await
     }
 
     /// Opens (creating and migrating as needed) the SQLite database at `path`.
-    pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
-        let path: PathBuf = path.to_owned();
-        let backend = tokio::task::spawn_blocking(move || sqlite::Sqlite::open(&path))
+    pub async fn open_sqlite(path: &Path, stories: &Settings) -> Result<Store, StoreError> {
+        let (path, settings): (PathBuf, Settings) = (path.to_owned(), stories.clone());
+        let backend = tokio::task::spawn_blocking(move || sqlite::Sqlite::open(&path, &settings))
             .await
             .map_err(|e| StoreError::Crashed(e.to_string()))??;
         Ok(Store {

@@ -389,6 +389,7 @@ impl Workdir {
         let store = rt
             .block_on(aggregate::store::Store::open_sqlite(
                 &self.path("aggregate.db"),
+                &Default::default(),
             ))
             .unwrap();
         Inspect { rt, store }

@@ -29,9 +29,16 @@ pub fn render_all(
         .enumerate()
         .map(|(i, entry)| {
             let tags = rules.tags_for(&entry, &[]);
-            let prepared = aggregate::dedup::prepare(url.as_str(), entry, tags.clone());
+            let prepared = aggregate::dedup::prepare(
+                url.as_str(),
+                entry,
+                tags.clone(),
+                &aggregate::dedup::Aliases::default(),
+            );
             let date = aggregate::model::effective_date(prepared.entry.published, seen);
             Story {
+                guid: prepared.guid.clone(),
+                updated: date,
                 primary: StoredEntry {
                     id: i as i64,
                     guid: prepared.guid,

@@ -9,6 +9,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
 use super::schema;
+use super::stories::{self, StoryIndex};
+use crate::dedup::cluster::Settings;
 use crate::store::StoreError;
 
 impl From<rusqlite::Error> for StoreError {
@@ -61,6 +63,8 @@ pub struct Db {
     /// The thread that checkpoints this writer's WAL, if it has one (see
     /// [`checkpoint_in_background`]).
     checkpointer: Option<std::thread::JoinHandle<()>>,
+    /// The writer's index of recent stories (see `stories`); readers have none.
+    pub(super) stories: Option<StoryIndex>,
 }
 
 impl Drop for Db {
@@ -78,7 +82,7 @@ impl Drop for Db {
 }
 
 impl Db {
-    pub fn open(path: &Path) -> Result<Db, StoreError> {
+    pub fn open(path: &Path, settings: &Settings) -> Result<Db, StoreError> {
         let open_err = |e: rusqlite::Error| StoreError::Open {
             target: path.display().to_string(),
             message: StoreError::from(e).to_string(),
@@ -90,7 +94,7 @@ impl Db {
             })?;
         }
         let conn = Connection::open(path).map_err(open_err)?;
-        Db::init(conn).map_err(|e| match e {
+        Db::init(conn, settings).map_err(|e| match e {
             StoreError::TooNew { .. } => e,
             other => StoreError::Open {
                 target: path.display().to_string(),
@@ -114,10 +118,11 @@ impl Db {
         Ok(Db {
             conn,
             checkpointer: None,
+            stories: None,
         })
     }
 
-    fn init(conn: Connection) -> Result<Db, StoreError> {
+    fn init(conn: Connection, settings: &Settings) -> Result<Db, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // WAL: readers (the HTTP server) never block the writer, nor it them.
@@ -137,6 +142,7 @@ impl Db {
         let mut store = Db {
             conn,
             checkpointer: None,
+            stories: Some(StoryIndex::new(settings.clone())),
         };
         store.migrate()?;
         Ok(store)
@@ -168,6 +174,11 @@ impl Db {
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(from) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
+            if i + 1 == schema::CLUSTERED_AT {
+                let settings = self.stories.as_ref().map(|s| s.settings.clone());
+                let n = stories::recluster(&tx, &settings.unwrap_or_default())?;
+                tracing::info!(entries = n, "stored entries clustered into stories, once");
+            }
             let dangling: i64 =
                 tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
                     r.get(0)

@@ -9,11 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{BatchCounts, FeedBatch, FeedState, Poll, StoreError, Ticket};
+use crate::dedup::cluster::Settings;
 
 mod db;
 mod feeds;
 mod read;
 mod schema;
+mod stories;
 mod write;
 
 use db::{Db, lock};
@@ -92,8 +94,8 @@ const GROUP_ENTRIES: usize = 4000;
 const GROUP_BATCHES: usize = 48;
 
 impl Sqlite {
-    pub(super) fn open(path: &Path) -> Result<Sqlite, StoreError> {
-        let mut writer = Db::open(path)?;
+    pub(super) fn open(path: &Path, settings: &Settings) -> Result<Sqlite, StoreError> {
+        let mut writer = Db::open(path, settings)?;
         db::checkpoint_in_background(&mut writer, path);
         Ok(Sqlite {
             readers: ReaderPool::new(path),

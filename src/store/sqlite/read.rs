@@ -11,15 +11,23 @@ use crate::store::StoreError;
 /// Entry columns the outputs need. Feed names come from a map loaded once per query, not a
 /// JOIN: in this SQLite build a JOIN with a bound parameter is re-prepared on every execution.
 const ENTRY_COLUMNS: &str =
-    "e.id, e.guid, e.story_key, e.source_id, e.title, e.link, e.summary, e.content,
+    "e.id, e.guid, e.leads, e.source_id, e.title, e.link, e.summary, e.content,
     e.authors, e.categories, e.enclosures, e.published, e.updated, e.date, e.first_seen, e.feed_id";
+
+/// A story as its copies point to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum StoryRef {
+    Story(i64),
+    /// An entry with no story recorded.
+    Entry(i64),
+}
 
 /// Feed id to (URL, title): the source named for each entry.
 type FeedNames = HashMap<i64, (String, String)>;
 
 struct Loaded {
     stored: StoredEntry,
-    story_key: Option<String>,
+    leads: bool,
     feed_id: i64,
 }
 
@@ -67,7 +75,7 @@ fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Loaded> {
             source,
             tags: Vec::new(),
         },
-        story_key: r.get(2)?,
+        leads: r.get(2)?,
         feed_id,
     })
 }
@@ -101,7 +109,7 @@ pub(super) fn candidate_sql(n: usize, limit: usize, offset: usize) -> String {
 
 impl Db {
     /// The newest `q.limit` stories having any of `q.tags` (all when empty) and none of
-    /// `q.exclude`, each story once: its first-seen entry, with every other source named.
+    /// `q.exclude`, each story once: its lead, with every other source named.
     pub fn stories(&self, q: &StoryQuery) -> Result<Vec<Story>, StoreError> {
         let include: Vec<String> = q.tags.iter().map(|t| tag_key(t)).collect();
         let exclude: HashSet<String> = q.exclude.iter().map(|t| tag_key(t)).collect();
@@ -114,9 +122,12 @@ impl Db {
         'pages: loop {
             let ids = self.candidate_ids(&include, page, offset)?;
             for id in &ids {
-                let story = self.story_of(*id, &spelling, &feeds)?;
-                let key = story.primary.id;
-                if !seen.insert(key) || story.tags.iter().any(|t| exclude.contains(&t.key())) {
+                let story = self.story_id_of(*id)?;
+                if !seen.insert(story) {
+                    continue;
+                }
+                let story = self.story(story, *id, &spelling, &feeds)?;
+                if story.tags.iter().any(|t| exclude.contains(&t.key())) {
                     continue;
                 }
                 stories.push(story);
@@ -172,46 +183,30 @@ impl Db {
         Ok(map)
     }
 
-    /// The story an entry belongs to.
-    fn story_of(
+    /// The story of an entry; an entry stored before stories were recorded is its own.
+    fn story_id_of(&self, entry_id: i64) -> Result<StoryRef, StoreError> {
+        let story: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT story_id FROM entries WHERE id = ?1")?
+            .query_row([entry_id], |r| r.get(0))?;
+        Ok(story.map_or(StoryRef::Entry(entry_id), StoryRef::Story))
+    }
+
+    /// A story: its lead with the story's guid and updated date, the other feeds that carried
+    /// it, the union of its copies' tags.
+    fn story(
         &self,
+        story: StoryRef,
         entry_id: i64,
         spelling: &HashMap<String, String>,
         feeds: &FeedNames,
     ) -> Result<Story, StoreError> {
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.id = ?1");
-        let first = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([entry_id], |r| load_row(r, feeds))?;
-        let mut members = match &first.story_key {
-            None => vec![first],
-            Some(key) => {
-                let sql = format!(
-                    "SELECT {ENTRY_COLUMNS} FROM entries e
-                     WHERE e.story_key = ?1"
-                );
-                let mut stmt = self.conn.prepare_cached(&sql)?;
-                let mut members = stmt
-                    .query_map([key], |r| load_row(r, feeds))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                // Sorted here: with ORDER BY in SQL, this statement was re-prepared on every
-                // execution (SQLite weighs the bound value when choosing between index and sort).
-                members.sort_by_key(|m| (m.stored.first_seen, m.stored.id));
-                {
-                    let ids: Vec<(i64, i64)> =
-                        members.iter().map(|m| (m.stored.id, m.feed_id)).collect();
-                    let keep = crate::dedup::story_members(entry_id, &ids);
-                    members
-                        .into_iter()
-                        .zip(keep)
-                        .filter_map(|(m, k)| k.then_some(m))
-                        .collect()
-                }
-            }
-        };
+        let mut copies = self.copies(story, entry_id, feeds)?;
+        // Sorted here: with ORDER BY in SQL, this statement was re-prepared on every execution
+        // (SQLite weighs the bound value when choosing between index and sort).
+        copies.sort_by_key(|m| (!m.leads, m.stored.first_seen, m.stored.id));
         let mut tags: Vec<Tag> = Vec::new();
-        for m in &mut members {
+        for m in &mut copies {
             m.stored.tags = self.tags_of(m.stored.id, spelling)?;
             for t in &m.stored.tags {
                 if !tags.iter().any(|x| x.key() == t.key()) {
@@ -219,23 +214,51 @@ impl Db {
                 }
             }
         }
-        let primary_feed = members[0].feed_id;
-        let mut feeds_named = HashSet::from([primary_feed]);
-        let mut rest = members.drain(..);
-        let primary = rest
-            .next()
-            .expect("a story has at least its own entry")
-            .stored;
+        let (guid, updated) = match story {
+            StoryRef::Story(id) => self
+                .conn
+                .prepare_cached("SELECT guid, updated_at FROM stories WHERE id = ?1")?
+                .query_row([id], |r| Ok((r.get(0)?, from_ts(r.get(1)?))))?,
+            StoryRef::Entry(_) => (copies[0].stored.guid.clone(), copies[0].stored.date),
+        };
+        let mut feeds_named = HashSet::from([copies[0].feed_id]);
+        let mut rest = copies.drain(..);
+        let primary = rest.next().expect("a story has at least one copy").stored;
         let also = rest
             .filter(|m| feeds_named.insert(m.feed_id))
             .map(|m| m.stored.source)
             .collect();
         tags.sort_by_key(|t| t.key());
         Ok(Story {
+            guid,
+            updated: updated.max(primary.date),
             primary,
             also,
             tags,
         })
+    }
+
+    fn copies(
+        &self,
+        story: StoryRef,
+        entry_id: i64,
+        feeds: &FeedNames,
+    ) -> Result<Vec<Loaded>, StoreError> {
+        let (sql, id) = match story {
+            StoryRef::Story(id) => (
+                format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.story_id = ?1"),
+                id,
+            ),
+            StoryRef::Entry(_) => (
+                format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.id = ?1"),
+                entry_id,
+            ),
+        };
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let copies = stmt
+            .query_map([id], |r| load_row(r, feeds))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(copies)
     }
 
     /// An entry's tags in display spelling, ordered by key. The spelling is looked up in Rust:

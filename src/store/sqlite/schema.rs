@@ -145,4 +145,26 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE feeds ADD COLUMN last_note TEXT;
     "#,
+    // 4: stories as facts. Which entries are one story was worked out at every read from
+    // shared links; it is now decided once, when an entry is written (dedup::cluster), and
+    // recorded. The entries already stored are clustered once, by `stories::recluster`, in
+    // the same transaction.
+    r#"
+    CREATE TABLE stories (
+        id INTEGER PRIMARY KEY,
+        -- Published guid: its first copy's, fixed when the story is created.
+        guid TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        -- The item's updated date: its lead's date, and later when another copy joined.
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX stories_by_created ON stories (created_at);
+    ALTER TABLE entries ADD COLUMN story_id INTEGER REFERENCES stories(id);
+    -- 1 for the copy whose headline, link and text the story shows.
+    ALTER TABLE entries ADD COLUMN leads INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX entries_by_story_id ON entries (story_id);
+    "#,
 ];
+
+/// The migration after which the stored entries are clustered into stories.
+pub const CLUSTERED_AT: usize = 4;

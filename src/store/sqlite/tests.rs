@@ -10,7 +10,7 @@ use crate::store::contract::{batch, entry};
 /// A fresh database in a temporary directory.
 fn fresh() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("t.db")).unwrap();
+    let db = Db::open(&dir.path().join("t.db"), &Default::default()).unwrap();
     (dir, db)
 }
 
@@ -60,11 +60,11 @@ fn tag_queries_walk_the_index() {
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    drop(Db::open(&path).unwrap());
+    drop(Db::open(&path, &Default::default()).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
-    let err = Db::open(&path).err().unwrap();
+    let err = Db::open(&path, &Default::default()).err().unwrap();
     assert!(
         err.to_string().contains("schema version 99 is newer"),
         "{err}"
@@ -119,7 +119,7 @@ fn a_version_1_database_is_migrated_with_its_entries_and_tags() {
         )
         .unwrap();
     }
-    let mut store = Db::open(&path).unwrap();
+    let mut store = Db::open(&path, &Default::default()).unwrap();
     let version: i64 = store
         .conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -154,7 +154,9 @@ fn a_version_1_database_is_migrated_with_its_entries_and_tags() {
 async fn a_closed_store_leaves_no_wal_and_keeps_every_batch() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.db");
-    let store = crate::store::Store::open_sqlite(&path).await.unwrap();
+    let store = crate::store::Store::open_sqlite(&path, &Default::default())
+        .await
+        .unwrap();
     let urls: Vec<String> = (0..40).map(|i| format!("https://f{i}/feed")).collect();
     store.register_feeds(urls.clone()).await.unwrap();
     // About 40 MiB of entries: past WAL_CHECKPOINT_PAGES, so the checkpointer runs too.
@@ -181,7 +183,7 @@ async fn a_closed_store_leaves_no_wal_and_keeps_every_batch() {
         !wal.exists(),
         "the last connection checkpoints and removes the WAL"
     );
-    let reopened = Db::open(&path).unwrap();
+    let reopened = Db::open(&path, &Default::default()).unwrap();
     assert_eq!(reopened.entry_count().unwrap(), 40 * 300);
     reopened.integrity_check().unwrap();
 }
@@ -191,7 +193,7 @@ async fn a_closed_store_leaves_no_wal_and_keeps_every_batch() {
 #[tokio::test(start_paused = true)]
 async fn a_batch_with_no_other_poll_under_way_is_written_without_the_delay() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Sqlite::open(&dir.path().join("t.db")).unwrap();
+    let store = Sqlite::open(&dir.path().join("t.db"), &Default::default()).unwrap();
     let one = |n: &str| {
         let link = format!("https://a/{n}");
         batch("https://a/feed", vec![(entry(n, &link, 1), &[][..])])

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::db::{Db, from_ts, ts};
+use super::stories::StoryIndex;
 use crate::model::{PreparedEntry, Tag, effective_date};
 use crate::store::{BatchCounts, FeedBatch, StoreError, SweepCounts};
 
@@ -15,10 +16,15 @@ impl Db {
         feed_id: i64,
         batch: &FeedBatch,
     ) -> Result<BatchCounts, StoreError> {
+        let index = self.stories.as_mut().expect("only the writer writes");
         let tx = self.conn.transaction()?;
-        let counts = write_batch(&tx, feed_id, batch)?;
-        tx.commit()?;
-        Ok(counts)
+        let written = write_batch(&tx, index, feed_id, batch).and_then(|counts| {
+            tx.commit()?;
+            Ok(counts)
+        });
+        // What the index learned of a batch rolled back is forgotten: it is read again.
+        index.stale |= written.is_err();
+        written
     }
 
     /// Stores several feeds' batches in one transaction (group commit), each batch still all or
@@ -51,11 +57,12 @@ impl Db {
         &mut self,
         batches: &[(i64, &FeedBatch)],
     ) -> Result<Vec<Result<BatchCounts, StoreError>>, StoreError> {
+        let index = self.stories.as_mut().expect("only the writer writes");
         let mut tx = self.conn.transaction()?;
         let mut results = Vec::with_capacity(batches.len());
         for &(id, batch) in batches {
             let sp = tx.savepoint()?;
-            match write_batch(&sp, id, batch) {
+            match write_batch(&sp, index, id, batch) {
                 Ok(counts) => {
                     sp.commit()?;
                     results.push(Ok(counts));
@@ -64,6 +71,7 @@ impl Db {
                     // Some errors (full disk, I/O) make SQLite roll back the whole
                     // transaction; then the batches before this one are gone too.
                     drop(sp);
+                    index.stale = true;
                     if tx.is_autocommit() {
                         return Err(e);
                     }
@@ -71,24 +79,36 @@ impl Db {
                 }
             }
         }
-        tx.commit()?;
+        if let Err(e) = tx.commit() {
+            index.stale = true;
+            return Err(e.into());
+        }
         Ok(results)
     }
 
-    /// Deletes entries first seen before `cutoff`, leaving tombstones, and forgets tombstones
-    /// whose entry has not been in its feed since `cutoff`.
+    /// Deletes the stories created before `cutoff`, every copy with them (a story is never
+    /// shown without its lead, nor under another), leaving a tombstone for each, and forgets
+    /// tombstones whose entry has not been in its feed since `cutoff`.
     pub fn sweep(
         &mut self,
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<SweepCounts, StoreError> {
         let tx = self.conn.transaction()?;
+        const OLD: &str = "SELECT id FROM stories WHERE created_at < ?1";
         tx.execute(
-            "INSERT INTO tombstones (feed_id, key, seen_at) SELECT feed_id, key, ?2 FROM entries WHERE first_seen < ?1
-             ON CONFLICT (feed_id, key) DO UPDATE SET seen_at = excluded.seen_at",
+            &format!(
+                "INSERT INTO tombstones (feed_id, key, seen_at)
+                 SELECT feed_id, key, ?2 FROM entries WHERE story_id IN ({OLD})
+                 ON CONFLICT (feed_id, key) DO UPDATE SET seen_at = excluded.seen_at"
+            ),
             params![ts(cutoff), ts(now)],
         )?;
-        let entries = tx.execute("DELETE FROM entries WHERE first_seen < ?1", [ts(cutoff)])?;
+        let entries = tx.execute(
+            &format!("DELETE FROM entries WHERE story_id IN ({OLD})"),
+            [ts(cutoff)],
+        )?;
+        tx.execute("DELETE FROM stories WHERE created_at < ?1", [ts(cutoff)])?;
         let tombstones = tx.execute("DELETE FROM tombstones WHERE seen_at < ?1", [ts(cutoff)])?;
         tx.commit()?;
         Ok(SweepCounts {
@@ -101,6 +121,7 @@ impl Db {
 /// One feed's entries and state, inside a transaction or savepoint the caller commits.
 fn write_batch(
     conn: &Connection,
+    index: &mut StoryIndex,
     feed_id: i64,
     batch: &FeedBatch,
 ) -> Result<BatchCounts, StoreError> {
@@ -108,8 +129,8 @@ fn write_batch(
     // Tag spellings recorded once per batch, not once per entry carrying the tag.
     let mut spelled = std::collections::HashSet::new();
     for e in &batch.entries {
-        match upsert_entry(conn, feed_id, e, batch.now, &mut spelled)? {
-            Upsert::New => counts.new += 1,
+        match upsert_entry(conn, index, feed_id, e, batch.now, &mut spelled)? {
+            Upsert::New(_) => counts.new += 1,
             Upsert::Updated => counts.updated += 1,
             Upsert::Unchanged => counts.unchanged += 1,
             Upsert::Tombstoned => counts.tombstoned += 1,
@@ -139,7 +160,8 @@ fn write_batch(
 }
 
 enum Upsert {
-    New,
+    /// With where it was placed, until the placement is recorded.
+    New(Option<super::stories::Placement>),
     Updated,
     Unchanged,
     Tombstoned,
@@ -147,6 +169,7 @@ enum Upsert {
 
 fn upsert_entry(
     tx: &Connection,
+    index: &mut StoryIndex,
     feed_id: i64,
     e: &PreparedEntry,
     now: DateTime<Utc>,
@@ -158,60 +181,89 @@ fn upsert_entry(
     if touched > 0 {
         return Ok(Upsert::Tombstoned);
     }
-    let existing: Option<(i64, String, i64)> = tx
+    let existing: Option<(i64, String, i64, Option<i64>)> = tx
         .prepare_cached(
-            "SELECT id, content_hash, first_seen FROM entries WHERE feed_id = ?1 AND key = ?2",
+            "SELECT id, content_hash, first_seen, story_id FROM entries WHERE feed_id = ?1 AND key = ?2",
         )?
         .query_row(params![feed_id, e.key], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
     let x = &e.entry;
-    let (sql, date, outcome) = match existing {
-        Some((_, hash, _)) if hash == e.content_hash => return Ok(Upsert::Unchanged),
-        Some((_, _, first_seen)) => (
+    let (sql, date, outcome, placement) = match existing {
+        Some((_, ref hash, _, _)) if *hash == e.content_hash => return Ok(Upsert::Unchanged),
+        Some((_, _, first_seen, story)) => (
             UPDATE_ENTRY,
             effective_date(x.published, from_ts(first_seen)),
             Upsert::Updated,
+            story.map(|s| (s, false)),
         ),
-        None => (INSERT_ENTRY, effective_date(x.published, now), Upsert::New),
+        None => {
+            let date = effective_date(x.published, now);
+            let placed = index.place(tx, feed_id, e, date, now)?;
+            let place = Some((placed.story, placed.leads));
+            (INSERT_ENTRY, date, Upsert::New(Some(placed)), place)
+        }
     };
-    tx.prepare_cached(sql)?.execute(params![
-        feed_id,
-        e.key,
-        e.guid,
-        e.story_key,
-        x.source_id,
-        x.title,
-        x.link,
-        x.summary,
-        x.content,
-        json(&x.authors),
-        categories_json(x),
-        json(&x.enclosures),
-        x.published.map(ts),
-        x.updated.map(ts),
-        ts(date),
-        ts(now),
-        e.content_hash
-    ])?;
+    let (story, leads) = placement.unzip();
+    let leads = leads.unwrap_or(false);
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+        &feed_id,
+        &e.key,
+        &e.guid,
+        &e.story_key,
+        &x.source_id,
+        &x.title,
+        &x.link,
+        &x.summary,
+        &x.content,
+    ];
+    let (authors, categories, enclosures) =
+        (json(&x.authors), categories_json(x), json(&x.enclosures));
+    let (published, updated, date_ts, now_ts) =
+        (x.published.map(ts), x.updated.map(ts), ts(date), ts(now));
+    values.extend([
+        &authors as &dyn rusqlite::ToSql,
+        &categories,
+        &enclosures,
+        &published,
+        &updated,
+        &date_ts,
+        &now_ts,
+        &e.content_hash,
+    ]);
+    if sql == INSERT_ENTRY {
+        values.extend([&story as &dyn rusqlite::ToSql, &leads]);
+    }
+    tx.prepare_cached(sql)?.execute(&values[..])?;
     let id = match existing {
-        Some((id, _, _)) => {
+        Some((id, ..)) => {
             tx.prepare_cached("DELETE FROM entry_tags WHERE entry_id = ?1")?
                 .execute([id])?;
+            if let Some(story) = story {
+                index.updated(story, id, &e.signature);
+            }
             id
         }
         None => tx.last_insert_rowid(),
     };
     insert_tags(tx, id, &e.tags, ts(date), spelled)?;
-    Ok(outcome)
+    Ok(match outcome {
+        Upsert::New(Some(placed)) => {
+            index.placed(tx, placed, id, (feed_id, e, date, now))?;
+            Upsert::New(None)
+        }
+        other => other,
+    })
 }
 
 /// Insert and update take the same parameters: ?1 feed, ?2 key, ?3 guid, ?4..?14 the entry's
-/// fields, ?15 date, ?16 now, ?17 content hash. An update keeps guid and first_seen.
+/// fields, ?15 date, ?16 now, ?17 content hash; an insert adds ?18 story and ?19 whether it
+/// leads. An update keeps guid, first_seen, story and lead.
 const INSERT_ENTRY: &str = "INSERT INTO entries (feed_id, key, guid, story_key, source_id, title, link, summary,
-        content, authors, categories, enclosures, published, updated, date, first_seen, changed_at, content_hash)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?17)";
+        content, authors, categories, enclosures, published, updated, date, first_seen, changed_at, content_hash,
+        story_id, leads)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?17, ?18, ?19)";
 const UPDATE_ENTRY: &str = "UPDATE entries SET story_key = ?4, source_id = ?5, title = ?6, link = ?7, summary = ?8,
         content = ?9, authors = ?10, categories = ?11, enclosures = ?12, published = ?13, updated = ?14,
         date = ?15, changed_at = ?16, content_hash = ?17

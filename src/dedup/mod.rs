@@ -4,13 +4,21 @@
 //! - Within a feed an entry is its id/guid, else its canonical link, else a hash of title and
 //!   date. Ids are unique only per feed (WordPress `?p=123`, numeric guids), so the store keys
 //!   entries by (feed, key), never by key alone.
-//! - Across feeds, a story is its canonical link with the differences that never matter to a
-//!   reader folded away: scheme, `www.`, a trailing slash, AMP variants.
+//! - Across feeds, the story key is the canonical link with the differences that never matter
+//!   to a reader folded away: scheme, `www.`, a trailing slash, AMP variants. Which entries
+//!   are one story (by that key, as copies, or as rewrites of one report) is `cluster`'s
+//!   decision, from each entry's `signature`.
 
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::model::{Entry, PreparedEntry, Tag};
+
+pub mod cluster;
+pub mod signature;
+pub mod vocabulary;
+
+pub use signature::Aliases;
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
@@ -152,14 +160,16 @@ pub fn content_hash(entry: &Entry, tags: &[Tag]) -> String {
     format!("{:032x}", h.digest128())
 }
 
-/// Identity, story key and change hash for a tagged entry of the feed at `feed_url`.
-pub fn prepare(feed_url: &str, entry: Entry, tags: Vec<Tag>) -> PreparedEntry {
+/// Identity, story key, change hash and signature for a tagged entry of the feed at
+/// `feed_url`.
+pub fn prepare(feed_url: &str, entry: Entry, tags: Vec<Tag>, aliases: &Aliases) -> PreparedEntry {
     let key = entry_key(&entry);
     PreparedEntry {
         guid: published_guid(feed_url, &key),
         key,
         story_key: entry.link.as_deref().and_then(story_key),
         content_hash: content_hash(&entry, &tags),
+        signature: signature::signature(&entry, aliases),
         entry,
         tags,
     }
@@ -199,19 +209,6 @@ pub fn unique_by_key(feed_url: &str, mut entries: Vec<PreparedEntry>) -> Vec<Pre
         .collect()
 }
 
-/// Which of the entries sharing a story key (`(entry, feed)` pairs) are one story with `entry`.
-/// Entries of one feed are never one story (an outlet whose items all link to its news page
-/// publishes distinct items): a feed that holds several entries with the key keeps each alone,
-/// and the other feeds' entries merge without them.
-pub fn story_members(entry: i64, members: &[(i64, i64)]) -> Vec<bool> {
-    let count = |feed: i64| members.iter().filter(|(_, f)| *f == feed).count();
-    let own_feed = members.iter().find(|(id, _)| *id == entry).map(|(_, f)| *f);
-    if own_feed.is_some_and(|f| count(f) > 1) {
-        return members.iter().map(|(id, _)| *id == entry).collect();
-    }
-    members.iter().map(|(_, f)| count(*f) == 1).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,7 +244,12 @@ mod tests {
             updated: None,
             enclosures: vec![],
         };
-        prepare("https://blog.example/feed", entry, vec![])
+        prepare(
+            "https://blog.example/feed",
+            entry,
+            vec![],
+            &Aliases::default(),
+        )
     }
 
     #[test]
@@ -342,16 +344,6 @@ mod tests {
             assert_eq!(identity_link(&published), before, "{link}");
             assert_eq!(story_key(&published), story_key(&before), "{link}");
         }
-    }
-
-    #[test]
-    fn entries_of_one_feed_are_never_one_story() {
-        // Entries 1 and 2 of feed 10 share a link; 3 (feed 20) and 4 (feed 30) carry it too.
-        let members = [(1, 10), (2, 10), (3, 20), (4, 30)];
-        assert_eq!(story_members(1, &members), [true, false, false, false]);
-        assert_eq!(story_members(2, &members), [false, true, false, false]);
-        assert_eq!(story_members(3, &members), [false, false, true, true]);
-        assert_eq!(story_members(3, &[(3, 20), (4, 30)]), [true, true]);
     }
 
     #[test]

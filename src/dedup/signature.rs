@@ -1,0 +1,814 @@
+//! What story clustering compares: an entry reduced to its headline hash, a SimHash of its
+//! body, the salient terms of its title and lead, the names and numbers it states, and whether
+//! its headline belongs to a recurring series. Pure; computed once, where the entry is
+//! prepared, and stored with it.
+
+use std::collections::HashMap;
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+use crate::model::{Entry, Signature};
+use crate::normalize::html_to_text;
+
+/// Words of the body read as its lead: about a paragraph, where a report states its facts.
+const LEAD_WORDS: usize = 60;
+
+/// A body shorter than this many words gives no SimHash: a few words prove no copy.
+const SIMHASH_MIN_WORDS: usize = 40;
+
+/// Shingles a SimHash is made of at most: a copy is a copy from its first paragraphs, and
+/// a 5000-word body would cost as much as a hundred short ones.
+const SIMHASH_MAX_SHINGLES: usize = 1000;
+
+/// A headline shorter than this many words gives no headline hash ("Bitcoin update").
+const TITLE_HASH_MIN_WORDS: usize = 5;
+
+/// Names for one thing, folded into one: `cz` is `changpeng zhao`, `btc` is `bitcoin`. Keys are
+/// lower-case phrases of up to four words; config adds to them (`[dedup.aliases]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aliases {
+    map: HashMap<String, String>,
+    /// First words of the phrases of several words, with the longest such phrase's length:
+    /// only where one starts is a longer phrase looked up.
+    starts: HashMap<String, usize>,
+}
+
+/// The crypto field's usual names for the same thing. Tickers that are also English words
+/// (`op`, `one`, `near`) are left out: they would turn prose into names.
+const BUILT_IN_ALIASES: &[(&str, &str)] = &[
+    ("btc", "bitcoin"),
+    ("xbt", "bitcoin"),
+    ("eth", "ethereum"),
+    ("ether", "ethereum"),
+    ("sol", "solana"),
+    ("ada", "cardano"),
+    ("doge", "dogecoin"),
+    ("usdt", "tether"),
+    ("bnb", "bnb"),
+    ("xrp", "xrp"),
+    ("ripple", "xrp"),
+    ("cz", "changpeng zhao"),
+    ("zhao", "changpeng zhao"),
+    ("changpeng", "changpeng zhao"),
+    ("changpeng zhao", "changpeng zhao"),
+    ("sbf", "sam bankman-fried"),
+    ("bankman-fried", "sam bankman-fried"),
+    ("securities and exchange commission", "sec"),
+    ("commodity futures trading commission", "cftc"),
+    ("department of justice", "doj"),
+    ("justice department", "doj"),
+    ("u.s.", "united states"),
+    ("u.s", "united states"),
+    ("u.k", "united kingdom"),
+    ("us", "united states"),
+    ("usa", "united states"),
+    ("america", "united states"),
+    ("u.k.", "united kingdom"),
+    ("uk", "united kingdom"),
+    ("britain", "united kingdom"),
+    ("european union", "eu"),
+    ("exchange-traded fund", "etf"),
+    ("exchange-traded funds", "etf"),
+    ("etfs", "etf"),
+    ("microstrategy", "strategy"),
+    ("coinbase global", "coinbase"),
+];
+
+/// Number words read as numbers ("four arrested" states what "4 arrested" does).
+const NUMBER_WORDS: &[(&str, f64)] = &[
+    ("two", 2.0),
+    ("three", 3.0),
+    ("four", 4.0),
+    ("five", 5.0),
+    ("six", 6.0),
+    ("seven", 7.0),
+    ("eight", 8.0),
+    ("nine", 9.0),
+    ("ten", 10.0),
+    ("dozen", 12.0),
+];
+
+impl Default for Aliases {
+    fn default() -> Self {
+        Aliases::with(&[])
+    }
+}
+
+impl Aliases {
+    /// The built-in table with `extra` (`(name, canonical)`) on top.
+    pub fn with(extra: &[(String, String)]) -> Aliases {
+        let mut map: HashMap<String, String> = BUILT_IN_ALIASES
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in extra {
+            map.insert(fold(k), fold(v));
+        }
+        let mut starts: HashMap<String, usize> = HashMap::new();
+        for k in map.keys() {
+            let words: Vec<&str> = k.split(' ').collect();
+            if words.len() > 1 {
+                let longest = starts.entry(words[0].to_string()).or_default();
+                *longest = (*longest).max(words.len());
+            }
+        }
+        Aliases { map, starts }
+    }
+
+    fn get(&self, phrase: &str) -> Option<&str> {
+        self.map.get(phrase).map(String::as_str)
+    }
+}
+
+fn fold(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Words that say nothing about which story this is. Never `sec`, `cz` or `us`: in this
+/// field they name a regulator, a person and a country.
+const STOP_WORDS: &[&str] = &[
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "am",
+    "amid",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "him",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "more",
+    "most",
+    "my",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "says",
+    "said",
+    "say",
+    "according",
+    "report",
+    "reports",
+    "reported",
+    "new",
+    "news",
+    "may",
+    "might",
+    "week",
+    "today",
+    "yesterday",
+    "day",
+    "year",
+    "first",
+    "last",
+    "latest",
+    "via",
+    "per",
+    "one",
+    "s",
+    "t",
+    "vs",
+    "get",
+    "gets",
+    "set",
+    "sets",
+    "make",
+    "makes",
+    "here's",
+    "it's",
+    "what's",
+    "amid",
+    "despite",
+    "within",
+    "without",
+    "ahead",
+    "behind",
+    "next",
+    "back",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+fn stop_word(word: &str) -> bool {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| STOP_WORDS.iter().copied().collect())
+        .contains(word)
+}
+
+/// Headlines of recurring series: the same words on a different day are a different story.
+const SERIES_MARKERS: &[&str] = &[
+    "price today",
+    "price prediction",
+    "price analysis",
+    "price forecast",
+    "price outlook",
+    "price watch",
+    "prediction:",
+    "predictions for",
+    "technical analysis",
+    "daily",
+    "weekly",
+    "roundup",
+    "round-up",
+    "round up",
+    "recap",
+    "newsletter",
+    "this week in",
+    "week in review",
+    "week ahead",
+    "morning brief",
+    "evening brief",
+    "briefing",
+    "market wrap",
+    "markets wrap",
+    "market update",
+    "market report",
+    "what happened in crypto",
+    "crypto news today",
+    "today in crypto",
+    "top stories",
+    "live updates",
+    "live blog",
+    "podcast",
+    "episode",
+    "digest",
+    "chart of the day",
+];
+
+/// Sentences outlets append that say nothing about the story; dropped before comparing.
+const BOILERPLATE: &[&str] = &[
+    "appeared first on",
+    "the post ",
+    "read more",
+    "continue reading",
+    "subscribe to",
+    "sign up for",
+    "newsletter",
+    "follow us on",
+    "share this",
+    "originally appeared",
+    "originally published",
+    "disclaimer",
+    "not financial advice",
+    "not investment advice",
+    "click here",
+    "join our",
+    "telegram",
+    "featured image",
+    "image source",
+    "photo by",
+    "image by",
+    "opens in new tab",
+    "all rights reserved",
+];
+
+/// [`BOILERPLATE`] as one automaton: a body is searched once, not once a phrase a sentence.
+fn boilerplate() -> &'static aho_corasick::AhoCorasick {
+    static FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    FINDER.get_or_init(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(BOILERPLATE)
+            .expect("fixed phrases build")
+    })
+}
+
+/// One word of text as the tokenizer found it.
+struct Token {
+    /// As written.
+    raw: String,
+    lower: String,
+    /// Opened a sentence (its capital says nothing).
+    opens: bool,
+    /// Written after a `$`.
+    dollar: bool,
+    /// Written before a `%`.
+    percent: bool,
+}
+
+/// The first `limit` words of `text`.
+fn tokens(text: &str, limit: usize) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut opens = true;
+    let mut chars = text.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        if out.len() >= limit {
+            break;
+        }
+        if !c.is_alphanumeric() {
+            if matches!(c, '.' | '!' | '?' | ':' | '|' | '—' | '–') {
+                opens = true;
+            }
+            continue;
+        }
+        let dollar = text[..start].ends_with('$');
+        let mut end = start + c.len_utf8();
+        while let Some(&(i, n)) = chars.peek() {
+            // Inner dots, commas and apostrophes stay in numbers ("1,200.5") and names
+            // ("U.S.", "Binance.US", "don't"); hyphens join words ("bankman-fried").
+            let inner = matches!(n, '.' | ',' | '\'' | '’' | '-')
+                && text[i + n.len_utf8()..]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_alphanumeric)
+                && (n != ',' || c.is_ascii_digit());
+            if n.is_alphanumeric() || inner {
+                end = i + n.len_utf8();
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let raw = text[start..end].replace('’', "'");
+        out.push(Token {
+            lower: raw.to_lowercase(),
+            raw,
+            opens,
+            dollar,
+            percent: text[end..].starts_with('%'),
+        });
+        opens = false;
+    }
+    out
+}
+
+/// The body as compared: plain text, boilerplate sentences dropped.
+fn clean_body(entry: &Entry) -> String {
+    let html = entry
+        .content
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+        .or(entry.summary.as_deref())
+        .unwrap_or("");
+    // Paragraphs end sentences, though their text may not say so with a full stop.
+    let text = html_to_text(&html.replace("</p>", " .</p>").replace("<br", " .<br"));
+    let found: Vec<usize> = boilerplate().find_iter(&text).map(|m| m.start()).collect();
+    if found.is_empty() {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for sentence in text.split_inclusive(['.', '!', '?']) {
+        let end = at + sentence.len();
+        if !found.iter().any(|f| (at..end).contains(f)) {
+            out.push_str(sentence);
+        }
+        at = end;
+    }
+    out
+}
+
+/// The entry's signature under `aliases`.
+pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
+    let body = clean_body(entry);
+    let title = tokens(&entry.title, usize::MAX);
+    let body_tokens = tokens(&body, LEAD_WORDS);
+    let (simhash, words) = simhash(&body);
+    let lead: Vec<&Token> = body_tokens.iter().take(LEAD_WORDS).collect();
+    let title_refs: Vec<&Token> = title.iter().collect();
+    let mut entities = names(&title_refs, &lead, aliases);
+    entities.sort();
+    entities.dedup();
+    // Words of names are compared as names, not again as words: a shared company name alone
+    // must not make two reports look alike twice over.
+    let name_words: std::collections::HashSet<&str> =
+        entities.iter().flat_map(|n| n.split(' ')).collect();
+    let stemmer = Stemmer::create(Algorithm::English);
+    let mut terms: HashMap<String, u8> = HashMap::new();
+    let mut add_terms = |toks: &[&Token], weight: u8| {
+        for phrase in canonical_words(toks, aliases) {
+            for word in phrase.split(' ') {
+                if word.len() < 2 || stop_word(word) || is_number(word) || name_words.contains(word)
+                {
+                    continue;
+                }
+                let stem = stemmer.stem(word).into_owned();
+                let w = terms.entry(stem).or_default();
+                *w = w.saturating_add(weight);
+            }
+        }
+    };
+    add_terms(&title_refs, 2);
+    add_terms(&lead, 1);
+    let mut terms: Vec<(String, u8)> = terms.into_iter().collect();
+    terms.sort();
+    let title_numbers = numbers(&title_refs);
+    let mut all_numbers = title_numbers.clone();
+    all_numbers.extend(numbers(&lead));
+    all_numbers.sort_by(f64::total_cmp);
+    all_numbers.dedup();
+    let lower_title = entry.title.to_lowercase();
+    Signature {
+        title: title_hash(&title),
+        simhash,
+        words,
+        terms,
+        entities,
+        numbers: all_numbers,
+        title_numbers,
+        series: SERIES_MARKERS.iter().any(|m| lower_title.contains(m)),
+    }
+}
+
+/// Lower-case words with aliases applied, longest phrase first (a phrase becomes its one
+/// canonical form, which may hold several words).
+fn canonical_words(toks: &[&Token], aliases: &Aliases) -> Vec<String> {
+    let mut out = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    'words: while i < toks.len() {
+        let longest = aliases.starts.get(&toks[i].lower).copied().unwrap_or(1);
+        for n in (2..=longest.min(toks.len() - i)).rev() {
+            let phrase: Vec<&str> = toks[i..i + n].iter().map(|t| t.lower.as_str()).collect();
+            if let Some(canonical) = aliases.get(&phrase.join(" ")) {
+                out.push(canonical.to_string());
+                i += n;
+                continue 'words;
+            }
+        }
+        let word = toks[i].lower.as_str();
+        // "us" is a country only when written "US".
+        let alias = aliases
+            .get(word)
+            .filter(|_| word != "us" || toks[i].raw == "US");
+        out.push(alias.unwrap_or(word).to_string());
+        i += 1;
+    }
+    out
+}
+
+/// Whether a headline capitalises most of its words (Title Case), so that a capital in it
+/// says nothing about a name.
+fn title_case(toks: &[&Token]) -> bool {
+    let words: Vec<&&Token> = toks
+        .iter()
+        .filter(|t| t.raw.chars().next().is_some_and(char::is_alphabetic))
+        .collect();
+    let capital = words
+        .iter()
+        .filter(|t| t.raw.chars().next().is_some_and(char::is_uppercase))
+        .count();
+    words.len() >= 3 && capital * 10 >= words.len() * 6
+}
+
+/// Names stated in the title and lead: runs of capitalised words that do not open a
+/// sentence, words in capitals (SEC, ETF, BTC), `$TICKER`s, and any phrase the aliases know.
+fn names(title: &[&Token], lead: &[&Token], aliases: &Aliases) -> Vec<String> {
+    let mut out = Vec::new();
+    let title_capitals = !title_case(title);
+    // Words the lead capitalises are names wherever a Title Case headline puts them: "Binance"
+    // opening the lead's first sentence is still a name, "Agrees" in the headline is not.
+    let lead_names: std::collections::HashSet<&str> = lead
+        .iter()
+        .filter(|t| capitalised(t))
+        .map(|t| t.lower.as_str())
+        .collect();
+    let mut collect =
+        |toks: &[&Token], trust_capitals: bool, lead_names: &std::collections::HashSet<&str>| {
+            let mut run: Vec<&Token> = Vec::new();
+            let flush = |run: &mut Vec<&Token>, out: &mut Vec<String>| {
+                // Each word of a run is a name of its own ("Richard Teng" is found as "Teng" too),
+                // but for the phrases the aliases know.
+                if !run.is_empty() {
+                    out.extend(canonical_words(run, aliases));
+                    run.clear();
+                }
+            };
+            for t in toks {
+                let alias = aliases.get(&t.lower).is_some() && (t.lower != "us" || t.raw == "US");
+                let upper = t.raw.len() >= 2
+                    && t.raw.len() <= 6
+                    && t.raw
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                    && t.raw.chars().any(|c| c.is_ascii_uppercase());
+                let name = (capitalised(t) && !stop_word(&t.lower))
+                    && (trust_capitals && !t.opens || lead_names.contains(t.lower.as_str()));
+                if name || upper || alias || (t.dollar && !is_number(&t.lower)) {
+                    run.push(t);
+                } else {
+                    flush(&mut run, &mut out);
+                }
+            }
+            flush(&mut run, &mut out);
+        };
+    collect(title, title_capitals, &lead_names);
+    collect(lead, true, &Default::default());
+    out.retain(|n| n.len() >= 2);
+    out
+}
+
+fn capitalised(t: &Token) -> bool {
+    let mut chars = t.raw.chars();
+    chars.next().is_some_and(char::is_uppercase) && chars.any(char::is_lowercase)
+}
+
+fn is_number(word: &str) -> bool {
+    word.chars().next().is_some_and(|c| c.is_ascii_digit())
+}
+
+/// Specific numbers stated: amounts with their scale ("$1.2 billion" is 1.2e9), percentages
+/// (as negative values, so they never equal an amount), counts. Years are dates, not facts.
+fn numbers(toks: &[&Token]) -> Vec<f64> {
+    let mut out = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        let value = match NUMBER_WORDS.iter().find(|(w, _)| *w == t.lower) {
+            Some((_, v)) => *v,
+            None => match parse_number(&t.lower) {
+                Some(v) => v,
+                None => continue,
+            },
+        };
+        let next = toks.get(i + 1).map(|n| n.lower.as_str()).unwrap_or("");
+        let (scale, marked) = match next {
+            _ if t.percent => (-1.0, true),
+            "thousand" | "k" => (1e3, true),
+            "million" | "mln" | "m" => (1e6, true),
+            "billion" | "bn" | "b" => (1e9, true),
+            "trillion" | "tn" => (1e12, true),
+            "percent" | "per" => (-1.0, true),
+            _ => suffix_scale(&t.lower),
+        };
+        let year = (1990.0..=2100.0).contains(&value)
+            && value.fract() == 0.0
+            && !t.raw.contains(',')
+            && !t.dollar
+            && !marked;
+        if year {
+            continue;
+        }
+        out.push(value * scale);
+    }
+    out
+}
+
+/// A scale written onto the number itself: "5m", "1.2bn".
+fn suffix_scale(word: &str) -> (f64, bool) {
+    let letters = word.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ',');
+    match letters {
+        "k" => (1e3, true),
+        "m" | "mn" | "mln" => (1e6, true),
+        "b" | "bn" => (1e9, true),
+        "t" | "tn" => (1e12, true),
+        _ => (1.0, false),
+    }
+}
+
+fn parse_number(word: &str) -> Option<f64> {
+    let digits: String = word
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+        .filter(|c| *c != ',')
+        .collect();
+    if digits.is_empty() {
+        return None;
+    }
+    let rest = &word[word
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
+        .unwrap_or(word.len())..];
+    if !rest.is_empty() && suffix_scale(word).0 == 1.0 {
+        return None;
+    }
+    digits.trim_end_matches('.').parse().ok()
+}
+
+/// The headline's words, lower-case, as one hash; 0 for a headline too short to vouch.
+fn title_hash(title: &[Token]) -> u64 {
+    if title.len() < TITLE_HASH_MIN_WORDS {
+        return 0;
+    }
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for t in title {
+        h.update(t.lower.as_bytes());
+        h.update(b" ");
+    }
+    h.digest().max(1)
+}
+
+/// SimHash (Charikar; Manku et al. 2007) of the body's word 3-shingles, 0 for a short body,
+/// and the body's word count. One pass without allocating: each word is hashed once, lower-
+/// cased in a small buffer, and a shingle's hash mixes its three words' hashes.
+fn simhash(body: &str) -> (u64, u32) {
+    let mut weights = [0i32; 64];
+    let (mut words, mut shingles) = (0u32, 0usize);
+    let (mut a, mut b) = (0u64, 0u64);
+    let mut buffer = String::new();
+    for word in body
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        words += 1;
+        buffer.clear();
+        buffer.extend(word.chars().flat_map(char::to_lowercase));
+        let c = xxhash_rust::xxh3::xxh3_64(buffer.as_bytes());
+        if words >= 3 && shingles < SIMHASH_MAX_SHINGLES {
+            shingles += 1;
+            let bits = xxhash_rust::xxh3::xxh3_64(
+                &[a.to_le_bytes(), b.to_le_bytes(), c.to_le_bytes()].concat(),
+            );
+            for (i, weight) in weights.iter_mut().enumerate() {
+                *weight += ((bits >> i & 1) as i32) * 2 - 1;
+            }
+        }
+        (a, b) = (b, c);
+    }
+    if (words as usize) < SIMHASH_MIN_WORDS {
+        return (0, words);
+    }
+    let hash = weights
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w > 0)
+        .fold(0u64, |h, (i, _)| h | 1 << i);
+    (hash.max(1), words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(title: &str, body: &str) -> Entry {
+        Entry {
+            source_id: None,
+            title: title.into(),
+            link: None,
+            summary: Some(body.into()),
+            content: None,
+            authors: vec![],
+            categories: vec![],
+            category_labels: vec![],
+            published: None,
+            updated: None,
+            enclosures: vec![],
+        }
+    }
+
+    #[test]
+    fn names_numbers_and_aliases_are_read() {
+        let s = signature(
+            &entry(
+                "CZ Pleads Guilty, Binance to Pay $4.3 Billion in US Settlement",
+                "<p>Binance founder Changpeng Zhao pleaded guilty on Tuesday to violating \
+                 U.S. anti-money-laundering laws, and the exchange agreed to pay 4.3 billion \
+                 dollars. The post Binance settles appeared first on Example News.</p>",
+            ),
+            &Aliases::default(),
+        );
+        for name in ["changpeng zhao", "binance", "united states"] {
+            assert!(s.entities.contains(&name.to_string()), "{name}: {s:?}");
+        }
+        assert!(s.numbers.contains(&4.3e9), "{:?}", s.numbers);
+        assert_eq!(s.title_numbers, [4.3e9]);
+        assert!(!s.series);
+        assert!(
+            !s.terms.iter().any(|(t, _)| t.starts_with("appear")),
+            "boilerplate is dropped: {:?}",
+            s.terms
+        );
+        assert!(s.terms.iter().any(|(t, _)| t == "guilti"), "{:?}", s.terms);
+        assert!(
+            !s.terms.iter().any(|(t, _)| t.starts_with("binanc")),
+            "names are not words too: {:?}",
+            s.terms
+        );
+    }
+
+    #[test]
+    fn series_headlines_and_years_are_told_apart() {
+        let s = signature(
+            &entry(
+                "Bitcoin price today: BTC rises to $67,200 in 2026",
+                "Four analysts expect 30 percent more, 12% say less.",
+            ),
+            &Aliases::default(),
+        );
+        assert!(s.series);
+        assert_eq!(s.title_numbers, [67200.0]);
+        assert!(s.numbers.contains(&4.0) && s.numbers.contains(&-30.0));
+        assert!(s.numbers.contains(&-12.0), "{:?}", s.numbers);
+        assert!(s.entities.contains(&"bitcoin".to_string()));
+        let configured = Aliases::with(&[("Saylor".into(), "Michael Saylor".into())]);
+        let s = signature(&entry("Saylor buys more", ""), &configured);
+        assert!(s.entities.contains(&"michael saylor".to_string()), "{s:?}");
+    }
+}

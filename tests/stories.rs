@@ -1,0 +1,189 @@
+//! One story shown once across outlets: the real binary against the fixture server, feeds built
+//! from `fixtures/stories/` (each outlet's copies of a report, in its own words).
+
+mod common;
+
+use common::*;
+
+/// (outlet, hours after the first copy, link, title, body) from a fixture file.
+fn copies(file: &str) -> Vec<[String; 5]> {
+    let text = std::fs::read_to_string(format!(
+        "{}/fixtures/stories/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.splitn(5, '|').collect();
+            [f[0], f[1], f[2], f[3], f[4]].map(String::from)
+        })
+        .collect()
+}
+
+/// An outlet's RSS feed of the given copies.
+fn feed(outlet: &str, items: &[&[String; 5]]) -> String {
+    let base = chrono::DateTime::parse_from_rfc3339("2026-11-21T08:00:00Z").unwrap();
+    let items: String = items
+        .iter()
+        .map(|[_, hours, link, title, body]| {
+            let date = base + chrono::Duration::hours(hours.parse().unwrap());
+            format!(
+                "<item><title>{}</title><link>{link}</link><guid>{link}</guid><pubDate>{}</pubDate><description><![CDATA[{body}]]></description></item>",
+                title.replace('&', "&amp;"),
+                date.to_rfc2822()
+            )
+        })
+        .collect();
+    format!(
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>{outlet}</title><link>https://{outlet}.example/</link><description>{outlet}</description>{items}</channel></rss>"#
+    )
+}
+
+/// Serves each outlet's feed of `copies` (those of `only`, when given) and returns their URLs.
+fn serve(server: &FixtureServer, all: &[[String; 5]], only: Option<&[&str]>) -> Vec<String> {
+    let mut outlets: Vec<&str> = all.iter().map(|c| c[0].as_str()).collect();
+    outlets.sort();
+    outlets.dedup();
+    outlets
+        .into_iter()
+        .map(|outlet| {
+            let items: Vec<&[String; 5]> = all
+                .iter()
+                .filter(|c| c[0] == outlet && only.is_none_or(|o| o.contains(&c[0].as_str())))
+                .collect();
+            let name = format!("story-{}.rss", outlet.replace(' ', "-").to_lowercase());
+            server.write(&name, feed(outlet, &items).as_bytes());
+            server.feed(&name)
+        })
+        .collect()
+}
+
+fn items(work: &Workdir) -> Vec<serde_json::Value> {
+    let json: serde_json::Value = serde_json::from_str(&work.read("out/all.json")).unwrap();
+    json["items"].as_array().unwrap().clone()
+}
+
+fn item<'a>(items: &'a [serde_json::Value], words: &str) -> Vec<&'a serde_json::Value> {
+    items
+        .iter()
+        .filter(|i| i["title"].as_str().unwrap().contains(words))
+        .collect()
+}
+
+#[test]
+fn one_report_in_four_outlets_is_one_item_with_four_sources() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let mut all = copies("settlement.txt");
+    all.extend(copies("others.txt"));
+    let urls = serve(&server, &all, None);
+    work.write_config(&config_with(
+        &urls.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+    ));
+    assert_ok(&work.run_once());
+
+    let items = items(&work);
+    let settlement: Vec<_> = items
+        .iter()
+        .filter(|i| {
+            let t = i["title"].as_str().unwrap();
+            t.contains("4.3") && (t.contains("Zhao") || t.contains("CZ"))
+        })
+        .collect();
+    assert_eq!(
+        settlement.len(),
+        1,
+        "one item for the settlement: {items:#?}"
+    );
+    let s = settlement[0];
+    // The earliest copy with a link, a headline and text leads: CoinDesk's.
+    assert_eq!(s["_aggregate"]["source"]["title"], "CoinDesk", "{s:#}");
+    let also: Vec<&str> = s["_aggregate"]["also"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(also.len(), 3, "{also:?}");
+    for outlet in ["Decrypt", "The Block", "Cointelegraph"] {
+        assert!(also.contains(&outlet), "{outlet} in {also:?}");
+    }
+    assert!(
+        s["content_html"]
+            .as_str()
+            .unwrap()
+            .contains("Also reported by")
+    );
+    // Atom names the other copies as related links; RSS shows the story once too.
+    let atom = work.read("out/all.atom");
+    assert_eq!(atom.matches("<entry>").count(), 4, "{atom}");
+    assert!(
+        atom.contains(r#"<link href="https://decrypt.co/207431/cz-steps-down-binance-ceo-doj-settlement" rel="related""#),
+        "{atom}"
+    );
+    let rss = work.titles("out/all.rss");
+    assert_eq!(
+        rss.iter().filter(|t| t.contains("$4.3")).count(),
+        1,
+        "{rss:?}"
+    );
+
+    // A recurring headline on two days, and another Binance story of the same day: apart.
+    assert_eq!(item(&items, "Bitcoin price today").len(), 2, "{items:#?}");
+    assert_eq!(item(&items, "Zephyr").len(), 1);
+    assert_eq!(items.len(), 4, "{items:#?}");
+    // The Binance tag output shows the story once, though several copies carry the tag.
+    let binance = work.titles("out/binance.rss");
+    assert_eq!(
+        binance.iter().filter(|t| t.contains("$4.3")).count(),
+        1,
+        "{binance:?}"
+    );
+}
+
+#[test]
+fn a_copy_arriving_a_poll_later_joins_the_item_without_changing_its_guid() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let all = copies("settlement.txt");
+    let urls = serve(&server, &all, Some(&["CoinDesk", "Decrypt", "The Block"]));
+    work.write_config(&config_with(
+        &urls.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+    ));
+    assert_ok(&work.run_once());
+    let before = items(&work);
+    assert_eq!(before.len(), 1, "{before:#?}");
+    assert_eq!(before[0]["_aggregate"]["also"].as_array().unwrap().len(), 2);
+
+    serve(&server, &all, None);
+    assert_ok(&work.run_once());
+    let after = items(&work);
+    assert_eq!(after.len(), 1, "{after:#?}");
+    let (b, a) = (&before[0], &after[0]);
+    assert_eq!(a["id"], b["id"], "the guid never changes");
+    assert_eq!(a["title"], b["title"], "nor the headline");
+    assert_eq!(a["url"], b["url"], "nor the link");
+    assert_eq!(a["_aggregate"]["also"].as_array().unwrap().len(), 3);
+    assert!(
+        a["date_modified"].as_str().is_some(),
+        "the updated date moved when a source joined: {a:#}"
+    );
+}
+
+#[test]
+fn story_clustering_can_be_turned_off() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let all = copies("settlement.txt");
+    let urls = serve(&server, &all, None);
+    let extra = "\n[dedup]\nstories = false\n";
+    work.write_config(&config_with(
+        &urls.iter().map(String::as_str).collect::<Vec<_>>(),
+        extra,
+    ));
+    assert_ok(&work.run_once());
+    assert_eq!(items(&work).len(), 4, "only the same link merges");
+}
