@@ -97,6 +97,12 @@ pub struct Signature {
     /// The headline is one of a recurring series ("Bitcoin price today: ...").
     #[serde(rename = "r")]
     pub series: bool,
+    /// Names the headline states of who or what the story is about (a company, a person, a
+    /// country), and of the assets and chains it concerns.
+    #[serde(rename = "j")]
+    pub subjects: Vec<String>,
+    #[serde(rename = "o")]
+    pub topics: Vec<String>,
 }
 
 /// An entry ready to store: its identity within the feed, its cross-feed story key, its tags.

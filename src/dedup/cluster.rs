@@ -178,10 +178,14 @@ pub fn copies(a: &Profile, b: &Profile) -> bool {
 
 /// How alike two reports are, 0 to 1: half of it the TF-IDF cosine of their headline and lead
 /// words (names left out), 0.3 the weighted overlap of the names they state, 0.2 the specific
-/// numbers they share. Vetoes, each 0: no name in common; headlines stating different numbers;
-/// no shared number and words not alike enough, which is two stories about one company.
+/// numbers they share. Vetoes, each 0: no name in common; headlines stating different numbers,
+/// or naming different subjects, or different assets; no shared number and words not alike
+/// enough, which is two stories about one company.
 pub fn similarity(a: &Profile, b: &Profile, vocab: &Vocabulary) -> f32 {
-    if contradicts(&a.title_numbers, &b.title_numbers) {
+    if contradicts(&a.title_numbers, &b.title_numbers)
+        || disjoint(&a.subjects, &b.subjects)
+        || disjoint(&a.topics, &b.topics)
+    {
         return 0.0;
     }
     let (names, shared_names) = name_overlap(a, b, vocab);
@@ -195,9 +199,11 @@ pub fn similarity(a: &Profile, b: &Profile, vocab: &Vocabulary) -> f32 {
         .filter(|x| specific(**x) && b.numbers.iter().any(|y| same_number(**x, *y)))
         .count()
         .min(2);
-    // Names say who, not what: two reports about one company must share a fact (a number)
-    // or say the same in their words.
-    if shared_numbers == 0 && cosine < STRONG_WORDS {
+    // Names say who, not what: two reports about one company must share a fact (a number),
+    // a second name, or say the same in their words.
+    let evidence =
+        shared_numbers > 0 || cosine >= STRONG_WORDS || (shared_names >= 2 && cosine >= SOME_WORDS);
+    if !evidence {
         return 0.0;
     }
     0.5 * cosine + 0.3 * names + 0.2 * shared_numbers as f32 / 2.0
@@ -206,6 +212,9 @@ pub fn similarity(a: &Profile, b: &Profile, vocab: &Vocabulary) -> f32 {
 /// A cosine of headline and lead words above which reports sharing a name but no number can
 /// be one story: they say the same thing in their words.
 const STRONG_WORDS: f32 = 0.35;
+
+/// A cosine enough beside two shared names (the exchange and the token it lists).
+const SOME_WORDS: f32 = 0.15;
 
 /// The names two reports share, weighted, over the names of the one that states fewer; and
 /// how many they share.
@@ -263,15 +272,24 @@ fn specific(x: f64) -> bool {
 }
 
 /// Equal within rounding: "$1.2 billion" and "$1.19 billion" are one amount.
-fn same_number(x: f64, y: f64) -> bool {
-    (x < 0.0) == (y < 0.0) && (x - y).abs() <= 0.02 * x.abs().max(y.abs())
+/// Both headlines name someone (or some asset) and none in common: "Ariad files for an XRP
+/// ETF" and "Pyxane files for an XRP ETF" are two filings.
+fn disjoint(a: &[u32], b: &[u32]) -> bool {
+    !a.is_empty() && !b.is_empty() && !a.iter().any(|x| b.binary_search(x).is_ok())
 }
 
-/// Both headlines state specific numbers and share none: "BTC rises to $67,200" and "BTC falls
-/// to $65,900" are two days of one series, "$5M hack" and "$12M hack" two hacks.
+/// Amounts of a million or more are rounded as outlets write them; smaller numbers (counts,
+/// prices, percentages) are written exactly, and 15,069 is not 15,094.
+fn same_number(x: f64, y: f64) -> bool {
+    let scale = x.abs().max(y.abs());
+    let tolerance = if scale >= 1e6 { 0.02 * scale } else { 0.005 };
+    (x < 0.0) == (y < 0.0) && (x - y).abs() <= tolerance
+}
+
+/// Both headlines state numbers and share none: "BTC rises to $67,200" and "BTC falls to
+/// $65,900" are two days of one series, "$5M hack" and "$12M hack" two hacks, "to leave after
+/// 6 years" and "after 4 years" two people.
 fn contradicts(a: &[f64], b: &[f64]) -> bool {
-    let a: Vec<f64> = a.iter().copied().filter(|x| specific(*x)).collect();
-    let b: Vec<f64> = b.iter().copied().filter(|x| specific(*x)).collect();
     !a.is_empty() && !b.is_empty() && !a.iter().any(|x| b.iter().any(|y| same_number(*x, *y)))
 }
 

@@ -18,7 +18,11 @@ const SIMHASH_MIN_WORDS: usize = 40;
 
 /// Shingles a SimHash is made of at most: a copy is a copy from its first paragraphs, and
 /// a 5000-word body would cost as much as a hundred short ones.
-const SIMHASH_MAX_SHINGLES: usize = 1000;
+const SIMHASH_MAX_SHINGLES: usize = 300;
+
+/// Bytes of a body's HTML read at most: its first few hundred words, which hold the lead and
+/// the shingles. A 50 KiB article costs no more than a short one.
+const BODY_BYTES: usize = 16 * 1024;
 
 /// A headline shorter than this many words gives no headline hash ("Bitcoin update").
 const TITLE_HASH_MIN_WORDS: usize = 5;
@@ -309,6 +313,104 @@ const STOP_WORDS: &[&str] = &[
     "december",
 ];
 
+/// A word's stem, remembered per thread: news repeats its words, and a lookup costs a
+/// fraction of the Snowball algorithm. The memory is cleared when it holds
+/// [`STEMS_REMEMBERED`] words.
+fn stem(stemmer: &Stemmer, word: &str) -> String {
+    thread_local! {
+        static STEMS: std::cell::RefCell<HashMap<String, String>> = Default::default();
+    }
+    STEMS.with(|stems| {
+        let mut stems = stems.borrow_mut();
+        if let Some(s) = stems.get(word) {
+            return s.clone();
+        }
+        if stems.len() >= STEMS_REMEMBERED {
+            stems.clear();
+        }
+        let s = stemmer.stem(word).into_owned();
+        stems.insert(word.to_string(), s.clone());
+        s
+    })
+}
+
+/// Words whose stems a thread remembers: the working vocabulary of a news stream.
+const STEMS_REMEMBERED: usize = 50_000;
+
+/// Words written as names that name no one: roles and kinds of thing ("CEO", "ETF"), and the
+/// generic halves of company names ("Pay", "Capital", "Labs").
+const GENERIC_NAMES: &[&str] = &[
+    "ceo",
+    "cfo",
+    "cto",
+    "coo",
+    "chief",
+    "etf",
+    "etp",
+    "ipo",
+    "nft",
+    "dao",
+    "defi",
+    "api",
+    "ai",
+    "usd",
+    "spot",
+    "crypto",
+    "pay",
+    "payments",
+    "mining",
+    "capital",
+    "labs",
+    "exchange",
+    "markets",
+    "digital",
+    "holdings",
+    "trust",
+    "custody",
+    "brokerage",
+    "finance",
+    "swap",
+    "lend",
+    "vault",
+    "bridge",
+    "dex",
+    "yield",
+    "perps",
+    "network",
+    "protocol",
+    "chain",
+    "bank",
+    "group",
+    "foundation",
+    "fund",
+    "ventures",
+    "partners",
+    "coin",
+    "token",
+    "global",
+    "international",
+    "technologies",
+    "systems",
+    "inc",
+    "ltd",
+    "llc",
+    "corp",
+    "court",
+    "judge",
+    "parliament",
+    "lawmakers",
+    "hackers",
+    "developers",
+    "traders",
+    "board",
+    "new",
+    "mainnet",
+];
+
+fn generic_name(word: &str) -> bool {
+    GENERIC_NAMES.contains(&word)
+}
+
 fn stop_word(word: &str) -> bool {
     static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
         std::sync::OnceLock::new();
@@ -461,8 +563,16 @@ fn clean_body(entry: &Entry) -> String {
         .filter(|c| !c.trim().is_empty())
         .or(entry.summary.as_deref())
         .unwrap_or("");
+    let mut end = html.len().min(BODY_BYTES);
+    while !html.is_char_boundary(end) {
+        end -= 1;
+    }
     // Paragraphs end sentences, though their text may not say so with a full stop.
-    let text = html_to_text(&html.replace("</p>", " .</p>").replace("<br", " .<br"));
+    let text = html_to_text(
+        &html[..end]
+            .replace("</p>", " .</p>")
+            .replace("<br", " .<br"),
+    );
     let found: Vec<usize> = boilerplate().find_iter(&text).map(|m| m.start()).collect();
     if found.is_empty() {
         return text;
@@ -487,7 +597,24 @@ pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
     let (simhash, words) = simhash(&body);
     let lead: Vec<&Token> = body_tokens.iter().take(LEAD_WORDS).collect();
     let title_refs: Vec<&Token> = title.iter().collect();
-    let mut entities = names(&title_refs, &lead, aliases);
+    let (mut entities, in_title) = names(&title_refs, &lead, aliases);
+    let (mut topics, mut subjects): (Vec<String>, Vec<String>) = entities[..in_title]
+        .iter()
+        .filter(|n| !SETTINGS.contains(&n.as_str()))
+        .cloned()
+        .partition(|n| TOPICS.contains(&n.as_str()));
+    // A ticker in the headline is what the story is about: "to list FENR" and "to list YORN"
+    // are two listings, whatever exchange they share.
+    topics.extend(
+        title
+            .iter()
+            .filter(|t| ticker(t) && aliases.get(&t.lower).is_none())
+            .map(|t| t.lower.clone()),
+    );
+    for list in [&mut topics, &mut subjects] {
+        list.sort();
+        list.dedup();
+    }
     entities.sort();
     entities.dedup();
     // Words of names are compared as names, not again as words: a shared company name alone
@@ -503,7 +630,7 @@ pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
                 {
                     continue;
                 }
-                let stem = stemmer.stem(word).into_owned();
+                let stem = stem(&stemmer, word);
                 let w = terms.entry(stem).or_default();
                 *w = w.saturating_add(weight);
             }
@@ -528,6 +655,8 @@ pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
         numbers: all_numbers,
         title_numbers,
         series: SERIES_MARKERS.iter().any(|m| lower_title.contains(m)),
+        subjects,
+        topics,
     }
 }
 
@@ -573,7 +702,8 @@ fn title_case(toks: &[&Token]) -> bool {
 
 /// Names stated in the title and lead: runs of capitalised words that do not open a
 /// sentence, words in capitals (SEC, ETF, BTC), `$TICKER`s, and any phrase the aliases know.
-fn names(title: &[&Token], lead: &[&Token], aliases: &Aliases) -> Vec<String> {
+/// Names stated in the title and lead, and how many of them (the first) the headline states.
+fn names(title: &[&Token], lead: &[&Token], aliases: &Aliases) -> (Vec<String>, usize) {
     let mut out = Vec::new();
     let title_capitals = !title_case(title);
     // Words the lead capitalises are names wherever a Title Case headline puts them: "Binance"
@@ -583,39 +713,111 @@ fn names(title: &[&Token], lead: &[&Token], aliases: &Aliases) -> Vec<String> {
         .filter(|t| capitalised(t))
         .map(|t| t.lower.as_str())
         .collect();
-    let mut collect =
-        |toks: &[&Token], trust_capitals: bool, lead_names: &std::collections::HashSet<&str>| {
-            let mut run: Vec<&Token> = Vec::new();
-            let flush = |run: &mut Vec<&Token>, out: &mut Vec<String>| {
-                // Each word of a run is a name of its own ("Richard Teng" is found as "Teng" too),
-                // but for the phrases the aliases know.
-                if !run.is_empty() {
-                    out.extend(canonical_words(run, aliases));
-                    run.clear();
+    let collect = |out: &mut Vec<String>,
+                   toks: &[&Token],
+                   trust_capitals: bool,
+                   lead_names: &std::collections::HashSet<&str>| {
+        let mut run: Vec<&Token> = Vec::new();
+        let flush = |run: &mut Vec<&Token>, out: &mut Vec<String>| {
+            // A run is a name ("tidewater pay"), and so is each of its words that names
+            // something on its own ("Richard Teng" is found as "Teng" too; "Pay" names
+            // nothing).
+            if !run.is_empty() {
+                let words = canonical_words(run, aliases);
+                let kind_of_thing = words.iter().any(|w| {
+                    ROLES.contains(&w.as_str())
+                        || TOPICS.contains(&w.as_str())
+                        || SETTINGS.contains(&w.as_str())
+                });
+                if words.len() > 1 && !kind_of_thing {
+                    out.push(words.join(" "));
                 }
-            };
-            for t in toks {
-                let alias = aliases.get(&t.lower).is_some() && (t.lower != "us" || t.raw == "US");
-                let upper = t.raw.len() >= 2
-                    && t.raw.len() <= 6
-                    && t.raw
-                        .chars()
-                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-                    && t.raw.chars().any(|c| c.is_ascii_uppercase());
-                let name = (capitalised(t) && !stop_word(&t.lower))
-                    && (trust_capitals && !t.opens || lead_names.contains(t.lower.as_str()));
-                if name || upper || alias || (t.dollar && !is_number(&t.lower)) {
-                    run.push(t);
-                } else {
-                    flush(&mut run, &mut out);
-                }
+                out.extend(words.into_iter().filter(|w| !generic_name(w)));
+                run.clear();
             }
-            flush(&mut run, &mut out);
         };
-    collect(title, title_capitals, &lead_names);
-    collect(lead, true, &Default::default());
+        for t in toks {
+            let alias = aliases.get(&t.lower).is_some() && (t.lower != "us" || t.raw == "US");
+            let upper = t.raw.len() >= 2
+                && t.raw.len() <= 6
+                && t.raw
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && t.raw.chars().any(|c| c.is_ascii_uppercase());
+            let name = (capitalised(t) && !stop_word(&t.lower))
+                && (trust_capitals && !t.opens || lead_names.contains(t.lower.as_str()));
+            if name || upper || alias || (t.dollar && !is_number(&t.lower)) {
+                run.push(t);
+            } else {
+                flush(&mut run, out);
+            }
+        }
+        flush(&mut run, out);
+    };
+    collect(&mut out, title, title_capitals, &lead_names);
+    let in_title = out.len();
+    collect(&mut out, lead, true, &Default::default());
+    let headline: Vec<String> = out[..in_title].to_vec();
     out.retain(|n| n.len() >= 2);
-    out
+    let in_title = headline.iter().filter(|n| n.len() >= 2).count();
+    (out, in_title)
+}
+
+/// Names of what many stories are about (assets, chains), not who a story is about: two
+/// headlines about different ones are two stories.
+const TOPICS: &[&str] = &[
+    "bitcoin",
+    "ethereum",
+    "solana",
+    "xrp",
+    "cardano",
+    "dogecoin",
+    "tether",
+    "bnb",
+    "bnb chain",
+    "arbitrum",
+    "base",
+    "polygon",
+    "avalanche",
+    "optimism",
+    "tron",
+    "litecoin",
+    "usdc",
+];
+
+/// Names of the setting of much of the news (regulators, jurisdictions): neither who a story
+/// is about nor a sign of another story when one outlet names the DOJ and another the US.
+const SETTINGS: &[&str] = &[
+    "sec",
+    "cftc",
+    "doj",
+    "fca",
+    "mas",
+    "bafin",
+    "asic",
+    "treasury",
+    "fed",
+    "united states",
+    "united kingdom",
+    "eu",
+];
+
+/// Words that make a run of capitals a kind of thing, not a name ("XRP ETF", "Binance CEO").
+const ROLES: &[&str] = &[
+    "ceo", "cfo", "cto", "coo", "chief", "etf", "etp", "ipo", "nft", "dao", "spot", "usd",
+    "crypto", "defi",
+];
+
+/// A word in capitals that reads as a ticker (ZPH, FENR), not a role (CEO, ETF).
+fn ticker(t: &Token) -> bool {
+    (2..=6).contains(&t.raw.len())
+        && t.raw
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && t.raw.chars().any(|c| c.is_ascii_uppercase())
+        && !ROLES.contains(&t.lower.as_str())
+        && !TOPICS.contains(&t.lower.as_str())
+        && !SETTINGS.contains(&t.lower.as_str())
 }
 
 fn capitalised(t: &Token) -> bool {
@@ -723,9 +925,11 @@ fn simhash(body: &str) -> (u64, u32) {
         let c = xxhash_rust::xxh3::xxh3_64(buffer.as_bytes());
         if words >= 3 && shingles < SIMHASH_MAX_SHINGLES {
             shingles += 1;
-            let bits = xxhash_rust::xxh3::xxh3_64(
-                &[a.to_le_bytes(), b.to_le_bytes(), c.to_le_bytes()].concat(),
-            );
+            let mut shingle = [0u8; 24];
+            shingle[..8].copy_from_slice(&a.to_le_bytes());
+            shingle[8..16].copy_from_slice(&b.to_le_bytes());
+            shingle[16..].copy_from_slice(&c.to_le_bytes());
+            let bits = xxhash_rust::xxh3::xxh3_64(&shingle);
             for (i, weight) in weights.iter_mut().enumerate() {
                 *weight += ((bits >> i & 1) as i32) * 2 - 1;
             }

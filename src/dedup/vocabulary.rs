@@ -114,6 +114,16 @@ pub struct Profile {
     pub numbers: Box<[f64]>,
     pub title_numbers: Box<[f64]>,
     pub series: bool,
+    /// Name ids of the headline's subjects and topics, sorted.
+    pub subjects: Vec<u32>,
+    pub topics: Vec<u32>,
+}
+
+fn sorted_ids(names: &[String], vocab: &mut Vocabulary) -> Vec<u32> {
+    let mut ids: Vec<u32> = names.iter().map(|n| vocab.id(&name_key(n))).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// The key a name is counted under among terms (so names and words never collide).
@@ -137,6 +147,8 @@ impl Profile {
             numbers: s.numbers.clone().into(),
             title_numbers: s.title_numbers.clone().into(),
             series: s.series,
+            subjects: sorted_ids(&s.subjects, vocab),
+            topics: sorted_ids(&s.topics, vocab),
         }
     }
 

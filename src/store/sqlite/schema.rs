@@ -152,8 +152,10 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE stories (
         id INTEGER PRIMARY KEY,
-        -- Published guid: its first copy's, fixed when the story is created.
-        guid TEXT NOT NULL UNIQUE,
+        -- Published guid: its first copy's, fixed when the story is created (unique as that
+        -- copy's is; not indexed again: an index of random hashes costs every insert a
+        -- random page).
+        guid TEXT NOT NULL,
         created_at INTEGER NOT NULL,
         -- The item's updated date: its lead's date, and later when another copy joined.
         updated_at INTEGER NOT NULL
