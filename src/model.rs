@@ -47,6 +47,25 @@ pub struct Entry {
     pub enclosures: Vec<Enclosure>,
 }
 
+impl Entry {
+    /// An entry with a title and nothing else, to fill in with struct update syntax.
+    pub fn titled(title: impl Into<String>) -> Entry {
+        Entry {
+            source_id: None,
+            title: title.into(),
+            link: None,
+            summary: None,
+            content: None,
+            authors: vec![],
+            categories: vec![],
+            category_labels: vec![],
+            published: None,
+            updated: None,
+            enclosures: vec![],
+        }
+    }
+}
+
 /// A tag as shown to readers; compared case-insensitively through [`Tag::key`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tag(pub String);

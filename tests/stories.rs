@@ -187,3 +187,69 @@ fn story_clustering_can_be_turned_off() {
     assert_ok(&work.run_once());
     assert_eq!(items(&work).len(), 4, "only the same link merges");
 }
+
+/// Each item as a reader tells it apart: headline, source, the other outlets.
+fn shown(json: &str) -> Vec<(String, String, Vec<String>)> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let mut out: Vec<_> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let mut also: Vec<String> = i["_aggregate"]["also"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["title"].as_str().unwrap().to_string())
+                .collect();
+            also.sort();
+            (
+                i["title"].as_str().unwrap().to_string(),
+                i["_aggregate"]["source"]["title"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                also,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_daemon_serves_what_it_writes_and_what_once_writes() {
+    let server = FixtureServer::start();
+    let mut all = copies("settlement.txt");
+    all.extend(copies("others.txt"));
+    let urls = serve(&server, &all, None);
+    let feeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let config = config_with(&feeds, "").replace(
+        "[storage]",
+        "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://feeds.example.org/\"\n\n[storage]",
+    );
+
+    let once = Workdir::new();
+    once.write_config(&config);
+    assert_ok(&once.run_once());
+    let expected = shown(&once.read("out/all.json"));
+    assert_eq!(expected.len(), 4, "{expected:#?}");
+
+    let work = Workdir::new();
+    work.write_config(&config);
+    let d = common::daemon::Daemon::start(&work, &[]);
+    let settled = common::daemon::wait_until(std::time::Duration::from_secs(20), || {
+        // out/all.json is the `all-json` output's file.
+        let r = d.get("/feeds/all-json.json");
+        r.status == 200
+            && shown(&r.text()) == expected
+            && std::fs::read_to_string(work.path("out/all.json")).is_ok_and(|f| f == r.text())
+    });
+    let served = d.get("/feeds/all-json.json").text();
+    let file = std::fs::read_to_string(work.path("out/all.json")).unwrap_or_default();
+    assert!(
+        settled,
+        "the daemon's feed and file show what --once wrote:\nserved {served}\nfile {file}\n{}",
+        d.logs()
+    );
+}

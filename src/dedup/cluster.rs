@@ -340,17 +340,8 @@ mod tests {
     /// A profile in a vocabulary where every key is carried by one story of a hundred.
     fn sig(vocab: &mut Vocabulary, title: &str, body: &str) -> Profile {
         let e = Entry {
-            source_id: None,
-            title: title.into(),
-            link: None,
             summary: Some(body.into()),
-            content: None,
-            authors: vec![],
-            categories: vec![],
-            category_labels: vec![],
-            published: None,
-            updated: None,
-            enclosures: vec![],
+            ..Entry::titled(title)
         };
         let p = Profile::of(&signature(&e, &Aliases::default()), vocab);
         let keys = p.keys(vocab);

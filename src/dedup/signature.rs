@@ -953,17 +953,8 @@ mod tests {
 
     fn entry(title: &str, body: &str) -> Entry {
         Entry {
-            source_id: None,
-            title: title.into(),
-            link: None,
             summary: Some(body.into()),
-            content: None,
-            authors: vec![],
-            categories: vec![],
-            category_labels: vec![],
-            published: None,
-            updated: None,
-            enclosures: vec![],
+            ..Entry::titled(title)
         }
     }
 

@@ -93,17 +93,11 @@ impl StoryIndex {
         let mut rows = stmt.query([ts(since)])?;
         while let Some(r) = rows.next()? {
             let entry = crate::model::Entry {
-                source_id: None,
-                title: r.get(8)?,
                 link: r.get(7)?,
                 summary: r.get(5)?,
                 content: r.get(11)?,
-                authors: vec![],
-                categories: vec![],
-                category_labels: vec![],
                 published: r.get::<_, Option<i64>>(9)?.map(from_ts),
-                updated: None,
-                enclosures: vec![],
+                ..crate::model::Entry::titled(r.get::<_, String>(8)?)
             };
             let signature = crate::dedup::signature::signature(&entry, &self.settings.aliases);
             let copy = Indexed {
@@ -440,17 +434,11 @@ fn recluster_page(
     ))?;
     let rows = stmt.query_map(params![after.0, after.1], |r| {
         let entry = crate::model::Entry {
-            source_id: None,
-            title: r.get(4)?,
             link: r.get(5)?,
             summary: r.get(6)?,
             content: r.get(7)?,
-            authors: vec![],
-            categories: vec![],
-            category_labels: vec![],
             published: r.get::<_, Option<i64>>(8)?.map(from_ts),
-            updated: None,
-            enclosures: vec![],
+            ..crate::model::Entry::titled(r.get::<_, String>(4)?)
         };
         Ok((
             r.get(0)?,
