@@ -98,7 +98,8 @@ pub struct Signature {
     /// SimHash of the body's word shingles, boilerplate dropped; 0 for a short body.
     #[serde(rename = "s")]
     pub simhash: u64,
-    /// Words of the body, boilerplate dropped.
+    /// Words of the body, boilerplate dropped, counted up to 1,200 (enough to tell a report
+    /// from a teaser).
     #[serde(rename = "n")]
     pub words: u32,
     /// Stemmed salient words of the headline (counted twice) and the lead, with their counts.

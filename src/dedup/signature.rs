@@ -920,10 +920,18 @@ fn simhash(body: &str) -> (u64, u32) {
         .filter(|w| !w.is_empty())
     {
         words += 1;
+        if shingles >= SIMHASH_MAX_SHINGLES {
+            // Past the shingles, words are only counted (for merit), and not past a teaser's
+            // worth many times over.
+            if words as usize > 4 * SIMHASH_MAX_SHINGLES {
+                break;
+            }
+            continue;
+        }
         buffer.clear();
         buffer.extend(word.chars().flat_map(char::to_lowercase));
         let c = xxhash_rust::xxh3::xxh3_64(buffer.as_bytes());
-        if words >= 3 && shingles < SIMHASH_MAX_SHINGLES {
+        if words >= 3 {
             shingles += 1;
             let mut shingle = [0u8; 24];
             shingle[..8].copy_from_slice(&a.to_le_bytes());
