@@ -108,6 +108,21 @@ pub fn default_user_agent() -> String {
 }
 
 impl Config {
+    /// The configured feeds' URLs, in config order.
+    pub fn feed_urls(&self) -> Vec<String> {
+        self.feeds.iter().map(|f| f.url.to_string()).collect()
+    }
+
+    /// Tag names as the config spells them: rule names and feed tags.
+    pub fn tag_spellings(&self) -> Vec<String> {
+        let rules = self.tags.rules().iter().map(|r| r.name.clone());
+        let feeds = self
+            .feeds
+            .iter()
+            .flat_map(|f| f.tags.iter().map(|t| t.0.clone()));
+        rules.chain(feeds).collect()
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),

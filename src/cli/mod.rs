@@ -81,14 +81,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub async fn context(config: Config) -> anyhow::Result<Context> {
     let store = Store::open(&config.storage, &config.dedup).await?;
     store
-        .set_tag_spellings(tag_spellings(&config))
+        .configure(config.feed_urls(), config.tag_spellings())
         .await
-        .context("cannot record the configured tag names")?;
-    let urls: Vec<String> = config.feeds.iter().map(|f| f.url.to_string()).collect();
-    store
-        .register_feeds(urls)
-        .await
-        .context("cannot record the configured feeds")?;
+        .context("cannot record the configured feeds and tag names")?;
     let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
     let gates = Gates::new(config.fetch.concurrency, store.queue_depth());
     Ok(Context {
@@ -97,19 +92,6 @@ pub async fn context(config: Config) -> anyhow::Result<Context> {
         config: Arc::new(config),
         gates,
     })
-}
-
-/// Tag names as the config spells them: rule names and feed tags.
-pub fn tag_spellings(config: &Config) -> Vec<String> {
-    let rules = config.tags.rules().iter().map(|r| r.name.clone());
-    rules
-        .chain(
-            config
-                .feeds
-                .iter()
-                .flat_map(|f| f.tags.iter().map(|t| t.0.clone())),
-        )
-        .collect()
 }
 
 async fn run_once(config: Config, strict: bool) -> anyhow::Result<ExitCode> {

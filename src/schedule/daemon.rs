@@ -298,13 +298,10 @@ impl Daemon {
                 Err(e) => tracing::error!(error = %e, "keeping the previous HTTP client"),
             }
         }
-        let urls: Vec<String> = config.feeds.iter().map(|f| f.url.to_string()).collect();
-        let spellings = crate::cli::tag_spellings(&config);
-        let store = &self.ctx.store;
-        let stored = match store.forget_gone_except(urls.clone()).await {
-            Ok(()) => store.set_tag_spellings(spellings).await,
-            Err(e) => Err(e),
-        };
+        let urls = config.feed_urls();
+        let stored = (self.ctx.store)
+            .configure(urls.clone(), config.tag_spellings())
+            .await;
         if let Err(e) = stored {
             tracing::error!(error = %e, "cannot record the new config in the store");
         }

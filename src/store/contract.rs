@@ -271,8 +271,9 @@ pub(super) async fn schedule_marks_are_kept(store: Store) {
     let statuses = store.feed_statuses().await.unwrap();
     assert_eq!(statuses[0].next_poll, Some(at));
     assert!(!statuses[0].gone && statuses[1].gone);
+    // A config without b forgets that b was gone, so adding it back polls it again.
     store
-        .forget_gone_except(vec!["https://a/feed".into()])
+        .configure(vec!["https://a/feed".into()], vec!["Binance".into()])
         .await
         .unwrap();
     assert!(!store.feed_statuses().await.unwrap()[1].gone);

@@ -184,9 +184,19 @@ impl Store {
         on_backend!(self, b => b.queue_depth())
     }
 
-    /// Sets the display spelling of configured tags (the config's spelling wins over feeds').
-    pub async fn set_tag_spellings(&self, names: Vec<String>) -> Result<(), StoreError> {
-        on_backend!(self, b => b.write(move |db| db.set_tag_spellings(&names)).await)
+    /// Records a config, the one way both startup and a reload do: rows for feeds not seen
+    /// before, "gone" forgotten for feeds no longer configured (so re-adding one polls it
+    /// again), the configured tags' display spelling (the config's wins over feeds').
+    pub async fn configure(
+        &self,
+        feeds: Vec<String>,
+        tag_spellings: Vec<String>,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.write(move |db| {
+            db.register_feeds(&feeds)?;
+            db.forget_gone_except(&feeds)?;
+            db.set_tag_spellings(&tag_spellings)
+        }).await)
     }
 
     /// Creates the rows of feeds not seen before (at startup, so that polls find their feed's
@@ -238,11 +248,6 @@ impl Store {
     pub async fn mark_gone(&self, url: &str) -> Result<(), StoreError> {
         let url = url.to_owned();
         on_backend!(self, b => b.write(move |db| db.mark_gone(&url)).await)
-    }
-
-    /// Forgets "gone" for feeds no longer configured, so re-adding one polls it again.
-    pub async fn forget_gone_except(&self, configured: Vec<String>) -> Result<(), StoreError> {
-        on_backend!(self, b => b.write(move |db| db.forget_gone_except(&configured)).await)
     }
 
     /// Deletes entries first seen before `cutoff`, leaving tombstones, and forgets tombstones
