@@ -423,6 +423,39 @@ mod tests {
     }
 
     #[test]
+    fn a_wire_copy_with_small_edits_and_its_own_boilerplate_is_a_copy() {
+        let mut v = vocabulary();
+        let sentences: Vec<String> = (0..40)
+            .map(|i| format!("Sentence {i} of the wire report says what happened at hour {i}."))
+            .collect();
+        let original = format!("<p>{}</p>", sentences.join(" "));
+        let mut edited = sentences.clone();
+        edited[7] = "A sentence the second outlet rewrote in its own words.".into();
+        let copy = format!(
+            "<p>{}</p><p>The post Wire report appeared first on Other Outlet.</p>",
+            edited.join(" ")
+        );
+        let a = sig(&mut v, "Wire report on the thing", &original);
+        let b = sig(&mut v, "Other outlet headline entirely", &copy);
+        assert!(copies(&a, &b), "{:x} {:x}", a.simhash, b.simhash);
+        let other = format!(
+            "<p>{}</p>",
+            sentences
+                .iter()
+                .rev()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let c = sig(
+            &mut v,
+            "Another report",
+            &other.replace("wire report", "local news"),
+        );
+        assert!(!copies(&a, &c));
+    }
+
+    #[test]
     fn the_lead_is_chosen_on_merit_whatever_the_order() {
         let facts = |entry, words, published_h| LeadFacts {
             entry,

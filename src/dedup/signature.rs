@@ -18,7 +18,7 @@ const SIMHASH_MIN_WORDS: usize = 40;
 
 /// Shingles a SimHash is made of at most: a copy is a copy from its first paragraphs, and
 /// a 5000-word body would cost as much as a hundred short ones.
-const SIMHASH_MAX_SHINGLES: usize = 300;
+const SIMHASH_MAX_SHINGLES: usize = 128;
 
 /// Bytes of a body's HTML read at most: its first few hundred words, which hold the lead and
 /// the shingles. A 50 KiB article costs no more than a short one.
