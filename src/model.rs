@@ -89,39 +89,30 @@ pub fn tag_key(name: &str) -> String {
 }
 
 /// An entry reduced to what story clustering compares (see `dedup::signature`): computed once
-/// when the entry is prepared, stored with it. Short field names keep the stored form small.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// when the entry is prepared, on the parse threads. Not stored: the store derives it again
+/// from an entry's fields when it needs it after a restart.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Signature {
     /// Hash of the headline's words; 0 when it is too short to vouch for a copy.
-    #[serde(rename = "h")]
     pub title: u64,
     /// SimHash of the body's word shingles, boilerplate dropped; 0 for a short body.
-    #[serde(rename = "s")]
     pub simhash: u64,
     /// Words of the body, boilerplate dropped, counted up to 1,200 (enough to tell a report
     /// from a teaser).
-    #[serde(rename = "n")]
     pub words: u32,
     /// Stemmed salient words of the headline (counted twice) and the lead, with their counts.
-    #[serde(rename = "w")]
     pub terms: Vec<(String, u8)>,
     /// Names stated (organisations, people, tickers), lower-case, aliases applied.
-    #[serde(rename = "e")]
     pub entities: Vec<String>,
     /// Specific numbers in the headline and lead (percentages negative), years left out.
-    #[serde(rename = "f")]
     pub numbers: Vec<f64>,
     /// The headline's own numbers.
-    #[serde(rename = "t")]
     pub title_numbers: Vec<f64>,
     /// The headline is one of a recurring series ("Bitcoin price today: ...").
-    #[serde(rename = "r")]
     pub series: bool,
     /// Names the headline states of who or what the story is about (a company, a person, a
     /// country), and of the assets and chains it concerns.
-    #[serde(rename = "j")]
     pub subjects: Vec<String>,
-    #[serde(rename = "o")]
     pub topics: Vec<String>,
 }
 

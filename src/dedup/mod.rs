@@ -232,17 +232,8 @@ mod tests {
 
     fn prepared(link: &str) -> PreparedEntry {
         let entry = Entry {
-            source_id: None,
-            title: "t".into(),
             link: Some(link.into()),
-            summary: None,
-            content: None,
-            authors: vec![],
-            categories: vec![],
-            category_labels: vec![],
-            published: None,
-            updated: None,
-            enclosures: vec![],
+            ..Entry::titled("t")
         };
         prepare(
             "https://blog.example/feed",

@@ -1,7 +1,7 @@
 //! What story clustering compares: an entry reduced to its headline hash, a SimHash of its
 //! body, the salient terms of its title and lead, the names and numbers it states, and whether
 //! its headline belongs to a recurring series. Pure; computed once, where the entry is
-//! prepared, and stored with it.
+//! prepared.
 
 use std::collections::HashMap;
 
@@ -755,11 +755,10 @@ fn names(title: &[&Token], lead: &[&Token], aliases: &Aliases) -> (Vec<String>, 
         flush(&mut run, out);
     };
     collect(&mut out, title, title_capitals, &lead_names);
+    out.retain(|n| n.len() >= 2);
     let in_title = out.len();
     collect(&mut out, lead, true, &Default::default());
-    let headline: Vec<String> = out[..in_title].to_vec();
     out.retain(|n| n.len() >= 2);
-    let in_title = headline.iter().filter(|n| n.len() >= 2).count();
     (out, in_title)
 }
 

@@ -15,16 +15,9 @@ pub(super) fn entry(id: &str, link: &str, hours_ago: i64) -> Entry {
     let base = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
     Entry {
         source_id: Some(id.into()),
-        title: format!("title {id}"),
         link: Some(link.into()),
-        summary: None,
-        content: None,
-        authors: vec![],
-        categories: vec![],
-        category_labels: vec![],
         published: Some(base - Duration::hours(hours_ago)),
-        updated: None,
-        enclosures: vec![],
+        ..Entry::titled(format!("title {id}"))
     }
 }
 
@@ -261,7 +254,7 @@ pub(super) async fn swept_entries_stay_gone(store: Store) {
 /// `gone` and the next poll are recorded per feed URL, and forgotten for unconfigured feeds.
 pub(super) async fn schedule_marks_are_kept(store: Store) {
     let urls = vec!["https://a/feed".to_string(), "https://b/feed".to_string()];
-    store.register_feeds(urls).await.unwrap();
+    store.configure(urls, vec![]).await.unwrap();
     let at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
     store
         .set_next_poll("https://a/feed", Some(at))

@@ -185,7 +185,8 @@ impl Store {
     }
 
     /// Records a config, the one way both startup and a reload do: rows for feeds not seen
-    /// before, "gone" forgotten for feeds no longer configured (so re-adding one polls it
+    /// before (so that polls find their feed's state without waiting for a writer), "gone"
+    /// forgotten for feeds no longer configured (so re-adding one polls it
     /// again), the configured tags' display spelling (the config's wins over feeds').
     pub async fn configure(
         &self,
@@ -197,12 +198,6 @@ impl Store {
             db.forget_gone_except(&feeds)?;
             db.set_tag_spellings(&tag_spellings)
         }).await)
-    }
-
-    /// Creates the rows of feeds not seen before (at startup, so that polls find their feed's
-    /// state without waiting for a writer).
-    pub async fn register_feeds(&self, urls: Vec<String>) -> Result<(), StoreError> {
-        on_backend!(self, b => b.write(move |db| db.register_feeds(&urls)).await)
     }
 
     /// Begins a poll of the feed at `url`: its state, its row created on first sight.

@@ -130,7 +130,7 @@ fn write_batch(
     let mut spelled = std::collections::HashSet::new();
     for e in &batch.entries {
         match upsert_entry(conn, index, feed_id, e, batch.now, &mut spelled)? {
-            Upsert::New(_) => counts.new += 1,
+            Upsert::New => counts.new += 1,
             Upsert::Updated => counts.updated += 1,
             Upsert::Unchanged => counts.unchanged += 1,
             Upsert::Tombstoned => counts.tombstoned += 1,
@@ -160,8 +160,7 @@ fn write_batch(
 }
 
 enum Upsert {
-    /// With where it was placed, until the placement is recorded.
-    New(Option<super::stories::Placement>),
+    New,
     Updated,
     Unchanged,
     Tombstoned,
@@ -190,23 +189,23 @@ fn upsert_entry(
         })
         .optional()?;
     let x = &e.entry;
-    let (sql, date, outcome, placement) = match existing {
+    // A new entry's story is decided before its row is written, which names it.
+    let mut placed = None;
+    let (sql, date, outcome, story) = match existing {
         Some((_, ref hash, _, _)) if *hash == e.content_hash => return Ok(Upsert::Unchanged),
         Some((_, _, first_seen, story)) => (
             UPDATE_ENTRY,
             effective_date(x.published, from_ts(first_seen)),
             Upsert::Updated,
-            story.map(|s| (s, false)),
+            story,
         ),
         None => {
             let date = effective_date(x.published, now);
-            let placed = index.place(tx, feed_id, e, date, now)?;
-            let place = Some((placed.story, placed.leads));
-            (INSERT_ENTRY, date, Upsert::New(Some(placed)), place)
+            let placement = placed.insert(index.place(tx, feed_id, e, date, now)?);
+            (INSERT_ENTRY, date, Upsert::New, Some(placement.story))
         }
     };
-    let (story, leads) = placement.unzip();
-    let leads = leads.unwrap_or(false);
+    let leads = placed.as_ref().is_some_and(|p| p.leads);
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![
         &feed_id,
         &e.key,
@@ -247,14 +246,11 @@ fn upsert_entry(
         }
         None => tx.last_insert_rowid(),
     };
+    if let Some(placement) = placed {
+        index.placed(tx, placement, id, (feed_id, e, date, now))?;
+    }
     insert_tags(tx, id, &e.tags, ts(date), spelled)?;
-    Ok(match outcome {
-        Upsert::New(Some(placed)) => {
-            index.placed(tx, placed, id, (feed_id, e, date, now))?;
-            Upsert::New(None)
-        }
-        other => other,
-    })
+    Ok(outcome)
 }
 
 /// Insert and update take the same parameters: ?1 feed, ?2 key, ?3 guid, ?4..?14 the entry's
