@@ -15,6 +15,7 @@ use url::Url;
 use crate::model::{Entry, PreparedEntry, Tag};
 
 pub mod cluster;
+pub mod index;
 pub mod signature;
 pub mod vocabulary;
 

@@ -9,8 +9,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
 use super::schema;
-use super::stories::{self, StoryIndex};
+use super::stories;
 use crate::dedup::cluster::Settings;
+use crate::dedup::index::StoryIndex;
 use crate::store::StoreError;
 
 impl From<rusqlite::Error> for StoreError {
@@ -175,7 +176,7 @@ impl Db {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
             if i + 1 == schema::CLUSTERED_AT {
-                let settings = self.stories.as_ref().map(|s| s.settings.clone());
+                let settings = self.stories.as_ref().map(|s| s.settings().clone());
                 let n = stories::recluster(&tx, &settings.unwrap_or_default())?;
                 tracing::info!(entries = n, "stored entries clustered into stories, once");
             }

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::db::{Db, from_ts, ts};
-use super::stories::StoryIndex;
+use super::stories;
+use crate::dedup::index::{Arrival, StoryIndex};
 use crate::model::{PreparedEntry, Tag, effective_date};
 use crate::store::{BatchCounts, FeedBatch, StoreError, SweepCounts};
 
@@ -23,7 +24,9 @@ impl Db {
             Ok(counts)
         });
         // What the index learned of a batch rolled back is forgotten: it is read again.
-        index.stale |= written.is_err();
+        if written.is_err() {
+            index.mark_stale();
+        }
         written
     }
 
@@ -71,7 +74,7 @@ impl Db {
                     // Some errors (full disk, I/O) make SQLite roll back the whole
                     // transaction; then the batches before this one are gone too.
                     drop(sp);
-                    index.stale = true;
+                    index.mark_stale();
                     if tx.is_autocommit() {
                         return Err(e);
                     }
@@ -80,7 +83,7 @@ impl Db {
             }
         }
         if let Err(e) = tx.commit() {
-            index.stale = true;
+            index.mark_stale();
             return Err(e.into());
         }
         Ok(results)
@@ -189,8 +192,6 @@ fn upsert_entry(
         })
         .optional()?;
     let x = &e.entry;
-    // A new entry's story is decided before its row is written, which names it.
-    let mut placed = None;
     let (sql, date, outcome, story) = match existing {
         Some((_, ref hash, _, _)) if *hash == e.content_hash => return Ok(Upsert::Unchanged),
         Some((_, _, first_seen, story)) => (
@@ -199,13 +200,28 @@ fn upsert_entry(
             Upsert::Updated,
             story,
         ),
-        None => {
-            let date = effective_date(x.published, now);
-            let placement = placed.insert(index.place(tx, feed_id, e, date, now)?);
-            (INSERT_ENTRY, date, Upsert::New, Some(placement.story))
-        }
+        None => (
+            INSERT_ENTRY,
+            effective_date(x.published, now),
+            Upsert::New,
+            None,
+        ),
     };
-    let leads = placed.as_ref().is_some_and(|p| p.leads);
+    let arrival = Arrival {
+        feed: feed_id,
+        entry: e,
+        date,
+        now,
+    };
+    // A new entry's story is decided before its row is written, which names it.
+    let placed = match existing {
+        None => Some(stories::place(tx, index, &arrival)?),
+        Some(_) => None,
+    };
+    let (story, leads) = match &placed {
+        Some((placement, story)) => (Some(*story), placement.joins.is_none()),
+        None => (story, false),
+    };
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![
         &feed_id,
         &e.key,
@@ -246,8 +262,8 @@ fn upsert_entry(
         }
         None => tx.last_insert_rowid(),
     };
-    if let Some(placement) = placed {
-        index.placed(tx, placement, id, (feed_id, e, date, now))?;
+    if let Some(placed) = placed {
+        stories::placed(tx, index, placed, id, &arrival)?;
     }
     insert_tags(tx, id, &e.tags, ts(date), spelled)?;
     Ok(outcome)

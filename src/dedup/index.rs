@@ -1,0 +1,447 @@
+//! Recent stories held in memory, listed by their salient keys, so that an arriving entry's
+//! candidate stories are found without a query: a lookup in memory costs a fraction of a
+//! B-tree probe, and a cold pass makes tens of thousands. A backend keeps one beside its
+//! writer, feeds it the stories it stores (or reads back), and asks it where a new entry goes;
+//! it records the answer. No SQL here: what a story id or an entry id is, is the backend's.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+
+use super::cluster::{self, Candidate, Copy, LeadFacts, Settings};
+use super::vocabulary::{self, Key, Profile, Vocabulary};
+use crate::model::{Entry, PreparedEntry, Signature};
+
+/// Candidates scored per arriving entry at most: those sharing the most salient keys. A
+/// report has a handful of true candidates; more only costs time.
+const MAX_CANDIDATES: usize = 12;
+
+/// A key is salient, and finds candidates, while at most this many stories carry it: every
+/// story says "bitcoin", few name an exploited protocol or state its loss to the dollar. It
+/// bounds the work per arriving entry to its keys times this, and what unlisting a story
+/// costs per key.
+const SALIENT: usize = 64;
+
+/// One copy of an indexed story.
+struct Indexed {
+    feed: i64,
+    story_key: Option<Box<str>>,
+    date: DateTime<Utc>,
+    profile: Profile,
+    lead: LeadFacts,
+}
+
+struct Story {
+    created: DateTime<Utc>,
+    copies: Vec<Indexed>,
+    /// The keys it is counted and listed under, sorted.
+    keys: Vec<Key>,
+}
+
+/// Recent stories (created within `absorb`), listed by their salient keys.
+pub struct StoryIndex {
+    settings: Settings,
+    vocab: Vocabulary,
+    stories: HashMap<i64, Story>,
+    /// Key to the stories carrying it, while they are at most [`SALIENT`]; past that the key
+    /// is only counted (in `vocab`).
+    listed: HashMap<Key, Vec<i64>>,
+    /// Stories by creation, oldest first, to let go of those past `absorb`.
+    created: VecDeque<(DateTime<Utc>, i64)>,
+    /// Set when a write the index learned of was rolled back: the backend reloads it.
+    stale: bool,
+}
+
+/// A stored copy of a recent story, as a backend reads it back to fill the index.
+pub struct StoredCopy {
+    pub story: i64,
+    pub story_created: DateTime<Utc>,
+    pub entry: i64,
+    pub feed: i64,
+    pub story_key: Option<String>,
+    pub date: DateTime<Utc>,
+    pub first_seen: DateTime<Utc>,
+    /// Title, link, summary, content and published date: what its signature is derived from.
+    pub text: Entry,
+}
+
+/// Where a new entry goes: the story it joins, or a new one (whose id the backend makes).
+pub struct Placement {
+    /// The story joined; `None`: the entry starts a story, and leads it.
+    pub joins: Option<i64>,
+    /// The entry's profile and keys, interned while deciding.
+    profile: Profile,
+    keys: Vec<Key>,
+}
+
+/// What a placed entry changes in its story, for the backend to record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// It started the story.
+    Started,
+    /// It joined: the story's updated date moves, and while the story settles its lead is
+    /// chosen again (`Some(entry)` leads now; `None`: the lead is fixed).
+    Joined { lead: Option<i64> },
+}
+
+/// What a new entry is placed as: the values `cluster` weighs of it.
+pub struct Arrival<'a> {
+    pub feed: i64,
+    pub entry: &'a PreparedEntry,
+    pub date: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+impl StoryIndex {
+    /// An empty index, stale until the backend loads it.
+    pub fn new(settings: Settings) -> StoryIndex {
+        StoryIndex {
+            settings,
+            vocab: Vocabulary::default(),
+            stories: HashMap::new(),
+            listed: HashMap::new(),
+            created: VecDeque::new(),
+            stale: true,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Whether the backend must reload the index before the next placement.
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// A write the index learned of was rolled back.
+    pub fn mark_stale(&mut self) {
+        self.stale = true;
+    }
+
+    /// Empties the index for a reload from `copies`: every copy of the stories created
+    /// within `absorb` of now, oldest story first.
+    pub fn reload(&mut self, copies: impl IntoIterator<Item = StoredCopy>) {
+        *self = StoryIndex::new(self.settings.clone());
+        for c in copies {
+            self.learn(c);
+        }
+        self.stale = false;
+    }
+
+    /// A reload by [`StoryIndex::learn`] is complete.
+    pub fn reload_done(&mut self) {
+        self.stale = false;
+    }
+
+    /// Since when a reload must read stories back.
+    pub fn since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.settings.absorb
+    }
+
+    /// Adds a copy stored by another writer (or read back at a reload). Signatures are not
+    /// stored (they would add a third to each row); they are derived again, as the entry's
+    /// was when it arrived.
+    pub fn learn(&mut self, c: StoredCopy) {
+        let signature = super::signature::signature(&c.text, &self.settings.aliases);
+        let copy = Indexed {
+            feed: c.feed,
+            story_key: c.story_key.map(Into::into),
+            date: c.date,
+            lead: LeadFacts {
+                entry: c.entry,
+                has_link: c.text.link.is_some(),
+                real_title: cluster::real_title(&c.text.title),
+                words: signature.words,
+                published: c.text.published,
+                first_seen: c.first_seen,
+            },
+            profile: Profile::of(&signature, &mut self.vocab),
+        };
+        let keys = copy.profile.keys(&mut self.vocab);
+        self.add(c.story, c.story_created, copy, keys);
+    }
+
+    fn add(&mut self, story: i64, created: DateTime<Utc>, copy: Indexed, keys: Vec<Key>) {
+        match self.stories.get_mut(&story) {
+            Some(s) => {
+                if s.copies.iter().any(|c| c.lead.entry == copy.lead.entry) {
+                    return;
+                }
+                for k in keys {
+                    if let Err(at) = s.keys.binary_search(&k) {
+                        s.keys.insert(at, k);
+                        self.vocab.count_key(k);
+                        list(&mut self.listed, &self.vocab, k, story);
+                    }
+                }
+                s.copies.push(copy);
+            }
+            None => {
+                self.vocab.count(&keys);
+                for &k in &keys {
+                    list(&mut self.listed, &self.vocab, k, story);
+                }
+                self.created.push_back((created, story));
+                self.stories.insert(
+                    story,
+                    Story {
+                        created,
+                        copies: vec![copy],
+                        keys,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Lets go of stories created before `absorb` ago: they take no new copy but by link,
+    /// which the backend looks up.
+    fn prune(&mut self, now: DateTime<Utc>) {
+        let since = self.since(now);
+        while let Some(&(created, id)) = self.created.front() {
+            if created >= since {
+                break;
+            }
+            self.created.pop_front();
+            if let Some(story) = self.stories.remove(&id) {
+                for k in &story.keys {
+                    if let Some(l) = self.listed.get_mut(k) {
+                        l.retain(|s| *s != id);
+                        if l.is_empty() {
+                            self.listed.remove(k);
+                        }
+                    }
+                }
+                self.vocab.uncount(&story.keys);
+            }
+        }
+    }
+
+    /// Stories worth scoring for a profile: those sharing a decisive key, or two salient ones.
+    fn similar(&self, keys: &[Key]) -> Vec<i64> {
+        let mut hits: HashMap<i64, usize> = HashMap::new();
+        for key in keys {
+            let Some(stories) = self.listed.get(key) else {
+                continue;
+            };
+            let weight = if vocabulary::decisive(*key) { 2 } else { 1 };
+            for story in stories {
+                *hits.entry(*story).or_default() += weight;
+            }
+        }
+        let mut found: Vec<(i64, usize)> = hits.into_iter().filter(|(_, n)| *n >= 2).collect();
+        found.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        found.truncate(MAX_CANDIDATES);
+        found.into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// Decides the story of a new entry. `by_link` is what the backend found of stories with
+    /// a copy linking where this entry does (story id to the feeds of those copies): stories
+    /// past `absorb` can still take a copy that way.
+    pub fn place(&mut self, new: &Arrival, by_link: &HashMap<i64, Vec<i64>>) -> Placement {
+        self.prune(new.now);
+        let e = new.entry;
+        let profile = Profile::of(&e.signature, &mut self.vocab);
+        let keys = profile.keys(&mut self.vocab);
+        let mut ids = self.similar(&keys);
+        for id in by_link.keys() {
+            if !ids.contains(id) {
+                ids.push(*id);
+            }
+        }
+        let unknown = Profile::default();
+        let candidates: Vec<Candidate> = ids
+            .iter()
+            .map(|id| match self.stories.get(id) {
+                Some(story) => Candidate {
+                    story: *id,
+                    created: story.created,
+                    copies: story
+                        .copies
+                        .iter()
+                        .map(|c| Copy {
+                            feed: c.feed,
+                            story_key: c.story_key.as_deref(),
+                            date: c.date,
+                            profile: &c.profile,
+                        })
+                        .collect(),
+                },
+                // Past `absorb`: only its link can still bring it a copy.
+                None => Candidate {
+                    story: *id,
+                    created: DateTime::UNIX_EPOCH,
+                    copies: by_link[id]
+                        .iter()
+                        .map(|feed| Copy {
+                            feed: *feed,
+                            story_key: e.story_key.as_deref(),
+                            date: DateTime::UNIX_EPOCH,
+                            profile: &unknown,
+                        })
+                        .collect(),
+                },
+            })
+            .collect();
+        let copy = Copy {
+            feed: new.feed,
+            story_key: e.story_key.as_deref(),
+            date: new.date,
+            profile: &profile,
+        };
+        let decided = cluster::assign(&copy, &candidates, &self.vocab, &self.settings, new.now);
+        Placement {
+            joins: decided.map(|(story, _)| story),
+            profile,
+            keys,
+        }
+    }
+
+    /// Records the stored entry `entry` in `story` (the one it joined, or the one the backend
+    /// made for it), and says what changes in the story.
+    pub fn placed(
+        &mut self,
+        placement: Placement,
+        story: i64,
+        entry: i64,
+        new: &Arrival,
+    ) -> Placed {
+        let e = new.entry;
+        let copy = Indexed {
+            feed: new.feed,
+            story_key: e.story_key.as_deref().map(Into::into),
+            date: new.date,
+            lead: LeadFacts {
+                entry,
+                has_link: e.entry.link.is_some(),
+                real_title: cluster::real_title(&e.entry.title),
+                words: e.signature.words,
+                published: e.entry.published,
+                first_seen: new.now,
+            },
+            profile: placement.profile,
+        };
+        if placement.joins.is_none() {
+            self.add(story, new.now, copy, placement.keys);
+            return Placed::Started;
+        }
+        let Some(created) = self.stories.get(&story).map(|s| s.created) else {
+            return Placed::Joined { lead: None };
+        };
+        self.add(story, created, copy, placement.keys);
+        if new.now - created > self.settings.settle {
+            return Placed::Joined { lead: None };
+        }
+        let facts: Vec<LeadFacts> = self.stories[&story].copies.iter().map(|c| c.lead).collect();
+        Placed::Joined {
+            lead: Some(facts[cluster::lead(&facts)].entry),
+        }
+    }
+
+    /// An updated entry's new signature, for the copies that come after it.
+    pub fn updated(&mut self, story: i64, entry: i64, signature: &Signature) {
+        if !self.stories.contains_key(&story) {
+            return;
+        }
+        let profile = Profile::of(signature, &mut self.vocab);
+        let keys = profile.keys(&mut self.vocab);
+        let s = self.stories.get_mut(&story).expect("looked up above");
+        if let Some(c) = s.copies.iter_mut().find(|c| c.lead.entry == entry) {
+            c.lead.words = profile.words;
+            c.profile = profile;
+            for k in keys {
+                if let Err(at) = s.keys.binary_search(&k) {
+                    s.keys.insert(at, k);
+                    self.vocab.count_key(k);
+                    list(&mut self.listed, &self.vocab, k, story);
+                }
+            }
+        }
+    }
+}
+
+/// Lists `story` under `key` while the key is salient; a key grown common is unlisted.
+fn list(listed: &mut HashMap<Key, Vec<i64>>, vocab: &Vocabulary, key: Key, story: i64) {
+    let carried = if vocabulary::decisive(key) {
+        listed.get(&key).map_or(0, Vec::len) + 1
+    } else {
+        vocab.stories_with(key as u32)
+    };
+    if carried > SALIENT {
+        listed.remove(&key);
+    } else {
+        listed
+            .entry(key)
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(story);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::{Aliases, prepare};
+    use chrono::TimeZone;
+
+    fn arrival_of(feed_url: &str, title: &str, link: &str, body: &str) -> PreparedEntry {
+        let e = Entry {
+            link: Some(link.into()),
+            content: Some(body.into()),
+            ..Entry::titled(title)
+        };
+        prepare(feed_url, e, Vec::new(), &Aliases::default())
+    }
+
+    /// What a backend does with an index: place, make the story if new, record.
+    fn store(index: &mut StoryIndex, feed: i64, entry: i64, e: &PreparedEntry) -> (i64, Placed) {
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let new = Arrival {
+            feed,
+            entry: e,
+            date: now,
+            now,
+        };
+        let placement = index.place(&new, &HashMap::new());
+        let story = placement.joins.unwrap_or(entry * 100);
+        (story, index.placed(placement, story, entry, &new))
+    }
+
+    #[test]
+    fn a_copy_joins_and_the_better_copy_leads_while_the_story_settles() {
+        let mut index = StoryIndex::new(Settings::default());
+        index.reload([]);
+        let teaser = arrival_of(
+            "https://a/feed",
+            "Exchange X halts withdrawals",
+            "https://x/1",
+            "Short.",
+        );
+        let body = "Exchange X halted withdrawals on Tuesday after a $40 million exploit of its hot wallet, \
+                    the company said, adding that customer funds were safe and that trading would resume \
+                    once an audit by two outside firms was complete, which it expects within the week.";
+        let full = arrival_of(
+            "https://b/feed",
+            "Exchange X halts withdrawals",
+            "https://x/1",
+            body,
+        );
+        let (first, placed) = store(&mut index, 1, 1, &teaser);
+        assert_eq!(placed, Placed::Started);
+        let (second, placed) = store(&mut index, 2, 2, &full);
+        assert_eq!(second, first, "same link, another feed: one story");
+        assert_eq!(
+            placed,
+            Placed::Joined { lead: Some(2) },
+            "the copy with text leads"
+        );
+        let again = arrival_of(
+            "https://a/feed",
+            "Exchange X halts withdrawals",
+            "https://x/1",
+            body,
+        );
+        let (third, _) = store(&mut index, 1, 3, &again);
+        assert_ne!(third, first, "never two entries of one feed in one story");
+    }
+}
