@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use url::Url;
 
@@ -11,7 +11,9 @@ use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchError, Fetched, Fetcher, Response};
 use crate::model::Validators;
 use crate::parse::ParseError;
-use crate::store::{BatchCounts, Failure, FeedBatch, Poll, Store, StoreError, Unchanged};
+use crate::store::{
+    BatchCounts, Claim, Failure, FeedBatch, Poll, Started, Store, StoreError, Unchanged,
+};
 use crate::tag::TagRules;
 use crate::{dedup, parse};
 
@@ -63,13 +65,19 @@ pub enum Outcome {
     /// The body was byte-identical to the last one processed: nothing parsed.
     Unchanged,
     Stored(BatchCounts),
+    /// Another instance sharing the database is polling the feed, or has and set its next
+    /// poll (`until`): nothing fetched here.
+    Elsewhere {
+        until: Option<DateTime<Utc>>,
+    },
 }
 
 /// What a successful poll learned that the scheduler may use.
 #[derive(Debug, Clone)]
 pub struct Polled {
     pub outcome: Outcome,
-    pub response: Response,
+    /// The server's answer; `None` when the poll was another instance's.
+    pub response: Option<Response>,
     /// What the feed's reader should know though nothing failed (a limit applied).
     pub notes: Vec<String>,
 }
@@ -95,14 +103,27 @@ impl RefreshError {
 
 /// Polls one feed and stores what changed. A failure is recorded in the feed's status and
 /// returned; nothing already stored is touched by it.
-pub async fn refresh_feed(ctx: &Context, feed: &FeedConfig) -> Result<Polled, RefreshError> {
+pub async fn refresh_feed(
+    ctx: &Context,
+    feed: &FeedConfig,
+    claim: Claim,
+) -> Result<Polled, RefreshError> {
     let slot = ctx
         .gates
         .inflight
         .acquire()
         .await
         .expect("the gate is never closed");
-    let poll = ctx.store.start_poll(feed.url.as_str()).await?;
+    let poll = match ctx.store.start_poll(feed.url.as_str(), claim).await? {
+        Started::Poll(poll) => poll,
+        Started::Elsewhere { until } => {
+            return Ok(Polled {
+                outcome: Outcome::Elsewhere { until },
+                response: None,
+                notes: Vec::new(),
+            });
+        }
+    };
     let result = fetch_and_store(ctx, feed, &poll, slot).await;
     if let Err(e) = &result {
         let failure = Failure {
@@ -142,7 +163,7 @@ async fn fetch_and_store(
             record_unchanged(ctx, poll, &response).await?;
             return Ok(Polled {
                 outcome: Outcome::NotModified,
-                response,
+                response: Some(response),
                 notes: Vec::new(),
             });
         }
@@ -153,7 +174,7 @@ async fn fetch_and_store(
         record_unchanged(ctx, poll, &response).await?;
         return Ok(Polled {
             outcome: Outcome::Unchanged,
-            response,
+            response: Some(response),
             notes: Vec::new(),
         });
     }
@@ -216,7 +237,7 @@ async fn fetch_and_store(
     let counts = ctx.store.apply_batch(poll, batch).await?;
     Ok(Polled {
         outcome: Outcome::Stored(counts),
-        response,
+        response: Some(response),
         notes,
     })
 }

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use aggregate::dedup;
 use aggregate::model::{Entry, StoryQuery, Validators};
-use aggregate::store::{FeedBatch, Store};
+use aggregate::store::{Claim, FeedBatch, Started, Store};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 #[derive(serde::Deserialize, Clone)]
@@ -114,13 +114,13 @@ async fn the_labelled_set_is_clustered_with_precision_first_and_no_guid_ever_cha
                 .iter()
                 .filter(|i| i.outlet == outlet && start() + Duration::minutes(i.minutes) <= now)
                 .collect();
-            let poll = store
-                .start_poll(&format!(
-                    "https://{}.example/feed",
-                    outlet.replace(' ', "").to_lowercase()
-                ))
-                .await
-                .unwrap();
+            let url = format!(
+                "https://{}.example/feed",
+                outlet.replace(' ', "").to_lowercase()
+            );
+            let Started::Poll(poll) = store.start_poll(&url, Claim::Now).await.unwrap() else {
+                panic!("one instance: every poll is its own");
+            };
             store
                 .apply_batch(&poll, batch(outlet, &shown, now))
                 .await

@@ -19,7 +19,7 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::outputs;
 use crate::pipeline::{Context, Gates, Outcome, Polled, RefreshError, refresh_feed};
-use crate::store::FeedStatus;
+use crate::store::{Claim, FeedStatus};
 
 /// The loop turns at least this often, so the heartbeat proves it is alive.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
@@ -30,6 +30,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// while polls keep finishing), not once per poll.
 const OUTPUT_DEBOUNCE: Duration = Duration::from_secs(2);
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// A feed another instance is polling is looked at again no sooner than this: its lease or
+/// its next poll says when, and this keeps a clock skew or a lost race from spinning.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// Called with a one-line summary for systemd's STATUS=.
 pub type StatusHook = Box<dyn Fn(&str) + Send + Sync>;
@@ -158,7 +161,7 @@ impl Daemon {
             let (ctx, feed, url) = (self.ctx.clone(), slot.feed.clone(), url.clone());
             let task = self.running.spawn(async move {
                 let started = Instant::now();
-                let result = refresh_feed(&ctx, &feed).await;
+                let result = refresh_feed(&ctx, &feed, Claim::Due).await;
                 Done {
                     url,
                     elapsed: started.elapsed(),
@@ -203,6 +206,14 @@ impl Daemon {
     }
 
     async fn finish(&mut self, done: Done) {
+        if let Ok(Polled {
+            outcome: Outcome::Elsewhere { until },
+            ..
+        }) = done.result
+        {
+            self.elsewhere(&done.url, until);
+            return;
+        }
         let outcome = match &done.result {
             Ok(Polled {
                 outcome: Outcome::Stored(_),
@@ -216,6 +227,10 @@ impl Daemon {
                 outcome: Outcome::Unchanged,
                 ..
             }) => "unchanged",
+            Ok(Polled {
+                outcome: Outcome::Elsewhere { .. },
+                ..
+            }) => unreachable!("handled above"),
             Err(_) => "failed",
         };
         self.metrics.observe_poll(outcome, done.elapsed);
@@ -242,7 +257,7 @@ impl Daemon {
                 }
                 tracing::info!(feed = %done.url, outcome, elapsed_ms = done.elapsed.as_millis() as u64, "polled");
                 LastPoll::Ok {
-                    max_age: polled.response.max_age,
+                    max_age: polled.response.as_ref().and_then(|r| r.max_age),
                 }
             }
             Err(e) => {
@@ -287,6 +302,20 @@ impl Daemon {
         self.publish_counts();
     }
 
+    /// Another instance polls the feed, or did: look again when it says the feed is next due
+    /// (at least [`RECHECK`] from now, with jitter, so that instances do not wake in step).
+    fn elsewhere(&mut self, url: &str, until: Option<chrono::DateTime<Utc>>) {
+        let Some(slot) = self.slots.get_mut(url) else {
+            return;
+        };
+        slot.running = false;
+        let wait = until
+            .and_then(|t| (t - Utc::now()).to_std().ok())
+            .unwrap_or_default()
+            .max(RECHECK);
+        slot.due = Some(Instant::now() + wait + RECHECK.mul_f64(fastrand::f64()));
+    }
+
     async fn apply_config(&mut self, config: Arc<Config>) {
         if config.fetch != self.ctx.config.fetch {
             match Fetcher::new(&config.fetch) {
@@ -307,6 +336,7 @@ impl Daemon {
         }
         self.slots.retain(|url, _| urls.contains(url));
         let rules_changed = config.tags != self.ctx.config.tags;
+        let mut reshaped_due = Vec::new();
         for feed in &config.feeds {
             match self.slots.get_mut(feed.url.as_str()) {
                 Some(slot) => {
@@ -316,9 +346,10 @@ impl Daemon {
                         || slot.feed.tags != feed.tags
                         || slot.feed.title != feed.title;
                     if reshaped && slot.due.is_some() {
-                        slot.due = Some(
-                            Instant::now() + first_delay(feed.interval, None, fastrand::f64()),
-                        );
+                        let delay = first_delay(feed.interval, None, fastrand::f64());
+                        slot.due = Some(Instant::now() + delay);
+                        // Said in the store too: instances sharing it poll when it says.
+                        reshaped_due.push((feed.url.to_string(), delay));
                     }
                     slot.feed = feed.clone();
                 }
@@ -326,6 +357,14 @@ impl Daemon {
                     let slot = initial_slot(feed, None);
                     self.slots.insert(feed.url.to_string(), slot);
                 }
+            }
+        }
+        for (url, delay) in reshaped_due {
+            let at = chrono::Duration::from_std(delay)
+                .ok()
+                .map(|d| Utc::now() + d);
+            if let Err(e) = self.ctx.store.set_next_poll(&url, at).await {
+                tracing::error!(feed = %url, error = %e, "cannot record the feed's schedule");
             }
         }
         tracing::info!(

@@ -14,7 +14,7 @@ use futures_util::stream::FuturesUnordered;
 use url::Url;
 
 use crate::pipeline::{Context, Outcome, Polled, RefreshError, refresh_feed};
-use crate::store::BatchCounts;
+use crate::store::{BatchCounts, Claim};
 
 /// One feed's result in a pass.
 #[derive(Debug)]
@@ -31,6 +31,8 @@ pub struct PassSummary {
     pub feeds_ok: usize,
     pub not_modified: usize,
     pub failed: usize,
+    /// Feeds another instance sharing the database was polling.
+    pub elsewhere: usize,
     pub entries: BatchCounts,
 }
 
@@ -44,6 +46,10 @@ impl PassSummary {
                     outcome: Outcome::NotModified | Outcome::Unchanged,
                     ..
                 }) => s.not_modified += 1,
+                Ok(Polled {
+                    outcome: Outcome::Elsewhere { .. },
+                    ..
+                }) => s.elsewhere += 1,
                 Ok(Polled {
                     outcome: Outcome::Stored(c),
                     ..
@@ -71,7 +77,11 @@ impl std::fmt::Display for PassSummary {
             f,
             "feeds: {} ok, {} not modified, {} failed; entries: {} new, {} updated",
             self.feeds_ok, self.not_modified, self.failed, self.entries.new, self.entries.updated
-        )
+        )?;
+        if self.elsewhere > 0 {
+            write!(f, "; {} polled by another instance", self.elsewhere)?;
+        }
+        Ok(())
     }
 }
 
@@ -121,7 +131,7 @@ pub async fn run_pass(ctx: &Context, on_done: impl Fn(&FeedReport)) -> Vec<FeedR
         .into_iter()
         .map(|feed| async move {
             let started = Instant::now();
-            let result = refresh_feed(ctx, feed).await;
+            let result = refresh_feed(ctx, feed, Claim::Now).await;
             FeedReport {
                 url: feed.url.clone(),
                 title: feed.title.clone(),

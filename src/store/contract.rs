@@ -46,13 +46,21 @@ pub(super) fn batch(feed_url: &str, entries: Vec<(Entry, &[&str])>) -> FeedBatch
     }
 }
 
+/// A poll of `feed_url`, which no other instance holds.
+pub(super) async fn started(store: &Store, feed_url: &str) -> super::Poll {
+    match store.start_poll(feed_url, super::Claim::Now).await.unwrap() {
+        super::Started::Poll(poll) => poll,
+        super::Started::Elsewhere { .. } => panic!("{feed_url} is held elsewhere"),
+    }
+}
+
 /// Polls `feed_url` and stores `entries` as its batch.
 pub(super) async fn store_batch(
     store: &Store,
     feed_url: &str,
     entries: Vec<(Entry, &[&str])>,
 ) -> super::BatchCounts {
-    let poll = store.start_poll(feed_url).await.unwrap();
+    let poll = started(store, feed_url).await;
     store
         .apply_batch(&poll, batch(feed_url, entries))
         .await
@@ -202,7 +210,7 @@ pub(super) async fn failures_are_recorded_and_cleared(store: Store) {
         vec![(entry("1", "https://a/1", 1), &[][..])],
     )
     .await;
-    let poll = store.start_poll("https://a/feed").await.unwrap();
+    let poll = started(&store, "https://a/feed").await;
     let failure = super::Failure {
         status: Some(503),
         error: "HTTP 503".into(),
@@ -215,7 +223,7 @@ pub(super) async fn failures_are_recorded_and_cleared(store: Store) {
     assert_eq!(status.last_error.as_deref(), Some("HTTP 503"));
     assert_eq!(status.consecutive_failures, 2);
     assert_eq!(status.entries, 1, "nothing stored was lost");
-    let poll = store.start_poll("https://a/feed").await.unwrap();
+    let poll = started(&store, "https://a/feed").await;
     let seen = super::Unchanged {
         status: 304,
         validators: Validators {
@@ -229,7 +237,7 @@ pub(super) async fn failures_are_recorded_and_cleared(store: Store) {
     let status = &store.feed_statuses().await.unwrap()[0];
     assert_eq!(status.last_error, None);
     assert_eq!(status.consecutive_failures, 0);
-    let again = store.start_poll("https://a/feed").await.unwrap();
+    let again = started(&store, "https://a/feed").await;
     assert_eq!(again.state.validators.etag.as_deref(), Some("\"v2\""));
     assert_eq!(again.state.body_hash.as_deref(), Some("h"));
 }

@@ -15,6 +15,7 @@ use crate::config::StorageConfig;
 use crate::dedup::cluster::Settings;
 use crate::model::{PreparedEntry, Story, StoryQuery, Validators};
 
+
 mod sqlite;
 
 #[cfg(test)]
@@ -62,6 +63,25 @@ pub struct FeedState {
 pub struct Poll {
     pub state: FeedState,
     ticket: Ticket,
+}
+
+/// Whether a poll may start when the shared schedule says the feed is not due yet (several
+/// instances on one database share it; a lone instance's is its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The daemon: only when the feed is due and no other instance is polling it.
+    Due,
+    /// `--once`: now, unless another instance is polling it.
+    Now,
+}
+
+/// How a request to poll a feed ended.
+pub enum Started {
+    Poll(Poll),
+    /// Another instance is polling the feed, or has and set its next poll: try again then.
+    Elsewhere {
+        until: Option<DateTime<Utc>>,
+    },
 }
 
 /// A backend's part of a [`Poll`] (the SQLite backend counts the polls under way, to know
@@ -200,9 +220,10 @@ impl Store {
         }).await)
     }
 
-    /// Begins a poll of the feed at `url`: its state, its row created on first sight.
-    pub async fn start_poll(&self, url: &str) -> Result<Poll, StoreError> {
-        on_backend!(self, b => b.start_poll(url).await)
+    /// Begins a poll of the feed at `url`, unless another instance holds it or `claim` says
+    /// it is not due: its state, its row created on first sight.
+    pub async fn start_poll(&self, url: &str, claim: Claim) -> Result<Started, StoreError> {
+        on_backend!(self, b => b.start_poll(url, claim).await)
     }
 
     /// Stores a poll's entries and the feed's new state, all or nothing. Returns once the

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{BatchCounts, FeedBatch, FeedState, Poll, StoreError, Ticket};
+use super::{BatchCounts, Claim, FeedBatch, FeedState, Poll, Started, StoreError, Ticket};
 use crate::dedup::cluster::Settings;
 
 mod db;
@@ -134,8 +134,9 @@ impl Sqlite {
     /// The feed's state for a poll, read on a reader connection when the feed already has its
     /// row (see `Db::register_feeds`): a poll starting while a group commit is written does not
     /// wait for it. Before, every new poll in a cold pass queued behind each commit, and the
-    /// pass's fetching stalled with it.
-    pub(super) async fn start_poll(&self, url: &str) -> Result<Poll, StoreError> {
+    /// pass's fetching stalled with it. One instance owns a SQLite database: its schedule is
+    /// the only one, so every claim is granted.
+    pub(super) async fn start_poll(&self, url: &str, _: Claim) -> Result<Started, StoreError> {
         let u = url.to_owned();
         let state = match self.read(move |db| db.find_feed_state(&u)).await? {
             Some(state) => state,
@@ -144,7 +145,7 @@ impl Sqlite {
                 self.write(move |db| db.feed_state(&u)).await?
             }
         };
-        Ok(self.poll(state))
+        Ok(Started::Poll(self.poll(state)))
     }
 
     fn poll(&self, state: FeedState) -> Poll {
