@@ -16,6 +16,7 @@ use crate::dedup::cluster::Settings;
 use crate::model::{PreparedEntry, Story, StoryQuery, Validators};
 
 
+mod rows;
 mod sqlite;
 
 #[cfg(test)]

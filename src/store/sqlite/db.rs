@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
 use super::schema;
@@ -209,15 +208,7 @@ impl Db {
     }
 }
 
-pub(super) fn ts(t: DateTime<Utc>) -> i64 {
-    t.timestamp()
-}
-
-pub(super) fn from_ts(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(secs, 0)
-        .single()
-        .unwrap_or(DateTime::UNIX_EPOCH)
-}
+pub(super) use crate::store::rows::{from_ts, ts};
 
 /// Moves WAL checkpoints off the writer. A checkpoint syncs the database file, and on a busy
 /// disk that sync took 0.3 s; made by the writer at the end of a commit, it held the store

@@ -4,9 +4,10 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{Row, params_from_iter};
 
-use super::db::{Db, from_ts};
+use super::db::Db;
 use crate::model::{Entry, Source, StoredEntry, Story, StoryQuery, Tag, tag_key};
 use crate::store::StoreError;
+use crate::store::rows::{self, Copy, from_ts};
 
 /// Entry columns the outputs need. Feed names come from a map loaded once per query, not a
 /// JOIN: in this SQLite build a JOIN with a bound parameter is re-prepared on every execution.
@@ -25,12 +26,6 @@ enum StoryRef {
 /// Feed id to (URL, title): the source named for each entry.
 type FeedNames = HashMap<i64, (String, String)>;
 
-struct Loaded {
-    stored: StoredEntry,
-    leads: bool,
-    feed_id: i64,
-}
-
 fn json_col<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = r.get(i)?;
     serde_json::from_str(&text).map_err(|e| {
@@ -38,7 +33,7 @@ fn json_col<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> rusqlite::Resu
     })
 }
 
-fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Loaded> {
+fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Copy> {
     let entry = Entry {
         source_id: r.get(3)?,
         title: r.get(4)?,
@@ -65,7 +60,7 @@ fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Loaded> {
         title,
         link: entry.link.clone(),
     };
-    Ok(Loaded {
+    Ok(Copy {
         stored: StoredEntry {
             id: r.get(0)?,
             guid: r.get(1)?,
@@ -140,12 +135,7 @@ impl Db {
             }
             offset += page;
         }
-        stories.sort_by(|a, b| {
-            b.primary
-                .date
-                .cmp(&a.primary.date)
-                .then(b.primary.id.cmp(&a.primary.id))
-        });
+        rows::newest_first(&mut stories);
         Ok(stories)
     }
 
@@ -202,40 +192,18 @@ impl Db {
         feeds: &FeedNames,
     ) -> Result<Story, StoreError> {
         let mut copies = self.copies(story, entry_id, feeds)?;
-        // Sorted here: with ORDER BY in SQL, this statement was re-prepared on every execution
-        // (SQLite weighs the bound value when choosing between index and sort).
-        copies.sort_by_key(|m| (!m.leads, m.stored.first_seen, m.stored.id));
-        let mut tags: Vec<Tag> = Vec::new();
         for m in &mut copies {
             m.stored.tags = self.tags_of(m.stored.id, spelling)?;
-            for t in &m.stored.tags {
-                if !tags.iter().any(|x| x.key() == t.key()) {
-                    tags.push(t.clone());
-                }
-            }
         }
-        let (guid, updated) = match story {
-            StoryRef::Story(id) => self
-                .conn
-                .prepare_cached("SELECT guid, updated_at FROM stories WHERE id = ?1")?
-                .query_row([id], |r| Ok((r.get(0)?, from_ts(r.get(1)?))))?,
-            StoryRef::Entry(_) => (copies[0].stored.guid.clone(), copies[0].stored.date),
+        let recorded = match story {
+            StoryRef::Story(id) => Some(
+                self.conn
+                    .prepare_cached("SELECT guid, updated_at FROM stories WHERE id = ?1")?
+                    .query_row([id], |r| Ok((r.get(0)?, from_ts(r.get(1)?))))?,
+            ),
+            StoryRef::Entry(_) => None,
         };
-        let mut feeds_named = HashSet::from([copies[0].feed_id]);
-        let mut rest = copies.drain(..);
-        let primary = rest.next().expect("a story has at least one copy").stored;
-        let also = rest
-            .filter(|m| feeds_named.insert(m.feed_id))
-            .map(|m| m.stored.source)
-            .collect();
-        tags.sort_by_key(|t| t.key());
-        Ok(Story {
-            guid,
-            updated: updated.max(primary.date),
-            primary,
-            also,
-            tags,
-        })
+        Ok(rows::story(copies, recorded))
     }
 
     fn copies(
@@ -243,7 +211,7 @@ impl Db {
         story: StoryRef,
         entry_id: i64,
         feeds: &FeedNames,
-    ) -> Result<Vec<Loaded>, StoreError> {
+    ) -> Result<Vec<Copy>, StoreError> {
         let (sql, id) = match story {
             StoryRef::Story(id) => (
                 format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.story_id = ?1"),
@@ -271,14 +239,10 @@ impl Db {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT tag FROM entry_tags WHERE entry_id = ?1")?;
-        let mut keys = stmt
+        let keys = stmt
             .query_map([entry_id], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        keys.sort();
-        Ok(keys
-            .into_iter()
-            .map(|k| Tag(spelling.get(&k).cloned().unwrap_or(k)))
-            .collect())
+        Ok(rows::spelled(keys, spelling))
     }
 
     /// Entries stored, for summaries and tests.
@@ -290,24 +254,10 @@ impl Db {
     }
 }
 
-/// An entry's category terms, and `(term, label)` for those its source labelled.
-type Categories = (Vec<String>, Vec<(String, String)>);
-
 /// The categories column: terms, with `[term, label]` where the source labelled one.
-fn categories_col(r: &Row, i: usize) -> rusqlite::Result<Categories> {
-    let items: Vec<serde_json::Value> = json_col(r, i)?;
-    let (mut terms, mut labels) = (Vec::new(), Vec::new());
-    for item in items {
-        match item {
-            serde_json::Value::String(term) => terms.push(term),
-            serde_json::Value::Array(pair) => {
-                if let [serde_json::Value::String(t), serde_json::Value::String(l)] = &pair[..] {
-                    terms.push(t.clone());
-                    labels.push((t.clone(), l.clone()));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok((terms, labels))
+fn categories_col(r: &Row, i: usize) -> rusqlite::Result<rows::Categories> {
+    let text: String = r.get(i)?;
+    rows::categories(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
 }

@@ -4,10 +4,11 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::db::{Db, from_ts, ts};
+use super::db::Db;
 use super::stories;
 use crate::dedup::index::{Arrival, StoryIndex};
 use crate::model::{PreparedEntry, Tag, effective_date};
+use crate::store::rows::{categories_json, from_ts, json, ts};
 use crate::store::{BatchCounts, FeedBatch, StoreError, SweepCounts};
 
 impl Db {
@@ -302,25 +303,4 @@ fn insert_tags(
         link.execute(params![key, entry_id, date])?;
     }
     Ok(())
-}
-
-/// JSON columns: small lists (authors, categories, enclosures) kept whole with their entry.
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("plain data always serialises")
-}
-
-/// An entry's categories as stored: a term, or `[term, label]` where the source labels it, so
-/// labels live beside their terms in the one column (older rows hold terms only).
-fn categories_json(x: &crate::model::Entry) -> String {
-    let items: Vec<serde_json::Value> = x
-        .categories
-        .iter()
-        .map(
-            |term| match x.category_labels.iter().find(|(t, _)| t == term) {
-                Some((_, label)) => serde_json::json!([term, label]),
-                None => serde_json::json!(term),
-            },
-        )
-        .collect();
-    serde_json::Value::Array(items).to_string()
 }

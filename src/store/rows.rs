@@ -1,0 +1,119 @@
+//! How every backend encodes a row's values and assembles a story from its copies: times as
+//! whole seconds, small lists as JSON text, categories with their labels. One encoding, so
+//! that a database moved from one engine to another reads back the same.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::model::{Entry, StoredEntry, Story, Tag};
+
+pub(super) fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+pub(super) fn from_ts(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0)
+        .single()
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// JSON columns: small lists (authors, categories, enclosures) kept whole with their entry.
+pub(super) fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data always serialises")
+}
+
+/// An entry's categories as stored: a term, or `[term, label]` where the source labels it, so
+/// labels live beside their terms in the one column (older rows hold terms only).
+pub(super) fn categories_json(x: &Entry) -> String {
+    let items: Vec<serde_json::Value> = x
+        .categories
+        .iter()
+        .map(
+            |term| match x.category_labels.iter().find(|(t, _)| t == term) {
+                Some((_, label)) => serde_json::json!([term, label]),
+                None => serde_json::json!(term),
+            },
+        )
+        .collect();
+    serde_json::Value::Array(items).to_string()
+}
+
+/// An entry's category terms, and `(term, label)` for those its source labelled.
+pub(super) type Categories = (Vec<String>, Vec<(String, String)>);
+
+/// The categories column read back: terms, with `[term, label]` where the source labelled one.
+pub(super) fn categories(text: &str) -> Result<Categories, serde_json::Error> {
+    let items: Vec<serde_json::Value> = serde_json::from_str(text)?;
+    let (mut terms, mut labels) = (Vec::new(), Vec::new());
+    for item in items {
+        match item {
+            serde_json::Value::String(term) => terms.push(term),
+            serde_json::Value::Array(pair) => {
+                if let [serde_json::Value::String(t), serde_json::Value::String(l)] = &pair[..] {
+                    terms.push(t.clone());
+                    labels.push((t.clone(), l.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((terms, labels))
+}
+
+/// One stored copy of a story, read back with what choosing its place in the story needs.
+pub(super) struct Copy {
+    pub stored: StoredEntry,
+    pub leads: bool,
+    pub feed_id: i64,
+}
+
+/// An entry's tags in display spelling, ordered by key.
+pub(super) fn spelled(mut keys: Vec<String>, spelling: &HashMap<String, String>) -> Vec<Tag> {
+    keys.sort();
+    keys.into_iter()
+        .map(|k| Tag(spelling.get(&k).cloned().unwrap_or(k)))
+        .collect()
+}
+
+/// A story from its copies (each with its tags): its lead first, the story's guid and
+/// updated date (`None`: an entry stored before stories were recorded is its own story), the
+/// other feeds that carried it, the union of its copies' tags.
+pub(super) fn story(mut copies: Vec<Copy>, recorded: Option<(String, DateTime<Utc>)>) -> Story {
+    copies.sort_by_key(|m| (!m.leads, m.stored.first_seen, m.stored.id));
+    let mut tags: Vec<Tag> = Vec::new();
+    for m in &copies {
+        for t in &m.stored.tags {
+            if !tags.iter().any(|x| x.key() == t.key()) {
+                tags.push(t.clone());
+            }
+        }
+    }
+    let (guid, updated) =
+        recorded.unwrap_or_else(|| (copies[0].stored.guid.clone(), copies[0].stored.date));
+    let mut feeds_named = HashSet::from([copies[0].feed_id]);
+    let mut rest = copies.into_iter();
+    let primary = rest.next().expect("a story has at least one copy").stored;
+    let also = rest
+        .filter(|m| feeds_named.insert(m.feed_id))
+        .map(|m| m.stored.source)
+        .collect();
+    tags.sort_by_key(|t| t.key());
+    Story {
+        guid,
+        updated: updated.max(primary.date),
+        primary,
+        also,
+        tags,
+    }
+}
+
+/// Stories newest first, by their lead's date.
+pub(super) fn newest_first(stories: &mut [Story]) {
+    stories.sort_by(|a, b| {
+        b.primary
+            .date
+            .cmp(&a.primary.date)
+            .then(b.primary.id.cmp(&a.primary.id))
+    });
+}
