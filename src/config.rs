@@ -51,9 +51,51 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
+    /// The SQLite database, unless `postgres` is set.
     pub path: PathBuf,
+    /// A PostgreSQL database shared by any number of instances, instead of `path`.
+    pub postgres: Option<PostgresConfig>,
     /// Entries are deleted this long after they were first seen (a tombstone stays behind).
     pub retention: Duration,
+}
+
+/// `[storage] url = "postgres://…"`: where the shared database is, and how this instance uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresConfig {
+    /// A libpq connection string or URL, as given (it may hold a password: never logged).
+    pub url: String,
+    /// Connections this instance keeps open.
+    pub pool: usize,
+    /// How long a claimed poll is this instance's before another may take the feed over.
+    pub lease: Duration,
+}
+
+impl PostgresConfig {
+    /// Where the database is, without user or password: for logs and `aggregate check`.
+    pub fn target(&self) -> String {
+        match self.url.parse::<tokio_postgres::Config>() {
+            Ok(c) => {
+                let hosts: Vec<String> = c
+                    .get_hosts()
+                    .iter()
+                    .map(|h| match h {
+                        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                        tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                    })
+                    .collect();
+                format!(
+                    "postgres {} database {}",
+                    if hosts.is_empty() {
+                        "localhost".into()
+                    } else {
+                        hosts.join(",")
+                    },
+                    c.get_dbname().unwrap_or("(the user's)")
+                )
+            }
+            Err(_) => "postgres (unreadable address)".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -7,6 +7,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+mod common;
+
 use aggregate::dedup;
 use aggregate::model::{Entry, StoryQuery, Validators};
 use aggregate::store::{Claim, FeedBatch, Started, Store};
@@ -77,22 +79,61 @@ fn pairs(groups: &[Vec<usize>]) -> HashSet<(usize, usize)> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_labelled_set_is_clustered_with_precision_first_and_no_guid_ever_changes() {
-    let path = format!(
-        "{}/fixtures/stories/labelled.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let items: Vec<Item> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+fn settings() -> dedup::cluster::Settings {
     // THRESHOLD=0.25 explores another setting; the assertions hold the default.
     let mut settings = dedup::cluster::Settings::default();
     if let Some(t) = std::env::var("THRESHOLD").ok().and_then(|t| t.parse().ok()) {
         settings.threshold = t;
     }
-    let store = Store::open_sqlite(&dir.path().join("t.db"), &settings)
+    settings
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_labelled_set_is_clustered_with_precision_first_and_no_guid_ever_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("t.db"), &settings())
         .await
         .unwrap();
+    cluster_labelled_set(&[store]).await;
+    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    let same_feed: i64 = conn.query_row(SAME_FEED_MERGES, [], |r| r.get(0)).unwrap();
+    assert_eq!(same_feed, 0, "entries of one feed merged");
+}
+
+/// Stories holding two entries of one feed: never.
+const SAME_FEED_MERGES: &str = "SELECT COUNT(*) FROM (SELECT story_id FROM entries \
+     GROUP BY story_id, feed_id HAVING COUNT(*) > 1) t";
+
+/// Three instances sharing one PostgreSQL database take the polls in turn: each decides its
+/// entries' stories from what all three stored, and the outcome is held to the same bar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_on_postgres_cluster_the_labelled_set_as_one_would() {
+    let Some(url) = common::postgres::fresh_database("clustering") else {
+        return;
+    };
+    let config = aggregate::config::PostgresConfig {
+        url: url.clone(),
+        pool: 4,
+        lease: std::time::Duration::from_secs(60),
+    };
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(Store::open_postgres(&config, &settings()).await.unwrap());
+    }
+    cluster_labelled_set(&stores).await;
+    let same_feed = common::postgres::psql(&url, SAME_FEED_MERGES);
+    assert_eq!(same_feed, "0", "entries of one feed merged");
+}
+
+/// Polls the labelled set's outlets ten times, in a shuffled order each time, taking turns
+/// among `stores`, then measures the stories shown against the labels.
+async fn cluster_labelled_set(stores: &[Store]) {
+    let path = format!(
+        "{}/fixtures/stories/labelled.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let items: Vec<Item> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut turn = 0usize;
     let mut outlets: Vec<&str> = items.iter().map(|i| i.outlet.as_str()).collect();
     outlets.sort();
     outlets.dedup();
@@ -118,15 +159,17 @@ async fn the_labelled_set_is_clustered_with_precision_first_and_no_guid_ever_cha
                 "https://{}.example/feed",
                 outlet.replace(' ', "").to_lowercase()
             );
+            turn += 1;
+            let store = &stores[turn % stores.len()];
             let Started::Poll(poll) = store.start_poll(&url, Claim::Now).await.unwrap() else {
-                panic!("one instance: every poll is its own");
+                panic!("polls are taken one at a time: none is held elsewhere");
             };
             store
                 .apply_batch(&poll, batch(outlet, &shown, now))
                 .await
                 .unwrap();
         }
-        stories = store
+        stories = stores[poll as usize % stores.len()]
             .stories(StoryQuery {
                 limit: 5000,
                 ..Default::default()
@@ -234,16 +277,6 @@ async fn the_labelled_set_is_clustered_with_precision_first_and_no_guid_ever_cha
             println!();
         }
     }
-    // Two entries of one feed in one story: never.
-    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
-    let same_feed: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM (SELECT story_id FROM entries GROUP BY story_id, feed_id HAVING COUNT(*) > 1)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(same_feed, 0, "entries of one feed merged");
     assert!(precision >= 0.97, "pairwise precision {precision:.3}");
     assert!(br >= 0.80, "B-cubed recall {br:.3}");
 }

@@ -113,9 +113,11 @@ fn reload(path: &Path, config_tx: &watch::Sender<Arc<Config>>) {
         }
         Ok(mut new) => {
             let old = config_tx.borrow().clone();
-            if new.storage.path != old.storage.path {
-                tracing::warn!("storage.path changed: takes effect after a restart");
+            if new.storage.path != old.storage.path || new.storage.postgres != old.storage.postgres
+            {
+                tracing::warn!("storage.path or storage.url changed: takes effect after a restart");
                 new.storage.path = old.storage.path.clone();
+                new.storage.postgres = old.storage.postgres.clone();
             }
             if new.server.listen != old.server.listen {
                 tracing::warn!("server.listen changed: takes effect after a restart");

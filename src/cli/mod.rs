@@ -177,12 +177,35 @@ pub fn describe(config: &Config, path: &std::path::Path) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(s, "config {} is valid", path.display());
-    let _ = writeln!(
-        s,
-        "storage: {} (retention {})",
-        config.storage.path.display(),
-        format_duration(config.storage.retention)
-    );
+    let storage = &config.storage;
+    let _ = match &storage.postgres {
+        Some(pg) => writeln!(
+            s,
+            "storage: {} (pool {}, lease {}, retention {})",
+            pg.target(),
+            pg.pool,
+            format_duration(pg.lease),
+            format_duration(storage.retention)
+        ),
+        None => writeln!(
+            s,
+            "storage: {} (retention {})",
+            storage.path.display(),
+            format_duration(storage.retention)
+        ),
+    };
+    if let Some(pg) = storage
+        .postgres
+        .as_ref()
+        .filter(|pg| pg.lease <= config.fetch.timeout)
+    {
+        let _ = writeln!(
+            s,
+            "warning: storage.lease ({}) is not longer than fetch.timeout ({}): a slow poll's lease can run out, and another instance poll the feed again (its result is then refused, not stored twice)",
+            format_duration(pg.lease),
+            format_duration(config.fetch.timeout)
+        );
+    }
     let f = &config.fetch;
     let _ = writeln!(
         s,

@@ -38,6 +38,9 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     path: Option<String>,
+    url: Option<String>,
+    pool: Option<i64>,
+    lease: Option<String>,
     retention: Option<String>,
 }
 
@@ -167,7 +170,7 @@ impl RawConfig {
             TagRules::compile(rules).map_err(|(i, m)| invalid(format!("tag[{i}].keywords"), m))?;
         let outputs = build_outputs(&self.output)?;
         Ok(Config {
-            storage: self.storage.build()?,
+            storage: self.storage.build(&fetch)?,
             fetch,
             server: self.server.build()?,
             feeds,
@@ -242,7 +245,25 @@ impl RawLimits {
 }
 
 impl RawStorage {
-    fn build(&self) -> Result<StorageConfig, Invalid> {
+    fn build(&self, fetch: &FetchConfig) -> Result<StorageConfig, Invalid> {
+        let postgres = self.postgres(fetch)?;
+        if postgres.is_some() && self.path.is_some() {
+            return Err(invalid(
+                "storage.url",
+                "and storage.path are exclusive: give url for PostgreSQL or path for SQLite",
+            ));
+        }
+        for (key, set) in [
+            ("pool", self.pool.is_some()),
+            ("lease", self.lease.is_some()),
+        ] {
+            if set && postgres.is_none() {
+                return Err(invalid(
+                    format!("storage.{key}"),
+                    "applies to PostgreSQL only; give storage.url too, or remove it",
+                ));
+            }
+        }
         let path = self.path.clone().unwrap_or_else(|| "aggregate.db".into());
         if path.trim().is_empty() {
             return Err(invalid(
@@ -252,8 +273,37 @@ impl RawStorage {
         }
         Ok(StorageConfig {
             path: PathBuf::from(path),
+            postgres,
             retention: duration_or("storage.retention", &self.retention, "90d")?,
         })
+    }
+}
+
+/// A lease outlives the longest fetch by this much: the parse and the commit after it.
+const LEASE_MARGIN: Duration = Duration::from_secs(60);
+
+impl RawStorage {
+    fn postgres(&self, fetch: &FetchConfig) -> Result<Option<PostgresConfig>, Invalid> {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
+        if let Err(e) = url.parse::<tokio_postgres::Config>() {
+            // The parser's message never repeats the string, which may hold a password.
+            return Err(invalid(
+                "storage.url",
+                format!(
+                    "is not a PostgreSQL address ({e}); give \"postgres://user@host/db\" or \"host=/run/postgresql dbname=aggregate\""
+                ),
+            ));
+        }
+        Ok(Some(PostgresConfig {
+            url: url.clone(),
+            pool: count_or("storage.pool", self.pool, 8)?,
+            lease: match &self.lease {
+                Some(_) => duration_or("storage.lease", &self.lease, "")?,
+                None => fetch.timeout + LEASE_MARGIN,
+            },
+        }))
     }
 }
 

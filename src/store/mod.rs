@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::config::StorageConfig;
+use crate::config::{PostgresConfig, StorageConfig};
 use crate::dedup::cluster::Settings;
 use crate::model::{PreparedEntry, Story, StoryQuery, Validators};
 
-
+mod postgres;
 mod rows;
 mod sqlite;
 
@@ -45,6 +45,13 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the database writer crashed (a bug in aggregate): {0}")]
     Crashed(String),
+    /// Several instances share the database, and this one's claim on a feed ran out before
+    /// its result was written: another instance polls the feed now, and this result is
+    /// refused rather than merged with that one's.
+    #[error(
+        "another instance took this feed over (this one's lease ran out, see storage.lease): its result was not stored"
+    )]
+    LeaseLost,
 }
 
 /// What the pipeline needs to poll a feed again.
@@ -89,6 +96,7 @@ pub enum Started {
 /// whether a batch should wait for others to commit with).
 enum Ticket {
     Sqlite(sqlite::InFlight),
+    Postgres(postgres::Lease),
 }
 
 /// Everything one successful fetch-and-parse of a feed writes.
@@ -170,6 +178,7 @@ pub struct Store {
 #[derive(Clone)]
 enum Backend {
     Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
 /// Runs `$call` on whichever backend the store is.
@@ -177,6 +186,7 @@ macro_rules! on_backend {
     ($store:expr, $b:ident => $call:expr) => {
         match &$store.backend {
             Backend::Sqlite($b) => $call,
+            Backend::Postgres($b) => $call,
         }
     };
 }
@@ -185,7 +195,21 @@ impl Store {
     /// Opens (creating and migrating as needed) the database the config names; stories are
     /// told apart under `stories`.
     pub async fn open(config: &StorageConfig, stories: &Settings) -> Result<Store, StoreError> {
-        Store::open_sqlite(&config.path, stories).await
+        match &config.postgres {
+            Some(pg) => Store::open_postgres(pg, stories).await,
+            None => Store::open_sqlite(&config.path, stories).await,
+        }
+    }
+
+    /// Connects to the PostgreSQL database the config names, migrating it (under an
+    /// advisory lock, so that instances starting together migrate it once).
+    pub async fn open_postgres(
+        config: &PostgresConfig,
+        stories: &Settings,
+    ) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Backend::Postgres(postgres::Postgres::open(config, stories).await?),
+        })
     }
 
     /// Opens (creating and migrating as needed) the SQLite database at `path`.
@@ -214,11 +238,7 @@ impl Store {
         feeds: Vec<String>,
         tag_spellings: Vec<String>,
     ) -> Result<(), StoreError> {
-        on_backend!(self, b => b.write(move |db| {
-            db.register_feeds(&feeds)?;
-            db.forget_gone_except(&feeds)?;
-            db.set_tag_spellings(&tag_spellings)
-        }).await)
+        on_backend!(self, b => b.configure(feeds, tag_spellings).await)
     }
 
     /// Begins a poll of the feed at `url`, unless another instance holds it or `claim` says
@@ -239,14 +259,12 @@ impl Store {
 
     /// A poll that found nothing new.
     pub async fn record_unchanged(&self, poll: &Poll, seen: Unchanged) -> Result<(), StoreError> {
-        let id = poll.state.id;
-        on_backend!(self, b => b.write(move |db| db.record_unchanged(id, &seen)).await)
+        on_backend!(self, b => b.record_unchanged(poll, seen).await)
     }
 
     /// A failed poll: nothing stored for the feed is touched but its status.
     pub async fn record_failure(&self, poll: &Poll, failure: Failure) -> Result<(), StoreError> {
-        let id = poll.state.id;
-        on_backend!(self, b => b.write(move |db| db.record_failure(id, &failure)).await)
+        on_backend!(self, b => b.record_failure(poll, failure).await)
     }
 
     /// Records when the scheduler means to poll the feed next (shown on the status page, and
@@ -256,15 +274,13 @@ impl Store {
         url: &str,
         at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let url = url.to_owned();
-        on_backend!(self, b => b.write(move |db| db.set_next_poll(&url, at)).await)
+        on_backend!(self, b => b.set_next_poll(url, at).await)
     }
 
     /// The server said 410 Gone: polling stops for good (until the feed is removed from the
     /// config and added again, or its URL changes).
     pub async fn mark_gone(&self, url: &str) -> Result<(), StoreError> {
-        let url = url.to_owned();
-        on_backend!(self, b => b.write(move |db| db.mark_gone(&url)).await)
+        on_backend!(self, b => b.mark_gone(url).await)
     }
 
     /// Deletes entries first seen before `cutoff`, leaving tombstones, and forgets tombstones
@@ -274,32 +290,32 @@ impl Store {
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<SweepCounts, StoreError> {
-        on_backend!(self, b => b.write(move |db| db.sweep(cutoff, now)).await)
+        on_backend!(self, b => b.sweep(cutoff, now).await)
     }
 
     /// The newest `q.limit` stories having any of `q.tags` (all when empty) and none of
     /// `q.exclude`, each story once, newest first.
     pub async fn stories(&self, q: StoryQuery) -> Result<Vec<Story>, StoreError> {
-        on_backend!(self, b => b.read(move |db| db.stories(&q)).await)
+        on_backend!(self, b => b.stories(q).await)
     }
 
     /// Every feed's health, in the order they were first subscribed.
     pub async fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
-        on_backend!(self, b => b.read(|db| db.feed_statuses()).await)
+        on_backend!(self, b => b.feed_statuses().await)
     }
 
     /// A cheap query proving the database answers (health checks).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_backend!(self, b => b.read(|db| db.ping()).await)
+        on_backend!(self, b => b.ping().await)
     }
 
     /// Entries stored, for summaries and tests.
     pub async fn entry_count(&self) -> Result<u64, StoreError> {
-        on_backend!(self, b => b.read(|db| db.entry_count()).await)
+        on_backend!(self, b => b.entry_count().await)
     }
 
     /// Checks that the stored data is whole (the engine's own check).
     pub async fn integrity_check(&self) -> Result<(), StoreError> {
-        on_backend!(self, b => b.read(|db| db.integrity_check()).await)
+        on_backend!(self, b => b.integrity_check().await)
     }
 }

@@ -6,6 +6,7 @@
 pub mod daemon;
 pub mod evil;
 pub mod oracle;
+pub mod postgres;
 pub mod render;
 
 use std::io::Write;

@@ -8,8 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{BatchCounts, Claim, FeedBatch, FeedState, Poll, Started, StoreError, Ticket};
+use chrono::{DateTime, Utc};
+
+use super::{
+    BatchCounts, Claim, Failure, FeedBatch, FeedState, FeedStatus, Poll, Started, StoreError,
+    SweepCounts, Ticket, Unchanged,
+};
 use crate::dedup::cluster::Settings;
+use crate::model::{Story, StoryQuery};
 
 mod db;
 mod feeds;
@@ -110,6 +116,79 @@ impl Sqlite {
         2 * GROUP_BATCHES
     }
 
+    pub(super) async fn configure(
+        &self,
+        feeds: Vec<String>,
+        tag_spellings: Vec<String>,
+    ) -> Result<(), StoreError> {
+        self.write(move |db| {
+            db.register_feeds(&feeds)?;
+            db.forget_gone_except(&feeds)?;
+            db.set_tag_spellings(&tag_spellings)
+        })
+        .await
+    }
+
+    pub(super) async fn record_unchanged(
+        &self,
+        poll: &Poll,
+        seen: Unchanged,
+    ) -> Result<(), StoreError> {
+        let id = poll.state.id;
+        self.write(move |db| db.record_unchanged(id, &seen)).await
+    }
+
+    pub(super) async fn record_failure(
+        &self,
+        poll: &Poll,
+        failure: Failure,
+    ) -> Result<(), StoreError> {
+        let id = poll.state.id;
+        self.write(move |db| db.record_failure(id, &failure)).await
+    }
+
+    pub(super) async fn set_next_poll(
+        &self,
+        url: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let url = url.to_owned();
+        self.write(move |db| db.set_next_poll(&url, at)).await
+    }
+
+    pub(super) async fn mark_gone(&self, url: &str) -> Result<(), StoreError> {
+        let url = url.to_owned();
+        self.write(move |db| db.mark_gone(&url)).await
+    }
+
+    pub(super) async fn sweep(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<SweepCounts, StoreError> {
+        self.write(move |db| db.sweep(cutoff, now)).await
+    }
+
+    pub(super) async fn stories(&self, q: StoryQuery) -> Result<Vec<Story>, StoreError> {
+        self.read(move |db| db.stories(&q)).await
+    }
+
+    pub(super) async fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
+        self.read(|db| db.feed_statuses()).await
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|db| db.ping()).await
+    }
+
+    pub(super) async fn entry_count(&self) -> Result<u64, StoreError> {
+        self.read(|db| db.entry_count()).await
+    }
+
+    pub(super) async fn integrity_check(&self) -> Result<(), StoreError> {
+        self.read(|db| db.integrity_check()).await
+    }
+
     /// Runs a write on the writer connection, outside any group.
     pub(super) async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
@@ -165,8 +244,9 @@ impl Sqlite {
         poll: &Poll,
         batch: FeedBatch,
     ) -> Result<BatchCounts, StoreError> {
-        let Ticket::Sqlite(in_flight) = &poll.ticket;
-        in_flight.release();
+        if let Ticket::Sqlite(in_flight) = &poll.ticket {
+            in_flight.release();
+        }
         let others_coming = self.in_flight.load(Ordering::SeqCst) > 0;
         let (reply, result) = tokio::sync::oneshot::channel();
         let first = {

@@ -1,0 +1,446 @@
+//! The PostgreSQL backend, for several instances sharing one database: a pool of connections
+//! (deadpool), polls claimed by lease so that each feed is polled by one instance at a time
+//! and a zombie's late batch is refused, writes taken in turn under an advisory lock so that
+//! every instance's index of recent stories sees every story (see `write`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use super::rows::{from_ts, ts};
+use super::{Claim, Failure, FeedState, FeedStatus, Poll, Started, StoreError, Ticket, Unchanged};
+use crate::config::PostgresConfig;
+use crate::dedup::cluster::Settings;
+use crate::dedup::index::StoryIndex;
+use crate::model::{Validators, tag_key};
+
+mod read;
+mod schema;
+mod write;
+
+#[derive(Clone)]
+pub(super) struct Postgres {
+    pool: Pool,
+    /// This instance's index of recent stories, and how far it has read others' writes.
+    /// A tokio mutex: it is held across the batch's queries, and one instance writes one
+    /// batch at a time anyway (the advisory lock serialises all instances' writes).
+    writer: Arc<tokio::sync::Mutex<write::Writer>>,
+    /// Who holds a lease: host, process and a random part, unique per run.
+    owner: Arc<str>,
+    lease: Duration,
+}
+
+/// A claimed poll: the token its batch must still hold to be stored.
+pub(super) struct Lease {
+    token: i64,
+}
+
+/// How long a connection waits for the pool before the call fails: the pool is full only
+/// when the database is slow to answer, and a caller should hear of it.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// A claim may be granted this early: the scheduler's timer and the stored next poll (whole
+/// seconds) are the same moment rounded differently.
+const DUE_SLACK_SECS: i64 = 1;
+
+pub(super) fn pg_err(e: tokio_postgres::Error) -> StoreError {
+    use tokio_postgres::error::SqlState;
+    match e.code() {
+        Some(c) if *c == SqlState::DISK_FULL => StoreError::Full,
+        Some(c) if *c == SqlState::IO_ERROR => StoreError::Io,
+        Some(c) if *c == SqlState::DATA_CORRUPTED || *c == SqlState::INDEX_CORRUPTED => {
+            StoreError::Corrupt(e.to_string())
+        }
+        _ => match e.as_db_error() {
+            Some(db) => StoreError::Engine(format!("PostgreSQL: {}", db.message())),
+            None => match std::error::Error::source(&e) {
+                Some(cause) => StoreError::Engine(format!("PostgreSQL: {e}: {cause}")),
+                None => StoreError::Engine(format!("PostgreSQL: {e}")),
+            },
+        },
+    }
+}
+
+fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg_err(e),
+        deadpool_postgres::PoolError::Timeout(_) => StoreError::Busy(POOL_WAIT),
+        other => StoreError::Engine(format!("PostgreSQL connection pool: {other}")),
+    }
+}
+
+impl Postgres {
+    pub(super) async fn open(
+        pg: &PostgresConfig,
+        settings: &Settings,
+    ) -> Result<Postgres, StoreError> {
+        let open_err = |message: String| StoreError::Open {
+            target: pg.target(),
+            message,
+        };
+        let mut config: tokio_postgres::Config =
+            pg.url.parse().map_err(|e| open_err(format!("{e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        config.application_name("aggregate");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pg.pool)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(Duration::from_secs(15)))
+            .build()
+            .map_err(|e| open_err(e.to_string()))?;
+        let owner: Arc<str> = instance_name().into();
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| open_err(pool_err(e).to_string()))?;
+        schema::migrate(&mut client, &owner)
+            .await
+            .map_err(|e| match e {
+                StoreError::TooNew { .. } => e,
+                other => open_err(other.to_string()),
+            })?;
+        Ok(Postgres {
+            pool,
+            writer: Arc::new(tokio::sync::Mutex::new(write::Writer::new(
+                StoryIndex::new(settings.clone()),
+            ))),
+            owner,
+            lease: pg.lease,
+        })
+    }
+
+    async fn client(&self) -> Result<Client, StoreError> {
+        self.pool.get().await.map_err(pool_err)
+    }
+
+    pub(super) fn queue_depth(&self) -> usize {
+        // Batches are written one at a time per instance: more waiting gains nothing.
+        2 * self.pool.status().max_size
+    }
+
+    pub(super) async fn configure(
+        &self,
+        feeds: Vec<String>,
+        tag_spellings: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        tx.execute(
+            "INSERT INTO feeds (url) SELECT * FROM UNNEST($1::text[]) ON CONFLICT (url) DO NOTHING",
+            &[&feeds],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.execute(
+            "UPDATE feeds SET gone = FALSE WHERE gone AND NOT (url = ANY($1))",
+            &[&feeds],
+        )
+        .await
+        .map_err(pg_err)?;
+        // In key order, as every writer inserts tags: no two transactions wait on each other.
+        let mut spelled: Vec<(String, String)> = tag_spellings
+            .into_iter()
+            .map(|name| (tag_key(&name), name))
+            .collect();
+        spelled.sort();
+        spelled.dedup_by(|a, b| a.0 == b.0);
+        let (keys, names): (Vec<String>, Vec<String>) = spelled.into_iter().unzip();
+        tx.execute(
+            "INSERT INTO tags (key, display) SELECT * FROM UNNEST($1::text[], $2::text[])
+             ON CONFLICT (key) DO UPDATE SET display = excluded.display",
+            &[&keys, &names],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)
+    }
+
+    /// Claims the feed for a poll: granted when no other instance holds an unexpired lease on
+    /// it and (for `Claim::Due`) the shared schedule says it is due. The row is locked with
+    /// SKIP LOCKED: an instance claiming it at the same moment is told "elsewhere", not made
+    /// to wait.
+    pub(super) async fn start_poll(&self, url: &str, claim: Claim) -> Result<Started, StoreError> {
+        let client = self.client().await?;
+        let lease_secs = self.lease.as_secs_f64();
+        let due_by = ts(Utc::now()) + DUE_SLACK_SECS;
+        let any_time = claim == Claim::Now;
+        for _ in 0..2 {
+            let claimed = client
+                .query_opt(
+                    "UPDATE feeds f SET lease_owner = $2, lease_token = nextval('lease_tokens'),
+                        lease_until = clock_timestamp() + $3::float8 * interval '1 second'
+                     FROM (SELECT id FROM feeds WHERE url = $1
+                             AND (lease_until IS NULL OR lease_until < clock_timestamp())
+                             AND ($4 OR next_poll IS NULL OR next_poll <= $5)
+                           FOR UPDATE SKIP LOCKED) c
+                     WHERE f.id = c.id
+                     RETURNING f.id, f.etag, f.last_modified, f.body_hash, f.current_url,
+                               f.fingerprint, f.lease_token",
+                    &[&url, &&*self.owner, &lease_secs, &any_time, &due_by],
+                )
+                .await
+                .map_err(pg_err)?;
+            if let Some(r) = claimed {
+                let state = FeedState {
+                    id: r.get(0),
+                    validators: Validators {
+                        etag: r.get(1),
+                        last_modified: r.get(2),
+                    },
+                    body_hash: r.get(3),
+                    current_url: r.get(4),
+                    fingerprint: r.get(5),
+                };
+                return Ok(Started::Poll(Poll {
+                    state,
+                    ticket: Ticket::Postgres(Lease { token: r.get(6) }),
+                }));
+            }
+            let held = client
+                .query_opt(
+                    "SELECT next_poll,
+                        CASE WHEN lease_until > clock_timestamp()
+                             THEN extract(epoch FROM lease_until)::bigint END
+                     FROM feeds WHERE url = $1",
+                    &[&url],
+                )
+                .await
+                .map_err(pg_err)?;
+            match held {
+                Some(r) => {
+                    let (next, leased): (Option<i64>, Option<i64>) = (r.get(0), r.get(1));
+                    let until = leased.or(next).map(from_ts);
+                    return Ok(Started::Elsewhere { until });
+                }
+                // First sight of the feed: its row, then the claim again.
+                None => {
+                    client
+                        .execute(
+                            "INSERT INTO feeds (url) VALUES ($1) ON CONFLICT (url) DO NOTHING",
+                            &[&url],
+                        )
+                        .await
+                        .map_err(pg_err)?;
+                }
+            }
+        }
+        Err(StoreError::Engine(format!(
+            "the row of feed {url} vanished while it was claimed"
+        )))
+    }
+
+    /// When a poll's result is recorded, its lease ends and the feed is held back until
+    /// this, for the scheduler that polled it to say when it is next due (set_next_poll,
+    /// moments later). If that never comes (`--once`, or the instance died), any instance
+    /// polls the feed again after a lease's length.
+    fn hold_until(&self, now: DateTime<Utc>) -> i64 {
+        ts(now) + self.lease.as_secs().max(1) as i64
+    }
+
+    fn token(poll: &Poll) -> i64 {
+        match &poll.ticket {
+            Ticket::Postgres(lease) => lease.token,
+            _ => unreachable!("a poll is claimed from the store that records it"),
+        }
+    }
+
+    pub(super) async fn record_unchanged(
+        &self,
+        poll: &Poll,
+        seen: Unchanged,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE feeds SET etag = COALESCE($3, etag),
+                    last_modified = COALESCE($4, last_modified),
+                    current_url = COALESCE($5, current_url),
+                    last_attempt = $6, last_success = $6, last_status = $7, last_error = NULL,
+                    consecutive_failures = 0, lease_until = NULL, next_poll = $8
+                 WHERE id = $1 AND lease_token = $2",
+                &[
+                    &poll.state.id,
+                    &Self::token(poll),
+                    &seen.validators.etag,
+                    &seen.validators.last_modified,
+                    &seen.moved_to,
+                    &ts(seen.now),
+                    &i32::from(seen.status),
+                    &self.hold_until(seen.now),
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        held(n)
+    }
+
+    pub(super) async fn record_failure(
+        &self,
+        poll: &Poll,
+        failure: Failure,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE feeds SET last_attempt = $3, last_status = $4, last_error = $5,
+                    consecutive_failures = consecutive_failures + 1, lease_until = NULL,
+                    next_poll = $6
+                 WHERE id = $1 AND lease_token = $2",
+                &[
+                    &poll.state.id,
+                    &Self::token(poll),
+                    &ts(failure.now),
+                    &failure.status.map(i32::from),
+                    &failure.error,
+                    &self.hold_until(failure.now),
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        held(n)
+    }
+
+    /// Records the next poll (the lease ended with the poll's result, which held the feed
+    /// back until now: see `hold_until`). A feed another instance has claimed since is left
+    /// alone: that instance records its own schedule.
+    pub(super) async fn set_next_poll(
+        &self,
+        url: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE feeds SET next_poll = $2, lease_owner = NULL, lease_until = NULL
+                 WHERE url = $1 AND (lease_owner IS NULL OR lease_owner = $3)",
+                &[&url, &at.map(ts), &&*self.owner],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    pub(super) async fn mark_gone(&self, url: &str) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE feeds SET gone = TRUE, next_poll = NULL, lease_owner = NULL,
+                    lease_until = NULL
+                 WHERE url = $1 AND (lease_owner IS NULL OR lease_owner = $2)",
+                &[&url, &&*self.owner],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    pub(super) async fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT f.url, f.title, f.current_url, f.last_attempt, f.last_success,
+                    f.last_status, f.last_error, f.consecutive_failures, f.next_poll, f.gone,
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id), f.last_note
+                 FROM feeds f ORDER BY f.id",
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| FeedStatus {
+                url: r.get(0),
+                title: r.get(1),
+                current_url: r.get(2),
+                last_attempt: r.get::<_, Option<i64>>(3).map(from_ts),
+                last_success: r.get::<_, Option<i64>>(4).map(from_ts),
+                last_status: r.get::<_, Option<i32>>(5).map(|s| s as u16),
+                last_error: r.get(6),
+                consecutive_failures: r.get::<_, i32>(7) as u32,
+                next_poll: r.get::<_, Option<i64>>(8).map(from_ts),
+                gone: r.get(9),
+                entries: r.get::<_, i64>(10) as u64,
+                last_note: r.get(11),
+            })
+            .collect())
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .query_one("SELECT 1", &[])
+            .await
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    pub(super) async fn entry_count(&self) -> Result<u64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT COUNT(*) FROM entries", &[])
+            .await
+            .map_err(pg_err)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// PostgreSQL checks its pages itself; what can be checked from here is that every row
+    /// points at something (the constraints) and every story has a copy that leads it.
+    pub(super) async fn integrity_check(&self) -> Result<(), StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT COUNT(*) FROM stories s
+                 WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.story_id = s.id AND e.leads)",
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
+        match row.get::<_, i64>(0) {
+            0 => Ok(()),
+            n => Err(StoreError::Corrupt(format!("{n} stories have no lead"))),
+        }
+    }
+}
+
+/// A statement guarded by the poll's lease changed no row: the lease was lost.
+fn held(rows: u64) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::LeaseLost)
+    } else {
+        Ok(())
+    }
+}
+
+/// This instance's name in leases and the schema history: host, process id and a random
+/// part (a restarted process with a reused pid is another instance).
+fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "{host}:{}:{:06x}",
+        std::process::id(),
+        fastrand::u32(..0x100_0000)
+    )
+}
+
+#[cfg(test)]
+mod tests;

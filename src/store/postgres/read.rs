@@ -1,0 +1,249 @@
+//! Reads: stories for outputs, each once with every source that carried it. The same
+//! selection as SQLite's (newest candidates by tag, each story once, its lead first), in a
+//! few round trips per page rather than several per story: candidates, then their stories'
+//! copies, tags and guids, each as one query over arrays.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio_postgres::Row;
+
+use super::{Postgres, pg_err};
+use crate::model::{Entry, Source, StoredEntry, Story, StoryQuery, tag_key};
+use crate::store::StoreError;
+use crate::store::rows::{self, Copy, from_ts};
+
+/// The candidate query for `n` tags, a page of `limit` at `offset`: each tag's newest rows
+/// walk `entry_tags`' (tag, date, entry) key and stop after `limit + offset` rows.
+fn candidate_sql(n: usize, limit: usize, offset: usize) -> String {
+    if n == 0 {
+        return format!(
+            "SELECT id FROM entries ORDER BY date DESC, id DESC LIMIT {limit} OFFSET {offset}"
+        );
+    }
+    let window = limit + offset;
+    let per_tag: Vec<String> = (1..=n)
+        .map(|i| {
+            format!(
+                "(SELECT entry_id, date FROM entry_tags WHERE tag = ${i} \
+                 ORDER BY date DESC, entry_id DESC LIMIT {window})"
+            )
+        })
+        .collect();
+    format!(
+        "SELECT entry_id FROM ({}) t GROUP BY entry_id ORDER BY MAX(date) DESC, entry_id DESC \
+         LIMIT {limit} OFFSET {offset}",
+        per_tag.join(" UNION ALL ")
+    )
+}
+
+const ENTRY_COLUMNS: &str = "e.id, e.guid, e.leads, e.source_id, e.title, e.link, e.summary,
+    e.content, e.authors, e.categories, e.enclosures, e.published, e.updated, e.date,
+    e.first_seen, e.feed_id, e.story_id";
+
+/// A story as its copies point to it: its id, or an entry with no story recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum StoryRef {
+    Story(i64),
+    Entry(i64),
+}
+
+type FeedNames = HashMap<i64, (String, String)>;
+
+fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("entries.{column}: {e}"))
+}
+
+fn load_row(r: &Row, feeds: &FeedNames) -> Result<(Copy, Option<i64>), StoreError> {
+    let (categories, category_labels) =
+        rows::categories(r.get(9)).map_err(|e| corrupt("categories", e))?;
+    let entry = Entry {
+        source_id: r.get(3),
+        title: r.get(4),
+        link: r.get(5),
+        summary: r.get(6),
+        content: r.get(7),
+        authors: serde_json::from_str(r.get(8)).map_err(|e| corrupt("authors", e))?,
+        categories,
+        category_labels,
+        enclosures: serde_json::from_str(r.get(10)).map_err(|e| corrupt("enclosures", e))?,
+        published: r.get::<_, Option<i64>>(11).map(from_ts),
+        updated: r.get::<_, Option<i64>>(12).map(from_ts),
+    };
+    let feed_id: i64 = r.get(15);
+    let (feed_url, title) = feeds.get(&feed_id).cloned().unwrap_or_default();
+    let source = Source {
+        feed_url,
+        title,
+        link: entry.link.clone(),
+    };
+    let copy = Copy {
+        stored: StoredEntry {
+            id: r.get(0),
+            guid: r.get(1),
+            date: from_ts(r.get(13)),
+            first_seen: from_ts(r.get(14)),
+            entry,
+            source,
+            tags: Vec::new(),
+        },
+        leads: r.get(2),
+        feed_id,
+    };
+    Ok((copy, r.get(16)))
+}
+
+impl Postgres {
+    /// The newest `q.limit` stories having any of `q.tags` (all when empty) and none of
+    /// `q.exclude`, each story once: its lead, with every other source named.
+    pub(in crate::store) async fn stories(&self, q: StoryQuery) -> Result<Vec<Story>, StoreError> {
+        let client = self.client().await?;
+        let include: Vec<String> = q.tags.iter().map(|t| tag_key(t)).collect();
+        let exclude: HashSet<String> = q.exclude.iter().map(|t| tag_key(t)).collect();
+        let page = (q.limit * 2).max(50);
+        let spelling: HashMap<String, String> = client
+            .query("SELECT key, display FROM tags", &[])
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let feeds: FeedNames = client
+            .query("SELECT id, url, COALESCE(title, url) FROM feeds", &[])
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect();
+        let mut seen = HashSet::new();
+        let mut stories = Vec::new();
+        let mut offset = 0;
+        loop {
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                include.iter().map(|t| t as _).collect();
+            let ids: Vec<i64> = client
+                .query(&candidate_sql(include.len(), page, offset), &params)
+                .await
+                .map_err(pg_err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let refs = story_refs(&client, &ids).await?;
+            let fresh: Vec<StoryRef> = ids
+                .iter()
+                .map(|id| refs[id])
+                .filter(|r| seen.insert(*r))
+                .collect();
+            let mut loaded = load_stories(&client, &fresh, &feeds, &spelling).await?;
+            for r in &fresh {
+                // Swept between the two queries: gone from the output as from the database.
+                let Some(story) = loaded.remove(r) else {
+                    continue;
+                };
+                if story.tags.iter().any(|t| exclude.contains(&t.key())) {
+                    continue;
+                }
+                stories.push(story);
+                if stories.len() >= q.limit {
+                    rows::newest_first(&mut stories);
+                    return Ok(stories);
+                }
+            }
+            if ids.len() < page {
+                break;
+            }
+            offset += page;
+        }
+        rows::newest_first(&mut stories);
+        Ok(stories)
+    }
+}
+
+/// The story each entry is in.
+async fn story_refs(
+    client: &deadpool_postgres::Client,
+    ids: &[i64],
+) -> Result<HashMap<i64, StoryRef>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT id, story_id FROM entries WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(pg_err)?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let (id, story): (i64, Option<i64>) = (r.get(0), r.get(1));
+            (id, story.map_or(StoryRef::Entry(id), StoryRef::Story))
+        })
+        .collect())
+}
+
+/// Every copy of the given stories, with its tags, assembled into stories.
+async fn load_stories(
+    client: &deadpool_postgres::Client,
+    refs: &[StoryRef],
+    feeds: &FeedNames,
+    spelling: &HashMap<String, String>,
+) -> Result<HashMap<StoryRef, Story>, StoreError> {
+    let (mut story_ids, mut entry_ids) = (Vec::new(), Vec::new());
+    for r in refs {
+        match r {
+            StoryRef::Story(id) => story_ids.push(*id),
+            StoryRef::Entry(id) => entry_ids.push(*id),
+        }
+    }
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries e
+                 WHERE e.story_id = ANY($1) OR (e.id = ANY($2) AND e.story_id IS NULL)"
+            ),
+            &[&story_ids, &entry_ids],
+        )
+        .await
+        .map_err(pg_err)?;
+    let mut copies: HashMap<StoryRef, Vec<Copy>> = HashMap::new();
+    let mut all_ids = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (copy, story) = load_row(r, feeds)?;
+        all_ids.push(copy.stored.id);
+        let key = story.map_or(StoryRef::Entry(copy.stored.id), StoryRef::Story);
+        copies.entry(key).or_default().push(copy);
+    }
+    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+    for r in client
+        .query(
+            "SELECT entry_id, tag FROM entry_tags WHERE entry_id = ANY($1)",
+            &[&all_ids],
+        )
+        .await
+        .map_err(pg_err)?
+    {
+        tags.entry(r.get(0)).or_default().push(r.get(1));
+    }
+    let mut recorded: HashMap<i64, (String, chrono::DateTime<chrono::Utc>)> = HashMap::new();
+    for r in client
+        .query(
+            "SELECT id, guid, updated_at FROM stories WHERE id = ANY($1)",
+            &[&story_ids],
+        )
+        .await
+        .map_err(pg_err)?
+    {
+        recorded.insert(r.get(0), (r.get(1), from_ts(r.get(2))));
+    }
+    let mut stories = HashMap::new();
+    for (key, mut members) in copies {
+        for m in &mut members {
+            let keys = tags.remove(&m.stored.id).unwrap_or_default();
+            m.stored.tags = rows::spelled(keys, spelling);
+        }
+        let story_record = match key {
+            StoryRef::Story(id) => recorded.remove(&id),
+            StoryRef::Entry(_) => None,
+        };
+        stories.insert(key, rows::story(members, story_record));
+    }
+    Ok(stories)
+}
