@@ -83,6 +83,16 @@ impl Tag {
     }
 }
 
+/// The server a URL is fetched from, as politeness counts it: host and port (two ports of one
+/// host are two servers). Per-host limits, Retry-After holds and the order of a pass all use it.
+pub fn host_key(url: &url::Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
 /// The case-folded form of a tag name, for matching and storage.
 pub fn tag_key(name: &str) -> String {
     name.trim().trim_start_matches('#').trim().to_lowercase()
@@ -164,6 +174,9 @@ pub struct Story {
     pub guid: String,
     /// When the story last changed for a reader: its lead's date, or when a copy joined.
     pub updated: DateTime<Utc>,
+    /// When what the story shows was last written: a copy stored, edited or joined. The
+    /// data's own time, so every instance sharing a database serves one Last-Modified.
+    pub changed: DateTime<Utc>,
     pub primary: StoredEntry,
     pub also: Vec<Source>,
     /// Union of the tags of every entry of the story, in display spelling.

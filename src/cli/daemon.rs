@@ -44,6 +44,8 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
         live: live.clone(),
         metrics: metrics.clone(),
     };
+    let changed = live.clone();
+    (ctx.store).watch_changes(token.clone(), Arc::new(move || changed.changed()));
     let server = tokio::spawn(serve::run(listener, state, token.clone()));
     tokio::spawn(handle_signals(config_path, config_tx, token.clone()));
     if let Some(every) = sd_notify::watchdog_enabled() {

@@ -123,11 +123,7 @@ impl Fetcher {
     }
 
     fn host_permit(&self, url: &Url) -> Arc<Semaphore> {
-        let key = format!(
-            "{}:{}",
-            url.host_str().unwrap_or(""),
-            url.port_or_known_default().unwrap_or(0)
-        );
+        let key = crate::model::host_key(url);
         let mut hosts = self.hosts.lock().expect("host map poisoned");
         hosts
             .entry(key)

@@ -15,6 +15,7 @@ fn story(id: i64, also: bool) -> Story {
     Story {
         guid: format!("urn:uuid:00000000-0000-0000-0000-{id:012}"),
         updated: date,
+        changed: date,
         primary: StoredEntry {
             id,
             guid: format!("urn:uuid:00000000-0000-0000-0000-{id:012}"),

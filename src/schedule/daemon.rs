@@ -100,11 +100,7 @@ pub async fn run(
 }
 
 fn host_of(feed: &FeedConfig) -> String {
-    format!(
-        "{}:{}",
-        feed.url.host_str().unwrap_or(""),
-        feed.url.port_or_known_default().unwrap_or(0)
-    )
+    crate::model::host_key(&feed.url)
 }
 
 impl Daemon {
@@ -271,8 +267,15 @@ impl Daemon {
             ..
         } = last
         {
-            self.host_block
-                .insert(host_of(&slot.feed), Instant::now() + r.min(MAX_RETRY_AFTER));
+            let (host, hold) = (host_of(&slot.feed), r.min(MAX_RETRY_AFTER));
+            self.host_block.insert(host.clone(), Instant::now() + hold);
+            // Instances sharing the store honour it too.
+            let until = chrono::Duration::from_std(hold).map(|h| Utc::now() + h);
+            if let Ok(until) = until
+                && let Err(e) = self.ctx.store.hold_host(&host, until).await
+            {
+                tracing::error!(host, error = %e, "cannot record the host's Retry-After");
+            }
         }
         let url = done.url.clone();
         let next = match next_delay(slot.feed.interval, last) {

@@ -102,11 +102,11 @@ pub async fn sweep_retention(
 /// Feeds in an order that takes one from each host in turn, so that a host with many feeds
 /// (held to `per_host` at a time) does not fill every in-flight slot of a pass.
 fn interleave_hosts(feeds: &[crate::config::FeedConfig]) -> Vec<&crate::config::FeedConfig> {
-    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut by_host: Vec<std::collections::VecDeque<&crate::config::FeedConfig>> = Vec::new();
     for f in feeds {
         let i = *index
-            .entry(f.url.host_str().unwrap_or(""))
+            .entry(crate::model::host_key(&f.url))
             .or_insert_with(|| {
                 by_host.push(std::collections::VecDeque::new());
                 by_host.len() - 1

@@ -88,13 +88,17 @@ impl Cache {
             .cloned()
     }
 
-    /// Stores a fresh rendering. Content identical to the previous one keeps its Last-Modified.
+    /// Stores a fresh rendering of data last changed at `changed`: its Last-Modified, so that
+    /// every instance sharing a database says the same of the same bytes (whole seconds, as
+    /// HTTP dates are). Bytes that change with no newer data (a story removed by retention, a
+    /// title in the config) keep the date: a reader asking If-None-Match gets them, one asking
+    /// only If-Modified-Since at the next new story.
     pub fn put(
         &self,
         key: CacheKey,
         generation: u64,
         format: Format,
-        body: String,
+        (body, changed): (String, DateTime<Utc>),
     ) -> Arc<Rendered> {
         let digest = Sha256::digest(body.as_bytes());
         let hex = crate::dedup::hex(&digest[..16]);
@@ -103,9 +107,10 @@ impl Cache {
         let gzip = Bytes::from(gz.finish().expect("writing to memory"));
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let etag = format!("\"{hex}\"");
+        let changed = changed.trunc_subsecs(0);
         let last_modified = match entries.get(&key) {
             Some(old) if old.etag == etag => old.last_modified,
-            _ => Utc::now().trunc_subsecs(0),
+            _ => changed,
         };
         let etag_gzip = format!("\"{hex}-gz\"");
         let header = |v: &str| HeaderValue::from_str(v).expect("ETags and HTTP dates are ASCII");
@@ -136,25 +141,39 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn same_content_keeps_its_etag_and_date_across_generations() {
         let cache = Cache::new();
         let key = CacheKey::Output("x".into(), Format::Rss);
-        let a = cache.put(key.clone(), 1, Format::Rss, "<rss/>".into());
+        let at = |s: u32| Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, s).unwrap();
+        let a = cache.put(key.clone(), 1, Format::Rss, ("<rss/>".into(), at(0)));
+        assert_eq!(a.last_modified, at(0), "the data's time");
         assert!(cache.get(&key, 1).is_some());
         assert!(
             cache.get(&key, 2).is_none(),
             "a newer generation makes it stale"
         );
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        let b = cache.put(key.clone(), 2, Format::Rss, "<rss/>".into());
+        let b = cache.put(key.clone(), 2, Format::Rss, ("<rss/>".into(), at(0)));
         assert_eq!(
             (a.etag.as_str(), a.last_modified),
             (b.etag.as_str(), b.last_modified)
         );
-        let c = cache.put(key, 3, Format::Rss, "<rss>changed</rss>".into());
+        let c = cache.put(
+            key.clone(),
+            3,
+            Format::Rss,
+            ("<rss>new</rss>".into(), at(30)),
+        );
         assert_ne!(c.etag, a.etag);
-        assert!(c.last_modified > a.last_modified);
+        assert_eq!(c.last_modified, at(30));
+        let d = cache.put(key, 4, Format::Rss, ("<rss>less</rss>".into(), at(30)));
+        assert_eq!(
+            d.last_modified,
+            at(30),
+            "the data's time, whoever renders it"
+        );
+        assert_ne!(d.etag, c.etag);
     }
 }

@@ -216,8 +216,9 @@ async fn render_cached(
     let stories = state.store.stories(query).await?;
     let rendered = tokio::task::spawn_blocking(move || {
         let body = publish::render(format, &channel, &stories);
+        let changed = stories.iter().map(|s| s.changed).max();
         renders.inc();
-        cache.put(key, generation, format, body)
+        cache.put(key, generation, format, (body, changed.unwrap_or_default()))
     })
     .await
     .map_err(|e| ServeError::Internal(format!("rendering failed: {e}")))?;

@@ -223,6 +223,20 @@ impl Store {
         })
     }
 
+    /// Calls `on_change` whenever another instance sharing the database changes what the
+    /// outputs show (and whenever that cannot be known, after a lost connection), until
+    /// `token` is cancelled. A database only this process writes needs no watching.
+    pub fn watch_changes(
+        &self,
+        token: tokio_util::sync::CancellationToken,
+        on_change: std::sync::Arc<dyn Fn() + Send + Sync>,
+    ) {
+        match &self.backend {
+            Backend::Sqlite(_) => {}
+            Backend::Postgres(b) => b.watch_changes(token, on_change),
+        }
+    }
+
     /// How many parsed batches may usefully wait for the store at once: what the pipeline
     /// lets queue before it holds further polls back.
     pub fn queue_depth(&self) -> usize {
@@ -275,6 +289,15 @@ impl Store {
         at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         on_backend!(self, b => b.set_next_poll(url, at).await)
+    }
+
+    /// A server asked (Retry-After) not to be polled before `until`: every instance sharing
+    /// the database honours it. One instance alone keeps it in its scheduler instead.
+    pub async fn hold_host(&self, host: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(b) => b.hold_host(host, until).await,
+        }
     }
 
     /// The server said 410 Gone: polling stops for good (until the feed is removed from the

@@ -64,6 +64,8 @@ pub(super) fn categories(text: &str) -> Result<Categories, serde_json::Error> {
 /// One stored copy of a story, read back with what choosing its place in the story needs.
 pub(super) struct Copy {
     pub stored: StoredEntry,
+    /// When the copy's row was last written.
+    pub changed: DateTime<Utc>,
     pub leads: bool,
     pub feed_id: i64,
 }
@@ -91,6 +93,7 @@ pub(super) fn story(mut copies: Vec<Copy>, recorded: Option<(String, DateTime<Ut
     }
     let (guid, updated) =
         recorded.unwrap_or_else(|| (copies[0].stored.guid.clone(), copies[0].stored.date));
+    let changed = copies.iter().map(|c| c.changed).max().unwrap_or(updated);
     let mut feeds_named = HashSet::from([copies[0].feed_id]);
     let mut rest = copies.into_iter();
     let primary = rest.next().expect("a story has at least one copy").stored;
@@ -99,9 +102,11 @@ pub(super) fn story(mut copies: Vec<Copy>, recorded: Option<(String, DateTime<Ut
         .map(|m| m.stored.source)
         .collect();
     tags.sort_by_key(|t| t.key());
+    let updated = updated.max(primary.date);
     Story {
         guid,
-        updated: updated.max(primary.date),
+        changed: changed.max(updated),
+        updated,
         primary,
         also,
         tags,

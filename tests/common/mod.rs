@@ -29,6 +29,9 @@ pub struct Hit {
     pub status: u16,
     pub if_none_match: Option<String>,
     pub user_agent: Option<String>,
+    /// When the request arrived and when it was answered.
+    pub began: std::time::Instant,
+    pub ended: std::time::Instant,
 }
 
 #[derive(Clone)]
@@ -164,6 +167,7 @@ fn content_type_for(name: &str) -> &'static str {
 async fn handle(State(state): State<ServerState>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let headers = req.headers().clone();
+    let began = std::time::Instant::now();
     state.started.lock().unwrap().push(path.clone());
     {
         let mut f = state.in_flight.lock().unwrap();
@@ -183,6 +187,8 @@ async fn handle(State(state): State<ServerState>, req: Request) -> Response {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        began,
+        ended: std::time::Instant::now(),
     });
     response
 }

@@ -39,6 +39,7 @@ pub fn render_all(
             Story {
                 guid: prepared.guid.clone(),
                 updated: date,
+                changed: seen,
                 primary: StoredEntry {
                     id: i as i64,
                     guid: prepared.guid,

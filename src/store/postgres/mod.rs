@@ -17,6 +17,7 @@ use crate::dedup::cluster::Settings;
 use crate::dedup::index::StoryIndex;
 use crate::model::{Validators, tag_key};
 
+mod listen;
 mod read;
 mod schema;
 mod write;
@@ -31,6 +32,8 @@ pub(super) struct Postgres {
     /// Who holds a lease: host, process and a random part, unique per run.
     owner: Arc<str>,
     lease: Duration,
+    /// Where the database is, for the listener's connection of its own.
+    address: Arc<tokio_postgres::Config>,
 }
 
 /// A claimed poll: the token its batch must still hold to be stored.
@@ -41,10 +44,6 @@ pub(super) struct Lease {
 /// How long a connection waits for the pool before the call fails: the pool is full only
 /// when the database is slow to answer, and a caller should hear of it.
 const POOL_WAIT: Duration = Duration::from_secs(30);
-
-/// A claim may be granted this early: the scheduler's timer and the stored next poll (whole
-/// seconds) are the same moment rounded differently.
-const DUE_SLACK_SECS: i64 = 1;
 
 pub(super) fn pg_err(e: tokio_postgres::Error) -> StoreError {
     use tokio_postgres::error::SqlState;
@@ -87,6 +86,7 @@ impl Postgres {
             config.connect_timeout(Duration::from_secs(10));
         }
         config.application_name("aggregate");
+        let address = Arc::new(config.clone());
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -119,7 +119,18 @@ impl Postgres {
             ))),
             owner,
             lease: pg.lease,
+            address,
         })
+    }
+
+    /// Calls `on_change` whenever another instance (or this one) commits a change to what the
+    /// outputs show, and after every reconnection of the listener, until `token` is cancelled.
+    pub(super) fn watch_changes(
+        &self,
+        token: tokio_util::sync::CancellationToken,
+        on_change: Arc<dyn Fn() + Send + Sync>,
+    ) {
+        tokio::spawn(listen::listen(self.address.clone(), token, on_change));
     }
 
     async fn client(&self) -> Result<Client, StoreError> {
@@ -165,6 +176,7 @@ impl Postgres {
         )
         .await
         .map_err(pg_err)?;
+        notify(&tx).await?;
         tx.commit().await.map_err(pg_err)
     }
 
@@ -175,8 +187,13 @@ impl Postgres {
     pub(super) async fn start_poll(&self, url: &str, claim: Claim) -> Result<Started, StoreError> {
         let client = self.client().await?;
         let lease_secs = self.lease.as_secs_f64();
-        let due_by = ts(Utc::now()) + DUE_SLACK_SECS;
+        // Next polls are stored in whole seconds, rounded down: the instance whose timer set
+        // one finds the feed due when it fires; another may claim it up to a second early.
+        let due_by = ts(Utc::now());
         let any_time = claim == Claim::Now;
+        let host = url::Url::parse(url)
+            .map(|u| crate::model::host_key(&u))
+            .unwrap_or_default();
         for _ in 0..2 {
             let claimed = client
                 .query_opt(
@@ -185,11 +202,13 @@ impl Postgres {
                      FROM (SELECT id FROM feeds WHERE url = $1
                              AND (lease_until IS NULL OR lease_until < clock_timestamp())
                              AND ($4 OR next_poll IS NULL OR next_poll <= $5)
+                             AND NOT EXISTS (SELECT 1 FROM host_holds
+                                             WHERE host = $6 AND until > $5)
                            FOR UPDATE SKIP LOCKED) c
                      WHERE f.id = c.id
                      RETURNING f.id, f.etag, f.last_modified, f.body_hash, f.current_url,
                                f.fingerprint, f.lease_token",
-                    &[&url, &&*self.owner, &lease_secs, &any_time, &due_by],
+                    &[&url, &&*self.owner, &lease_secs, &any_time, &due_by, &host],
                 )
                 .await
                 .map_err(pg_err)?;
@@ -213,16 +232,19 @@ impl Postgres {
                 .query_opt(
                     "SELECT next_poll,
                         CASE WHEN lease_until > clock_timestamp()
-                             THEN extract(epoch FROM lease_until)::bigint END
+                             THEN extract(epoch FROM lease_until)::bigint END,
+                        (SELECT until FROM host_holds WHERE host = $2 AND until > $3)
                      FROM feeds WHERE url = $1",
-                    &[&url],
+                    &[&url, &host, &due_by],
                 )
                 .await
                 .map_err(pg_err)?;
             match held {
                 Some(r) => {
-                    let (next, leased): (Option<i64>, Option<i64>) = (r.get(0), r.get(1));
-                    let until = leased.or(next).map(from_ts);
+                    let (next, leased, held): (Option<i64>, Option<i64>, Option<i64>) =
+                        (r.get(0), r.get(1), r.get(2));
+                    let until = [leased, held].into_iter().flatten().max().or(next);
+                    let until = until.map(from_ts);
                     return Ok(Started::Elsewhere { until });
                 }
                 // First sight of the feed: its row, then the claim again.
@@ -335,6 +357,24 @@ impl Postgres {
         Ok(())
     }
 
+    pub(super) async fn hold_host(
+        &self,
+        host: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO host_holds (host, until) VALUES ($1, $2)
+                 ON CONFLICT (host) DO UPDATE SET until = GREATEST(host_holds.until, excluded.until)",
+                // Rounded up to the second: never earlier than the server asked.
+                &[&host, &(ts(until) + 1)],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
     pub(super) async fn mark_gone(&self, url: &str) -> Result<(), StoreError> {
         self.client()
             .await?
@@ -418,6 +458,14 @@ impl Postgres {
             n => Err(StoreError::Corrupt(format!("{n} stories have no lead"))),
         }
     }
+}
+
+/// Tells every listening instance, when `tx` commits, that what outputs show has changed.
+async fn notify(tx: &deadpool_postgres::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute("SELECT pg_notify($1, '')", &[&listen::CHANNEL])
+        .await
+        .map_err(pg_err)?;
+    Ok(())
 }
 
 /// A statement guarded by the poll's lease changed no row: the lease was lost.

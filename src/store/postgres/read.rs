@@ -38,7 +38,7 @@ fn candidate_sql(n: usize, limit: usize, offset: usize) -> String {
 
 const ENTRY_COLUMNS: &str = "e.id, e.guid, e.leads, e.source_id, e.title, e.link, e.summary,
     e.content, e.authors, e.categories, e.enclosures, e.published, e.updated, e.date,
-    e.first_seen, e.feed_id, e.story_id";
+    e.first_seen, e.feed_id, e.story_id, e.changed_at";
 
 /// A story as its copies point to it: its id, or an entry with no story recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,6 +87,7 @@ fn load_row(r: &Row, feeds: &FeedNames) -> Result<(Copy, Option<i64>), StoreErro
             tags: Vec::new(),
         },
         leads: r.get(2),
+        changed: from_ts(r.get(17)),
         feed_id,
     };
     Ok((copy, r.get(16)))

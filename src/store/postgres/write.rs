@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 
 use super::schema::{SWEEP_LOCK, WRITE_LOCK};
-use super::{Postgres, pg_err};
+use super::{Postgres, notify, pg_err};
 use crate::dedup::index::{Arrival, Placed, StoredCopy, StoryIndex};
 use crate::model::{Entry, PreparedEntry, effective_date};
 use crate::store::rows::{categories_json, from_ts, json, ts};
@@ -124,6 +124,7 @@ impl Postgres {
                 &[],
             )
             .await?;
+            notify(&tx).await?;
         }
         tx.commit().await.map_err(pg_err)?;
         Ok(SweepCounts {
@@ -213,6 +214,9 @@ async fn write_batch(
     }
     out.write(tx, now).await?;
     update_feed(tx, feed_id, batch, hold_until).await?;
+    if counts.new + counts.updated > 0 {
+        notify(tx).await?;
+    }
     Ok((counts, out.last_id()))
 }
 

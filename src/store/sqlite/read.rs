@@ -13,7 +13,8 @@ use crate::store::rows::{self, Copy, from_ts};
 /// JOIN: in this SQLite build a JOIN with a bound parameter is re-prepared on every execution.
 const ENTRY_COLUMNS: &str =
     "e.id, e.guid, e.leads, e.source_id, e.title, e.link, e.summary, e.content,
-    e.authors, e.categories, e.enclosures, e.published, e.updated, e.date, e.first_seen, e.feed_id";
+    e.authors, e.categories, e.enclosures, e.published, e.updated, e.date, e.first_seen, e.feed_id,
+    e.changed_at";
 
 /// A story as its copies point to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,6 +72,7 @@ fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Copy> {
             tags: Vec::new(),
         },
         leads: r.get(2)?,
+        changed: from_ts(r.get(16)?),
         feed_id,
     })
 }

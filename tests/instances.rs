@@ -1,0 +1,326 @@
+//! Several `aggregate` services on one PostgreSQL database: the real binary, three at once,
+//! a fixture server counting every request. Skipped without the test PostgreSQL (see
+//! tests/common/postgres.rs), failed instead under CI.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::daemon::{Daemon, wait_until};
+use common::postgres::{fresh_database, psql};
+use common::*;
+
+/// A service config on the shared database: these feeds polled every `interval`, listening on
+/// a free port, with `storage` lines added to `[storage]`.
+fn instance_config(feeds: &[String], db: &str, interval: &str, storage: &str) -> String {
+    let feeds: Vec<&str> = feeds.iter().map(String::as_str).collect();
+    config_with(&feeds, "")
+        .replace(
+            "[storage]\npath = \"aggregate.db\"\n",
+            &format!("[storage]\nurl = \"{db}\"\n{storage}\n"),
+        )
+        .replace("[fetch]\n", &format!("[fetch]\ninterval = \"{interval}\"\n"))
+        .replace(
+            "[storage]",
+            "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://feeds.example.org/news\"\n\n[storage]",
+        )
+}
+
+/// An RSS feed of `items` items, its links unique to feed `n`.
+fn rss(n: usize, items: usize, extra: &str) -> String {
+    let mut s = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Feed {n}</title>\
+         <link>https://site{n}.example/</link><description>d</description>{extra}"
+    );
+    for i in 0..items {
+        s.push_str(&format!(
+            "<item><title>Feed {n} story {i} about market {i}</title>\
+             <link>https://site{n}.example/{i}</link><guid>https://site{n}.example/{i}</guid>\
+             <pubDate>Mon, 23 Nov 2026 1{}:00:00 GMT</pubDate>\
+             <description>Story {i} of feed {n}, told its own way.</description></item>",
+            i % 10
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+/// `n` generated feeds on `server`, their URLs.
+fn feeds(server: &FixtureServer, n: usize, items: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            server.write(&format!("gen{i}.rss"), rss(i, items, "").as_bytes());
+            server.feed(&format!("gen{i}.rss"))
+        })
+        .collect()
+}
+
+struct Instances {
+    works: Vec<Workdir>,
+    daemons: Vec<Daemon>,
+}
+
+fn start(n: usize, config: &str) -> Instances {
+    let works: Vec<Workdir> = (0..n)
+        .map(|_| {
+            let w = Workdir::new();
+            w.write_config(config);
+            w
+        })
+        .collect();
+    let daemons = works.iter().map(|w| Daemon::start(w, &[])).collect();
+    Instances { works, daemons }
+}
+
+/// Feeds this instance polled itself, by its log.
+fn polls_by(d: &Daemon) -> usize {
+    d.logs().lines().filter(|l| l.contains(" polled")).count()
+}
+
+#[test]
+fn three_instances_poll_each_feed_once_per_interval_and_share_the_work() {
+    let Some(db) = fresh_database("instances") else {
+        return;
+    };
+    let server = FixtureServer::start();
+    let urls = feeds(&server, 200, 2);
+    let config = instance_config(&urls, &db, "3s", "");
+    let all = start(3, &config);
+    let began = Instant::now();
+    std::thread::sleep(Duration::from_secs(12));
+    let run = began.elapsed();
+    let polls: Vec<usize> = all.daemons.iter().map(polls_by).collect();
+    let hits = server.hits();
+    drop(all);
+
+    let mut by_feed: HashMap<&str, Vec<&Hit>> = HashMap::new();
+    for h in &hits {
+        by_feed.entry(h.path.as_str()).or_default().push(h);
+    }
+    assert_eq!(by_feed.len(), 200, "every feed polled");
+    // At most one poll per interval, less its jitter (10%) and the second to which next polls
+    // are rounded: ceil(run / 1.7 s) times at most, and about run / 3 s.
+    let most = (run.as_secs_f64() / 1.7).ceil() as usize + 1;
+    for (path, feed_hits) in &by_feed {
+        assert!(
+            feed_hits.len() <= most,
+            "{path} fetched {} times in {run:?}: more than once per interval",
+            feed_hits.len()
+        );
+        let mut spans: Vec<(Instant, Instant)> =
+            feed_hits.iter().map(|h| (h.began, h.ended)).collect();
+        spans.sort();
+        for pair in spans.windows(2) {
+            assert!(
+                pair[1].0 >= pair[0].1,
+                "{path}: two fetches at once, by two instances"
+            );
+            assert!(
+                pair[1].0 - pair[0].0 >= Duration::from_millis(1700),
+                "{path}: fetched again {:?} after the last fetch began",
+                pair[1].0 - pair[0].0
+            );
+        }
+    }
+    let total: usize = by_feed.values().map(Vec::len).sum();
+    assert!(
+        total >= 200 * 3,
+        "each feed polled about every interval: {total} fetches"
+    );
+    for (i, n) in polls.iter().enumerate() {
+        assert!(
+            *n > 20,
+            "instance {i} polled {n} feeds: all did some work {polls:?}"
+        );
+    }
+    assert_eq!(psql(&db, "SELECT COUNT(*) FROM entries"), "400");
+    assert_eq!(psql(&db, "SELECT COUNT(DISTINCT guid) FROM entries"), "400");
+    assert_eq!(psql(&db, "SELECT COUNT(*) FROM stories"), "400");
+}
+
+/// What each instance serves for `path`: the body's items, ETag and Last-Modified.
+fn served(d: &Daemon, path: &str) -> (Vec<u8>, String, String) {
+    let r = d.get(path);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    let header = |n: &str| r.header(n).unwrap_or_default().to_string();
+    (r.body.clone(), header("etag"), header("last-modified"))
+}
+
+#[test]
+fn instances_serve_the_same_bytes_and_learn_of_each_others_changes_within_a_second() {
+    let Some(db) = fresh_database("serving") else {
+        return;
+    };
+    let server = FixtureServer::start();
+    let urls = feeds(&server, 30, 3);
+    let config = instance_config(&urls, &db, "4s", "");
+    let all = start(3, &config);
+    let filled = wait_until(Duration::from_secs(30), || {
+        all.daemons.iter().all(|d| {
+            let r = d.get("/feeds/all.json");
+            r.status == 200 && r.text().matches("\"id\":").count() >= 90
+        })
+    });
+    assert!(
+        filled,
+        "every instance shows every story:\n{}",
+        all.daemons[0].logs()
+    );
+    for path in ["/feeds/all.rss", "/feeds/all.atom", "/feeds/all.json"] {
+        let views: Vec<_> = all.daemons.iter().map(|d| served(d, path)).collect();
+        assert!(
+            views.windows(2).all(|w| w[0] == w[1]),
+            "{path}: the instances differ in bytes, ETag or Last-Modified: {:?}",
+            views.iter().map(|v| (&v.1, &v.2)).collect::<Vec<_>>()
+        );
+    }
+
+    // One source changes; one instance polls it (whichever claims it first); all serve it
+    // within a second of each other.
+    let fresh = "<item><title>Breaking: a fresh story nobody has seen</title>\
+                 <link>https://site0.example/fresh</link><guid>https://site0.example/fresh</guid>\
+                 <pubDate>Tue, 24 Nov 2026 09:00:00 GMT</pubDate></item>";
+    server.write("gen0.rss", rss(0, 3, fresh).as_bytes());
+    let mut first_seen: Vec<Option<Instant>> = vec![None; 3];
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while first_seen.iter().any(Option::is_none) && Instant::now() < deadline {
+        for (i, d) in all.daemons.iter().enumerate() {
+            if first_seen[i].is_none() && d.get("/feeds/all.rss").text().contains("a fresh story") {
+                first_seen[i] = Some(Instant::now());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen: Vec<Instant> = first_seen
+        .iter()
+        .map(|s| s.expect("every instance serves the change"))
+        .collect();
+    let spread = *seen.iter().max().unwrap() - *seen.iter().min().unwrap();
+    assert!(
+        spread <= Duration::from_secs(1),
+        "the change reached all instances {spread:?} apart"
+    );
+    let views: Vec<_> = all
+        .daemons
+        .iter()
+        .map(|d| served(d, "/feeds/all.rss"))
+        .collect();
+    assert!(
+        views.windows(2).all(|w| w[0] == w[1]),
+        "the same bytes after the change"
+    );
+    drop(all.works);
+}
+
+#[test]
+fn a_killed_instances_feeds_are_polled_by_the_others_and_nothing_is_half_written() {
+    let Some(db) = fresh_database("killed") else {
+        return;
+    };
+    let server = FixtureServer::start();
+    let mut urls = feeds(&server, 20, 2);
+    server.write("slow.rss", rss(99, 5, "").as_bytes());
+    let slow = server.url("/slow/1/slow.rss");
+    urls.push(slow.clone());
+    let config = instance_config(&urls, &db, "2s", "lease = \"4s\"");
+    let mut all = start(3, &config);
+    // Someone is fetching the slow feed: its lease names who.
+    let owner = || {
+        psql(
+            &db,
+            "SELECT COALESCE(lease_owner, '') FROM feeds WHERE url LIKE '%/slow/%' AND lease_until > now()",
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(15), || !owner().is_empty()),
+        "the slow feed is claimed"
+    );
+    let pid: u32 = owner().split(':').nth(1).unwrap().parse().unwrap();
+    let victim = all
+        .daemons
+        .iter()
+        .position(|d| d.pid() == pid)
+        .expect("one of ours holds it");
+    let killed_at = Instant::now();
+    all.daemons[victim].signal("KILL");
+    all.daemons[victim]
+        .wait_exit(Duration::from_secs(5))
+        .expect("killed");
+    // Whatever the dead instance was writing is all there or not at all.
+    let per_feed = psql(
+        &db,
+        "SELECT COUNT(e.id) FROM feeds f LEFT JOIN entries e ON e.feed_id = f.id GROUP BY f.id",
+    );
+    for n in per_feed.lines() {
+        assert!(
+            ["0", "2", "5"].contains(&n),
+            "a feed with {n} entries: a batch half-written"
+        );
+    }
+    let slow_path = "/slow/1/slow.rss";
+    let before = server.hits().iter().filter(|h| h.path == slow_path).count();
+    // Lease (4 s) plus interval (2 s), and a margin for a loaded machine.
+    let taken_over = wait_until(Duration::from_secs(10), || {
+        server
+            .hits()
+            .iter()
+            .filter(|h| h.path == slow_path && h.began > killed_at)
+            .count()
+            > 0
+            && psql(
+                &db,
+                "SELECT COUNT(*) FROM entries e JOIN feeds f ON f.id = e.feed_id WHERE f.url LIKE '%/slow/%'",
+            ) == "5"
+    });
+    assert!(
+        taken_over,
+        "another instance polled the dead one's feed and stored it ({before} fetches before)"
+    );
+    let waited = killed_at.elapsed();
+    assert!(
+        waited <= Duration::from_secs(9),
+        "taken over after {waited:?}"
+    );
+    assert_eq!(
+        psql(&db, "SELECT COUNT(*) FROM entries"),
+        (20 * 2 + 5).to_string()
+    );
+}
+
+#[test]
+fn a_retry_after_from_one_host_holds_every_instance_off_it() {
+    let Some(db) = fresh_database("retry_after") else {
+        return;
+    };
+    let server = FixtureServer::start();
+    let mut urls = feeds(&server, 6, 1);
+    urls.push(server.url("/retry-after/5/busy.rss"));
+    let config = instance_config(&urls, &db, "1s", "");
+    let all = start(3, &config);
+    let busy = |h: &Hit| h.path.starts_with("/retry-after/");
+    assert!(
+        wait_until(Duration::from_secs(15), || server.hits().iter().any(busy)),
+        "the busy feed is polled"
+    );
+    let asked = server.hits().into_iter().find(|h| busy(h)).unwrap().ended;
+    std::thread::sleep(Duration::from_secs(7));
+    let hits = server.hits();
+    drop(all);
+    // Requests already on their way when the answer came may land just after it.
+    let held = asked + Duration::from_millis(300)..asked + Duration::from_secs(5);
+    let during: Vec<&str> = hits
+        .iter()
+        .filter(|h| held.contains(&h.began))
+        .map(|h| h.path.as_str())
+        .collect();
+    assert!(
+        during.is_empty(),
+        "fetched from the host it asked to wait: {during:?}"
+    );
+    assert!(
+        hits.iter()
+            .any(|h| h.began > asked + Duration::from_secs(5)),
+        "polling resumes when the hold passes"
+    );
+}
