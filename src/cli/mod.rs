@@ -63,6 +63,14 @@ pub struct Cli {
 pub enum Command {
     /// Validate the configuration and print the feeds, tag rules and outputs it defines.
     Check,
+    /// Copy the configured SQLite database into an empty PostgreSQL database, keeping every
+    /// story, guid, tombstone and feed state; then point `[storage] url` at it.
+    Migrate {
+        /// The PostgreSQL database: "postgres://user@host/db" or "host=/run/postgresql
+        /// dbname=aggregate". Its schema is created if it has none.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -72,9 +80,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", describe(&config, &cli.config));
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Migrate { to }) => migrate(&config, to).await,
         None if cli.once => run_once(config, cli.strict).await,
         None => daemon::run(cli.config, config).await,
     }
+}
+
+/// `aggregate migrate --to URL`: the configured SQLite database, copied whole.
+async fn migrate(config: &Config, to: String) -> anyhow::Result<ExitCode> {
+    if config.storage.postgres.is_some() {
+        anyhow::bail!(
+            "the config's storage is already PostgreSQL (storage.url): migrate copies from the SQLite database in storage.path"
+        );
+    }
+    let target = crate::config::PostgresConfig {
+        url: to,
+        pool: 2,
+        lease: config.fetch.timeout,
+    };
+    target
+        .url
+        .parse::<tokio_postgres::Config>()
+        .map_err(|e| anyhow::anyhow!("--to is not a PostgreSQL address: {e}"))?;
+    let from = &config.storage.path;
+    let copied = crate::store::copy_sqlite_to_postgres(from, &target)
+        .await
+        .with_context(|| format!("cannot migrate {} into {}", from.display(), target.target()))?;
+    println!(
+        "copied {} from {} into {}",
+        copied,
+        from.display(),
+        target.target()
+    );
+    println!(
+        "to use it: in [storage], replace path with url = \"<the address given to --to>\"; {} is left as it was",
+        from.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Opens the store and builds the shared context.

@@ -15,6 +15,7 @@ use crate::config::{PostgresConfig, StorageConfig};
 use crate::dedup::cluster::Settings;
 use crate::model::{PreparedEntry, Story, StoryQuery, Validators};
 
+mod copy;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -52,6 +53,33 @@ pub enum StoreError {
         "another instance took this feed over (this one's lease ran out, see storage.lease): its result was not stored"
     )]
     LeaseLost,
+}
+
+pub use copy::Copied;
+
+/// Copies the SQLite database at `from` (migrated to this release's schema first) into the
+/// empty PostgreSQL database `to` names (migrated too), keeping every id, guid, story,
+/// tombstone and feed state. Nothing is written unless the whole copy succeeds.
+pub async fn copy_sqlite_to_postgres(
+    from: &Path,
+    to: &PostgresConfig,
+) -> Result<Copied, StoreError> {
+    if !from.exists() {
+        return Err(StoreError::Open {
+            target: from.display().to_string(),
+            message: "no such file: nothing to migrate".into(),
+        });
+    }
+    let target = postgres::Postgres::open(to, &Settings::default()).await?;
+    let (send, receive) = tokio::sync::mpsc::channel(4);
+    let path = from.to_owned();
+    let reader = tokio::task::spawn_blocking(move || sqlite::export(&path, send));
+    let copied = target.import(receive).await;
+    // The reader stops once its receiver is gone, whatever the outcome.
+    reader
+        .await
+        .map_err(|e| StoreError::Crashed(e.to_string()))?;
+    copied
 }
 
 /// What the pipeline needs to poll a feed again.

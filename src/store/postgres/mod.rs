@@ -17,6 +17,7 @@ use crate::dedup::cluster::Settings;
 use crate::dedup::index::StoryIndex;
 use crate::model::{Validators, tag_key};
 
+mod copy;
 mod listen;
 mod read;
 mod schema;

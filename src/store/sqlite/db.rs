@@ -263,3 +263,62 @@ fn start_checkpointer(
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+impl Db {
+    /// Streams every row of `table`'s `columns` as CSV, in chunks of about `chunk` bytes,
+    /// to `send` (which returns false to stop); from one read transaction, so that all the
+    /// tables read are of one moment. Returns the rows read.
+    pub fn export_csv(
+        &self,
+        (table, columns): (&str, &str),
+        chunk: usize,
+        send: &mut dyn FnMut(Vec<u8>) -> bool,
+    ) -> Result<u64, StoreError> {
+        use rusqlite::types::ValueRef;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {columns} FROM {table}"))?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        let (mut buf, mut n) = (Vec::with_capacity(chunk + 4096), 0u64);
+        while let Some(r) = rows.next()? {
+            for i in 0..width {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                let text;
+                let value: Option<&[u8]> = match r.get_ref(i)? {
+                    ValueRef::Null => None,
+                    ValueRef::Integer(v) => {
+                        text = v.to_string();
+                        Some(text.as_bytes())
+                    }
+                    ValueRef::Real(v) => {
+                        text = v.to_string();
+                        Some(text.as_bytes())
+                    }
+                    ValueRef::Text(t) | ValueRef::Blob(t) => Some(t),
+                };
+                crate::store::copy::csv_field(&mut buf, value);
+            }
+            buf.push(b'\n');
+            n += 1;
+            if buf.len() >= chunk && !send(std::mem::take(&mut buf)) {
+                return Ok(n);
+            }
+        }
+        if !buf.is_empty() {
+            send(buf);
+        }
+        Ok(n)
+    }
+
+    /// Begins the read transaction `export_csv` reads the tables in.
+    pub fn begin_snapshot(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN")?;
+        // A read transaction takes its snapshot at the first read.
+        self.conn
+            .query_row("SELECT COUNT(*) FROM feeds", [], |_| Ok(()))?;
+        Ok(())
+    }
+}

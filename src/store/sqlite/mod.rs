@@ -363,3 +363,25 @@ impl ReaderPool {
 
 #[cfg(test)]
 mod tests;
+
+/// Reads every table `copy::TABLES` names from the database at `path` (migrating it to this
+/// release's schema first), from one snapshot, and sends them as CSV chunks in that order.
+/// Runs on a blocking thread; stops when the receiver is gone.
+pub(super) fn export(path: &Path, to: tokio::sync::mpsc::Sender<super::copy::Chunk>) {
+    use super::copy::{Chunk, TABLES};
+    let exported = (|| {
+        let db = Db::open(path, &Settings::default())?;
+        db.begin_snapshot()?;
+        for table in TABLES {
+            let mut send = |rows: Vec<u8>| to.blocking_send(Chunk::Rows(rows)).is_ok();
+            let n = db.export_csv(*table, 1 << 20, &mut send)?;
+            if to.blocking_send(Chunk::End(n)).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = exported {
+        let _ = to.blocking_send(Chunk::Failed(e));
+    }
+}
