@@ -324,3 +324,29 @@ fn a_retry_after_from_one_host_holds_every_instance_off_it() {
         "polling resumes when the hold passes"
     );
 }
+
+#[test]
+fn the_per_host_limit_holds_across_instances() {
+    let Some(db) = fresh_database("per_host") else {
+        return;
+    };
+    let server = FixtureServer::start();
+    let urls: Vec<String> = (0..12)
+        .map(|i| {
+            server.write(&format!("slow{i}.rss"), rss(i, 1, "").as_bytes());
+            server.url(&format!("/slow/1/slow{i}.rss"))
+        })
+        .collect();
+    let config = instance_config(&urls, &db, "2s", "").replace("per_host = 8", "per_host = 2");
+    assert!(config.contains("per_host = 2"));
+    let all = start(3, &config);
+    std::thread::sleep(Duration::from_secs(8));
+    let fetched = server.hits().len();
+    drop(all);
+    assert!(fetched >= 8, "the slow feeds were polled: {fetched}");
+    assert!(
+        server.max_in_flight() <= 2,
+        "{} requests at once on a host limited to 2 across three instances",
+        server.max_in_flight()
+    );
+}

@@ -157,7 +157,8 @@ impl Daemon {
             let (ctx, feed, url) = (self.ctx.clone(), slot.feed.clone(), url.clone());
             let task = self.running.spawn(async move {
                 let started = Instant::now();
-                let result = refresh_feed(&ctx, &feed, Claim::Due).await;
+                let per_host = ctx.config.fetch.per_host;
+                let result = refresh_feed(&ctx, &feed, Claim::Due { per_host }).await;
                 Done {
                     url,
                     elapsed: started.elapsed(),

@@ -105,8 +105,9 @@ pub struct Poll {
 /// instances on one database share it; a lone instance's is its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// The daemon: only when the feed is due and no other instance is polling it.
-    Due,
+    /// The daemon: only when the feed is due, no other instance is polling it, and fewer than
+    /// `per_host` polls of its host are under way in all instances together.
+    Due { per_host: usize },
     /// `--once`: now, unless another instance is polling it.
     Now,
 }

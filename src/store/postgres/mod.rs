@@ -182,37 +182,63 @@ impl Postgres {
     }
 
     /// Claims the feed for a poll: granted when no other instance holds an unexpired lease on
-    /// it and (for `Claim::Due`) the shared schedule says it is due. The row is locked with
-    /// SKIP LOCKED: an instance claiming it at the same moment is told "elsewhere", not made
-    /// to wait.
+    /// it, no Retry-After holds its host, and (for `Claim::Due`) the shared schedule says it is
+    /// due and fewer than `per_host` polls of its host are leased. The row is locked with SKIP
+    /// LOCKED: an instance claiming it at the same moment is told "elsewhere", not made to
+    /// wait; claims on one host take turns (an advisory lock on the host) so that two cannot
+    /// both take its last place.
     pub(super) async fn start_poll(&self, url: &str, claim: Claim) -> Result<Started, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let lease_secs = self.lease.as_secs_f64();
         // Next polls are stored in whole seconds, rounded down: the instance whose timer set
         // one finds the feed due when it fires; another may claim it up to a second early.
         let due_by = ts(Utc::now());
-        let any_time = claim == Claim::Now;
+        let (any_time, per_host) = match claim {
+            Claim::Due { per_host } => (false, per_host as i64),
+            Claim::Now => (true, i64::MAX),
+        };
         let host = url::Url::parse(url)
             .map(|u| crate::model::host_key(&u))
             .unwrap_or_default();
         for _ in 0..2 {
-            let claimed = client
+            let tx = client.transaction().await.map_err(pg_err)?;
+            if !any_time {
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    &[&host],
+                )
+                .await
+                .map_err(pg_err)?;
+            }
+            let claimed = tx
                 .query_opt(
                     "UPDATE feeds f SET lease_owner = $2, lease_token = nextval('lease_tokens'),
-                        lease_until = clock_timestamp() + $3::float8 * interval '1 second'
+                        lease_until = clock_timestamp() + $3::float8 * interval '1 second',
+                        host = $6
                      FROM (SELECT id FROM feeds WHERE url = $1
                              AND (lease_until IS NULL OR lease_until < clock_timestamp())
                              AND ($4 OR next_poll IS NULL OR next_poll <= $5)
                              AND NOT EXISTS (SELECT 1 FROM host_holds
                                              WHERE host = $6 AND until > $5)
+                             AND (SELECT COUNT(*) FROM feeds
+                                  WHERE host = $6 AND lease_until > clock_timestamp()) < $7
                            FOR UPDATE SKIP LOCKED) c
                      WHERE f.id = c.id
                      RETURNING f.id, f.etag, f.last_modified, f.body_hash, f.current_url,
                                f.fingerprint, f.lease_token",
-                    &[&url, &&*self.owner, &lease_secs, &any_time, &due_by, &host],
+                    &[
+                        &url,
+                        &&*self.owner,
+                        &lease_secs,
+                        &any_time,
+                        &due_by,
+                        &host,
+                        &per_host,
+                    ],
                 )
                 .await
                 .map_err(pg_err)?;
+            tx.commit().await.map_err(pg_err)?;
             if let Some(r) = claimed {
                 let state = FeedState {
                     id: r.get(0),

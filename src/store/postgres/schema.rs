@@ -108,6 +108,11 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO counters (name, value) VALUES ('sweeps', 0);
     "#,
+    // 2: polls under way per host, counted across instances (fetch.per_host).
+    r#"
+    ALTER TABLE feeds ADD COLUMN host TEXT;
+    CREATE INDEX feeds_leased_by_host ON feeds (host) WHERE lease_until IS NOT NULL;
+    "#,
 ];
 
 /// Advisory lock keys (one namespace per database): migrations, the writers' turn, and

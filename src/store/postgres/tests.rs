@@ -35,11 +35,13 @@ async fn a_feed_is_polled_by_one_instance_until_its_schedule_says_otherwise() {
         return;
     };
     let url = "https://a/feed";
-    let a = claim(&s[0], url, Claim::Due)
+    let a = claim(&s[0], url, Claim::Due { per_host: 2 })
         .await
         .expect("a free, new feed is due");
     assert!(
-        claim(&s[1], url, Claim::Due).await.is_none(),
+        claim(&s[1], url, Claim::Due { per_host: 2 })
+            .await
+            .is_none(),
         "leased to the first"
     );
     assert!(
@@ -50,12 +52,18 @@ async fn a_feed_is_polled_by_one_instance_until_its_schedule_says_otherwise() {
     one.now = Utc::now();
     s[0].apply_batch(&a, one).await.unwrap();
     assert!(
-        claim(&s[1], url, Claim::Due).await.is_none(),
+        claim(&s[1], url, Claim::Due { per_host: 2 })
+            .await
+            .is_none(),
         "between the result and its schedule, the feed is held back"
     );
     let soon = Utc::now() + chrono::Duration::minutes(15);
     s[0].set_next_poll(url, Some(soon)).await.unwrap();
-    match s[1].start_poll(url, Claim::Due).await.unwrap() {
+    match s[1]
+        .start_poll(url, Claim::Due { per_host: 2 })
+        .await
+        .unwrap()
+    {
         Started::Elsewhere { until } => {
             assert_eq!(until.map(|t| t.timestamp()), Some(soon.timestamp()))
         }
@@ -65,7 +73,9 @@ async fn a_feed_is_polled_by_one_instance_until_its_schedule_says_otherwise() {
         .await
         .unwrap();
     assert!(
-        claim(&s[1], url, Claim::Due).await.is_some(),
+        claim(&s[1], url, Claim::Due { per_host: 2 })
+            .await
+            .is_some(),
         "due: either instance may take it"
     );
 }

@@ -198,7 +198,11 @@ async fn a_batch_with_no_other_poll_under_way_is_written_without_the_delay() {
         let link = format!("https://a/{n}");
         batch("https://a/feed", vec![(entry(n, &link, 1), &[][..])])
     };
-    let poll = async |url: &str| match store.start_poll(url, Claim::Due).await.unwrap() {
+    let poll = async |url: &str| match store
+        .start_poll(url, Claim::Due { per_host: 2 })
+        .await
+        .unwrap()
+    {
         Started::Poll(poll) => poll,
         Started::Elsewhere { .. } => unreachable!("a SQLite database has one instance"),
     };
