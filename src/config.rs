@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sha2::Digest;
 use url::Url;
 
 use crate::model::Tag;
@@ -163,6 +164,29 @@ impl Config {
             .iter()
             .flat_map(|f| f.tags.iter().map(|t| t.0.clone()));
         rules.chain(feeds).collect()
+    }
+
+    /// A digest of what instances sharing a database must agree on: feeds (and their titles,
+    /// tags and intervals), tag rules, story settings and outputs. Addresses, paths and
+    /// limits of this machine are left out: they may differ.
+    pub fn shared_fingerprint(&self) -> String {
+        let feeds: Vec<_> = self
+            .feeds
+            .iter()
+            .map(|f| (f.url.as_str(), &f.title, &f.tags, f.interval))
+            .collect();
+        let outputs: Vec<_> = self
+            .outputs
+            .iter()
+            .map(|o| (&o.name, &o.title, &o.tags, &o.exclude_tags, o.limit))
+            .collect();
+        let shared = format!(
+            "{feeds:?}\n{:?}\n{:?}\n{outputs:?}",
+            self.tags.rules(),
+            self.dedup
+        );
+        let digest = sha2::Sha256::digest(shared.as_bytes());
+        crate::dedup::hex(&digest[..12])
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

@@ -101,6 +101,27 @@ impl RefreshError {
     }
 }
 
+/// Records `config` in the store, at startup and on every reload: its feeds, its tag
+/// spellings, and its fingerprint, warning of any instance sharing the database that runs a
+/// different config (they would fight over what is stored and shown).
+pub async fn record_config(store: &Store, config: &Config) -> Result<(), StoreError> {
+    let others = store
+        .configure(crate::store::Configured {
+            feeds: config.feed_urls(),
+            tag_spellings: config.tag_spellings(),
+            fingerprint: config.shared_fingerprint(),
+        })
+        .await?;
+    for other in others {
+        tracing::warn!(
+            instance = %other.instance,
+            seen = %other.seen.to_rfc3339(),
+            "another instance on this database runs a different config (feeds, tags, [dedup] or outputs differ): give every instance the same config"
+        );
+    }
+    Ok(())
+}
+
 /// Polls one feed and stores what changed. A failure is recorded in the feed's status and
 /// returned; nothing already stored is touched by it.
 pub async fn refresh_feed(

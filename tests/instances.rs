@@ -210,7 +210,14 @@ fn instances_serve_the_same_bytes_and_learn_of_each_others_changes_within_a_seco
         views.windows(2).all(|w| w[0] == w[1]),
         "the same bytes after the change"
     );
-    drop(all.works);
+    // Each instance's output files follow too, whoever polled the change.
+    let files = wait_until(Duration::from_secs(20), || {
+        all.works.iter().all(|w| {
+            std::fs::read_to_string(w.path("out/all.rss"))
+                .is_ok_and(|f| f.contains("a fresh story"))
+        })
+    });
+    assert!(files, "every instance rewrote its output files");
 }
 
 #[test]

@@ -122,8 +122,7 @@ async fn migrate(config: &Config, to: String) -> anyhow::Result<ExitCode> {
 /// Opens the store and builds the shared context.
 pub async fn context(config: Config) -> anyhow::Result<Context> {
     let store = Store::open(&config.storage, &config.dedup).await?;
-    store
-        .configure(config.feed_urls(), config.tag_spellings())
+    crate::pipeline::record_config(&store, &config)
         .await
         .context("cannot record the configured feeds and tag names")?;
     let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;

@@ -63,6 +63,9 @@ struct Daemon {
     /// Which feed each running task polls, so a task that dies still frees its feed's slot.
     running_ids: HashMap<tokio::task::Id, String>,
     dirty_since: Option<Instant>,
+    /// The store's generation (`Live`) when the output files were last written: another
+    /// instance sharing the database moves it too, and the files follow.
+    files_at: u64,
     next_sweep: Instant,
 }
 
@@ -132,6 +135,7 @@ impl Daemon {
             running: JoinSet::new(),
             running_ids: HashMap::new(),
             dirty_since: None,
+            files_at: 0,
             next_sweep: Instant::now(),
         };
         d.publish_counts();
@@ -332,10 +336,7 @@ impl Daemon {
             }
         }
         let urls = config.feed_urls();
-        let stored = (self.ctx.store)
-            .configure(urls.clone(), config.tag_spellings())
-            .await;
-        if let Err(e) = stored {
+        if let Err(e) = crate::pipeline::record_config(&self.ctx.store, &config).await {
             tracing::error!(error = %e, "cannot record the new config in the store");
         }
         self.slots.retain(|url, _| urls.contains(url));
@@ -385,9 +386,14 @@ impl Daemon {
     /// Rewrites output files after changes settle, and sweeps retention when due.
     async fn housekeeping(&mut self, force: bool) {
         let now = Instant::now();
+        let generation = self.live.generation();
+        if generation != self.files_at {
+            self.dirty_since.get_or_insert(now);
+        }
         if let Some(since) = self.dirty_since {
             if force || self.running.is_empty() || now >= since + OUTPUT_DEBOUNCE {
                 self.dirty_since = None;
+                self.files_at = generation;
                 for (name, result) in outputs::write_files(&self.ctx).await {
                     if let Err(e) = result {
                         tracing::error!(output = %name, error = %e, "output not written");

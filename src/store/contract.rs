@@ -55,6 +55,15 @@ pub(super) async fn started(store: &Store, feed_url: &str) -> super::Poll {
     }
 }
 
+/// A config of these feeds and tag names, with its fingerprint.
+pub(super) fn configured(feeds: &[&str], tags: &[&str], fingerprint: &str) -> super::Configured {
+    super::Configured {
+        feeds: feeds.iter().map(|f| f.to_string()).collect(),
+        tag_spellings: tags.iter().map(|t| t.to_string()).collect(),
+        fingerprint: fingerprint.into(),
+    }
+}
+
 /// Polls `feed_url` and stores `entries` as its batch.
 pub(super) async fn store_batch(
     store: &Store,
@@ -262,8 +271,8 @@ pub(super) async fn swept_entries_stay_gone(store: Store) {
 
 /// `gone` and the next poll are recorded per feed URL, and forgotten for unconfigured feeds.
 pub(super) async fn schedule_marks_are_kept(store: Store) {
-    let urls = vec!["https://a/feed".to_string(), "https://b/feed".to_string()];
-    store.configure(urls, vec![]).await.unwrap();
+    let both = configured(&["https://a/feed", "https://b/feed"], &[], "c1");
+    store.configure(both).await.unwrap();
     let at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
     store
         .set_next_poll("https://a/feed", Some(at))
@@ -274,10 +283,11 @@ pub(super) async fn schedule_marks_are_kept(store: Store) {
     assert_eq!(statuses[0].next_poll, Some(at));
     assert!(!statuses[0].gone && statuses[1].gone);
     // A config without b forgets that b was gone, so adding it back polls it again.
-    store
-        .configure(vec!["https://a/feed".into()], vec!["Binance".into()])
-        .await
-        .unwrap();
+    let a = configured(&["https://a/feed"], &["Binance"], "c1");
+    assert!(
+        store.configure(a).await.unwrap().is_empty(),
+        "no other config"
+    );
     assert!(!store.feed_statuses().await.unwrap()[1].gone);
 }
 

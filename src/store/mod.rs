@@ -82,6 +82,25 @@ pub async fn copy_sqlite_to_postgres(
     copied
 }
 
+/// What a config tells the store, at startup and on every reload.
+#[derive(Debug, Clone)]
+pub struct Configured {
+    /// The feeds' URLs, in config order.
+    pub feeds: Vec<String>,
+    /// Tag names as the config spells them (the config's spelling wins over feeds').
+    pub tag_spellings: Vec<String>,
+    /// What instances sharing the database must agree on (`Config::shared_fingerprint`).
+    pub fingerprint: String,
+}
+
+/// Another instance sharing the database, whose config differs from this one's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherConfig {
+    pub instance: String,
+    /// When it last recorded its config.
+    pub seen: DateTime<Utc>,
+}
+
 /// What the pipeline needs to poll a feed again.
 #[derive(Debug, Clone)]
 pub struct FeedState {
@@ -275,13 +294,10 @@ impl Store {
     /// Records a config, the one way both startup and a reload do: rows for feeds not seen
     /// before (so that polls find their feed's state without waiting for a writer), "gone"
     /// forgotten for feeds no longer configured (so re-adding one polls it
-    /// again), the configured tags' display spelling (the config's wins over feeds').
-    pub async fn configure(
-        &self,
-        feeds: Vec<String>,
-        tag_spellings: Vec<String>,
-    ) -> Result<(), StoreError> {
-        on_backend!(self, b => b.configure(feeds, tag_spellings).await)
+    /// again), the configured tags' display spelling (the config's wins over feeds'). Returns
+    /// the other instances sharing the database that run a different config (none alone).
+    pub async fn configure(&self, config: Configured) -> Result<Vec<OtherConfig>, StoreError> {
+        on_backend!(self, b => b.configure(config).await)
     }
 
     /// Begins a poll of the feed at `url`, unless another instance holds it or `claim` says

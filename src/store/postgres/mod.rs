@@ -11,7 +11,10 @@ use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, R
 use tokio_postgres::NoTls;
 
 use super::rows::{from_ts, ts};
-use super::{Claim, Failure, FeedState, FeedStatus, Poll, Started, StoreError, Ticket, Unchanged};
+use super::{
+    Claim, Configured, Failure, FeedState, FeedStatus, OtherConfig, Poll, Started, StoreError,
+    Ticket, Unchanged,
+};
 use crate::config::PostgresConfig;
 use crate::dedup::cluster::Settings;
 use crate::dedup::index::StoryIndex;
@@ -41,6 +44,10 @@ pub(super) struct Postgres {
 pub(super) struct Lease {
     token: i64,
 }
+
+/// Instances that recorded a config within this long are compared with this one's; older
+/// records are forgotten (an instance records its config at start and at every reload).
+const INSTANCES_SEEN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How long a connection waits for the pool before the call fails: the pool is full only
 /// when the database is slow to answer, and a caller should hear of it.
@@ -143,13 +150,23 @@ impl Postgres {
         2 * self.pool.status().max_size
     }
 
+    /// Records the config, by one instance at a time (an advisory lock), and this instance's
+    /// config fingerprint; answers the instances seen within [`INSTANCES_SEEN`] whose
+    /// fingerprint differs.
     pub(super) async fn configure(
         &self,
-        feeds: Vec<String>,
-        tag_spellings: Vec<String>,
-    ) -> Result<(), StoreError> {
+        config: Configured,
+    ) -> Result<Vec<OtherConfig>, StoreError> {
+        let Configured {
+            feeds,
+            tag_spellings,
+            fingerprint,
+        } = config;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::CONFIG_LOCK])
+            .await
+            .map_err(pg_err)?;
         tx.execute(
             "INSERT INTO feeds (url) SELECT * FROM UNNEST($1::text[]) ON CONFLICT (url) DO NOTHING",
             &[&feeds],
@@ -177,8 +194,34 @@ impl Postgres {
         )
         .await
         .map_err(pg_err)?;
+        let now = ts(Utc::now());
+        tx.execute(
+            "INSERT INTO instances (name, config, seen_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET config = excluded.config, seen_at = excluded.seen_at",
+            &[&&*self.owner, &fingerprint, &now],
+        )
+        .await
+        .map_err(pg_err)?;
+        let recent = now - INSTANCES_SEEN.as_secs() as i64;
+        tx.execute("DELETE FROM instances WHERE seen_at < $1", &[&recent])
+            .await
+            .map_err(pg_err)?;
+        let others = tx
+            .query(
+                "SELECT name, seen_at FROM instances WHERE config != $1 ORDER BY seen_at DESC",
+                &[&fingerprint],
+            )
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| OtherConfig {
+                instance: r.get(0),
+                seen: from_ts(r.get(1)),
+            })
+            .collect();
         notify(&tx).await?;
-        tx.commit().await.map_err(pg_err)
+        tx.commit().await.map_err(pg_err)?;
+        Ok(others)
     }
 
     /// Claims the feed for a poll: granted when no other instance holds an unexpired lease on

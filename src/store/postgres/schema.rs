@@ -113,6 +113,14 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE feeds ADD COLUMN host TEXT;
     CREATE INDEX feeds_leased_by_host ON feeds (host) WHERE lease_until IS NOT NULL;
     "#,
+    // 3: each instance's config, so that instances running different ones are told.
+    r#"
+    CREATE TABLE instances (
+        name TEXT PRIMARY KEY,
+        config TEXT NOT NULL,
+        seen_at BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// Advisory lock keys (one namespace per database): migrations, the writers' turn, and
@@ -120,6 +128,7 @@ pub const MIGRATIONS: &[&str] = &[
 pub const MIGRATE_LOCK: i64 = 0x6167_6772_0001;
 pub const WRITE_LOCK: i64 = 0x6167_6772_0002;
 pub const SWEEP_LOCK: i64 = 0x6167_6772_0003;
+pub const CONFIG_LOCK: i64 = 0x6167_6772_0004;
 
 /// Brings the database to the newest schema, in one transaction, holding an advisory lock:
 /// instances starting together wait for the first, then find nothing left to do.

@@ -221,3 +221,21 @@ async fn instances_starting_together_migrate_once() {
         Ok(_) => panic!("a newer schema is refused"),
     }
 }
+
+#[tokio::test]
+async fn an_instance_running_another_config_is_named() {
+    let Some(s) = instances(3, Duration::from_secs(60)).await else {
+        return;
+    };
+    let config = |f: &str| crate::store::contract::configured(&["https://a/feed"], &[], f);
+    assert!(s[0].configure(config("same")).await.unwrap().is_empty());
+    assert!(s[1].configure(config("same")).await.unwrap().is_empty());
+    let others = s[2].configure(config("edited")).await.unwrap();
+    assert_eq!(
+        others.len(),
+        2,
+        "both others differ from the third: {others:?}"
+    );
+    let back = s[0].configure(config("same")).await.unwrap();
+    assert_eq!(back.len(), 1, "the first sees the third: {back:?}");
+}

@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    BatchCounts, Claim, Failure, FeedBatch, FeedState, FeedStatus, Poll, Started, StoreError,
-    SweepCounts, Ticket, Unchanged,
+    BatchCounts, Claim, Configured, Failure, FeedBatch, FeedState, FeedStatus, OtherConfig, Poll,
+    Started, StoreError, SweepCounts, Ticket, Unchanged,
 };
 use crate::dedup::cluster::Settings;
 use crate::model::{Story, StoryQuery};
@@ -116,17 +116,18 @@ impl Sqlite {
         2 * GROUP_BATCHES
     }
 
+    /// One instance owns a SQLite database: no other config to differ from.
     pub(super) async fn configure(
         &self,
-        feeds: Vec<String>,
-        tag_spellings: Vec<String>,
-    ) -> Result<(), StoreError> {
+        config: Configured,
+    ) -> Result<Vec<OtherConfig>, StoreError> {
         self.write(move |db| {
-            db.register_feeds(&feeds)?;
-            db.forget_gone_except(&feeds)?;
-            db.set_tag_spellings(&tag_spellings)
+            db.register_feeds(&config.feeds)?;
+            db.forget_gone_except(&config.feeds)?;
+            db.set_tag_spellings(&config.tag_spellings)
         })
-        .await
+        .await?;
+        Ok(Vec::new())
     }
 
     pub(super) async fn record_unchanged(

@@ -158,7 +158,12 @@ async fn a_closed_store_leaves_no_wal_and_keeps_every_batch() {
         .await
         .unwrap();
     let urls: Vec<String> = (0..40).map(|i| format!("https://f{i}/feed")).collect();
-    store.configure(urls.clone(), vec![]).await.unwrap();
+    let config = crate::store::Configured {
+        feeds: urls.clone(),
+        tag_spellings: vec![],
+        fingerprint: String::new(),
+    };
+    store.configure(config).await.unwrap();
     // About 40 MiB of entries: past WAL_CHECKPOINT_PAGES, so the checkpointer runs too.
     let mut tasks = tokio::task::JoinSet::new();
     for url in urls {
