@@ -12,12 +12,10 @@ Build the old one from a commit with, for example:
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
-import gen_corpus  # noqa: E402
 
 
 def main():
@@ -27,11 +25,8 @@ def main():
     ap.add_argument("--feeds", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    os.makedirs(bench.WORK, exist_ok=True)
     n = args.feeds
-    if not os.path.exists(os.path.join(bench.CORPUS, gen_corpus.feed_file(n - 1))):
-        subprocess.run([sys.executable, os.path.join(bench.ROOT, "bench", "gen_corpus.py"), bench.CORPUS,
-                        "--feeds", str(n), "--entries", str(bench.ENTRIES)], check=True)
+    bench.ensure_corpus(n)
     bench.start_nginx()
     try:
         cfg, db, _, _ = bench.write_configs(n)

@@ -90,6 +90,14 @@ def stop_nginx():
         time.sleep(0.5)
 
 
+def ensure_corpus(n):
+    """The bench directory, with bench/gen_corpus.py's corpus of `n` feeds in it."""
+    os.makedirs(WORK, exist_ok=True)
+    if not os.path.exists(os.path.join(CORPUS, gen_corpus.feed_file(n - 1))):
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_corpus.py"), CORPUS,
+                        "--feeds", str(n), "--entries", str(ENTRIES)], check=True)
+
+
 def feed_urls(n):
     return [f"http://127.0.0.1:{NGINX_PORT}/corpus/{gen_corpus.feed_file(i)}" for i in range(n)]
 

@@ -61,6 +61,35 @@ pub(super) fn categories(text: &str) -> Result<Categories, serde_json::Error> {
     Ok((terms, labels))
 }
 
+/// The candidate query for `n` tags, a page of `limit` at `offset`, its parameters (the tag
+/// keys) written `{placeholder}1`, `{placeholder}2`... as the engine spells them. Each tag's
+/// newest rows come from walking `entry_tags`' (tag, date, entry) key and stop after
+/// `limit + offset` rows, so the cost is bounded by the page asked for, not by how many
+/// entries carry the tag. LIMIT and OFFSET are literals: SQLite re-prepares a statement whose
+/// LIMIT is a bound parameter on every execution (they were a sixth of a pass's
+/// instructions); the few distinct pages stay in its statement cache.
+pub(super) fn candidate_sql(placeholder: char, n: usize, limit: usize, offset: usize) -> String {
+    if n == 0 {
+        return format!(
+            "SELECT id FROM entries ORDER BY date DESC, id DESC LIMIT {limit} OFFSET {offset}"
+        );
+    }
+    let window = limit + offset;
+    let per_tag: Vec<String> = (1..=n)
+        .map(|i| {
+            format!(
+                "SELECT * FROM (SELECT entry_id, date FROM entry_tags WHERE tag = {placeholder}{i} \
+                 ORDER BY date DESC, entry_id DESC LIMIT {window}) t{i}"
+            )
+        })
+        .collect();
+    format!(
+        "SELECT entry_id FROM ({}) t GROUP BY entry_id ORDER BY MAX(date) DESC, entry_id DESC \
+         LIMIT {limit} OFFSET {offset}",
+        per_tag.join(" UNION ALL ")
+    )
+}
+
 /// One stored copy of a story, read back with what choosing its place in the story needs.
 pub(super) struct Copy {
     pub stored: StoredEntry,

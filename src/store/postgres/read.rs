@@ -12,30 +12,6 @@ use crate::model::{Entry, Source, StoredEntry, Story, StoryQuery, tag_key};
 use crate::store::StoreError;
 use crate::store::rows::{self, Copy, from_ts};
 
-/// The candidate query for `n` tags, a page of `limit` at `offset`: each tag's newest rows
-/// walk `entry_tags`' (tag, date, entry) key and stop after `limit + offset` rows.
-fn candidate_sql(n: usize, limit: usize, offset: usize) -> String {
-    if n == 0 {
-        return format!(
-            "SELECT id FROM entries ORDER BY date DESC, id DESC LIMIT {limit} OFFSET {offset}"
-        );
-    }
-    let window = limit + offset;
-    let per_tag: Vec<String> = (1..=n)
-        .map(|i| {
-            format!(
-                "(SELECT entry_id, date FROM entry_tags WHERE tag = ${i} \
-                 ORDER BY date DESC, entry_id DESC LIMIT {window})"
-            )
-        })
-        .collect();
-    format!(
-        "SELECT entry_id FROM ({}) t GROUP BY entry_id ORDER BY MAX(date) DESC, entry_id DESC \
-         LIMIT {limit} OFFSET {offset}",
-        per_tag.join(" UNION ALL ")
-    )
-}
-
 const ENTRY_COLUMNS: &str = "e.id, e.guid, e.leads, e.source_id, e.title, e.link, e.summary,
     e.content, e.authors, e.categories, e.enclosures, e.published, e.updated, e.date,
     e.first_seen, e.feed_id, e.story_id, e.changed_at";
@@ -122,7 +98,10 @@ impl Postgres {
             let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                 include.iter().map(|t| t as _).collect();
             let ids: Vec<i64> = client
-                .query(&candidate_sql(include.len(), page, offset), &params)
+                .query(
+                    &rows::candidate_sql('$', include.len(), page, offset),
+                    &params,
+                )
                 .await
                 .map_err(pg_err)?
                 .iter()

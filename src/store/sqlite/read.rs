@@ -77,33 +77,6 @@ fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Copy> {
     })
 }
 
-/// The candidate query for `n` tags, a page of `limit` at `offset`. Each tag's newest rows come
-/// from walking `entry_tags`' (tag, date, entry) key and stop after `limit + offset` rows, so the cost
-/// is bounded by the page asked for, not by how many entries carry the tag. Parameters: the tag
-/// keys. LIMIT and OFFSET are literals: SQLite re-prepares a statement whose LIMIT is a bound
-/// parameter on every execution (they were a sixth of a pass's instructions); the few distinct
-/// pages stay in the statement cache.
-pub(super) fn candidate_sql(n: usize, limit: usize, offset: usize) -> String {
-    if n == 0 {
-        return format!(
-            "SELECT id FROM entries ORDER BY date DESC, id DESC LIMIT {limit} OFFSET {offset}"
-        );
-    }
-    let window = limit + offset;
-    let per_tag: Vec<String> = (1..=n)
-        .map(|i| {
-            format!(
-                "SELECT * FROM (SELECT entry_id, date FROM entry_tags WHERE tag = ?{i} \
-                 ORDER BY date DESC, entry_id DESC LIMIT {window})"
-            )
-        })
-        .collect();
-    format!(
-        "SELECT entry_id FROM ({}) GROUP BY entry_id ORDER BY MAX(date) DESC, entry_id DESC LIMIT {limit} OFFSET {offset}",
-        per_tag.join(" UNION ALL ")
-    )
-}
-
 impl Db {
     /// The newest `q.limit` stories having any of `q.tags` (all when empty) and none of
     /// `q.exclude`, each story once: its lead, with every other source named.
@@ -148,7 +121,7 @@ impl Db {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<i64>, StoreError> {
-        let sql = candidate_sql(tags.len(), limit, offset);
+        let sql = rows::candidate_sql('?', tags.len(), limit, offset);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let ids = stmt
             .query_map(params_from_iter(tags), |r| r.get(0))?

@@ -31,7 +31,10 @@ fn titles(db: &Db, tags: &[&str]) -> Vec<String> {
 fn tag_queries_walk_the_index() {
     let (_dir, store) = fresh();
     for n in [1, 3] {
-        let sql = format!("EXPLAIN QUERY PLAN {}", read::candidate_sql(n, 50, 100));
+        let sql = format!(
+            "EXPLAIN QUERY PLAN {}",
+            crate::store::rows::candidate_sql('?', n, 50, 100)
+        );
         let mut stmt = store.conn.prepare(&sql).unwrap();
         let params: Vec<rusqlite::types::Value> = (0..n)
             .map(|i| rusqlite::types::Value::Integer(i as i64 + 1))
