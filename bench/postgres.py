@@ -121,7 +121,10 @@ def first_pass(binary, cfg, target, instances, n):
     try:
         while True:
             if target.startswith("host="):
-                done = int(psql(target, "SELECT COUNT(*) FROM feeds WHERE last_success IS NOT NULL"))
+                try:
+                    done = int(psql(target, "SELECT COUNT(*) FROM feeds WHERE last_success IS NOT NULL"))
+                except subprocess.CalledProcessError:
+                    done = 0  # the schema is not there yet
             else:
                 done = int(subprocess.run(["sqlite3", target, "SELECT COUNT(*) FROM feeds WHERE last_success IS NOT NULL"],
                                           capture_output=True, text=True).stdout.strip() or 0)

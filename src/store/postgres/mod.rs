@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Client, GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
+};
 use tokio_postgres::NoTls;
 
 use super::rows::{from_ts, ts};
@@ -69,6 +71,46 @@ pub(super) fn pg_err(e: tokio_postgres::Error) -> StoreError {
             },
         },
     }
+}
+
+pub(super) type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+/// Statements go through the connection's cache of prepared statements: an unprepared one
+/// costs a round trip and a plan each time, and a batch makes a dozen.
+pub(super) async fn exec(
+    c: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<u64, StoreError> {
+    let statement = c.prepare_cached(sql).await.map_err(pg_err)?;
+    c.execute(&statement, params).await.map_err(pg_err)
+}
+
+pub(super) async fn query(
+    c: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let statement = c.prepare_cached(sql).await.map_err(pg_err)?;
+    c.query(&statement, params).await.map_err(pg_err)
+}
+
+pub(super) async fn query_one(
+    c: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<tokio_postgres::Row, StoreError> {
+    let statement = c.prepare_cached(sql).await.map_err(pg_err)?;
+    c.query_one(&statement, params).await.map_err(pg_err)
+}
+
+pub(super) async fn query_opt(
+    c: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Option<tokio_postgres::Row>, StoreError> {
+    let statement = c.prepare_cached(sql).await.map_err(pg_err)?;
+    c.query_opt(&statement, params).await.map_err(pg_err)
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
@@ -164,21 +206,24 @@ impl Postgres {
         } = config;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::CONFIG_LOCK])
-            .await
-            .map_err(pg_err)?;
-        tx.execute(
+        exec(
+            &tx,
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&schema::CONFIG_LOCK],
+        )
+        .await?;
+        exec(
+            &tx,
             "INSERT INTO feeds (url) SELECT * FROM UNNEST($1::text[]) ON CONFLICT (url) DO NOTHING",
             &[&feeds],
         )
-        .await
-        .map_err(pg_err)?;
-        tx.execute(
+        .await?;
+        exec(
+            &tx,
             "UPDATE feeds SET gone = FALSE WHERE gone AND NOT (url = ANY($1))",
             &[&feeds],
         )
-        .await
-        .map_err(pg_err)?;
+        .await?;
         // In key order, as every writer inserts tags: no two transactions wait on each other.
         let mut spelled: Vec<(String, String)> = tag_spellings
             .into_iter()
@@ -187,38 +232,35 @@ impl Postgres {
         spelled.sort();
         spelled.dedup_by(|a, b| a.0 == b.0);
         let (keys, names): (Vec<String>, Vec<String>) = spelled.into_iter().unzip();
-        tx.execute(
+        exec(
+            &tx,
             "INSERT INTO tags (key, display) SELECT * FROM UNNEST($1::text[], $2::text[])
              ON CONFLICT (key) DO UPDATE SET display = excluded.display",
             &[&keys, &names],
         )
-        .await
-        .map_err(pg_err)?;
+        .await?;
         let now = ts(Utc::now());
-        tx.execute(
+        exec(
+            &tx,
             "INSERT INTO instances (name, config, seen_at) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO UPDATE SET config = excluded.config, seen_at = excluded.seen_at",
             &[&&*self.owner, &fingerprint, &now],
         )
-        .await
-        .map_err(pg_err)?;
+        .await?;
         let recent = now - INSTANCES_SEEN.as_secs() as i64;
-        tx.execute("DELETE FROM instances WHERE seen_at < $1", &[&recent])
-            .await
-            .map_err(pg_err)?;
-        let others = tx
-            .query(
-                "SELECT name, seen_at FROM instances WHERE config != $1 ORDER BY seen_at DESC",
-                &[&fingerprint],
-            )
-            .await
-            .map_err(pg_err)?
-            .iter()
-            .map(|r| OtherConfig {
-                instance: r.get(0),
-                seen: from_ts(r.get(1)),
-            })
-            .collect();
+        exec(&tx, "DELETE FROM instances WHERE seen_at < $1", &[&recent]).await?;
+        let others = query(
+            &tx,
+            "SELECT name, seen_at FROM instances WHERE config != $1 ORDER BY seen_at DESC",
+            &[&fingerprint],
+        )
+        .await?
+        .iter()
+        .map(|r| OtherConfig {
+            instance: r.get(0),
+            seen: from_ts(r.get(1)),
+        })
+        .collect();
         notify(&tx).await?;
         tx.commit().await.map_err(pg_err)?;
         Ok(others)
@@ -246,16 +288,16 @@ impl Postgres {
         for _ in 0..2 {
             let tx = client.transaction().await.map_err(pg_err)?;
             if !any_time {
-                tx.execute(
+                exec(
+                    &tx,
                     "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
                     &[&host],
                 )
-                .await
-                .map_err(pg_err)?;
+                .await?;
             }
-            let claimed = tx
-                .query_opt(
-                    "UPDATE feeds f SET lease_owner = $2, lease_token = nextval('lease_tokens'),
+            let claimed = query_opt(
+                &tx,
+                "UPDATE feeds f SET lease_owner = $2, lease_token = nextval('lease_tokens'),
                         lease_until = clock_timestamp() + $3::float8 * interval '1 second',
                         host = $6
                      FROM (SELECT id FROM feeds WHERE url = $1
@@ -269,18 +311,17 @@ impl Postgres {
                      WHERE f.id = c.id
                      RETURNING f.id, f.etag, f.last_modified, f.body_hash, f.current_url,
                                f.fingerprint, f.lease_token",
-                    &[
-                        &url,
-                        &&*self.owner,
-                        &lease_secs,
-                        &any_time,
-                        &due_by,
-                        &host,
-                        &per_host,
-                    ],
-                )
-                .await
-                .map_err(pg_err)?;
+                &[
+                    &url,
+                    &&*self.owner,
+                    &lease_secs,
+                    &any_time,
+                    &due_by,
+                    &host,
+                    &per_host,
+                ],
+            )
+            .await?;
             tx.commit().await.map_err(pg_err)?;
             if let Some(r) = claimed {
                 let state = FeedState {
@@ -298,17 +339,16 @@ impl Postgres {
                     ticket: Ticket::Postgres(Lease { token: r.get(6) }),
                 }));
             }
-            let held = client
-                .query_opt(
-                    "SELECT next_poll,
+            let held = query_opt(
+                &client,
+                "SELECT next_poll,
                         CASE WHEN lease_until > clock_timestamp()
                              THEN extract(epoch FROM lease_until)::bigint END,
                         (SELECT until FROM host_holds WHERE host = $2 AND until > $3)
                      FROM feeds WHERE url = $1",
-                    &[&url, &host, &due_by],
-                )
-                .await
-                .map_err(pg_err)?;
+                &[&url, &host, &due_by],
+            )
+            .await?;
             match held {
                 Some(r) => {
                     let (next, leased, held): (Option<i64>, Option<i64>, Option<i64>) =
@@ -319,13 +359,12 @@ impl Postgres {
                 }
                 // First sight of the feed: its row, then the claim again.
                 None => {
-                    client
-                        .execute(
-                            "INSERT INTO feeds (url) VALUES ($1) ON CONFLICT (url) DO NOTHING",
-                            &[&url],
-                        )
-                        .await
-                        .map_err(pg_err)?;
+                    exec(
+                        &client,
+                        "INSERT INTO feeds (url) VALUES ($1) ON CONFLICT (url) DO NOTHING",
+                        &[&url],
+                    )
+                    .await?;
                 }
             }
         }
@@ -532,9 +571,7 @@ impl Postgres {
 
 /// Tells every listening instance, when `tx` commits, that what outputs show has changed.
 async fn notify(tx: &deadpool_postgres::Transaction<'_>) -> Result<(), StoreError> {
-    tx.execute("SELECT pg_notify($1, '')", &[&listen::CHANNEL])
-        .await
-        .map_err(pg_err)?;
+    exec(tx, "SELECT pg_notify($1, '')", &[&listen::CHANNEL]).await?;
     Ok(())
 }
 

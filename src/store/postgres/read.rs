@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::Row;
 
-use super::{Postgres, pg_err};
+use super::{Postgres, query};
 use crate::model::{Entry, Source, StoredEntry, Story, StoryQuery, tag_key};
 use crate::store::StoreError;
 use crate::store::rows::{self, Copy, from_ts};
@@ -77,33 +77,34 @@ impl Postgres {
         let include: Vec<String> = q.tags.iter().map(|t| tag_key(t)).collect();
         let exclude: HashSet<String> = q.exclude.iter().map(|t| tag_key(t)).collect();
         let page = (q.limit * 2).max(50);
-        let spelling: HashMap<String, String> = client
-            .query("SELECT key, display FROM tags", &[])
-            .await
-            .map_err(pg_err)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let feeds: FeedNames = client
-            .query("SELECT id, url, COALESCE(title, url) FROM feeds", &[])
-            .await
-            .map_err(pg_err)?
-            .iter()
-            .map(|r| (r.get(0), (r.get(1), r.get(2))))
-            .collect();
+        let spelling: HashMap<String, String> =
+            query(&client, "SELECT key, display FROM tags", &[])
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+        let feeds: FeedNames = query(
+            &client,
+            "SELECT id, url, COALESCE(title, url) FROM feeds",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
         let mut seen = HashSet::new();
         let mut stories = Vec::new();
         let mut offset = 0;
         loop {
             let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                 include.iter().map(|t| t as _).collect();
+            // Not through the statement cache: its text varies with the page asked for, and
+            // the cache would keep every variant for the connection's life.
+            let sql = rows::candidate_sql('$', include.len(), page, offset);
             let ids: Vec<i64> = client
-                .query(
-                    &rows::candidate_sql('$', include.len(), page, offset),
-                    &params,
-                )
+                .query(&sql, &params)
                 .await
-                .map_err(pg_err)?
+                .map_err(super::pg_err)?
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
@@ -143,13 +144,12 @@ async fn story_refs(
     client: &deadpool_postgres::Client,
     ids: &[i64],
 ) -> Result<HashMap<i64, StoryRef>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT id, story_id FROM entries WHERE id = ANY($1)",
-            &[&ids],
-        )
-        .await
-        .map_err(pg_err)?;
+    let rows = query(
+        client,
+        "SELECT id, story_id FROM entries WHERE id = ANY($1)",
+        &[&ids],
+    )
+    .await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -173,16 +173,15 @@ async fn load_stories(
             StoryRef::Entry(id) => entry_ids.push(*id),
         }
     }
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {ENTRY_COLUMNS} FROM entries e
+    let rows = query(
+        client,
+        &format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries e
                  WHERE e.story_id = ANY($1) OR (e.id = ANY($2) AND e.story_id IS NULL)"
-            ),
-            &[&story_ids, &entry_ids],
-        )
-        .await
-        .map_err(pg_err)?;
+        ),
+        &[&story_ids, &entry_ids],
+    )
+    .await?;
     let mut copies: HashMap<StoryRef, Vec<Copy>> = HashMap::new();
     let mut all_ids = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -192,24 +191,22 @@ async fn load_stories(
         copies.entry(key).or_default().push(copy);
     }
     let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
-    for r in client
-        .query(
-            "SELECT entry_id, tag FROM entry_tags WHERE entry_id = ANY($1)",
-            &[&all_ids],
-        )
-        .await
-        .map_err(pg_err)?
+    for r in query(
+        client,
+        "SELECT entry_id, tag FROM entry_tags WHERE entry_id = ANY($1)",
+        &[&all_ids],
+    )
+    .await?
     {
         tags.entry(r.get(0)).or_default().push(r.get(1));
     }
     let mut recorded: HashMap<i64, (String, chrono::DateTime<chrono::Utc>)> = HashMap::new();
-    for r in client
-        .query(
-            "SELECT id, guid, updated_at FROM stories WHERE id = ANY($1)",
-            &[&story_ids],
-        )
-        .await
-        .map_err(pg_err)?
+    for r in query(
+        client,
+        "SELECT id, guid, updated_at FROM stories WHERE id = ANY($1)",
+        &[&story_ids],
+    )
+    .await?
     {
         recorded.insert(r.get(0), (r.get(1), from_ts(r.get(2))));
     }
