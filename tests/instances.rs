@@ -357,3 +357,75 @@ fn the_per_host_limit_holds_across_instances() {
         server.max_in_flight()
     );
 }
+
+/// `aggregate_entries_stored_total{kind="new"}` as an instance's /metrics says.
+fn new_entries_counted(d: &Daemon) -> u64 {
+    d.get("/metrics")
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("aggregate_entries_stored_total{kind=\"new\"} "))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// A live instance renews its lease however slow the poll; one that stops answering (here
+/// frozen with SIGSTOP) loses it, another polls the feed, and when the frozen one wakes its
+/// late batch is refused: the rows and the instances' "new" counts are the fixture's.
+#[test]
+fn a_frozen_instances_late_batch_is_refused_and_the_feed_stored_once() {
+    let Some(db) = fresh_database("race") else {
+        return;
+    };
+    let server = FixtureServer::start();
+    server.write("slow.rss", rss(7, 6, "").as_bytes());
+    let urls = vec![server.url("/slow/3/slow.rss")];
+    let config = instance_config(&urls, &db, "1h", "lease = \"1s\"")
+        .replace("timeout = \"2s\"", "timeout = \"10s\"");
+    let mut all = start(2, &config);
+    let owner = || {
+        psql(
+            &db,
+            "SELECT COALESCE(lease_owner, '') FROM feeds WHERE lease_until > now()",
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || !owner().is_empty()),
+        "the slow feed is claimed"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let first = owner();
+    assert!(
+        !first.is_empty(),
+        "a live instance keeps renewing its lease past its length"
+    );
+    let pid: u32 = first.split(':').nth(1).unwrap().parse().unwrap();
+    let frozen = all.daemons.iter().position(|d| d.pid() == pid).unwrap();
+    all.daemons[frozen].signal("STOP");
+    // Its lease runs out; the other instance claims the feed and stores it.
+    let stored = wait_until(Duration::from_secs(15), || {
+        psql(&db, "SELECT COUNT(*) FROM entries") == "6"
+    });
+    all.daemons[frozen].signal("CONT");
+    assert!(
+        stored,
+        "the other instance took the feed over and stored it"
+    );
+    let refused = wait_until(Duration::from_secs(10), || {
+        all.daemons[frozen].logs().contains("lease ran out")
+    });
+    assert!(
+        refused,
+        "the woken instance's result was refused, and it says so:\n{}",
+        all.daemons[frozen].logs()
+    );
+    assert_eq!(
+        psql(&db, "SELECT COUNT(*) FROM entries"),
+        "6",
+        "exactly the fixture's entries"
+    );
+    let counted: u64 = all.daemons.iter().map(new_entries_counted).sum();
+    assert_eq!(
+        counted, 6,
+        "the instances' \"new\" counts add up to the rows stored"
+    );
+    drop(all.works);
+}

@@ -45,6 +45,14 @@ pub(super) struct Postgres {
 /// A claimed poll: the token its batch must still hold to be stored.
 pub(super) struct Lease {
     token: i64,
+    /// Renews the lease while the poll is alive (see [`Postgres::renew`]); stopped with it.
+    renewal: tokio::task::AbortHandle,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewal.abort();
+    }
 }
 
 /// Instances that recorded a config within this long are compared with this one's; older
@@ -334,9 +342,11 @@ impl Postgres {
                     current_url: r.get(4),
                     fingerprint: r.get(5),
                 };
+                let token = r.get(6);
+                let renewal = tokio::spawn(self.renew(state.id, token)).abort_handle();
                 return Ok(Started::Poll(Poll {
                     state,
-                    ticket: Ticket::Postgres(Lease { token: r.get(6) }),
+                    ticket: Ticket::Postgres(Lease { token, renewal }),
                 }));
             }
             let held = query_opt(
@@ -371,6 +381,34 @@ impl Postgres {
         Err(StoreError::Engine(format!(
             "the row of feed {url} vanished while it was claimed"
         )))
+    }
+
+    /// Keeps a claimed poll's lease from running out while the poll is alive: a slow fetch,
+    /// a long parse or a wait for the writers' turn is not taken for a dead instance. Renewed
+    /// at a third of its length, until the poll's result ends it (`lease_until` cleared), the
+    /// poll is dropped, or the lease ran out before it was renewed (it is forfeit then,
+    /// whether or not another instance has claimed the feed). Only an instance that stops
+    /// answering (killed, frozen, cut off) loses its feeds to the others.
+    fn renew(&self, feed: i64, token: i64) -> impl std::future::Future<Output = ()> + use<> {
+        let (pool, lease) = (self.pool.clone(), self.lease);
+        async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                let Ok(client) = pool.get().await else {
+                    continue;
+                };
+                let renewed = exec(
+                    &client,
+                    "UPDATE feeds SET lease_until = clock_timestamp() + $3::float8 * interval '1 second'
+                     WHERE id = $1 AND lease_token = $2 AND lease_until > clock_timestamp()",
+                    &[&feed, &token, &lease.as_secs_f64()],
+                )
+                .await;
+                if renewed.is_ok_and(|n| n == 0) {
+                    return;
+                }
+            }
+        }
     }
 
     /// When a poll's result is recorded, its lease ends and the feed is held back until

@@ -9,6 +9,11 @@ use crate::store::contract::{batch, entry, fresh_postgres};
 use crate::store::{Claim, Started, Store, StoreError};
 
 async fn instances(n: usize, lease: Duration) -> Option<Vec<Store>> {
+    Some(instances_on(n, lease).await?.0)
+}
+
+/// The stores, and a connection of the test's own to their database.
+async fn instances_on(n: usize, lease: Duration) -> Option<(Vec<Store>, tokio_postgres::Client)> {
     let mut config = fresh_postgres().await?;
     config.lease = lease;
     let mut stores = Vec::new();
@@ -19,7 +24,11 @@ async fn instances(n: usize, lease: Duration) -> Option<Vec<Store>> {
                 .unwrap(),
         );
     }
-    Some(stores)
+    let (client, connection) = tokio_postgres::connect(&config.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    Some((stores, client))
 }
 
 async fn claim(store: &Store, url: &str, how: Claim) -> Option<crate::store::Poll> {
@@ -82,12 +91,23 @@ async fn a_feed_is_polled_by_one_instance_until_its_schedule_says_otherwise() {
 
 #[tokio::test]
 async fn a_zombie_whose_lease_ran_out_has_its_batch_refused() {
-    let Some(s) = instances(2, Duration::from_millis(300)).await else {
+    let Some((s, db)) = instances_on(2, Duration::from_millis(300)).await else {
         return;
     };
     let url = "https://slow/feed";
     let zombie = claim(&s[0], url, Claim::Now).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        claim(&s[1], url, Claim::Now).await.is_none(),
+        "a live poll's lease is renewed past its length"
+    );
+    // As if the instance had frozen: its lease is let run out (renewals stop at that).
+    db.execute(
+        "UPDATE feeds SET lease_until = now() - interval '1 second'",
+        &[],
+    )
+    .await
+    .unwrap();
     let taker = claim(&s[1], url, Claim::Now)
         .await
         .expect("the lease ran out");

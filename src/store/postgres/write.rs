@@ -140,6 +140,14 @@ async fn write_batch(
     (feed_id, token, hold_until): (i64, i64, i64),
     batch: &FeedBatch,
 ) -> Result<(BatchCounts, i64), StoreError> {
+    // What other instances stored is read first outside the writers' turn: deriving their
+    // entries' signatures is the costly part of catching up, and it need not hold the others
+    // back. Entry ids are drawn in turn, so what is committed now is every id up to some
+    // point, and what commits later is above it: the turn below reads only the rest.
+    let sweeps: i64 = query_one(tx, "SELECT value FROM counters WHERE name = 'sweeps'", &[])
+        .await?
+        .get(0);
+    catch_up(tx, w, batch.now, sweeps).await?;
     // One round trip: the lock is taken before the others run, in the order sent.
     let (p1, p2): (Params, Params) = (&[&WRITE_LOCK], &[&feed_id, &token]);
     let (_, leased, sweeps) = futures_util::try_join!(
@@ -219,17 +227,23 @@ async fn catch_up(
 ) -> Result<(), StoreError> {
     let reload = w.index.is_stale() || sweeps != w.sweeps;
     let after = if reload { 0 } else { w.seen };
+    // Everything committed now is every id up to `upto` (ids are drawn in the writers'
+    // turn); read up to it, not past it, so that an entry committing meanwhile is read next
+    // time rather than skipped.
+    let upto: i64 = query_one(tx, "SELECT COALESCE(MAX(id), 0) FROM entries", &[])
+        .await?
+        .get(0);
     // The entries above the last id seen first, by the primary key (a handful, between two
     // batches of this instance); joined with the recent stories the planner scanned them
     // all at every batch.
     let rows = query(
         tx,
-        "WITH fresh AS MATERIALIZED (SELECT * FROM entries WHERE id > $2)
+        "WITH fresh AS MATERIALIZED (SELECT * FROM entries WHERE id > $2 AND id <= $3)
              SELECT e.story_id, s.created_at, e.id, e.feed_id, e.story_key, e.summary, e.date,
                     e.link, e.title, e.published, e.first_seen, e.content
              FROM fresh e JOIN stories s ON s.id = e.story_id
              WHERE s.created_at >= $1 ORDER BY s.created_at, s.id, e.id",
-        &[&ts(w.index.since(now)), &after],
+        &[&ts(w.index.since(now)), &after, &upto],
     )
     .await?;
     let copies = rows.iter().map(|r| StoredCopy {
@@ -251,15 +265,10 @@ async fn catch_up(
     if reload {
         w.index.reload(copies);
         w.sweeps = sweeps;
-        w.seen = query_one(tx, "SELECT COALESCE(MAX(id), 0) FROM entries", &[])
-            .await?
-            .get(0);
     } else {
-        for c in copies {
-            w.seen = w.seen.max(c.entry);
-            w.index.learn(c);
-        }
+        copies.for_each(|c| w.index.learn(c));
     }
+    w.seen = if reload { upto } else { w.seen.max(upto) };
     Ok(())
 }
 
