@@ -79,6 +79,22 @@ fn bad_configs_name_the_key_and_what_would_be_right() {
             &["storage.retention", "zero"],
         ),
         (
+            "[storage]\npath = \"a.db\"\nurl = \"host=/run/postgresql dbname=a\"\n",
+            &["storage.url", "exclusive"],
+        ),
+        (
+            "[storage]\npool = 4\n",
+            &["storage.pool", "PostgreSQL only"],
+        ),
+        (
+            "[storage]\nurl = \"postgres://secret-password@[bad\"\n",
+            &["storage.url", "not a PostgreSQL address"],
+        ),
+        (
+            "[storage]\nurl = \"host=/run/postgresql\"\npool = 0\n",
+            &["storage.pool", "1 to 10000"],
+        ),
+        (
             "[dedup]\nthreshold = 2\n",
             &["dedup.threshold", "between 0 and 1"],
         ),
@@ -94,6 +110,10 @@ fn bad_configs_name_the_key_and_what_would_be_right() {
     ];
     for (toml, needles) in cases {
         let err = refused(toml);
+        assert!(
+            !err.contains("secret-password"),
+            "a password is never repeated: {err}"
+        );
         for needle in *needles {
             assert!(
                 err.contains(needle),

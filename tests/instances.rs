@@ -429,3 +429,61 @@ fn a_frozen_instances_late_batch_is_refused_and_the_feed_stored_once() {
     );
     drop(all.works);
 }
+
+/// A change may be announced while an instance's listener is cut off: after reconnecting it
+/// takes everything as changed, so the instance never serves a stale feed for long.
+#[test]
+fn a_listener_cut_off_reconnects_and_the_instance_catches_up() {
+    let Some(db) = fresh_database("listener") else {
+        return;
+    };
+    let server = FixtureServer::start();
+    let urls = feeds(&server, 10, 2);
+    // Polled once at start, then not for an hour: only the reload below polls again.
+    let config = instance_config(&urls, &db, "1h", "");
+    let all = start(2, &config);
+    let shows = |d: &Daemon, text: &str| d.get("/feeds/all.rss").text().contains(text);
+    let filled = wait_until(Duration::from_secs(20), || {
+        all.daemons.iter().all(|d| shows(d, "Feed 9 story 1"))
+    });
+    assert!(filled, "both instances show every feed");
+    let cut = psql(
+        &db,
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    );
+    assert_eq!(cut, "2", "each instance listens on a connection of its own");
+    let fresh = "<item><title>Announced while nobody listened</title>\
+                 <link>https://site0.example/unheard</link><guid>https://site0.example/unheard</guid></item>";
+    server.write("gen0.rss", rss(0, 2, fresh).as_bytes());
+    // The first instance is told to poll it: a new title reshapes the feed, polled soon.
+    let retitled = config.replace(
+        &format!("url = \"{}\"\n", urls[0]),
+        &format!("url = \"{}\"\ntitle = \"Feed zero\"\n", urls[0]),
+    );
+    all.works[0].write_config(&retitled);
+    all.daemons[0].signal("HUP");
+    let caught_up = wait_until(Duration::from_secs(15), || {
+        all.daemons
+            .iter()
+            .all(|d| shows(d, "Announced while nobody listened"))
+    });
+    assert!(
+        caught_up,
+        "the instance that did not poll serves the change after its listener came back"
+    );
+    let relistening = psql(
+        &db,
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    );
+    assert_eq!(relistening, "2", "both listeners reconnected");
+    let polled = server
+        .hits()
+        .iter()
+        .filter(|h| h.path.ends_with("/gen0.rss"))
+        .count();
+    assert!(
+        polled <= 3,
+        "gen0 polled at start and after the reload only: {polled}"
+    );
+}
