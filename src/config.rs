@@ -180,11 +180,21 @@ impl Config {
             .iter()
             .map(|o| (&o.name, &o.title, &o.tags, &o.exclude_tags, o.limit))
             .collect();
-        let shared = format!(
-            "{feeds:?}\n{:?}\n{:?}\n{outputs:?}",
-            self.tags.rules(),
-            self.dedup
+        // Field by field, never a map's Debug: its order differs from process to process.
+        let d = &self.dedup;
+        let dedup = (
+            d.stories,
+            d.threshold,
+            (d.window, d.absorb, d.settle),
+            d.aliases.sorted(),
         );
+        let rules: Vec<_> = self
+            .tags
+            .rules()
+            .iter()
+            .map(|r| (&r.name, &r.keywords))
+            .collect();
+        let shared = format!("{feeds:?}\n{rules:?}\n{dedup:?}\n{outputs:?}");
         let digest = sha2::Sha256::digest(shared.as_bytes());
         crate::dedup::hex(&digest[..12])
     }
@@ -208,5 +218,43 @@ impl Config {
             key,
             message,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "[[feed]]\nurl = \"https://a.example/feed\"\ntags = [\"x\"]\n\n\
+        [[tag]]\nname = \"Binance\"\nkeywords = [\"binance\", \"cz\"]\n\n\
+        [dedup.aliases]\n\"the fed\" = \"federal reserve\"\n\"sec\" = \"securities and exchange commission\"\n";
+
+    /// Instances compare fingerprints: the same config must give the same one however its
+    /// maps happen to be ordered, and a different one for another feed list.
+    #[test]
+    fn the_shared_fingerprint_is_the_configs_not_the_processs() {
+        let path = Path::new("config.toml");
+        let a = Config::from_toml(CONFIG, path)
+            .unwrap()
+            .shared_fingerprint();
+        for _ in 0..8 {
+            let b = Config::from_toml(CONFIG, path)
+                .unwrap()
+                .shared_fingerprint();
+            assert_eq!(a, b);
+        }
+        let listening = CONFIG.replace(
+            "[[feed]]",
+            "[server]\nlisten = \"127.0.0.1:9999\"\n\n[[feed]]",
+        );
+        let here = Config::from_toml(&listening, path)
+            .unwrap()
+            .shared_fingerprint();
+        assert_eq!(a, here, "where an instance listens is its own business");
+        let other = CONFIG.replace("a.example", "b.example");
+        let other = Config::from_toml(&other, path)
+            .unwrap()
+            .shared_fingerprint();
+        assert_ne!(a, other);
     }
 }

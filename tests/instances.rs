@@ -91,6 +91,12 @@ fn three_instances_poll_each_feed_once_per_interval_and_share_the_work() {
     std::thread::sleep(Duration::from_secs(12));
     let run = began.elapsed();
     let polls: Vec<usize> = all.daemons.iter().map(polls_by).collect();
+    for d in &all.daemons {
+        assert!(
+            !d.logs().contains("runs a different config"),
+            "one config is taken for one config in every process"
+        );
+    }
     let hits = server.hits();
     drop(all);
 
@@ -443,8 +449,16 @@ fn a_listener_cut_off_reconnects_and_the_instance_catches_up() {
     let config = instance_config(&urls, &db, "1h", "");
     let all = start(2, &config);
     let shows = |d: &Daemon, text: &str| d.get("/feeds/all.rss").text().contains(text);
+    // Every feed polled, so that neither instance stores anything more of its own accord.
     let filled = wait_until(Duration::from_secs(20), || {
-        all.daemons.iter().all(|d| shows(d, "Feed 9 story 1"))
+        psql(
+            &db,
+            "SELECT COUNT(*) FROM feeds WHERE last_success IS NOT NULL",
+        ) == "10"
+            && all
+                .daemons
+                .iter()
+                .all(|d| (0..10).all(|i| shows(d, &format!("Feed {i} story 1"))))
     });
     assert!(filled, "both instances show every feed");
     let cut = psql(

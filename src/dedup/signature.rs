@@ -99,6 +99,18 @@ impl Default for Aliases {
 }
 
 impl Aliases {
+    /// Every alias and what it stands for, sorted: the table as a value that compares and
+    /// prints the same in every process (its maps do not).
+    pub fn sorted(&self) -> Vec<(&str, &str)> {
+        let mut pairs: Vec<(&str, &str)> = self
+            .map
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
     /// The built-in table with `extra` (`(name, canonical)`) on top.
     pub fn with(extra: &[(String, String)]) -> Aliases {
         let mut map: HashMap<String, String> = BUILT_IN_ALIASES
