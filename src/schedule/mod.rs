@@ -64,11 +64,6 @@ impl PassSummary {
         }
         s
     }
-
-    /// Whether anything an output shows may have changed.
-    pub fn changed(&self) -> bool {
-        self.entries.new + self.entries.updated > 0
-    }
 }
 
 impl std::fmt::Display for PassSummary {
