@@ -386,7 +386,7 @@ fn a_frozen_instances_late_batch_is_refused_and_the_feed_stored_once() {
     let urls = vec![server.url("/slow/3/slow.rss")];
     let config = instance_config(&urls, &db, "1h", "lease = \"1s\"")
         .replace("timeout = \"2s\"", "timeout = \"10s\"");
-    let mut all = start(2, &config);
+    let all = start(2, &config);
     let owner = || {
         psql(
             &db,
