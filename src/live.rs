@@ -41,6 +41,14 @@ impl Live {
         (at > 0).then(|| Utc::now().timestamp() - at)
     }
 
+    /// The scheduler turned once and has not turned since for longer than
+    /// [`STALLED_AFTER`](crate::schedule::STALLED_AFTER): the one rule `/healthz` and the
+    /// systemd watchdog both apply.
+    pub fn stalled(&self) -> bool {
+        self.since_heartbeat()
+            .is_some_and(|s| s > crate::schedule::STALLED_AFTER.as_secs() as i64)
+    }
+
     pub fn set_counts(&self, feeds: usize, failing: usize) {
         self.feeds.store(feeds, Ordering::Release);
         self.failing.store(failing, Ordering::Release);

@@ -134,13 +134,12 @@ fn reload(path: &Path, config_tx: &watch::Sender<Arc<Config>>) {
 /// Pings systemd's watchdog while the scheduler is turning; a stalled scheduler stops the pings
 /// and systemd restarts the service.
 async fn watchdog(every: Duration, live: Arc<Live>, token: CancellationToken) {
-    let stalled_after = (schedule::HEARTBEAT_EVERY * 4).as_secs() as i64;
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = token.cancelled() => return,
             _ = tick.tick() => {
-                if live.since_heartbeat().is_none_or(|s| s <= stalled_after) {
+                if !live.stalled() {
                     notify(&[NotifyState::Watchdog]);
                 } else {
                     tracing::error!("scheduler stalled; withholding the watchdog ping");

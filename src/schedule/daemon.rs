@@ -23,6 +23,9 @@ use crate::store::{Claim, FeedStatus};
 
 /// The loop turns at least this often, so the heartbeat proves it is alive.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
+/// The scheduler counts as stalled when it has not turned for this long: four heartbeats,
+/// so that one slow turn (a long sweep, a slow reload) is not taken for a hang.
+pub const STALLED_AFTER: Duration = Duration::from_secs(HEARTBEAT_EVERY.as_secs() * 4);
 /// At shutdown, polls in flight get this long to finish and commit before being abandoned
 /// (abandoning is safe: a feed's batch is one transaction, committed or not).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -5,7 +5,7 @@
 mod daemon;
 pub mod policy;
 
-pub use daemon::{HEARTBEAT_EVERY, SHUTDOWN_GRACE, StatusHook, run as run_daemon};
+pub use daemon::{HEARTBEAT_EVERY, SHUTDOWN_GRACE, STALLED_AFTER, StatusHook, run as run_daemon};
 
 use std::time::{Duration, Instant};
 

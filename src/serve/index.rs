@@ -14,7 +14,6 @@ use super::{AppState, ServeError};
 use crate::model::{Story, StoryQuery};
 use crate::normalize::escape_html;
 use crate::publish::Format;
-use crate::schedule::HEARTBEAT_EVERY;
 use crate::store::FeedStatus;
 
 /// Latest stories listed on the index page.
@@ -156,9 +155,6 @@ fn story_item(s: &Story) -> String {
     )
 }
 
-/// The scheduler is alive while its heartbeat is recent: it turns every HEARTBEAT_EVERY.
-const STALLED_AFTER: Duration = Duration::from_secs(HEARTBEAT_EVERY.as_secs() * 4);
-
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let store = tokio::time::timeout(Duration::from_secs(5), state.store.ping()).await;
     let store_ok = match store {
@@ -173,7 +169,8 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         }
     };
     let beat = state.live.since_heartbeat();
-    let scheduler_ok = beat.is_some_and(|b| b <= STALLED_AFTER.as_secs() as i64);
+    // Alive once it has turned, and while it keeps turning.
+    let scheduler_ok = beat.is_some() && !state.live.stalled();
     let (feeds, failing) = state.live.counts();
     let healthy = store_ok && scheduler_ok;
     let body = json!({
