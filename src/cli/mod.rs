@@ -1,4 +1,5 @@
-//! The command line: `aggregate [--config PATH] [--once] [--strict]` and `aggregate check`.
+//! The command line: `aggregate [--config PATH] [--once] [--strict]`, `aggregate check` and
+//! `aggregate migrate --to POSTGRES`.
 //! Turns a pass's results into a summary and an exit code. Knows no SQL and no feed format.
 
 use std::io::IsTerminal;

@@ -65,9 +65,11 @@ struct Daemon {
     running: JoinSet<Done>,
     /// Which feed each running task polls, so a task that dies still frees its feed's slot.
     running_ids: HashMap<tokio::task::Id, String>,
+    /// Since when the output files have been behind the store (see `files_at`).
     dirty_since: Option<Instant>,
-    /// The store's generation (`Live`) when the output files were last written: another
-    /// instance sharing the database moves it too, and the files follow.
+    /// The store's generation (`Live`) when the output files were last written. Whatever
+    /// changes what outputs show moves it (this scheduler's polls, a reload, a sweep, and
+    /// another instance sharing the database), and the files follow.
     files_at: u64,
     next_sweep: Instant,
 }
@@ -256,7 +258,6 @@ impl Daemon {
                         .inc_by(c.updated as u64);
                     if c.new + c.updated > 0 {
                         self.live.changed();
-                        self.dirty_since.get_or_insert_with(Instant::now);
                     }
                 }
                 tracing::info!(feed = %done.url, outcome, elapsed_ms = done.elapsed.as_millis() as u64, "polled");
@@ -382,7 +383,6 @@ impl Daemon {
         );
         self.ctx.config = config;
         self.live.changed();
-        self.dirty_since = Some(Instant::now());
         self.publish_counts();
     }
 
@@ -419,7 +419,6 @@ impl Daemon {
                     "retention sweep"
                 );
                 self.live.changed();
-                self.dirty_since.get_or_insert_with(Instant::now);
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "retention sweep failed"),
