@@ -107,11 +107,12 @@ pub struct Signature {
     pub title: u64,
     /// SimHash of the body's word shingles, boilerplate dropped; 0 for a short body.
     pub simhash: u64,
-    /// Words of the body, boilerplate dropped, counted up to 1,200 (enough to tell a report
+    /// Words of the body, boilerplate dropped, counted up to 512 (enough to tell a report
     /// from a teaser).
     pub words: u32,
     /// Stemmed salient words of the headline (counted twice) and the lead, with their counts.
-    pub terms: Vec<(String, u8)>,
+    /// The stems are shared: a stream repeats its words.
+    pub terms: Vec<(std::sync::Arc<str>, u8)>,
     /// Names stated (organisations, people, tickers), lower-case, aliases applied.
     pub entities: Vec<String>,
     /// Specific numbers in the headline and lead (percentages negative), years left out.

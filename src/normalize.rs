@@ -516,12 +516,29 @@ pub fn html_to_text(html: &str) -> String {
 /// over the bytes, copying whole runs of text between tags and entities: it runs on every
 /// entry's content for tagging.
 pub fn push_text(out: &mut String, html: &str) {
+    push_text_with(out, html, false, usize::MAX)
+}
+
+/// The text of `html` as [`html_to_text`] gives it, with a full stop where a paragraph ends
+/// or a line breaks (`</p>`, `<br>`): those end sentences, though the text may not say so.
+/// Stops once about `max` bytes of text are out (a run of text is copied whole).
+pub fn html_to_sentences(html: &str, max: usize) -> String {
+    let mut out = String::with_capacity(html.len().min(max + 256));
+    push_text_with(&mut out, html, true, max);
+    out
+}
+
+fn push_text_with(out: &mut String, html: &str, sentences: bool, max: usize) {
     let bytes = html.as_bytes();
     let mut i = 0;
     let mut space = !out.is_empty();
-    while i < bytes.len() {
+    while i < bytes.len() && out.len() < max {
         match bytes[i] {
             b'<' => {
+                if sentences && (bytes[i..].starts_with(b"</p>") || bytes[i..].starts_with(b"<br")) {
+                    space = true;
+                    push_word(out, ".", &mut space);
+                }
                 i += memchr::memchr(b'>', &bytes[i..]).map_or(bytes.len() - i, |p| p + 1);
                 space = true;
             }

@@ -3,12 +3,14 @@
 //! its headline belongs to a recurring series. Pure; computed once, where the entry is
 //! prepared.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::sync::Arc;
 
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use rust_stemmers::{Algorithm, Stemmer};
 
 use crate::model::{Entry, Signature};
-use crate::normalize::html_to_text;
+use crate::normalize::html_to_sentences;
 
 /// Words of the body read as its lead: about a paragraph, where a report states its facts.
 const LEAD_WORDS: usize = 60;
@@ -23,6 +25,13 @@ const SIMHASH_MAX_SHINGLES: usize = 128;
 /// Bytes of a body's HTML read at most: its first few hundred words, which hold the lead and
 /// the shingles. A 50 KiB article costs no more than a short one.
 const BODY_BYTES: usize = 16 * 1024;
+
+/// Bytes of a body's text compared at most: about 600 words, more than the lead, the
+/// shingles and the word count (up to [`COUNTED_WORDS`]) read.
+const TEXT_BYTES: usize = 4 * 1024;
+
+/// Words of a body counted at most: enough to tell a report from a teaser.
+const COUNTED_WORDS: usize = 4 * SIMHASH_MAX_SHINGLES;
 
 /// A headline shorter than this many words gives no headline hash ("Bitcoin update").
 const TITLE_HASH_MIN_WORDS: usize = 5;
@@ -120,7 +129,7 @@ impl Aliases {
         for (k, v) in extra {
             map.insert(fold(k), fold(v));
         }
-        let mut starts: HashMap<String, usize> = HashMap::new();
+        let mut starts: HashMap<String, usize> = HashMap::default();
         for k in map.keys() {
             let words: Vec<&str> = k.split(' ').collect();
             if words.len() > 1 {
@@ -325,24 +334,26 @@ const STOP_WORDS: &[&str] = &[
     "december",
 ];
 
-/// A word's stem, remembered per thread: news repeats its words, and a lookup costs a
-/// fraction of the Snowball algorithm. The memory is cleared when it holds
+/// Calls `with` on a word's stem, remembered per thread (and shared with the signatures that
+/// hold it): news repeats its words, and a lookup
+/// costs a fraction of the Snowball algorithm. The memory is cleared when it holds
 /// [`STEMS_REMEMBERED`] words.
-fn stem(stemmer: &Stemmer, word: &str) -> String {
+fn with_stem<R>(stemmer: &Stemmer, word: &str, with: impl FnOnce(&Arc<str>) -> R) -> R {
     thread_local! {
-        static STEMS: std::cell::RefCell<HashMap<String, String>> = Default::default();
+        static STEMS: std::cell::RefCell<HashMap<Box<str>, Arc<str>>> = Default::default();
     }
     STEMS.with(|stems| {
         let mut stems = stems.borrow_mut();
         if let Some(s) = stems.get(word) {
-            return s.clone();
+            return with(s);
         }
         if stems.len() >= STEMS_REMEMBERED {
             stems.clear();
         }
-        let s = stemmer.stem(word).into_owned();
-        stems.insert(word.to_string(), s.clone());
-        s
+        let s: Arc<str> = stemmer.stem(word).into();
+        let r = with(&s);
+        stems.insert(word.into(), s);
+        r
     })
 }
 
@@ -424,8 +435,7 @@ fn generic_name(word: &str) -> bool {
 }
 
 fn stop_word(word: &str) -> bool {
-    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
-        std::sync::OnceLock::new();
+    static SET: std::sync::OnceLock<HashSet<&'static str>> = std::sync::OnceLock::new();
     SET.get_or_init(|| STOP_WORDS.iter().copied().collect())
         .contains(word)
 }
@@ -470,6 +480,19 @@ const SERIES_MARKERS: &[&str] = &[
     "chart of the day",
 ];
 
+/// Whether a headline belongs to a recurring series: [`SERIES_MARKERS`] searched at once.
+fn series(title: &str) -> bool {
+    static FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    FINDER
+        .get_or_init(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(SERIES_MARKERS)
+                .expect("fixed phrases build")
+        })
+        .is_match(title)
+}
+
 /// Sentences outlets append that say nothing about the story; dropped before comparing.
 const BOILERPLATE: &[&str] = &[
     "appeared first on",
@@ -503,16 +526,18 @@ fn boilerplate() -> &'static aho_corasick::AhoCorasick {
     FINDER.get_or_init(|| {
         aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(BOILERPLATE)
             .expect("fixed phrases build")
     })
 }
 
-/// One word of text as the tokenizer found it.
-struct Token {
-    /// As written.
-    raw: String,
-    lower: String,
+/// One word of text as the tokenizer found it, borrowed from the text where it can be: most
+/// words of prose are written in lower case already.
+struct Token<'a> {
+    /// As written (a typographic apostrophe made plain).
+    raw: Cow<'a, str>,
+    lower: Cow<'a, str>,
     /// Opened a sentence (its capital says nothing).
     opens: bool,
     /// Written after a `$`.
@@ -522,8 +547,8 @@ struct Token {
 }
 
 /// The first `limit` words of `text`.
-fn tokens(text: &str, limit: usize) -> Vec<Token> {
-    let mut out = Vec::new();
+fn tokens(text: &str, limit: usize) -> Vec<Token<'_>> {
+    let mut out = Vec::with_capacity(limit.min(text.len() / 4));
     let mut opens = true;
     let mut chars = text.char_indices().peekable();
     while let Some((start, c)) = chars.next() {
@@ -554,9 +579,19 @@ fn tokens(text: &str, limit: usize) -> Vec<Token> {
                 break;
             }
         }
-        let raw = text[start..end].replace('’', "'");
+        let word = &text[start..end];
+        let raw = if word.contains('’') {
+            Cow::Owned(word.replace('’', "'"))
+        } else {
+            Cow::Borrowed(word)
+        };
+        let lower = if raw.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
+            raw.clone()
+        } else {
+            Cow::Owned(raw.to_lowercase())
+        };
         out.push(Token {
-            lower: raw.to_lowercase(),
+            lower,
             raw,
             opens,
             dollar,
@@ -579,24 +614,26 @@ fn clean_body(entry: &Entry) -> String {
     while !html.is_char_boundary(end) {
         end -= 1;
     }
-    // Paragraphs end sentences, though their text may not say so with a full stop.
-    let text = html_to_text(
-        &html[..end]
-            .replace("</p>", " .</p>")
-            .replace("<br", " .<br"),
-    );
-    let found: Vec<usize> = boilerplate().find_iter(&text).map(|m| m.start()).collect();
-    if found.is_empty() {
+    let text = html_to_sentences(&html[..end], TEXT_BYTES);
+    let mut found = boilerplate().find_iter(&text).map(|m| m.start()).peekable();
+    if found.peek().is_none() {
         return text;
     }
+    // Sentences holding a phrase are dropped; the phrases are found in order.
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
-    for sentence in text.split_inclusive(['.', '!', '?']) {
-        let end = at + sentence.len();
-        if !found.iter().any(|f| (at..end).contains(f)) {
-            out.push_str(sentence);
+    for stop in memchr::memchr3_iter(b'.', b'!', b'?', text.as_bytes())
+        .map(|i| i + 1)
+        .chain(std::iter::once(text.len()))
+    {
+        if stop <= at {
+            continue;
         }
-        at = end;
+        while found.next_if(|f| *f < at).is_some() {}
+        if found.next_if(|f| *f < stop).is_none() {
+            out.push_str(&text[at..stop]);
+        }
+        at = stop;
     }
     out
 }
@@ -605,11 +642,9 @@ fn clean_body(entry: &Entry) -> String {
 pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
     let body = clean_body(entry);
     let title = tokens(&entry.title, usize::MAX);
-    let body_tokens = tokens(&body, LEAD_WORDS);
+    let lead = tokens(&body, LEAD_WORDS);
     let (simhash, words) = simhash(&body);
-    let lead: Vec<&Token> = body_tokens.iter().take(LEAD_WORDS).collect();
-    let title_refs: Vec<&Token> = title.iter().collect();
-    let (mut entities, in_title) = names(&title_refs, &lead, aliases);
+    let (mut entities, in_title) = names(&title, &lead, aliases);
     let (mut topics, mut subjects): (Vec<String>, Vec<String>) = entities[..in_title]
         .iter()
         .filter(|n| !SETTINGS.contains(&n.as_str()))
@@ -621,7 +656,7 @@ pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
         title
             .iter()
             .filter(|t| ticker(t) && aliases.get(&t.lower).is_none())
-            .map(|t| t.lower.clone()),
+            .map(|t| t.lower.to_string()),
     );
     for list in [&mut topics, &mut subjects] {
         list.sort();
@@ -631,33 +666,43 @@ pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
     entities.dedup();
     // Words of names are compared as names, not again as words: a shared company name alone
     // must not make two reports look alike twice over.
-    let name_words: std::collections::HashSet<&str> =
-        entities.iter().flat_map(|n| n.split(' ')).collect();
+    let name_words: HashSet<&str> = entities.iter().flat_map(|n| n.split(' ')).collect();
     let stemmer = Stemmer::create(Algorithm::English);
-    let mut terms: HashMap<String, u8> = HashMap::new();
-    let mut add_terms = |toks: &[&Token], weight: u8| {
+    // Stems are shared, so a term is found by its address; a stem remembered twice (the
+    // memory was cleared meanwhile) is merged by its text below.
+    let mut terms: HashMap<usize, (Arc<str>, u8)> = HashMap::default();
+    let mut add_terms = |toks: &[Token], weight: u8| {
         for phrase in canonical_words(toks, aliases) {
             for word in phrase.split(' ') {
                 if word.len() < 2 || stop_word(word) || is_number(word) || name_words.contains(word)
                 {
                     continue;
                 }
-                let stem = stem(&stemmer, word);
-                let w = terms.entry(stem).or_default();
-                *w = w.saturating_add(weight);
+                with_stem(&stemmer, word, |stem| {
+                    let (_, w) = terms
+                        .entry(Arc::as_ptr(stem) as *const u8 as usize)
+                        .or_insert_with(|| (Arc::clone(stem), 0));
+                    *w = w.saturating_add(weight);
+                });
             }
         }
     };
-    add_terms(&title_refs, 2);
+    add_terms(&title, 2);
     add_terms(&lead, 1);
-    let mut terms: Vec<(String, u8)> = terms.into_iter().collect();
-    terms.sort();
-    let title_numbers = numbers(&title_refs);
+    let mut terms: Vec<(Arc<str>, u8)> = terms.into_values().collect();
+    terms.sort_unstable();
+    terms.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 = kept.1.saturating_add(later.1);
+        }
+        same
+    });
+    let title_numbers = numbers(&title);
     let mut all_numbers = title_numbers.clone();
     all_numbers.extend(numbers(&lead));
     all_numbers.sort_by(f64::total_cmp);
     all_numbers.dedup();
-    let lower_title = entry.title.to_lowercase();
     Signature {
         title: title_hash(&title),
         simhash,
@@ -666,7 +711,7 @@ pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
         entities,
         numbers: all_numbers,
         title_numbers,
-        series: SERIES_MARKERS.iter().any(|m| lower_title.contains(m)),
+        series: series(&entry.title),
         subjects,
         topics,
     }
@@ -674,25 +719,32 @@ pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
 
 /// Lower-case words with aliases applied, longest phrase first (a phrase becomes its one
 /// canonical form, which may hold several words).
-fn canonical_words(toks: &[&Token], aliases: &Aliases) -> Vec<String> {
+fn canonical_words<'a>(toks: &'a [Token], aliases: &'a Aliases) -> Vec<&'a str> {
     let mut out = Vec::with_capacity(toks.len());
     let mut i = 0;
+    let mut phrase = String::new();
     'words: while i < toks.len() {
-        let longest = aliases.starts.get(&toks[i].lower).copied().unwrap_or(1);
+        let longest = aliases.starts.get(&*toks[i].lower).copied().unwrap_or(1);
         for n in (2..=longest.min(toks.len() - i)).rev() {
-            let phrase: Vec<&str> = toks[i..i + n].iter().map(|t| t.lower.as_str()).collect();
-            if let Some(canonical) = aliases.get(&phrase.join(" ")) {
-                out.push(canonical.to_string());
+            phrase.clear();
+            for (k, t) in toks[i..i + n].iter().enumerate() {
+                if k > 0 {
+                    phrase.push(' ');
+                }
+                phrase.push_str(&t.lower);
+            }
+            if let Some(canonical) = aliases.get(&phrase) {
+                out.push(canonical);
                 i += n;
                 continue 'words;
             }
         }
-        let word = toks[i].lower.as_str();
+        let word = &*toks[i].lower;
         // "us" is a country only when written "US".
         let alias = aliases
             .get(word)
             .filter(|_| word != "us" || toks[i].raw == "US");
-        out.push(alias.unwrap_or(word).to_string());
+        out.push(alias.unwrap_or(word));
         i += 1;
     }
     out
@@ -700,76 +752,75 @@ fn canonical_words(toks: &[&Token], aliases: &Aliases) -> Vec<String> {
 
 /// Whether a headline capitalises most of its words (Title Case), so that a capital in it
 /// says nothing about a name.
-fn title_case(toks: &[&Token]) -> bool {
-    let words: Vec<&&Token> = toks
-        .iter()
-        .filter(|t| t.raw.chars().next().is_some_and(char::is_alphabetic))
-        .collect();
-    let capital = words
-        .iter()
-        .filter(|t| t.raw.chars().next().is_some_and(char::is_uppercase))
-        .count();
-    words.len() >= 3 && capital * 10 >= words.len() * 6
+fn title_case(toks: &[Token]) -> bool {
+    let mut words = 0;
+    let mut capital = 0;
+    for t in toks {
+        let Some(first) = t.raw.chars().next().filter(|c| c.is_alphabetic()) else {
+            continue;
+        };
+        words += 1;
+        capital += usize::from(first.is_uppercase());
+    }
+    words >= 3 && capital * 10 >= words * 6
 }
 
 /// Names stated in the title and lead: runs of capitalised words that do not open a
-/// sentence, words in capitals (SEC, ETF, BTC), `$TICKER`s, and any phrase the aliases know.
-/// Names stated in the title and lead, and how many of them (the first) the headline states.
-fn names(title: &[&Token], lead: &[&Token], aliases: &Aliases) -> (Vec<String>, usize) {
+/// sentence, words in capitals (SEC, ETF, BTC), `$TICKER`s, and any phrase the aliases know;
+/// and how many of them (the first) the headline states.
+fn names(title: &[Token], lead: &[Token], aliases: &Aliases) -> (Vec<String>, usize) {
     let mut out = Vec::new();
     let title_capitals = !title_case(title);
     // Words the lead capitalises are names wherever a Title Case headline puts them: "Binance"
     // opening the lead's first sentence is still a name, "Agrees" in the headline is not.
-    let lead_names: std::collections::HashSet<&str> = lead
+    let lead_names: HashSet<&str> = lead
         .iter()
         .filter(|t| capitalised(t))
-        .map(|t| t.lower.as_str())
+        .map(|t| &*t.lower)
         .collect();
-    let collect = |out: &mut Vec<String>,
-                   toks: &[&Token],
-                   trust_capitals: bool,
-                   lead_names: &std::collections::HashSet<&str>| {
-        let mut run: Vec<&Token> = Vec::new();
-        let flush = |run: &mut Vec<&Token>, out: &mut Vec<String>| {
-            // A run is a name ("tidewater pay"), and so is each of its words that names
-            // something on its own ("Richard Teng" is found as "Teng" too; "Pay" names
-            // nothing).
-            if !run.is_empty() {
-                let words = canonical_words(run, aliases);
-                let kind_of_thing = words.iter().any(|w| {
-                    ROLES.contains(&w.as_str())
-                        || TOPICS.contains(&w.as_str())
-                        || SETTINGS.contains(&w.as_str())
-                });
-                if words.len() > 1 && !kind_of_thing {
-                    out.push(words.join(" "));
-                }
-                out.extend(words.into_iter().filter(|w| !generic_name(w)));
-                run.clear();
+    let collect = |out: &mut Vec<String>, toks: &[Token], trust_capitals: bool, lead_names: &HashSet<&str>| {
+        // A run is a name ("tidewater pay"), and so is each of its words that names
+        // something on its own ("Richard Teng" is found as "Teng" too; "Pay" names nothing).
+        let flush = |run: &[Token], out: &mut Vec<String>| {
+            if run.is_empty() {
+                return;
             }
+            let words = canonical_words(run, aliases);
+            let kind_of_thing = words
+                .iter()
+                .any(|w| ROLES.contains(w) || TOPICS.contains(w) || SETTINGS.contains(w));
+            if words.len() > 1 && !kind_of_thing {
+                out.push(words.join(" "));
+            }
+            out.extend(
+                words
+                    .into_iter()
+                    .filter(|w| !generic_name(w))
+                    .map(str::to_string),
+            );
         };
-        for t in toks {
+        let mut run_start = 0;
+        for (i, t) in toks.iter().enumerate() {
             let alias = aliases.get(&t.lower).is_some() && (t.lower != "us" || t.raw == "US");
             let upper = t.raw.len() >= 2
                 && t.raw.len() <= 6
                 && t.raw
-                    .chars()
+                    .bytes()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-                && t.raw.chars().any(|c| c.is_ascii_uppercase());
+                && t.raw.bytes().any(|c| c.is_ascii_uppercase());
             let name = (capitalised(t) && !stop_word(&t.lower))
-                && (trust_capitals && !t.opens || lead_names.contains(t.lower.as_str()));
-            if name || upper || alias || (t.dollar && !is_number(&t.lower)) {
-                run.push(t);
-            } else {
-                flush(&mut run, out);
+                && (trust_capitals && !t.opens || lead_names.contains(&*t.lower));
+            if !(name || upper || alias || (t.dollar && !is_number(&t.lower))) {
+                flush(&toks[run_start..i], out);
+                run_start = i + 1;
             }
         }
-        flush(&mut run, out);
+        flush(&toks[run_start..], out);
     };
     collect(&mut out, title, title_capitals, &lead_names);
     out.retain(|n| n.len() >= 2);
     let in_title = out.len();
-    collect(&mut out, lead, true, &Default::default());
+    collect(&mut out, lead, true, &HashSet::default());
     out.retain(|n| n.len() >= 2);
     (out, in_title)
 }
@@ -826,9 +877,9 @@ fn ticker(t: &Token) -> bool {
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         && t.raw.chars().any(|c| c.is_ascii_uppercase())
-        && !ROLES.contains(&t.lower.as_str())
-        && !TOPICS.contains(&t.lower.as_str())
-        && !SETTINGS.contains(&t.lower.as_str())
+        && !ROLES.contains(&&*t.lower)
+        && !TOPICS.contains(&&*t.lower)
+        && !SETTINGS.contains(&&*t.lower)
 }
 
 fn capitalised(t: &Token) -> bool {
@@ -842,7 +893,7 @@ fn is_number(word: &str) -> bool {
 
 /// Specific numbers stated: amounts with their scale ("$1.2 billion" is 1.2e9), percentages
 /// (as negative values, so they never equal an amount), counts. Years are dates, not facts.
-fn numbers(toks: &[&Token]) -> Vec<f64> {
+fn numbers(toks: &[Token]) -> Vec<f64> {
     let mut out = Vec::new();
     for (i, t) in toks.iter().enumerate() {
         let value = match NUMBER_WORDS.iter().find(|(w, _)| *w == t.lower) {
@@ -852,7 +903,7 @@ fn numbers(toks: &[&Token]) -> Vec<f64> {
                 None => continue,
             },
         };
-        let next = toks.get(i + 1).map(|n| n.lower.as_str()).unwrap_or("");
+        let next = toks.get(i + 1).map(|n| &*n.lower).unwrap_or("");
         let (scale, marked) = match next {
             _ if t.percent => (-1.0, true),
             "thousand" | "k" => (1e3, true),
@@ -922,8 +973,11 @@ fn title_hash(title: &[Token]) -> u64 {
 /// and the body's word count. One pass without allocating: each word is hashed once, lower-
 /// cased in a small buffer, and a shingle's hash mixes its three words' hashes.
 fn simhash(body: &str) -> (u64, u32) {
-    let mut weights = [0i32; 64];
-    let (mut words, mut shingles) = (0u32, 0usize);
+    // Each shingle's 64 bits are counted eight lanes at a time: lane `j` of `ones[b]` counts
+    // how many shingles set bit `8 * b + j`. A lane holds 255; there are at most 128 shingles.
+    const _: () = assert!(SIMHASH_MAX_SHINGLES <= 255);
+    let mut ones = [0u64; 8];
+    let (mut words, mut shingles) = (0u32, 0u32);
     let (mut a, mut b) = (0u64, 0u64);
     let mut buffer = String::new();
     for word in body
@@ -931,17 +985,21 @@ fn simhash(body: &str) -> (u64, u32) {
         .filter(|w| !w.is_empty())
     {
         words += 1;
-        if shingles >= SIMHASH_MAX_SHINGLES {
+        if shingles as usize >= SIMHASH_MAX_SHINGLES {
             // Past the shingles, words are only counted (for merit), and not past a teaser's
             // worth many times over.
-            if words as usize > 4 * SIMHASH_MAX_SHINGLES {
+            if words as usize > COUNTED_WORDS {
                 break;
             }
             continue;
         }
-        buffer.clear();
-        buffer.extend(word.chars().flat_map(char::to_lowercase));
-        let c = xxhash_rust::xxh3::xxh3_64(buffer.as_bytes());
+        let c = if word.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+            buffer.clear();
+            buffer.extend(word.chars().flat_map(char::to_lowercase));
+            xxhash_rust::xxh3::xxh3_64(buffer.as_bytes())
+        } else {
+            xxhash_rust::xxh3::xxh3_64(word.as_bytes())
+        };
         if words >= 3 {
             shingles += 1;
             let mut shingle = [0u8; 24];
@@ -949,8 +1007,8 @@ fn simhash(body: &str) -> (u64, u32) {
             shingle[8..16].copy_from_slice(&b.to_le_bytes());
             shingle[16..].copy_from_slice(&c.to_le_bytes());
             let bits = xxhash_rust::xxh3::xxh3_64(&shingle);
-            for (i, weight) in weights.iter_mut().enumerate() {
-                *weight += ((bits >> i & 1) as i32) * 2 - 1;
+            for (byte, lanes) in ones.iter_mut().enumerate() {
+                *lanes += SPREAD[(bits >> (8 * byte)) as usize & 0xff];
             }
         }
         (a, b) = (b, c);
@@ -958,13 +1016,35 @@ fn simhash(body: &str) -> (u64, u32) {
     if (words as usize) < SIMHASH_MIN_WORDS {
         return (0, words);
     }
-    let hash = weights
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| **w > 0)
-        .fold(0u64, |h, (i, _)| h | 1 << i);
+    // A bit is set where more shingles set it than not.
+    let mut hash = 0u64;
+    for (byte, lanes) in ones.iter().enumerate() {
+        for lane in 0..8 {
+            if (lanes >> (8 * lane) & 0xff) as u32 * 2 > shingles {
+                hash |= 1 << (8 * byte + lane);
+            }
+        }
+    }
     (hash.max(1), words)
 }
+
+/// A byte's eight bits spread into the eight bytes of a word: bit `j` of `v` is byte `j` of
+/// `SPREAD[v]`.
+const SPREAD: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut v = 0;
+    while v < 256 {
+        let mut j = 0;
+        while j < 8 {
+            if v >> j & 1 == 1 {
+                table[v] |= 1 << (8 * j);
+            }
+            j += 1;
+        }
+        v += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -999,7 +1079,7 @@ mod tests {
             "boilerplate is dropped: {:?}",
             s.terms
         );
-        assert!(s.terms.iter().any(|(t, _)| t == "guilti"), "{:?}", s.terms);
+        assert!(s.terms.iter().any(|(t, _)| &**t == "guilti"), "{:?}", s.terms);
         assert!(
             !s.terms.iter().any(|(t, _)| t.starts_with("binanc")),
             "names are not words too: {:?}",
