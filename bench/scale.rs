@@ -10,7 +10,7 @@ use aggregate::model::Validators;
 use aggregate::model::{Entry, StoryQuery, Tag};
 use aggregate::publish::{Channel, Format, render};
 use aggregate::serve::{Cache, CacheKey};
-use aggregate::store::{FeedBatch, Store};
+use aggregate::store::{Claim, FeedBatch, Started, Store};
 
 /// Every store verb is async; the benchmark waits on each in turn.
 fn wait<F: std::future::Future>(rt: &tokio::runtime::Runtime, f: F) -> F::Output {
@@ -106,7 +106,9 @@ fn main() {
         let base = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
         for f in 0..feeds {
             let url = format!("https://site{f}.example.com/feed");
-            let poll = wait(&rt, store.start_poll(&url)).unwrap();
+            let Started::Poll(poll) = wait(&rt, store.start_poll(&url, Claim::Now)).unwrap() else {
+                unreachable!("one process polls its own store")
+            };
             let entries = (0..PER_FEED)
                 .map(|i| entry(f, i))
                 .map(|(e, t)| dedup::prepare(&url, e, t, &dedup::Aliases::default()))
@@ -164,7 +166,7 @@ fn main() {
             key.clone(),
             1,
             Format::Rss,
-            render(Format::Rss, &channel, &stories),
+            (render(Format::Rss, &channel, &stories), Utc::now()),
         );
         let cached = median(
             (0..1000)
