@@ -67,9 +67,16 @@ impl Default for Settings {
 #[derive(Debug, Clone, Copy)]
 pub struct Copy<'a> {
     pub feed: i64,
-    pub story_key: Option<&'a str>,
+    /// The story key's [`link_key`].
+    pub story_key: Option<u64>,
     pub date: DateTime<Utc>,
     pub profile: &'a Profile,
+}
+
+/// A story key (canonical link) as clustering compares it: a hash, which costs eight bytes
+/// a copy where the link costs sixty.
+pub fn link_key(story_key: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(story_key.as_bytes())
 }
 
 /// A story the arriving entry might belong to.
@@ -142,10 +149,13 @@ fn tier(
     if now - c.created > settings.absorb {
         return None;
     }
+    // In whole seconds: chrono's exact difference of two times costs more than the rest of
+    // this test, and it runs for every copy of every candidate.
+    let (at, window) = (new.date.timestamp(), settings.window.num_seconds());
     let near: Vec<&Copy> = c
         .copies
         .iter()
-        .filter(|m| (new.date - m.date).abs() <= settings.window)
+        .filter(|m| (at - m.date.timestamp()).abs() <= window)
         .collect();
     if near.iter().any(|m| copies(new.profile, m.profile)) {
         return Some(Tier::Copy);
@@ -160,9 +170,8 @@ fn tier(
         .take(SCORED_COPIES)
         .filter(|m| !m.profile.series)
         .map(|m| {
-            let apart = (new.date - m.date).abs().num_seconds() as f32;
-            let window = settings.window.num_seconds().max(1) as f32;
-            similarity(new.profile, m.profile, vocab) * (1.0 - 0.25 * apart / window)
+            let apart = (at - m.date.timestamp()).abs() as f32;
+            similarity(new.profile, m.profile, vocab) * (1.0 - 0.25 * apart / window.max(1) as f32)
         })
         .fold(0.0f32, f32::max);
     (score >= settings.threshold).then_some(Tier::Story(score))
@@ -183,9 +192,9 @@ pub fn copies(a: &Profile, b: &Profile) -> bool {
 /// or naming different subjects, or different assets; no shared number and words not alike
 /// enough, which is two stories about one company.
 pub fn similarity(a: &Profile, b: &Profile, vocab: &Vocabulary) -> f32 {
-    if contradicts(&a.title_numbers, &b.title_numbers)
-        || disjoint(&a.subjects, &b.subjects)
-        || disjoint(&a.topics, &b.topics)
+    if contradicts(a.title_numbers(), b.title_numbers())
+        || disjoint(a.subjects(), b.subjects())
+        || disjoint(a.topics(), b.topics())
     {
         return 0.0;
     }
@@ -193,11 +202,11 @@ pub fn similarity(a: &Profile, b: &Profile, vocab: &Vocabulary) -> f32 {
     if shared_names == 0 {
         return 0.0;
     }
-    let cosine = cosine(&a.terms, &b.terms, vocab);
+    let cosine = cosine(a, b, vocab);
     let shared_numbers = a
-        .numbers
+        .numbers()
         .iter()
-        .filter(|x| specific(**x) && b.numbers.iter().any(|y| same_number(**x, *y)))
+        .filter(|x| specific(**x) && b.numbers().iter().any(|y| same_number(**x, *y)))
         .count()
         .min(2);
     // Names say who, not what: two reports about one company must share a fact (a number),
@@ -222,13 +231,13 @@ const SOME_WORDS: f32 = 0.15;
 fn name_overlap(a: &Profile, b: &Profile, vocab: &Vocabulary) -> (f32, usize) {
     let weight = |names: &[u32]| -> f32 { names.iter().map(|n| vocab.idf(*n)).sum() };
     let shared: Vec<u32> = a
-        .names
+        .names()
         .iter()
         .copied()
-        .filter(|n| b.names.binary_search(n).is_ok())
+        .filter(|n| b.names().binary_search(n).is_ok())
         .collect();
     let shared_weight = weight(&shared);
-    let smaller = weight(&a.names).min(weight(&b.names));
+    let smaller = weight(a.names()).min(weight(b.names()));
     let overlap = if smaller == 0.0 {
         0.0
     } else {
@@ -237,22 +246,26 @@ fn name_overlap(a: &Profile, b: &Profile, vocab: &Vocabulary) -> (f32, usize) {
     (overlap, shared.len())
 }
 
-fn cosine(a: &[(u32, u8)], b: &[(u32, u8)], vocab: &Vocabulary) -> f32 {
-    let norm = |v: &[(u32, u8)]| -> f32 {
-        v.iter()
-            .map(|(t, w)| (f32::from(*w) * vocab.idf(*t)).powi(2))
+/// The TF-IDF cosine of two profiles' terms.
+fn cosine(a: &Profile, b: &Profile, vocab: &Vocabulary) -> f32 {
+    let norm = |p: &Profile| -> f32 {
+        p.terms()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (f32::from(p.count(i)) * vocab.idf(*t)).powi(2))
             .sum::<f32>()
             .sqrt()
     };
     // Both are sorted by term id: a merge walk.
+    let (ta, tb) = (a.terms(), b.terms());
     let (mut i, mut j, mut dot) = (0, 0, 0.0f32);
-    while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
+    while i < ta.len() && j < tb.len() {
+        match ta[i].cmp(&tb[j]) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
-                let w = vocab.idf(a[i].0);
-                dot += f32::from(a[i].1) * f32::from(b[j].1) * w * w;
+                let w = vocab.idf(ta[i]);
+                dot += f32::from(a.count(i)) * f32::from(b.count(j)) * w * w;
                 i += 1;
                 j += 1;
             }
@@ -344,7 +357,7 @@ mod tests {
             ..Entry::titled(title)
         };
         let p = Profile::of(&signature(&e, &Aliases::default()), vocab);
-        let keys = p.keys(vocab);
+        let keys = p.keys();
         vocab.count(&keys);
         p
     }

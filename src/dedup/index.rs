@@ -6,9 +6,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use rustc_hash::FxHashMap;
+
 use chrono::{DateTime, Utc};
 
-use super::cluster::{self, Candidate, Copy, LeadFacts, Settings};
+use super::cluster::{self, Candidate, Copy, LeadFacts, Settings, link_key};
 use super::vocabulary::{self, Key, Profile, Vocabulary};
 use crate::model::{Entry, PreparedEntry, Signature};
 
@@ -25,7 +27,8 @@ const SALIENT: usize = 64;
 /// One copy of an indexed story.
 struct Indexed {
     feed: i64,
-    story_key: Option<Box<str>>,
+    /// The [`link_key`] of its story key.
+    story_key: Option<u64>,
     date: DateTime<Utc>,
     profile: Profile,
     lead: LeadFacts,
@@ -34,22 +37,58 @@ struct Indexed {
 struct Story {
     created: DateTime<Utc>,
     copies: Vec<Indexed>,
-    /// The keys it is counted and listed under, sorted.
-    keys: Vec<Key>,
+}
+
+impl Story {
+    /// The keys it is counted and listed under, sorted: its copies' keys. Worked out when
+    /// they change, not held: they would cost a third of the index.
+    fn keys(&self) -> Vec<Key> {
+        let mut keys: Vec<Key> = self.copies.iter().flat_map(|c| c.profile.keys()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+}
+
+/// The stories listed under one key: most keys (a headline hash, a SimHash band) name one.
+enum Postings {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+impl Postings {
+    fn as_slice(&self) -> &[i64] {
+        match self {
+            Postings::One(id) => std::slice::from_ref(id),
+            Postings::Many(ids) => ids,
+        }
+    }
 }
 
 /// Recent stories (created within `absorb`), listed by their salient keys.
 pub struct StoryIndex {
     settings: Settings,
     vocab: Vocabulary,
-    stories: HashMap<i64, Story>,
+    stories: FxHashMap<i64, Story>,
     /// Key to the stories carrying it, while they are at most [`SALIENT`]; past that the key
     /// is only counted (in `vocab`).
-    listed: HashMap<Key, Vec<i64>>,
+    listed: FxHashMap<Key, Postings>,
     /// Stories by creation, oldest first, to let go of those past `absorb`.
     created: VecDeque<(DateTime<Utc>, i64)>,
     /// Set when a write the index learned of was rolled back: the backend reloads it.
     stale: bool,
+}
+
+/// How much an index holds (see [`StoryIndex::size`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSize {
+    pub stories: usize,
+    pub copies: usize,
+    /// Keys listed (salient ones), and the stories listed under them, summed.
+    pub keys: usize,
+    pub postings: usize,
+    /// Keys interned.
+    pub vocabulary: usize,
 }
 
 /// A stored copy of a recent story, as a backend reads it back to fill the index.
@@ -80,7 +119,8 @@ pub enum Placed {
     /// It started the story.
     Started,
     /// It joined: the story's updated date moves, and while the story settles its lead is
-    /// chosen again (`Some(entry)` leads now; `None`: the lead is fixed).
+    /// chosen again (`Some(entry)`: the lead changed, this entry leads now; `None`: the lead
+    /// stays, because the story has settled or the one leading is still the best).
     Joined { lead: Option<i64> },
 }
 
@@ -98,10 +138,21 @@ impl StoryIndex {
         StoryIndex {
             settings,
             vocab: Vocabulary::default(),
-            stories: HashMap::new(),
-            listed: HashMap::new(),
+            stories: FxHashMap::default(),
+            listed: FxHashMap::default(),
             created: VecDeque::new(),
             stale: true,
+        }
+    }
+
+    /// What the index holds: stories, their copies, the keys listed and their postings.
+    pub fn size(&self) -> IndexSize {
+        IndexSize {
+            stories: self.stories.len(),
+            copies: self.stories.values().map(|s| s.copies.len()).sum(),
+            keys: self.listed.len(),
+            postings: self.listed.values().map(|p| p.as_slice().len()).sum(),
+            vocabulary: self.vocab.len(),
         }
     }
 
@@ -146,7 +197,7 @@ impl StoryIndex {
         let signature = super::signature::signature(&c.text, &self.settings.aliases);
         let copy = Indexed {
             feed: c.feed,
-            story_key: c.story_key.map(Into::into),
+            story_key: c.story_key.as_deref().map(link_key),
             date: c.date,
             lead: LeadFacts {
                 entry: c.entry,
@@ -158,7 +209,7 @@ impl StoryIndex {
             },
             profile: Profile::of(&signature, &mut self.vocab),
         };
-        let keys = copy.profile.keys(&mut self.vocab);
+        let keys = copy.profile.keys();
         self.add(c.story, c.story_created, copy, keys);
     }
 
@@ -169,8 +220,7 @@ impl StoryIndex {
                     return;
                 }
                 for k in keys {
-                    if let Err(at) = s.keys.binary_search(&k) {
-                        s.keys.insert(at, k);
+                    if !s.copies.iter().any(|c| c.profile.has_key(k)) {
                         self.vocab.count_key(k);
                         list(&mut self.listed, &self.vocab, k, story);
                     }
@@ -188,7 +238,6 @@ impl StoryIndex {
                     Story {
                         created,
                         copies: vec![copy],
-                        keys,
                     },
                 );
             }
@@ -205,28 +254,24 @@ impl StoryIndex {
             }
             self.created.pop_front();
             if let Some(story) = self.stories.remove(&id) {
-                for k in &story.keys {
-                    if let Some(l) = self.listed.get_mut(k) {
-                        l.retain(|s| *s != id);
-                        if l.is_empty() {
-                            self.listed.remove(k);
-                        }
-                    }
+                let keys = story.keys();
+                for k in &keys {
+                    unlist(&mut self.listed, *k, id);
                 }
-                self.vocab.uncount(&story.keys);
+                self.vocab.uncount(&keys);
             }
         }
     }
 
     /// Stories worth scoring for a profile: those sharing a decisive key, or two salient ones.
     fn similar(&self, keys: &[Key]) -> Vec<i64> {
-        let mut hits: HashMap<i64, usize> = HashMap::new();
+        let mut hits: FxHashMap<i64, usize> = FxHashMap::default();
         for key in keys {
             let Some(stories) = self.listed.get(key) else {
                 continue;
             };
             let weight = if vocabulary::decisive(*key) { 2 } else { 1 };
-            for story in stories {
+            for story in stories.as_slice() {
                 *hits.entry(*story).or_default() += weight;
             }
         }
@@ -243,7 +288,7 @@ impl StoryIndex {
         self.prune(new.now);
         let e = new.entry;
         let profile = Profile::of(&e.signature, &mut self.vocab);
-        let keys = profile.keys(&mut self.vocab);
+        let keys = profile.keys();
         let mut ids = self.similar(&keys);
         for id in by_link.keys() {
             if !ids.contains(id) {
@@ -262,7 +307,7 @@ impl StoryIndex {
                         .iter()
                         .map(|c| Copy {
                             feed: c.feed,
-                            story_key: c.story_key.as_deref(),
+                            story_key: c.story_key,
                             date: c.date,
                             profile: &c.profile,
                         })
@@ -276,7 +321,7 @@ impl StoryIndex {
                         .iter()
                         .map(|feed| Copy {
                             feed: *feed,
-                            story_key: e.story_key.as_deref(),
+                            story_key: e.story_key.as_deref().map(link_key),
                             date: DateTime::UNIX_EPOCH,
                             profile: &unknown,
                         })
@@ -286,7 +331,7 @@ impl StoryIndex {
             .collect();
         let copy = Copy {
             feed: new.feed,
-            story_key: e.story_key.as_deref(),
+            story_key: e.story_key.as_deref().map(link_key),
             date: new.date,
             profile: &profile,
         };
@@ -310,7 +355,7 @@ impl StoryIndex {
         let e = new.entry;
         let copy = Indexed {
             feed: new.feed,
-            story_key: e.story_key.as_deref().map(Into::into),
+            story_key: e.story_key.as_deref().map(link_key),
             date: new.date,
             lead: LeadFacts {
                 entry,
@@ -334,47 +379,84 @@ impl StoryIndex {
             return Placed::Joined { lead: None };
         }
         let facts: Vec<LeadFacts> = self.stories[&story].copies.iter().map(|c| c.lead).collect();
+        if facts.last().is_none_or(|c| c.entry != entry) || facts.len() < 2 {
+            return Placed::Joined { lead: None };
+        }
+        let (before, now) = (
+            cluster::lead(&facts[..facts.len() - 1]),
+            cluster::lead(&facts),
+        );
+        // Unchanged, the stored lead is left alone: rewriting it costs a seek to every row of
+        // the story, and a cold pass joins thousands of copies.
         Placed::Joined {
-            lead: Some(facts[cluster::lead(&facts)].entry),
+            lead: (facts[before].entry != facts[now].entry).then_some(facts[now].entry),
         }
     }
 
-    /// An updated entry's new signature, for the copies that come after it.
+    /// An updated entry's new signature, for the copies that come after it. The story is
+    /// counted and listed under its keys as they are now.
     pub fn updated(&mut self, story: i64, entry: i64, signature: &Signature) {
         if !self.stories.contains_key(&story) {
             return;
         }
         let profile = Profile::of(signature, &mut self.vocab);
-        let keys = profile.keys(&mut self.vocab);
         let s = self.stories.get_mut(&story).expect("looked up above");
-        if let Some(c) = s.copies.iter_mut().find(|c| c.lead.entry == entry) {
-            c.lead.words = profile.words;
-            c.profile = profile;
-            for k in keys {
-                if let Err(at) = s.keys.binary_search(&k) {
-                    s.keys.insert(at, k);
-                    self.vocab.count_key(k);
-                    list(&mut self.listed, &self.vocab, k, story);
-                }
-            }
+        let Some(at) = s.copies.iter().position(|c| c.lead.entry == entry) else {
+            return;
+        };
+        let had = s.keys();
+        let copy = &mut s.copies[at];
+        copy.lead.words = profile.words;
+        copy.profile = profile;
+        let has = s.keys();
+        for k in had.iter().filter(|k| has.binary_search(k).is_err()) {
+            unlist(&mut self.listed, *k, story);
+            self.vocab.uncount_key(*k);
+        }
+        for k in has.iter().filter(|k| had.binary_search(k).is_err()) {
+            self.vocab.count_key(*k);
+            list(&mut self.listed, &self.vocab, *k, story);
         }
     }
 }
 
 /// Lists `story` under `key` while the key is salient; a key grown common is unlisted.
-fn list(listed: &mut HashMap<Key, Vec<i64>>, vocab: &Vocabulary, key: Key, story: i64) {
+fn list(listed: &mut FxHashMap<Key, Postings>, vocab: &Vocabulary, key: Key, story: i64) {
     let carried = if vocabulary::decisive(key) {
-        listed.get(&key).map_or(0, Vec::len) + 1
+        listed.get(&key).map_or(0, |p| p.as_slice().len()) + 1
     } else {
         vocab.stories_with(key as u32)
     };
     if carried > SALIENT {
         listed.remove(&key);
-    } else {
-        listed
-            .entry(key)
-            .or_insert_with(|| Vec::with_capacity(1))
-            .push(story);
+        return;
+    }
+    match listed.get_mut(&key) {
+        None => {
+            listed.insert(key, Postings::One(story));
+        }
+        Some(Postings::Many(ids)) => ids.push(story),
+        Some(one @ Postings::One(_)) => {
+            let Postings::One(first) = *one else {
+                unreachable!("matched as one")
+            };
+            *one = Postings::Many(vec![first, story]);
+        }
+    }
+}
+
+/// Takes `story` off the list of `key`.
+fn unlist(listed: &mut FxHashMap<Key, Postings>, key: Key, story: i64) {
+    let empty = match listed.get_mut(&key) {
+        None => return,
+        Some(Postings::One(id)) => *id == story,
+        Some(Postings::Many(ids)) => {
+            ids.retain(|s| *s != story);
+            ids.is_empty()
+        }
+    };
+    if empty {
+        listed.remove(&key);
     }
 }
 
@@ -443,5 +525,18 @@ mod tests {
         );
         let (third, _) = store(&mut index, 1, 3, &again);
         assert_ne!(third, first, "never two entries of one feed in one story");
+        let another_teaser = arrival_of(
+            "https://c/feed",
+            "Exchange X halts withdrawals",
+            "https://x/1",
+            "Short.",
+        );
+        let (fourth, placed) = store(&mut index, 3, 4, &another_teaser);
+        assert_eq!(fourth, first);
+        assert_eq!(
+            placed,
+            Placed::Joined { lead: None },
+            "a copy that does not lead leaves the lead as it is"
+        );
     }
 }

@@ -6,8 +6,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use rust_stemmers::{Algorithm, Stemmer};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::model::{Entry, Signature};
 use crate::normalize::html_to_sentences;
@@ -778,7 +778,10 @@ fn names(title: &[Token], lead: &[Token], aliases: &Aliases) -> (Vec<String>, us
         .filter(|t| capitalised(t))
         .map(|t| &*t.lower)
         .collect();
-    let collect = |out: &mut Vec<String>, toks: &[Token], trust_capitals: bool, lead_names: &HashSet<&str>| {
+    let collect = |out: &mut Vec<String>,
+                   toks: &[Token],
+                   trust_capitals: bool,
+                   lead_names: &HashSet<&str>| {
         // A run is a name ("tidewater pay"), and so is each of its words that names
         // something on its own ("Richard Teng" is found as "Teng" too; "Pay" names nothing).
         let flush = |run: &[Token], out: &mut Vec<String>| {
@@ -993,7 +996,10 @@ fn simhash(body: &str) -> (u64, u32) {
             }
             continue;
         }
-        let c = if word.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        let c = if word
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+        {
             buffer.clear();
             buffer.extend(word.chars().flat_map(char::to_lowercase));
             xxhash_rust::xxh3::xxh3_64(buffer.as_bytes())
@@ -1079,7 +1085,11 @@ mod tests {
             "boilerplate is dropped: {:?}",
             s.terms
         );
-        assert!(s.terms.iter().any(|(t, _)| &**t == "guilti"), "{:?}", s.terms);
+        assert!(
+            s.terms.iter().any(|(t, _)| &**t == "guilti"),
+            "{:?}",
+            s.terms
+        );
         assert!(
             !s.terms.iter().any(|(t, _)| t.starts_with("binanc")),
             "names are not words too: {:?}",

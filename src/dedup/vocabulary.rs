@@ -64,15 +64,23 @@ impl Vocabulary {
     /// Forgets a story counted with `keys`; keys left uncarried are freed.
     pub fn uncount(&mut self, keys: &[Key]) {
         self.stories = self.stories.saturating_sub(1);
-        for k in keys.iter().filter(|k| !decisive(**k)) {
-            let k = *k as u32;
-            let n = &mut self.stories_with[k as usize];
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                let key = std::mem::take(&mut self.keys[k as usize]);
-                self.ids.remove(&key);
-                self.free.push(k);
-            }
+        for k in keys {
+            self.uncount_key(*k);
+        }
+    }
+
+    /// A story no longer carries `key` (its copy was updated); freed if no story does.
+    pub fn uncount_key(&mut self, key: Key) {
+        if decisive(key) {
+            return;
+        }
+        let k = key as u32;
+        let n = &mut self.stories_with[k as usize];
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            let key = std::mem::take(&mut self.keys[k as usize]);
+            self.ids.remove(&key);
+            self.free.push(k);
         }
     }
 
@@ -81,6 +89,15 @@ impl Vocabulary {
         if !decisive(key) {
             self.stories_with[key as usize] += 1;
         }
+    }
+
+    /// Keys interned and still carried.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
     }
 
     pub fn stories(&self) -> usize {
@@ -96,31 +113,53 @@ impl Vocabulary {
     /// looked alike.) [`PRIOR_STORIES`] stories without the key are assumed besides those
     /// counted, so that in a young index, where every key is rare, keys still weigh.
     pub fn idf(&self, key: u32) -> f32 {
-        let n = (self.stories + PRIOR_STORIES) as f32;
-        ((n + 1.0) / (self.stories_with(key) as f32 + 1.0)).ln()
+        ln_of(self.stories + PRIOR_STORIES + 1) - ln_of(self.stories_with(key) + 1)
     }
 }
 
-/// A signature with its keys interned; see [`Signature`] for what each part is.
+/// `ln(n)`, looked up for the counts most keys have: scoring a candidate weighs every term
+/// of two profiles, and a logarithm costs tens of instructions where a load costs one.
+fn ln_of(n: usize) -> f32 {
+    const TABLE: usize = 4096;
+    static LN: std::sync::OnceLock<Box<[f32]>> = std::sync::OnceLock::new();
+    match LN
+        .get_or_init(|| (0..TABLE).map(|i| (i as f32).ln()).collect())
+        .get(n)
+    {
+        Some(ln) => *ln,
+        None => (n as f32).ln(),
+    }
+}
+
+/// A signature with its keys interned; see [`Signature`] for what each part is. Held for
+/// every copy of every recent story, so it is packed: its id lists share one allocation
+/// and its numbers another (a few hundred bytes where the lists apart cost twice that).
 #[derive(Debug, Clone, Default)]
 pub struct Profile {
     pub title: u64,
     pub simhash: u64,
     pub words: u32,
-    /// Term ids with their counts, sorted by id.
-    pub terms: Vec<(u32, u8)>,
-    /// Name ids, sorted.
-    pub names: Vec<u32>,
-    pub numbers: Box<[f64]>,
-    pub title_numbers: Box<[f64]>,
     pub series: bool,
-    /// Name ids of the headline's subjects and topics, sorted.
-    pub subjects: Vec<u32>,
-    pub topics: Vec<u32>,
+    /// Ids, each list sorted: terms, names, the headline's subjects, its topics, the keys of
+    /// specific numbers; then the terms' counts, four to a `u32`.
+    ids: Box<[u32]>,
+    /// Lengths of the lists in `ids`.
+    lens: [u16; LISTS],
+    /// The headline's numbers, then every number stated (sorted).
+    numbers: Box<[f64]>,
+    title_numbers: u16,
 }
 
-fn sorted_ids(names: &[String], vocab: &mut Vocabulary) -> Vec<u32> {
-    let mut ids: Vec<u32> = names.iter().map(|n| vocab.id(&name_key(n))).collect();
+/// The id lists a profile packs.
+const LISTS: usize = 5;
+const TERMS: usize = 0;
+const NAMES: usize = 1;
+const SUBJECTS: usize = 2;
+const TOPICS: usize = 3;
+const NUMBER_KEYS: usize = 4;
+
+fn sorted_ids<'a>(names: impl Iterator<Item = &'a str>, vocab: &mut Vocabulary) -> Vec<u32> {
+    let mut ids: Vec<u32> = names.map(|n| vocab.id(&name_key(n))).collect();
     ids.sort_unstable();
     ids.dedup();
     ids
@@ -131,44 +170,145 @@ fn name_key(name: &str) -> String {
     format!("@{name}")
 }
 
+/// A list's length as packed; no signature holds 65,535 of anything.
+fn len16(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
 impl Profile {
     pub fn of(s: &Signature, vocab: &mut Vocabulary) -> Profile {
         let mut terms: Vec<(u32, u8)> = s.terms.iter().map(|(t, w)| (vocab.id(t), *w)).collect();
         terms.sort_unstable();
-        let mut names: Vec<u32> = s.entities.iter().map(|n| vocab.id(&name_key(n))).collect();
-        names.sort_unstable();
-        names.dedup();
+        terms.truncate(usize::from(u16::MAX));
+        let names = sorted_ids(s.entities.iter().map(String::as_str), vocab);
+        let subjects = sorted_ids(s.subjects.iter().map(String::as_str), vocab);
+        let topics = sorted_ids(s.topics.iter().map(String::as_str), vocab);
+        let mut number_keys: Vec<u32> = s
+            .numbers
+            .iter()
+            .filter(|n| n.abs() >= 10.0 || **n < 0.0)
+            .map(|n| vocab.id(&format!("#{n:.1e}")))
+            .collect();
+        number_keys.sort_unstable();
+        number_keys.dedup();
+        let lists = [
+            terms.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+            names,
+            subjects,
+            topics,
+            number_keys,
+        ];
+        let mut ids: Vec<u32> = Vec::with_capacity(
+            lists
+                .iter()
+                .map(|l| l.len().min(usize::from(u16::MAX)))
+                .sum::<usize>()
+                + terms.len().div_ceil(4),
+        );
+        let mut lens = [0u16; LISTS];
+        for (len, list) in lens.iter_mut().zip(&lists) {
+            *len = len16(list.len());
+            ids.extend_from_slice(&list[..usize::from(*len)]);
+        }
+        for counts in terms.chunks(4) {
+            ids.push(
+                counts
+                    .iter()
+                    .enumerate()
+                    .fold(0, |packed, (i, (_, w))| packed | u32::from(*w) << (8 * i)),
+            );
+        }
+        let title_numbers = len16(s.title_numbers.len());
+        let numbers: Vec<f64> = s.title_numbers[..usize::from(title_numbers)]
+            .iter()
+            .chain(&s.numbers)
+            .copied()
+            .collect();
         Profile {
             title: s.title,
             simhash: s.simhash,
             words: s.words,
-            terms,
-            names,
-            numbers: s.numbers.clone().into(),
-            title_numbers: s.title_numbers.clone().into(),
             series: s.series,
-            subjects: sorted_ids(&s.subjects, vocab),
-            topics: sorted_ids(&s.topics, vocab),
+            ids: ids.into(),
+            lens,
+            numbers: numbers.into(),
+            title_numbers,
         }
+    }
+
+    fn list(&self, which: usize) -> &[u32] {
+        let start: usize = self.lens[..which].iter().map(|l| usize::from(*l)).sum();
+        &self.ids[start..start + usize::from(self.lens[which])]
+    }
+
+    /// Term ids, sorted; their counts are [`Profile::count`].
+    pub fn terms(&self) -> &[u32] {
+        self.list(TERMS)
+    }
+
+    /// How many times the `i`th term is counted (headline words twice).
+    pub fn count(&self, i: usize) -> u8 {
+        let start: usize = self.lens.iter().map(|l| usize::from(*l)).sum();
+        (self.ids[start + i / 4] >> (8 * (i % 4))) as u8
+    }
+
+    /// Name ids, sorted.
+    pub fn names(&self) -> &[u32] {
+        self.list(NAMES)
+    }
+
+    /// Name ids of the headline's subjects, sorted.
+    pub fn subjects(&self) -> &[u32] {
+        self.list(SUBJECTS)
+    }
+
+    /// Name ids of the headline's topics (assets, chains, tickers), sorted.
+    pub fn topics(&self) -> &[u32] {
+        self.list(TOPICS)
+    }
+
+    /// Every specific number stated in the headline and lead, sorted.
+    pub fn numbers(&self) -> &[f64] {
+        &self.numbers[usize::from(self.title_numbers)..]
+    }
+
+    /// The headline's own numbers.
+    pub fn title_numbers(&self) -> &[f64] {
+        &self.numbers[..usize::from(self.title_numbers)]
+    }
+
+    /// Whether `key` is one of [`Profile::keys`] (without making them).
+    pub fn has_key(&self, key: Key) -> bool {
+        if decisive(key) {
+            return self.hashed_keys().any(|k| k == key);
+        }
+        let id = key as u32;
+        [TERMS, NAMES, NUMBER_KEYS]
+            .iter()
+            .any(|list| self.list(*list).binary_search(&id).is_ok())
+    }
+
+    /// The headline hash and SimHash band keys.
+    fn hashed_keys(&self) -> impl Iterator<Item = Key> + '_ {
+        let title = (self.title != 0).then_some(HASHED | (self.title >> 2));
+        let bands = (0..BANDS).filter(|_| self.simhash != 0).map(|band| {
+            let bits = (self.simhash >> (band * 16)) & 0xffff;
+            HASHED | 1 << 62 | Key::from(band) << 16 | bits
+        });
+        title.into_iter().chain(bands)
     }
 
     /// The keys a story with this copy is found by: its terms and names, its specific
     /// numbers (`#1.2e9`), its headline hash and its SimHash bands. Sorted, each once.
-    pub fn keys(&self, vocab: &mut Vocabulary) -> Vec<Key> {
-        let mut keys: Vec<Key> = self.terms.iter().map(|(t, _)| Key::from(*t)).collect();
-        keys.extend(self.names.iter().map(|n| Key::from(*n)));
-        for n in self.numbers.iter().filter(|n| n.abs() >= 10.0 || **n < 0.0) {
-            keys.push(Key::from(vocab.id(&format!("#{n:.1e}"))));
-        }
-        if self.title != 0 {
-            keys.push(HASHED | (self.title >> 2));
-        }
-        if self.simhash != 0 {
-            for band in 0..BANDS {
-                let bits = (self.simhash >> (band * 16)) & 0xffff;
-                keys.push(HASHED | 1 << 62 | Key::from(band) << 16 | bits);
-            }
-        }
+    pub fn keys(&self) -> Vec<Key> {
+        let mut keys: Vec<Key> = self
+            .terms()
+            .iter()
+            .chain(self.names())
+            .chain(self.list(NUMBER_KEYS))
+            .map(|k| Key::from(*k))
+            .collect();
+        keys.extend(self.hashed_keys());
         keys.sort_unstable();
         keys.dedup();
         keys

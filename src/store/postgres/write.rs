@@ -196,7 +196,9 @@ async fn write_batch(
                 );
                 let placed = w.index.placed(placement, story, entry_id, &arrival);
                 if let Placed::Joined { lead } = placed {
-                    out.touched.insert(story, lead);
+                    // A later copy that leaves the lead as it is does not undo a change.
+                    let held = out.touched.entry(story).or_default();
+                    *held = lead.or(*held);
                 }
             }
             Row::Updated {
@@ -376,7 +378,7 @@ struct Rows {
     placed: (Vec<i64>, Vec<bool>),
     /// Entries whose text changed: their tags are replaced.
     updated: EntryColumns,
-    /// Stories a copy joined, and the copy that leads each now if it is still settling.
+    /// Stories a copy joined, and the copy that leads each now if that changed.
     touched: HashMap<i64, Option<i64>>,
     /// (tag key, entry, date) of every entry written.
     tags: (Vec<String>, Vec<i64>, Vec<i64>),
