@@ -535,7 +535,8 @@ fn push_text_with(out: &mut String, html: &str, sentences: bool, max: usize) {
     while i < bytes.len() && out.len() < max {
         match bytes[i] {
             b'<' => {
-                if sentences && (bytes[i..].starts_with(b"</p>") || bytes[i..].starts_with(b"<br")) {
+                if sentences && (bytes[i..].starts_with(b"</p>") || bytes[i..].starts_with(b"<br"))
+                {
                     space = true;
                     push_word(out, ".", &mut space);
                 }
