@@ -83,6 +83,21 @@ impl Tag {
     }
 }
 
+/// An HTTP-date in any of the three forms RFC 9110 asks a recipient to accept (IMF-fixdate,
+/// RFC 850, asctime), or with a numeric zone ("+0000"), which servers write though the RFC
+/// does not allow it.
+pub fn http_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let s = s.trim();
+    httpdate::parse_http_date(s)
+        .ok()
+        .map(Into::into)
+        .or_else(|| {
+            chrono::DateTime::parse_from_rfc2822(s)
+                .ok()
+                .map(|d| d.with_timezone(&chrono::Utc))
+        })
+}
+
 /// The server a URL is fetched from, as politeness counts it: host and port (two ports of one
 /// host are two servers). Per-host limits, Retry-After holds and the order of a pass all use it.
 pub fn host_key(url: &url::Url) -> String {

@@ -315,15 +315,18 @@ fn max_age(cache_control: &str) -> Option<Duration> {
     })
 }
 
-/// Retry-After in either of its forms: delay-seconds or an HTTP-date.
+/// Retry-After in either of its forms: delay-seconds or an HTTP-date, in any of the three
+/// forms RFC 9110 asks a recipient to accept (IMF-fixdate, RFC 850, asctime).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = header_str(headers, header::RETRY_AFTER)?;
-    if let Ok(secs) = v.parse::<u64>() {
+    if let Ok(secs) = v.trim().parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let when = chrono::DateTime::parse_from_rfc2822(&v).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    let when = std::time::SystemTime::from(crate::model::http_date(&v)?);
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// reqwest's Display names only the outermost layer ("error sending request"); the cause is inside.
@@ -344,6 +347,25 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_every_http_date_form() {
+        let mut h = HeaderMap::new();
+        let later = std::time::SystemTime::now() + Duration::from_secs(3 * 86400);
+        let fixdate = httpdate::fmt_http_date(later);
+        let date = chrono::DateTime::<chrono::Utc>::from(later);
+        for form in [
+            fixdate,
+            date.format("%A, %d-%b-%y %H:%M:%S GMT").to_string(),
+            date.format("%a %b %e %H:%M:%S %Y").to_string(),
+        ] {
+            h.insert(header::RETRY_AFTER, form.parse().unwrap());
+            let d = retry_after(&h).unwrap_or_else(|| panic!("{form}: not read"));
+            assert!(d > Duration::from_secs(3 * 86400 - 10), "{form}: {d:?}");
+        }
+        h.insert(header::RETRY_AFTER, "Tuesday soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
 
     #[test]
     fn retry_after_both_forms() {

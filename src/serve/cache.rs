@@ -120,11 +120,7 @@ impl Cache {
             gzip,
             etag_header: header(&etag),
             etag_gzip_header: header(&etag_gzip),
-            last_modified_header: header(
-                &last_modified
-                    .format("%a, %d %b %Y %H:%M:%S GMT")
-                    .to_string(),
-            ),
+            last_modified_header: header(&httpdate::fmt_http_date(last_modified.into())),
             etag_gzip,
             etag,
             last_modified,

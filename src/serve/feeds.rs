@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::DateTime;
 
 use super::cache::{CacheKey, Rendered};
 use super::{AppState, ServeError};
@@ -256,7 +255,7 @@ fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok());
     since
-        .and_then(|s| DateTime::parse_from_rfc2822(s).ok())
+        .and_then(crate::model::http_date)
         .is_some_and(|s| r.last_modified <= s)
 }
 
