@@ -52,6 +52,28 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The median wall time of `runs` calls of `f`.
+fn timed(runs: usize, mut f: impl FnMut()) -> Duration {
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+/// Every entry's signature, computed and dropped.
+fn sign_all(feeds: &[(String, Vec<Entry>)], aliases: &Aliases) {
+    for (_, entries) in feeds {
+        for e in entries {
+            std::hint::black_box(dedup::signature::signature(e, aliases));
+        }
+    }
+}
+
 fn per_entry(d: Duration, n: usize) -> String {
     format!("{:.2} µs", d.as_secs_f64() * 1e6 / n as f64)
 }
@@ -93,11 +115,7 @@ fn main() {
         Some("none") => return,
         Some("signature") => {
             for _ in 0..runs {
-                for (_, entries) in &feeds {
-                    for e in entries {
-                        std::hint::black_box(dedup::signature::signature(e, aliases));
-                    }
-                }
+                sign_all(&feeds, aliases);
             }
             return;
         }
@@ -116,45 +134,21 @@ fn main() {
             .collect()
     };
     if timings {
-        let timed = (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box(prepare());
-                t.elapsed()
-            })
-            .collect();
+        let d = timed(runs, || {
+            std::hint::black_box(prepare());
+        });
         println!(
             "prepare (signature included): {} per entry",
-            per_entry(median(timed), n)
+            per_entry(d, n)
         );
-        let signatures = (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                for (_, entries) in &feeds {
-                    for e in entries {
-                        std::hint::black_box(dedup::signature::signature(e, aliases));
-                    }
-                }
-                t.elapsed()
-            })
-            .collect();
-        println!(
-            "  of which the signature: {}",
-            per_entry(median(signatures), n)
-        );
-        let just_clone = (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                for (_, entries) in &feeds {
-                    std::hint::black_box(entries.clone());
-                }
-                t.elapsed()
-            })
-            .collect();
-        println!(
-            "  of which copying the entry: {}",
-            per_entry(median(just_clone), n)
-        );
+        let d = timed(runs, || sign_all(&feeds, aliases));
+        println!("  of which the signature: {}", per_entry(d, n));
+        let d = timed(runs, || {
+            for (_, entries) in &feeds {
+                std::hint::black_box(entries.clone());
+            }
+        });
+        println!("  of which copying the entry: {}", per_entry(d, n));
     }
 
     let prepared = prepare();
@@ -175,7 +169,7 @@ fn main() {
     let mut held = 0;
     let mut stories = 0;
     let mut size = None;
-    let timed = (0..runs)
+    let placements = (0..runs)
         .map(|_| {
             let before = live();
             let mut index = StoryIndex::new(Settings::default());
@@ -205,7 +199,10 @@ fn main() {
             elapsed
         })
         .collect();
-    println!("index placement: {} per entry", per_entry(median(timed), n));
+    println!(
+        "index placement: {} per entry",
+        per_entry(median(placements), n)
+    );
     println!(
         "index held: {:.1} MiB for {stories} stories of {n} entries ({:.0} bytes a story)",
         held as f64 / (1 << 20) as f64,
