@@ -14,7 +14,7 @@ use reqwest::header::{self, HeaderMap};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::config::FetchConfig;
+use crate::config::{FetchConfig, format_duration};
 use crate::model::Validators;
 
 mod guard;
@@ -51,7 +51,7 @@ pub struct Response {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("timed out after {}", humantime::format_duration(*.0))]
+    #[error("timed out after {}", format_duration(*.0))]
     Timeout(Duration),
     #[error("HTTP {status}{}", retry_note(.retry_after))]
     Status {
@@ -73,7 +73,7 @@ pub enum FetchError {
 }
 
 fn retry_note(r: &Option<Duration>) -> String {
-    r.map(|d| format!(" (retry after {})", humantime::format_duration(d)))
+    r.map(|d| format!(" (retry after {})", format_duration(d)))
         .unwrap_or_default()
 }
 
