@@ -57,6 +57,13 @@ enum Postings {
 }
 
 impl Postings {
+    fn push(&mut self, story: i64) {
+        match self {
+            Postings::One(first) => *self = Postings::Many(vec![*first, story]),
+            Postings::Many(ids) => ids.push(story),
+        }
+    }
+
     fn as_slice(&self) -> &[i64] {
         match self {
             Postings::One(id) => std::slice::from_ref(id),
@@ -431,18 +438,10 @@ fn list(listed: &mut FxHashMap<Key, Postings>, vocab: &Vocabulary, key: Key, sto
         listed.remove(&key);
         return;
     }
-    match listed.get_mut(&key) {
-        None => {
-            listed.insert(key, Postings::One(story));
-        }
-        Some(Postings::Many(ids)) => ids.push(story),
-        Some(one @ Postings::One(_)) => {
-            let Postings::One(first) = *one else {
-                unreachable!("matched as one")
-            };
-            *one = Postings::Many(vec![first, story]);
-        }
-    }
+    listed
+        .entry(key)
+        .and_modify(|p| p.push(story))
+        .or_insert(Postings::One(story));
 }
 
 /// Takes `story` off the list of `key`.

@@ -585,7 +585,7 @@ fn tokens(text: &str, limit: usize) -> Vec<Token<'_>> {
         } else {
             Cow::Borrowed(word)
         };
-        let lower = if raw.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
+        let lower = if already_lower(&raw) {
             raw.clone()
         } else {
             Cow::Owned(raw.to_lowercase())
@@ -600,6 +600,12 @@ fn tokens(text: &str, limit: usize) -> Vec<Token<'_>> {
         opens = false;
     }
     out
+}
+
+/// Whether `word` is its own lower case without looking it up: ASCII with no capital.
+fn already_lower(word: &str) -> bool {
+    word.bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
 }
 
 /// The body as compared: plain text, boilerplate sentences dropped.
@@ -805,12 +811,7 @@ fn names(title: &[Token], lead: &[Token], aliases: &Aliases) -> (Vec<String>, us
         let mut run_start = 0;
         for (i, t) in toks.iter().enumerate() {
             let alias = aliases.get(&t.lower).is_some() && (t.lower != "us" || t.raw == "US");
-            let upper = t.raw.len() >= 2
-                && t.raw.len() <= 6
-                && t.raw
-                    .bytes()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-                && t.raw.bytes().any(|c| c.is_ascii_uppercase());
+            let upper = in_capitals(&t.raw);
             let name = (capitalised(t) && !stop_word(&t.lower))
                 && (trust_capitals && !t.opens || lead_names.contains(&*t.lower));
             if !(name || upper || alias || (t.dollar && !is_number(&t.lower))) {
@@ -875,14 +876,19 @@ const ROLES: &[&str] = &[
 
 /// A word in capitals that reads as a ticker (ZPH, FENR), not a role (CEO, ETF).
 fn ticker(t: &Token) -> bool {
-    (2..=6).contains(&t.raw.len())
-        && t.raw
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        && t.raw.chars().any(|c| c.is_ascii_uppercase())
+    in_capitals(&t.raw)
         && !ROLES.contains(&&*t.lower)
         && !TOPICS.contains(&&*t.lower)
         && !SETTINGS.contains(&&*t.lower)
+}
+
+/// A word of two to six capitals and digits, with a capital: SEC, ETF, BTC, ZPH, A16Z.
+fn in_capitals(raw: &str) -> bool {
+    (2..=6).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && raw.bytes().any(|c| c.is_ascii_uppercase())
 }
 
 fn capitalised(t: &Token) -> bool {
@@ -996,15 +1002,12 @@ fn simhash(body: &str) -> (u64, u32) {
             }
             continue;
         }
-        let c = if word
-            .bytes()
-            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
-        {
+        let c = if already_lower(word) {
+            xxhash_rust::xxh3::xxh3_64(word.as_bytes())
+        } else {
             buffer.clear();
             buffer.extend(word.chars().flat_map(char::to_lowercase));
             xxhash_rust::xxh3::xxh3_64(buffer.as_bytes())
-        } else {
-            xxhash_rust::xxh3::xxh3_64(word.as_bytes())
         };
         if words >= 3 {
             shingles += 1;

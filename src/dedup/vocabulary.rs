@@ -158,8 +158,9 @@ const SUBJECTS: usize = 2;
 const TOPICS: usize = 3;
 const NUMBER_KEYS: usize = 4;
 
-fn sorted_ids<'a>(names: impl Iterator<Item = &'a str>, vocab: &mut Vocabulary) -> Vec<u32> {
-    let mut ids: Vec<u32> = names.map(|n| vocab.id(&name_key(n))).collect();
+/// The ids of `keys`, interned, sorted, each once.
+fn sorted_ids(keys: impl Iterator<Item = String>, vocab: &mut Vocabulary) -> Vec<u32> {
+    let mut ids: Vec<u32> = keys.map(|k| vocab.id(&k)).collect();
     ids.sort_unstable();
     ids.dedup();
     ids
@@ -180,17 +181,16 @@ impl Profile {
         let mut terms: Vec<(u32, u8)> = s.terms.iter().map(|(t, w)| (vocab.id(t), *w)).collect();
         terms.sort_unstable();
         terms.truncate(usize::from(u16::MAX));
-        let names = sorted_ids(s.entities.iter().map(String::as_str), vocab);
-        let subjects = sorted_ids(s.subjects.iter().map(String::as_str), vocab);
-        let topics = sorted_ids(s.topics.iter().map(String::as_str), vocab);
-        let mut number_keys: Vec<u32> = s
-            .numbers
-            .iter()
-            .filter(|n| n.abs() >= 10.0 || **n < 0.0)
-            .map(|n| vocab.id(&format!("#{n:.1e}")))
-            .collect();
-        number_keys.sort_unstable();
-        number_keys.dedup();
+        let names = sorted_ids(s.entities.iter().map(|n| name_key(n)), vocab);
+        let subjects = sorted_ids(s.subjects.iter().map(|n| name_key(n)), vocab);
+        let topics = sorted_ids(s.topics.iter().map(|n| name_key(n)), vocab);
+        let number_keys = sorted_ids(
+            s.numbers
+                .iter()
+                .filter(|n| n.abs() >= 10.0 || **n < 0.0)
+                .map(|n| format!("#{n:.1e}")),
+            vocab,
+        );
         let lists = [
             terms.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
             names,
