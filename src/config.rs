@@ -14,10 +14,11 @@ use crate::model::Tag;
 use crate::publish::Format;
 use crate::tag::TagRules;
 
+pub mod edit;
 mod raw;
 mod values;
 
-pub use values::{format_duration, parse_duration, parse_size};
+pub use values::{feed_identity, format_duration, parse_duration, parse_feed_url, parse_size};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -115,6 +116,9 @@ pub struct FetchConfig {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub base_url: Url,
+    /// The service's control socket (Unix domain, owner only): `aggregate refresh` asks the
+    /// running service through it.
+    pub control: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +201,19 @@ impl Config {
         let shared = format!("{feeds:?}\n{rules:?}\n{dedup:?}\n{outputs:?}");
         let digest = sha2::Sha256::digest(shared.as_bytes());
         crate::dedup::hex(&digest[..12])
+    }
+
+    /// The configured feed `name` designates: its URL under any spelling (see
+    /// [`feed_identity`]), or its configured title in any case.
+    pub fn find_feed(&self, name: &str) -> Option<&FeedConfig> {
+        let name = name.trim();
+        let id = Url::parse(name).ok().map(|u| feed_identity(&u));
+        self.feeds.iter().find(|f| {
+            id.as_deref() == Some(feed_identity(&f.url).as_str())
+                || f.title
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(name))
+        })
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

@@ -12,6 +12,7 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod normalize;
+pub mod opml;
 pub mod outputs;
 pub mod parse;
 pub mod pipeline;

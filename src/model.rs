@@ -98,6 +98,22 @@ pub fn http_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         })
 }
 
+/// `t` as a person says it relative to `now`: "just now", "12 min ago", "in 3 h", "5 d ago".
+pub fn relative_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (t - now).num_seconds();
+    let (n, unit) = match secs.unsigned_abs() {
+        s if s < 60 => return "just now".into(),
+        s if s < 3_600 => (s / 60, "min"),
+        s if s < 48 * 3_600 => (s / 3_600, "h"),
+        s => (s / 86_400, "d"),
+    };
+    if secs < 0 {
+        format!("{n} {unit} ago")
+    } else {
+        format!("in {n} {unit}")
+    }
+}
+
 /// The server a URL is fetched from, as politeness counts it: host and port (two ports of one
 /// host are two servers). Per-host limits, Retry-After holds and the order of a pass all use it.
 pub fn host_key(url: &url::Url) -> String {
@@ -216,5 +232,22 @@ pub fn effective_date(
     match published {
         Some(d) if d <= first_seen => d,
         _ => first_seen,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_read_as_a_person_says_them() {
+        let now = Utc::now();
+        let at = |secs: i64| relative_time(now + chrono::Duration::seconds(secs), now);
+        assert_eq!(at(-20), "just now");
+        assert_eq!(at(30), "just now");
+        assert_eq!(at(-12 * 60 - 5), "12 min ago");
+        assert_eq!(at(3 * 3600 + 10), "in 3 h");
+        assert_eq!(at(-47 * 3600), "47 h ago");
+        assert_eq!(at(-5 * 86_400), "5 d ago");
     }
 }

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, OutputConfig};
 use crate::model::StoryQuery;
+use crate::opml;
 use crate::pipeline::Context;
 use crate::publish::{self, Channel, Format};
-use crate::store::StoreError;
+use crate::store::{FeedStatus, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -57,6 +58,61 @@ pub fn channel_of(config: &Config, output: &OutputConfig, format: Format) -> Cha
         self_url,
         home_url: base.to_string(),
     }
+}
+
+/// Who an OPML list of the sources is for: the operator sees every feed; readers of the
+/// public server never see a `file:` source (a path on this machine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Operator,
+    Public,
+}
+
+/// The configured sources as OPML 2.0, for another reader to import: the configured title
+/// (else the feed's own), the site link the feed gave, its tags as categories.
+pub fn sources_opml(config: &Config, statuses: &[FeedStatus], audience: Audience) -> String {
+    let subs: Vec<opml::Subscription> = config
+        .feeds
+        .iter()
+        .filter(|f| audience == Audience::Operator || f.url.scheme() != "file")
+        .map(|f| {
+            let status = statuses.iter().find(|s| s.url == f.url.as_str());
+            opml::Subscription {
+                title: f
+                    .title
+                    .clone()
+                    .or_else(|| status.and_then(|s| s.title.clone()))
+                    .unwrap_or_else(|| f.url.to_string()),
+                xml_url: status
+                    .map(|s| s.polled_url().to_string())
+                    .unwrap_or_else(|| f.url.to_string()),
+                html_url: status.and_then(|s| s.site_link.clone()),
+                categories: f.tags.iter().map(|t| t.0.clone()).collect(),
+                kind: "rss",
+            }
+        })
+        .collect();
+    opml::write("aggregate: sources", chrono::Utc::now(), &subs)
+}
+
+/// The outputs themselves as OPML 2.0 (their RSS addresses on `server.base_url`), so a reader
+/// subscribes to every tag feed at once.
+pub fn outputs_opml(config: &Config) -> String {
+    let subs: Vec<opml::Subscription> = config
+        .outputs
+        .iter()
+        .map(|o| {
+            let channel = channel_of(config, o, Format::Rss);
+            opml::Subscription {
+                title: channel.title,
+                xml_url: channel.self_url,
+                html_url: Some(channel.home_url),
+                categories: o.tags.clone(),
+                kind: "rss",
+            }
+        })
+        .collect();
+    opml::write("aggregate: outputs", chrono::Utc::now(), &subs)
 }
 
 /// Renders one output in one format from the store.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::values::{parse_duration, parse_feed_url, parse_size};
+use super::values::{feed_identity, parse_duration, parse_feed_url, parse_size};
 use super::*;
 use crate::model::tag_key;
 use crate::tag::TagRule;
@@ -61,6 +61,7 @@ struct RawFetch {
 struct RawServer {
     listen: Option<String>,
     base_url: Option<String>,
+    control: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -144,10 +145,13 @@ impl RawConfig {
             .collect::<Result<Vec<_>, _>>()?;
         let mut seen = HashSet::new();
         for (i, f) in feeds.iter().enumerate() {
-            if !seen.insert(f.url.as_str()) {
+            if !seen.insert(feed_identity(&f.url)) {
                 return Err(invalid(
                     format!("feed[{i}].url"),
-                    format!("{} is subscribed twice", f.url),
+                    format!(
+                        "{} is subscribed twice (URLs that differ only in http/https, a trailing slash or a fragment are one feed)",
+                        f.url
+                    ),
                 ));
             }
         }
@@ -351,7 +355,21 @@ impl RawServer {
         if !base_url.path().ends_with('/') {
             base_url.set_path(&format!("{}/", base_url.path()));
         }
-        Ok(ServerConfig { listen, base_url })
+        let control = match self.control.as_deref().map(str::trim) {
+            None => PathBuf::from("aggregate.sock"),
+            Some("") => {
+                return Err(invalid(
+                    "server.control",
+                    "is empty; give the path of the control socket, such as \"aggregate.sock\"",
+                ));
+            }
+            Some(p) => PathBuf::from(p),
+        };
+        Ok(ServerConfig {
+            listen,
+            base_url,
+            control,
+        })
     }
 }
 

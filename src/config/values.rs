@@ -78,6 +78,26 @@ pub fn parse_feed_url(text: &str) -> Result<Url, String> {
     }
 }
 
+/// What makes two feed URLs one subscription: scheme (http and https alike), host and port
+/// as the URL standard normalises them, the path without a trailing slash, the query. The
+/// fragment never reaches the server, so it does not count.
+pub fn feed_identity(url: &Url) -> String {
+    let scheme = match url.scheme() {
+        "http" | "https" => "http",
+        other => other,
+    };
+    let host = url.host_str().unwrap_or("");
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = url.path();
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        ""
+    };
+    let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+    format!("{scheme}://{host}{port}{path}{query}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +131,27 @@ mod tests {
         assert_eq!(parse_size("1234").unwrap(), 1234);
         assert!(parse_size("10 parsecs").is_err());
         assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn one_subscription_however_its_url_is_spelled() {
+        let id = |u: &str| feed_identity(&Url::parse(u).unwrap());
+        let base = id("https://www.coindesk.com/arc/outboundfeeds/rss/");
+        for same in [
+            "http://www.coindesk.com/arc/outboundfeeds/rss",
+            "HTTPS://WWW.CoinDesk.com:443/arc/outboundfeeds/rss/#top",
+        ] {
+            assert_eq!(id(same), base, "{same}");
+        }
+        for other in [
+            "https://coindesk.com/arc/outboundfeeds/rss/",
+            "https://www.coindesk.com/arc/outboundfeeds/rss/?x=1",
+            "https://www.coindesk.com:8443/arc/outboundfeeds/rss/",
+            "https://www.coindesk.com/arc/outboundfeeds/RSS/",
+        ] {
+            assert_ne!(id(other), base, "{other}");
+        }
+        assert_eq!(id("https://a.example"), id("https://a.example/"));
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub enum Fetched {
 /// What we learned from the response, besides the body.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The address that answered, after any redirects.
+    pub url: Url,
     pub status: u16,
     pub content_type: Option<String>,
     pub validators: Validators,
@@ -167,7 +169,7 @@ impl Fetcher {
                 continue;
             }
             let moved_to = (all_permanent && current != *url).then(|| current.clone());
-            let meta = response_meta(status, resp.headers(), moved_to);
+            let meta = response_meta(current.clone(), status, resp.headers(), moved_to);
             if status == StatusCode::NOT_MODIFIED {
                 return Ok(Fetched::NotModified(meta));
             }
@@ -251,6 +253,7 @@ impl Fetcher {
             .await
             .map_err(|e| file_err(e.to_string()))?;
         let meta = Response {
+            url: url.clone(),
             status: 200,
             content_type: None,
             validators: Validators::default(),
@@ -292,8 +295,14 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn response_meta(status: StatusCode, headers: &HeaderMap, moved_to: Option<Url>) -> Response {
+fn response_meta(
+    url: Url,
+    status: StatusCode,
+    headers: &HeaderMap,
+    moved_to: Option<Url>,
+) -> Response {
     Response {
+        url,
         status: status.as_u16(),
         content_type: header_str(headers, header::CONTENT_TYPE),
         validators: Validators {

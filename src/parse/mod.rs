@@ -10,6 +10,7 @@ use crate::normalize::{canonical_url, plain_text, strip_control_chars};
 
 mod dates;
 mod dialect;
+pub mod discover;
 mod encoding;
 mod entry;
 mod extensions;
@@ -47,6 +48,8 @@ impl Default for Limits {
 /// A source feed, parsed and normalised.
 #[derive(Debug, Clone)]
 pub struct ParsedFeed {
+    /// What the document was written in: "RSS 2.0", "Atom", "RSS 1.0", "RSS 0.9x", "JSON Feed".
+    pub format: &'static str,
     pub title: Option<String>,
     /// The site's home page, as the feed names it.
     pub site_link: Option<String>,
@@ -153,11 +156,19 @@ fn parse_with(
         feed_rs::model::FeedType::Atom | feed_rs::model::FeedType::JSON
     );
     let title = feed.title.map(|t| plain_text(&t.content));
+    let format = match feed.feed_type {
+        feed_rs::model::FeedType::Atom => "Atom",
+        feed_rs::model::FeedType::JSON => "JSON Feed",
+        feed_rs::model::FeedType::RSS0 => "RSS 0.9x",
+        feed_rs::model::FeedType::RSS1 => "RSS 1.0",
+        feed_rs::model::FeedType::RSS2 => "RSS 2.0",
+    };
     let entries = newest(feed.entries, extras, limits, &mut notes)
         .into_iter()
         .map(|(e, x)| entry::convert(e, &doc_base, x, limits, exact_text))
         .collect();
     Ok(ParsedFeed {
+        format,
         title: title.filter(|t| !t.is_empty()),
         site_link: site_link.and_then(|b| canonical_url(b.as_str(), None)),
         entries,

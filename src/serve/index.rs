@@ -14,7 +14,7 @@ use super::{AppState, ServeError};
 use crate::model::{Story, StoryQuery};
 use crate::normalize::escape_html;
 use crate::publish::Format;
-use crate::store::FeedStatus;
+use crate::store::{FeedStatus, Health};
 
 /// Latest stories listed on the index page.
 const INDEX_STORIES: usize = 25;
@@ -76,6 +76,7 @@ table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;
 .err{{color:#a00}}.ok{{color:#070}}small{{color:#666}}</style></head>
 <body><h1>aggregate</h1>
 <h2>Feeds to subscribe to</h2><ul>{outputs}</ul>
+<p><small>All of them at once: <a href="{base}outputs.opml">outputs.opml</a> · the sources, for another reader: <a href="{base}opml">opml</a></small></p>
 <p><small>Any tags: <code>{base}feed.rss?tags=Binance,Blockchain&amp;exclude=...&amp;limit=50</code> (also <code>.atom</code>, <code>.json</code>).</small></p>
 <h2>Sources</h2>
 <table><tr><th>Source</th><th>Entries</th><th>Last success</th><th>Status</th><th>Next poll</th></tr>
@@ -87,6 +88,33 @@ table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;
     )))
 }
 
+/// `GET /opml`: the sources, for another reader to import (never a `file:` path).
+pub async fn sources_opml(State(state): State<AppState>) -> Result<Response, ServeError> {
+    let config = state.config();
+    let statuses = state.store.feed_statuses().await?;
+    Ok(opml_response(crate::outputs::sources_opml(
+        &config,
+        &statuses,
+        crate::outputs::Audience::Public,
+    )))
+}
+
+/// `GET /outputs.opml`: every output, to subscribe to all of them at once.
+pub async fn outputs_opml(State(state): State<AppState>) -> Response {
+    opml_response(crate::outputs::outputs_opml(&state.config()))
+}
+
+fn opml_response(body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/x-opml; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=60"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 fn when(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| "never".into())
@@ -94,15 +122,15 @@ fn when(t: Option<DateTime<Utc>>) -> String {
 
 fn source_row(s: &FeedStatus) -> String {
     let name = escape_html(s.title.as_deref().unwrap_or(&s.url));
-    let status = match (&s.last_error, s.gone) {
-        (_, true) => r#"<span class="err">gone (410): no longer polled</span>"#.to_string(),
-        (Some(e), _) => format!(
+    let status = match s.health() {
+        Health::Gone => r#"<span class="err">gone (410): no longer polled</span>"#.to_string(),
+        Health::Failing => format!(
             r#"<span class="err">{} (failed {} time(s) in a row)</span>"#,
-            escape_html(e),
+            escape_html(s.last_error.as_deref().unwrap_or_default()),
             s.consecutive_failures
         ),
-        (None, _) if s.last_attempt.is_none() => "not polled yet".into(),
-        (None, _) => format!(
+        Health::NotPolled => Health::NotPolled.label().into(),
+        Health::Ok => format!(
             r#"<span class="ok">ok</span> (HTTP {}){}"#,
             s.last_status.map(|c| c.to_string()).unwrap_or_default(),
             s.last_note

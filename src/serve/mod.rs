@@ -93,6 +93,8 @@ pub fn router(state: AppState) -> Router {
         .route("/feed.rss", get(feeds::adhoc_rss))
         .route("/feed.atom", get(feeds::adhoc_atom))
         .route("/feed.json", get(feeds::adhoc_json))
+        .route("/opml", get(index::sources_opml))
+        .route("/outputs.opml", get(index::outputs_opml))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

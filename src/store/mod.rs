@@ -44,6 +44,9 @@ pub enum StoreError {
     Engine(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The backend cannot do what was asked; the message says what to use instead.
+    #[error("{0}")]
+    Unsupported(String),
     #[error("the database writer crashed (a bug in aggregate): {0}")]
     Crashed(String),
     /// Several instances share the database, and this one's claim on a feed ran out before
@@ -203,6 +206,8 @@ pub struct SweepCounts {
 pub struct FeedStatus {
     pub url: String,
     pub title: Option<String>,
+    /// The site the feed says it belongs to.
+    pub site_link: Option<String>,
     pub current_url: Option<String>,
     pub last_attempt: Option<DateTime<Utc>>,
     pub last_success: Option<DateTime<Utc>>,
@@ -215,6 +220,48 @@ pub struct FeedStatus {
     /// The server answered 410 Gone: the feed is no longer polled.
     pub gone: bool,
     pub entries: u64,
+}
+
+/// A feed's health in one word: what the index page colours and `aggregate feeds` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Configured, never polled yet.
+    NotPolled,
+    Ok,
+    /// Its last poll failed.
+    Failing,
+    /// The server answered 410 Gone: no longer polled.
+    Gone,
+}
+
+impl Health {
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::NotPolled => "not polled yet",
+            Health::Ok => "ok",
+            Health::Failing => "failing",
+            Health::Gone => "gone",
+        }
+    }
+}
+
+impl FeedStatus {
+    pub fn health(&self) -> Health {
+        if self.gone {
+            Health::Gone
+        } else if self.last_error.is_some() {
+            Health::Failing
+        } else if self.last_attempt.is_none() {
+            Health::NotPolled
+        } else {
+            Health::Ok
+        }
+    }
+
+    /// Where the feed is polled: its address after a permanent redirect, else the configured one.
+    pub fn polled_url(&self) -> &str {
+        self.current_url.as_deref().unwrap_or(&self.url)
+    }
 }
 
 /// A handle on the database; clones share it. The last one dropped closes it.
@@ -380,6 +427,22 @@ impl Store {
     /// Entries stored, for summaries and tests.
     pub async fn entry_count(&self) -> Result<u64, StoreError> {
         on_backend!(self, b => b.entry_count().await)
+    }
+
+    /// Writes a consistent copy of the database to the new file `to`, while other processes
+    /// keep using it. SQLite only: a PostgreSQL database is copied with its own tools.
+    pub async fn backup_into(&self, to: &Path) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.backup_into(to).await,
+            Backend::Postgres(_) => Err(StoreError::Unsupported(
+                "a PostgreSQL database is backed up with pg_dump (consistent while instances run): pg_dump -Fc DBNAME > aggregate.dump".into(),
+            )),
+        }
+    }
+
+    /// Gives back the space deleted rows held (after retention removed many).
+    pub async fn vacuum(&self) -> Result<(), StoreError> {
+        on_backend!(self, b => b.vacuum().await)
     }
 
     /// Checks that the stored data is whole (the engine's own check).

@@ -543,7 +543,7 @@ impl Postgres {
             .query(
                 "SELECT f.url, f.title, f.current_url, f.last_attempt, f.last_success,
                     f.last_status, f.last_error, f.consecutive_failures, f.next_poll, f.gone,
-                    (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id), f.last_note
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id), f.last_note, f.site_link
                  FROM feeds f ORDER BY f.id",
                 &[],
             )
@@ -564,6 +564,7 @@ impl Postgres {
                 gone: r.get(9),
                 entries: r.get::<_, i64>(10) as u64,
                 last_note: r.get(11),
+                site_link: r.get(12),
             })
             .collect())
     }
@@ -589,6 +590,16 @@ impl Postgres {
 
     /// PostgreSQL checks its pages itself; what can be checked from here is that every row
     /// points at something (the constraints) and every story has a copy that leads it.
+    /// Reclaims the space of deleted rows and refreshes the planner's statistics (autovacuum
+    /// does both in time; this does it now, after a large retention sweep).
+    pub(super) async fn vacuum(&self) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .batch_execute("VACUUM (ANALYZE)")
+            .await
+            .map_err(pg_err)
+    }
+
     pub(super) async fn integrity_check(&self) -> Result<(), StoreError> {
         let row = self
             .client()

@@ -148,7 +148,7 @@ impl Db {
         let mut stmt = self.conn.prepare_cached(
             "SELECT f.url, f.title, f.current_url, f.last_attempt, f.last_success, f.last_status, f.last_error,
                     f.consecutive_failures, f.next_poll, f.gone,
-                    (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id), f.last_note
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed_id = f.id), f.last_note, f.site_link
              FROM feeds f ORDER BY f.id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -165,6 +165,7 @@ impl Db {
                 gone: r.get(9)?,
                 entries: r.get::<_, i64>(10)? as u64,
                 last_note: r.get(11)?,
+                site_link: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -190,6 +190,15 @@ impl Sqlite {
         self.read(|db| db.integrity_check()).await
     }
 
+    pub(super) async fn backup_into(&self, to: &Path) -> Result<(), StoreError> {
+        let to = to.to_owned();
+        self.write(move |db| db.backup_into(&to)).await
+    }
+
+    pub(super) async fn vacuum(&self) -> Result<(), StoreError> {
+        self.write(|db| db.vacuum()).await
+    }
+
     /// Runs a write on the writer connection, outside any group.
     pub(super) async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
