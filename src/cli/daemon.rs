@@ -47,6 +47,21 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
     let changed = live.clone();
     (ctx.store).watch_changes(token.clone(), Arc::new(move || changed.changed()));
     let server = tokio::spawn(serve::run(listener, state, token.clone()));
+    let (refresh_tx, refresh_rx) = tokio::sync::mpsc::channel(8);
+    let control_path = ctx.config.server.control.clone();
+    // Without it the service still runs: only `aggregate refresh` cannot reach it.
+    let control = super::control::bind(&control_path).unwrap_or_else(|e| {
+        tracing::error!(socket = %control_path.display(), error = %e, "cannot create the control socket (server.control); aggregate refresh cannot reach this service");
+        None
+    });
+    let control = control.map(|listener| {
+        tokio::spawn(super::control::serve(
+            listener,
+            control_path,
+            refresh_tx,
+            token.clone(),
+        ))
+    });
     tokio::spawn(handle_signals(config_path, config_tx, token.clone()));
     if let Some(every) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(every / 2, live.clone(), token.clone()));
@@ -58,7 +73,20 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
 
     let on_status: schedule::StatusHook =
         Box::new(move |status| notify(&[NotifyState::Status(status)]));
-    schedule::run_daemon(ctx, config_rx, live, metrics, on_status, token.clone()).await;
+    schedule::run_daemon(
+        ctx,
+        config_rx,
+        refresh_rx,
+        live,
+        metrics,
+        on_status,
+        token.clone(),
+    )
+    .await;
+    if let Some(control) = control {
+        // It removes its socket file once cancelled.
+        let _ = control.await;
+    }
 
     notify(&[NotifyState::Stopping]);
     match tokio::time::timeout(SERVER_GRACE, server).await {
@@ -124,6 +152,10 @@ fn reload(path: &Path, config_tx: &watch::Sender<Arc<Config>>) {
             if new.server.listen != old.server.listen {
                 tracing::warn!("server.listen changed: takes effect after a restart");
                 new.server.listen = old.server.listen;
+            }
+            if new.server.control != old.server.control {
+                tracing::warn!("server.control changed: takes effect after a restart");
+                new.server.control = old.server.control.clone();
             }
             config_tx.send_replace(Arc::new(new));
         }

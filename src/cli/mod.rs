@@ -1,6 +1,7 @@
-//! The command line: `aggregate [--config PATH] [--once] [--strict]`, `aggregate check` and
-//! `aggregate migrate --to POSTGRES`.
-//! Turns a pass's results into a summary and an exit code. Knows no SQL and no feed format.
+//! The command line: `aggregate [--config PATH] [--once] [--strict]`, the service, and the
+//! operator's subcommands (`check`, `import`, `export`, `feeds`, `backup`, `vacuum`,
+//! `migrate`, `completions`). Turns results into what a person or a script reads and an exit
+//! code. Knows no SQL and no feed format.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -18,15 +19,27 @@ use crate::pipeline::{Context, Gates};
 use crate::schedule::{self, FeedReport, PassSummary};
 use crate::store::Store;
 
+mod control;
 mod daemon;
+mod database;
+mod discover;
+mod subscriptions;
 
 /// Exit code when `--strict` is given and any feed failed.
 pub const EXIT_FEED_FAILED: u8 = 2;
 
+/// `--version`: the release and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("AGGREGATE_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "aggregate",
-    version,
+    version = VERSION,
     about = "Poll crypto-news feeds, deduplicate and tag their entries, republish merged feeds by tag",
     after_help = "Exit codes: 0 the run completed (failing feeds are reported, not fatal); \
                   1 fatal error (bad config, unusable database); 2 with --strict when any feed failed."
@@ -51,6 +64,10 @@ pub struct Cli {
     #[arg(long, requires = "once")]
     pub strict: bool,
 
+    /// Print no summary: only errors (and, for subcommands, what was asked for).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
     /// Log level or filter (error, warn, info, debug, trace, or a tracing filter such as
     /// "aggregate=debug"). Overrides RUST_LOG.
     #[arg(long, global = true, value_name = "LEVEL")]
@@ -72,9 +89,95 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         to: String,
     },
+    /// Subscribe to the feeds an OPML file lists (another reader's export): appends a
+    /// [[feed]] for each to the config, keeping its comments and layout, and skips feeds
+    /// already there. The config is created if it does not exist, and never left invalid.
+    Import {
+        /// The OPML file, or "-" for standard input.
+        file: PathBuf,
+        /// Give each feed its OPML folders and categories as tags.
+        #[arg(long)]
+        tags_from_categories: bool,
+        /// Print what was added and skipped as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the feeds of a site from one of its pages (its <link rel="alternate"> tags, else
+    /// common paths such as /feed), read each, and print the [[feed]] to paste.
+    Discover {
+        /// A page of the site, or a feed's own address.
+        url: String,
+        /// Append the first feed found to the config (to pick another, give its own URL).
+        #[arg(long)]
+        add: bool,
+        /// Print what was found as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Poll these feeds now (URLs or configured titles; none for every feed). With a service
+    /// running (its control socket, server.control, answers), it is asked to; without one,
+    /// they are polled here once, as --once would, and the output files written.
+    Refresh {
+        feeds: Vec<String>,
+        /// Print the service's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the configured sources as OPML 2.0, for another reader to import (also served at
+    /// GET /opml).
+    Export {
+        /// The outputs instead: every merged feed, to subscribe to all at once (also served at
+        /// GET /outputs.opml).
+        #[arg(long)]
+        outputs: bool,
+    },
+    /// One line per configured feed, from the database: health, entries stored, failures in
+    /// a row, last success, next poll, and the last error.
+    Feeds {
+        /// Only feeds whose last poll failed (or that are gone); exit 2 if there are any.
+        #[arg(long)]
+        failing: bool,
+        /// Print JSON, one object per feed.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a consistent copy of the SQLite database to PATH, while the service runs.
+    Backup {
+        /// Where the copy goes; must not exist yet.
+        path: PathBuf,
+    },
+    /// Give back to the file system the space that deleted entries held.
+    Vacuum,
+    /// Print a shell completion script: `aggregate completions bash > /etc/bash_completion.d/aggregate`.
+    Completions { shell: clap_complete::Shell },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Commands that need no valid config, or edit it.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "aggregate", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Import {
+            file,
+            tags_from_categories,
+            json,
+        }) => {
+            let how = subscriptions::Import {
+                tags_from_categories: *tags_from_categories,
+                json: *json,
+                quiet: cli.quiet,
+            };
+            return subscriptions::import(&cli.config, file, how);
+        }
+        Some(Command::Discover { url, add, json }) => {
+            return discover::discover(&cli.config, url, *add, *json).await;
+        }
+        _ => {}
+    }
     let config = Config::load(&cli.config)?;
     match cli.command {
         Some(Command::Check) => {
@@ -82,7 +185,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Migrate { to }) => migrate(&config, to).await,
-        None if cli.once => run_once(config, cli.strict).await,
+        Some(Command::Export { outputs }) => subscriptions::export(&config, outputs).await,
+        Some(Command::Feeds { failing, json }) => database::feeds(&config, failing, json).await,
+        Some(Command::Backup { path }) => database::backup(&config, &path, cli.quiet).await,
+        Some(Command::Vacuum) => database::vacuum(&config, cli.quiet).await,
+        Some(Command::Refresh { feeds, json }) => refresh(config, feeds, json, cli.quiet).await,
+        Some(Command::Completions { .. } | Command::Import { .. } | Command::Discover { .. }) => {
+            unreachable!("run above")
+        }
+        None if cli.once => run_once(config, cli.strict, cli.quiet).await,
         None => daemon::run(cli.config, config).await,
     }
 }
@@ -136,7 +247,65 @@ pub async fn context(config: Config) -> anyhow::Result<Context> {
     })
 }
 
-async fn run_once(config: Config, strict: bool) -> anyhow::Result<ExitCode> {
+/// `aggregate refresh [FEED…]`.
+async fn refresh(
+    mut config: Config,
+    names: Vec<String>,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    let unknown: Vec<&String> = names
+        .iter()
+        .filter(|n| config.find_feed(n).is_none())
+        .collect();
+    if !unknown.is_empty() {
+        let list: Vec<String> = unknown.iter().map(|n| format!("{n:?}")).collect();
+        anyhow::bail!(
+            "no configured feed is {}: give a feed's URL or its configured title (aggregate feeds lists them)",
+            list.join(" or ")
+        );
+    }
+    match control::request_refresh(&config.server.control, &names).await? {
+        Some(reply) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reply)?);
+            } else if !quiet {
+                println!(
+                    "the service polls {} feed{} now",
+                    reply.polling.len(),
+                    if reply.polling.len() == 1 { "" } else { "s" }
+                );
+                for url in &reply.running {
+                    println!("  {url}: being polled already");
+                }
+                for (url, left) in &reply.held {
+                    println!(
+                        "  {url}: its host asked (Retry-After) not to be polled for {left} more"
+                    );
+                }
+                for name in &reply.unknown {
+                    println!(
+                        "  {name}: not in the service's config (reload it: systemctl reload aggregate)"
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            if !names.is_empty() {
+                let chosen: Vec<String> = names
+                    .iter()
+                    .filter_map(|n| config.find_feed(n))
+                    .map(|f| f.url.to_string())
+                    .collect();
+                config.feeds.retain(|f| chosen.contains(&f.url.to_string()));
+            }
+            run_once(config, false, quiet).await
+        }
+    }
+}
+
+async fn run_once(config: Config, strict: bool, quiet: bool) -> anyhow::Result<ExitCode> {
     let ctx = context(config).await?;
     let progress = progress_bar(ctx.config.feeds.len());
     let reports = schedule::run_pass(&ctx, |r| {
@@ -164,7 +333,9 @@ async fn run_once(config: Config, strict: bool) -> anyhow::Result<ExitCode> {
         tracing::info!(entries = swept.entries, "retention removed old entries");
     }
     print_failures(&reports);
-    println!("{summary}");
+    if !quiet {
+        println!("{summary}");
+    }
     if output_failed {
         anyhow::bail!("some outputs could not be written (see the errors above)");
     }

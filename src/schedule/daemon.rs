@@ -46,6 +46,29 @@ struct Slot {
     due: Option<Instant>,
     failures: u32,
     running: bool,
+    /// Asked for (`aggregate refresh`): polled now even where the shared schedule says
+    /// another instance polled it lately.
+    forced: bool,
+}
+
+/// A request from the control socket: poll these feeds (URLs or configured titles; none for
+/// every feed) now.
+pub struct RefreshRequest {
+    pub feeds: Vec<String>,
+    pub reply: tokio::sync::oneshot::Sender<RefreshReply>,
+}
+
+/// What the scheduler did with a [`RefreshRequest`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RefreshReply {
+    /// Feeds (URLs) that will be polled now.
+    pub polling: Vec<String>,
+    /// Feeds being polled already.
+    pub running: Vec<String>,
+    /// Feeds whose host asked (Retry-After) not to be polled yet, with how long is left.
+    pub held: Vec<(String, String)>,
+    /// Names that designate no configured feed.
+    pub unknown: Vec<String>,
 }
 
 struct Done {
@@ -79,6 +102,7 @@ struct Daemon {
 pub async fn run(
     ctx: Context,
     mut config_rx: watch::Receiver<Arc<Config>>,
+    mut refresh_rx: tokio::sync::mpsc::Receiver<RefreshRequest>,
     live: Arc<Live>,
     metrics: Metrics,
     on_status: StatusHook,
@@ -86,6 +110,7 @@ pub async fn run(
 ) {
     let mut d = Daemon::new(ctx, live, metrics, on_status).await;
     let mut reloads_open = true;
+    let mut refreshes_open = true;
     loop {
         d.live.beat();
         d.start_due();
@@ -98,6 +123,13 @@ pub async fn run(
                     d.apply_config(config).await;
                 }
                 Err(_) => reloads_open = false,
+            },
+            request = refresh_rx.recv(), if refreshes_open => match request {
+                Some(r) => {
+                    let reply = d.refresh(&r.feeds);
+                    let _ = r.reply.send(reply);
+                }
+                None => refreshes_open = false,
             },
             Some(joined) = d.running.join_next_with_id(), if !d.running.is_empty() => d.joined(joined).await,
             _ = tokio::time::sleep_until(wake) => {}
@@ -163,11 +195,17 @@ impl Daemon {
                 continue;
             }
             slot.running = true;
+            let claim = if std::mem::take(&mut slot.forced) {
+                Claim::Now
+            } else {
+                Claim::Due {
+                    per_host: self.ctx.config.fetch.per_host,
+                }
+            };
             let (ctx, feed, url) = (self.ctx.clone(), slot.feed.clone(), url.clone());
             let task = self.running.spawn(async move {
                 let started = Instant::now();
-                let per_host = ctx.config.fetch.per_host;
-                let result = refresh_feed(&ctx, &feed, Claim::Due { per_host }).await;
+                let result = refresh_feed(&ctx, &feed, claim).await;
                 Done {
                     url,
                     elapsed: started.elapsed(),
@@ -312,6 +350,49 @@ impl Daemon {
             tracing::error!(error = %e, "cannot record the feed's schedule");
         }
         self.publish_counts();
+    }
+
+    /// Makes the feeds `names` designate (all when empty) due now, including one that backs
+    /// off after failures or was gone (asked for by name, it is tried again); a host's
+    /// Retry-After still holds: being polite is not the operator's to waive.
+    fn refresh(&mut self, names: &[String]) -> RefreshReply {
+        let mut reply = RefreshReply::default();
+        let mut urls: Vec<String> = Vec::new();
+        if names.is_empty() {
+            urls.extend(self.ctx.config.feeds.iter().map(|f| f.url.to_string()));
+        }
+        for name in names {
+            match self.ctx.config.find_feed(name) {
+                Some(f) => urls.push(f.url.to_string()),
+                None => reply.unknown.push(name.clone()),
+            }
+        }
+        let now = Instant::now();
+        for url in urls {
+            let Some(slot) = self.slots.get_mut(&url) else {
+                continue;
+            };
+            if slot.running {
+                reply.running.push(url);
+            } else if let Some(until) = self
+                .host_block
+                .get(&host_of(&slot.feed))
+                .filter(|u| **u > now)
+            {
+                let left = crate::config::format_duration(until.duration_since(now));
+                reply.held.push((url, left));
+            } else if !reply.polling.contains(&url) {
+                slot.due = Some(now);
+                slot.forced = true;
+                reply.polling.push(url);
+            }
+        }
+        tracing::info!(
+            polling = reply.polling.len(),
+            unknown = reply.unknown.len(),
+            "refresh asked for"
+        );
+        reply
     }
 
     /// Another instance polls the feed, or did: look again when it says the feed is next due
@@ -479,6 +560,7 @@ fn initial_slot(feed: &FeedConfig, known: Option<&FeedStatus>) -> Slot {
         due: (!known.is_some_and(|k| k.gone)).then_some(now + delay),
         failures: known.map(|k| k.consecutive_failures).unwrap_or(0),
         running: false,
+        forced: false,
     }
 }
 

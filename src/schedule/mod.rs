@@ -5,7 +5,10 @@
 mod daemon;
 pub mod policy;
 
-pub use daemon::{HEARTBEAT_EVERY, SHUTDOWN_GRACE, STALLED_AFTER, StatusHook, run as run_daemon};
+pub use daemon::{
+    HEARTBEAT_EVERY, RefreshReply, RefreshRequest, SHUTDOWN_GRACE, STALLED_AFTER, StatusHook,
+    run as run_daemon,
+};
 
 use std::time::{Duration, Instant};
 

@@ -238,6 +238,10 @@ async fn route(state: &ServerState, path: &str, headers: &HeaderMap) -> Response
             gzip_response(enc.finish().unwrap(), content_type_for(name))
         }
         ["gzip-bomb"] => gzip_response(GZIP_BOMB.clone(), "application/rss+xml"),
+        // A file a test wrote, at the root of the site (`/feed`, `/index.html`).
+        [name] if !name.is_empty() && state.root.join(name).is_file() => {
+            serve_file(state, name, headers, true)
+        }
         // 32 MiB streamed with no Content-Length.
         ["huge"] => {
             let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
