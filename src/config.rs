@@ -22,10 +22,11 @@ pub use values::{feed_identity, format_duration, parse_duration, parse_feed_url,
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
+    /// Not a `source`: the OS error is said once, in this message.
+    #[error("cannot read config {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config {path}: {message}")]
     Syntax { path: PathBuf, message: String },
@@ -217,9 +218,9 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Config::from_toml(&text, path)
     }
@@ -228,7 +229,7 @@ impl Config {
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
-            message: e.to_string().trim_end().to_string(),
+            message: raw::explain(&e, text),
         })?;
         raw.build().map_err(|(key, message)| ConfigError::Invalid {
             path: path.to_owned(),

@@ -30,6 +30,19 @@ mod allocator {
     unsafe impl Sync for ConfPtr {}
 }
 
+/// Whether `--log-level` was given a level or a filter. tracing reads any word as a target
+/// name ("bogus": everything from a module named bogus), which is never what was meant.
+fn is_filter(text: &str) -> bool {
+    const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
+    text.split(',').all(|directive| {
+        let d = directive.trim();
+        d.contains('=')
+            || d.contains("::")
+            || d.contains('[')
+            || LEVELS.contains(&d.to_ascii_lowercase().as_str())
+    })
+}
+
 fn main() -> ExitCode {
     // A file-size limit (ulimit -f, systemd's LimitFSIZE=) would otherwise kill the process in
     // the middle of a write; ignored, it makes the write fail with EFBIG, which SQLite reports
@@ -59,6 +72,12 @@ fn main() -> ExitCode {
         }
     };
     let filter = match &cli.log_level {
+        Some(level) if !is_filter(level) => {
+            eprintln!(
+                "error: invalid log level {level:?}: give error, warn, info, debug, trace or off, or a filter such as \"aggregate=debug\""
+            );
+            return ExitCode::FAILURE;
+        }
         Some(level) => EnvFilter::try_new(level),
         // A service logs what it does; a one-shot run from cron stays quiet unless something is wrong.
         None => {

@@ -52,7 +52,35 @@ fn bad_configs_name_the_key_and_what_would_be_right() {
             "[[feed]]\nurl = \"https://a.example/rss\"\n[[feed]]\nurl = \"https://a.example/rss\"\n",
             &["feed[1].url", "twice"],
         ),
-        ("[[feed]]\ntitle = \"no url\"\n", &["missing field `url`"]),
+        (
+            "[[feed]]\nurl = \"https://a.example/\"\n\n[[feed]]\ntitle = \"no url\"\n",
+            &["feed[1]: ", "line 4", "missing field `url`"],
+        ),
+        ("fetch = 3\n", &["expected the [fetch] table"]),
+        (
+            "[fetch]\ninterval = 15\n",
+            &["interval", "expected a duration such as \"15m\""],
+        ),
+        (
+            "[fetch]\ninterval = \"900000000y\"\n",
+            &["fetch.interval", "too long: the largest accepted is 365d"],
+        ),
+        (
+            "[[feed]]\nurl = \"https://a.example/\"\ninterval = \"2y\"\n",
+            &["feed[0].interval", "the largest accepted is 365d"],
+        ),
+        (
+            "[storage]\nretention = \"1000000d\"\n",
+            &["storage.retention", "the largest accepted is 36500d"],
+        ),
+        (
+            "[[feed]]\nurl = \"https://a.example/rss\"\n[[feed]]\nurl = \"http://a.example/rss/\"\n",
+            &["feed[1].url", "twice"],
+        ),
+        (
+            "[[output]]\nname = \"Binance\"\n[[output]]\nname = \"binance\"\n",
+            &["output[1].name", "without regard to case"],
+        ),
         ("[[tag]]\nname = \"\"\n", &["tag[0].name", "empty"]),
         (
             "[[tag]]\nname = \"X\"\nkeywords = [\"  \"]\n",
@@ -124,11 +152,57 @@ fn bad_configs_name_the_key_and_what_would_be_right() {
 }
 
 #[test]
-fn a_missing_config_file_is_named() {
+fn a_missing_config_file_is_named_and_its_error_said_once() {
     let work = Workdir::new();
     let out = work.run(&["--once", "--config", "nowhere.toml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("nowhere.toml"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("nowhere.toml"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
+fn a_log_level_that_is_no_level_is_refused() {
+    let work = Workdir::new();
+    work.write_config("");
+    let out = work.run(&["check", "--log-level", "bogus"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("invalid log level \"bogus\""),
+        "{}",
+        stderr(&out)
+    );
+    for good in [
+        "debug",
+        "WARN",
+        "aggregate=debug",
+        "info,aggregate::fetch=trace",
+    ] {
+        assert_ok(&work.run(&["check", "--log-level", good]));
+    }
+}
+
+#[test]
+fn check_warns_of_what_is_valid_but_not_meant() {
+    let work = Workdir::new();
+    work.write_config(&format!(
+        "{TAG_RULES}\n[[output]]\nname = \"eth\"\ntags = [\"ethereum\", \"Etherium\"]\n"
+    ));
+    let out = work.run(&["check"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("warning: no [[feed]] is configured"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: output \"eth\" selects tag \"Etherium\", which no [[tag]] rule"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("tag \"ethereum\""),
+        "a rule gives it: {text}"
+    );
 }
 
 #[test]

@@ -40,17 +40,22 @@ struct RawStorage {
     path: Option<String>,
     url: Option<String>,
     pool: Option<i64>,
+    #[serde(default, deserialize_with = "duration_text")]
     lease: Option<String>,
+    #[serde(default, deserialize_with = "duration_text")]
     retention: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawFetch {
+    #[serde(default, deserialize_with = "duration_text")]
     interval: Option<String>,
     concurrency: Option<i64>,
     per_host: Option<i64>,
+    #[serde(default, deserialize_with = "duration_text")]
     timeout: Option<String>,
+    #[serde(default, deserialize_with = "size_text")]
     max_body: Option<String>,
     user_agent: Option<String>,
     deny_private: Option<bool>,
@@ -69,8 +74,11 @@ struct RawServer {
 struct RawDedup {
     stories: Option<bool>,
     threshold: Option<f64>,
+    #[serde(default, deserialize_with = "duration_text")]
     window: Option<String>,
+    #[serde(default, deserialize_with = "duration_text")]
     absorb: Option<String>,
+    #[serde(default, deserialize_with = "duration_text")]
     settle: Option<String>,
     #[serde(default)]
     aliases: std::collections::BTreeMap<String, String>,
@@ -80,6 +88,7 @@ struct RawDedup {
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     max_entries: Option<i64>,
+    #[serde(default, deserialize_with = "size_text")]
     max_field: Option<String>,
     max_depth: Option<i64>,
 }
@@ -91,6 +100,7 @@ struct RawFeed {
     title: Option<String>,
     #[serde(default)]
     tags: Vec<String>,
+    #[serde(default, deserialize_with = "duration_text")]
     interval: Option<String>,
 }
 
@@ -115,12 +125,116 @@ struct RawOutput {
     path: Option<String>,
 }
 
+/// A duration's text. Its own reader, so that a wrong type is told as what would be right
+/// ("expected a duration such as \"15m\""), not as serde's "a string".
+fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a duration such as \"15m\", \"2h\" or \"90d\" (a quoted string)")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+    }
+    d.deserialize_str(Text)
+}
+
+/// A size's text: "10MiB", or a number of bytes written as an integer.
+fn size_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a size such as \"10MiB\" or \"512KiB\", or a number of bytes")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+    }
+    d.deserialize_any(Text)
+}
+
+/// serde's words for a syntax error, in the config's terms: the section a type stands for
+/// ("expected the [fetch] table", not "expected struct RawFetch"), and which `[[feed]]` (by
+/// index, as the other errors count them) lacks a field.
+pub fn explain(e: &toml::de::Error, text: &str) -> String {
+    let mut message = e.to_string().trim_end().to_string();
+    for (raw, said) in [
+        (
+            "struct RawConfig",
+            "a config of tables such as [fetch] and [[feed]]",
+        ),
+        ("struct RawStorage", "the [storage] table"),
+        ("struct RawFetch", "the [fetch] table"),
+        ("struct RawServer", "the [server] table"),
+        ("struct RawLimits", "the [limits] table"),
+        ("struct RawDedup", "the [dedup] table"),
+        ("struct RawFeed", "a [[feed]] table"),
+        ("struct RawTag", "a [[tag]] table"),
+        ("struct RawOutput", "an [[output]] table"),
+        ("expected a sequence", "expected an array"),
+    ] {
+        message = message.replace(raw, said);
+    }
+    let Some(span) = e.span() else {
+        return message;
+    };
+    // "missing field `url`" points at the table's header: name the table by its index.
+    let header = text.get(span.clone()).unwrap_or("").trim();
+    for section in ["feed", "tag", "output"] {
+        let is_header = |line: &str| {
+            let l = line.trim();
+            l.starts_with("[[")
+                && l.trim_start_matches("[[").split("]]").next().map(str::trim) == Some(section)
+        };
+        if is_header(header) {
+            let before = text[..span.start].lines().filter(|l| is_header(l)).count();
+            return format!("{section}[{before}]: {message}");
+        }
+    }
+    message
+}
+
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
     (key.into(), message.into())
 }
 
+/// The longest a poll interval may be: a feed polled less than once a year is not followed.
+const MAX_INTERVAL: Duration = Duration::from_secs(365 * 86_400);
+/// The longest any other duration may be (retention, windows): a century. Past it, dates
+/// computed from it leave what clocks can represent.
+const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+/// The longest a fetch may take.
+const MAX_TIMEOUT: Duration = Duration::from_secs(3_600);
+
 fn duration_or(key: &str, value: &Option<String>, default: &str) -> Result<Duration, Invalid> {
-    parse_duration(value.as_deref().unwrap_or(default)).map_err(|m| invalid(key, m))
+    let max = if key.ends_with("interval") {
+        MAX_INTERVAL
+    } else if key.ends_with("timeout") {
+        MAX_TIMEOUT
+    } else {
+        MAX_DURATION
+    };
+    let text = value.as_deref().unwrap_or(default);
+    let d = parse_duration(text).map_err(|m| invalid(key, m))?;
+    if d > max {
+        return Err(invalid(
+            key,
+            format!(
+                "{text:?} is too long: the largest accepted is {}",
+                super::format_duration(max)
+            ),
+        ));
+    }
+    Ok(d)
 }
 
 fn count_or(key: &str, value: Option<i64>, default: usize) -> Result<usize, Invalid> {
@@ -415,10 +529,15 @@ fn build_outputs(raw: &[RawOutput]) -> Result<Vec<OutputConfig>, Invalid> {
     let mut outputs = Vec::new();
     for (i, o) in raw.iter().enumerate() {
         let out = o.build(i)?;
-        if !names.insert(out.name.clone()) {
+        // Names are told apart without regard to case: /feeds/Binance.rss and
+        // /feeds/binance.rss are one address to a person.
+        if !names.insert(out.name.to_ascii_lowercase()) {
             return Err(invalid(
                 format!("output[{i}].name"),
-                format!("{:?} is used by two outputs", out.name),
+                format!(
+                    "{:?} is used by two outputs (names are compared without regard to case)",
+                    out.name
+                ),
             ));
         }
         if let Some((p, _)) = &out.file {
