@@ -307,6 +307,12 @@ fn sighup_reloads_the_config_and_a_bad_one_is_refused() {
         ],
         "1h",
     ) + new_rule;
+    // It also drops an output: its file goes, so no reader is left on a feed frozen for ever.
+    let binance =
+        "[[output]]\nname = \"binance\"\ntags = [\"binance\"]\npath = \"out/binance.rss\"\n";
+    assert!(reloaded.contains(binance));
+    assert!(work.path("out/binance.rss").exists());
+    let reloaded = reloaded.replace(binance, "");
     work.write_config(&reloaded);
     d.signal("HUP");
     let added = wait_until(Duration::from_secs(15), || {
@@ -321,6 +327,11 @@ fn sighup_reloads_the_config_and_a_bad_one_is_refused() {
     assert!(
         rewritten,
         "output files are rewritten after the reload's changes:\n{}",
+        d.logs()
+    );
+    assert!(
+        !work.path("out/binance.rss").exists(),
+        "the dropped output's file is removed:\n{}",
         d.logs()
     );
     let retagged = wait_until(Duration::from_secs(10), || {
@@ -628,4 +639,25 @@ fn slow_and_oversized_clients_do_not_starve_others() {
         again.starts_with("HTTP/1.1 200"),
         "the address's slots are free again: {again}"
     );
+}
+
+/// The longest interval the config accepts polls the feed again a year on: only a 410 stops
+/// polling, never a due time too far off for the clocks (once taken for a 410).
+#[test]
+fn the_longest_interval_is_a_schedule_not_a_gone_feed() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.feed("cointelegraph.rss")], "365d"));
+    let d = start_and_fill(&work, 5);
+    let mut status = None;
+    let scheduled = wait_until(Duration::from_secs(10), || {
+        status = work.store().feed_statuses().unwrap().into_iter().next();
+        status.as_ref().is_some_and(|s| s.next_poll.is_some())
+    });
+    assert!(scheduled, "{:?}\n{}", status, d.logs());
+    let s = status.unwrap();
+    assert!(!s.gone, "a successful poll is not a 410");
+    let ahead = s.next_poll.unwrap() - chrono::Utc::now();
+    assert!(ahead > chrono::Duration::days(300), "next poll in {ahead}");
+    assert!(!d.logs().contains("gone (410)"), "{}", d.logs());
 }

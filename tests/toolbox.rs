@@ -269,6 +269,15 @@ fn export_round_trips_through_import_and_the_server_hides_local_paths() {
     let all = daemon.get("/outputs.opml");
     assert_eq!(aggregate::opml::parse(&all.text()).unwrap().len(), 4);
     assert!(daemon.get("/").text().contains("outputs.opml"));
+    // Output names are one address whatever their case; .xml is RSS like .rss.
+    assert_eq!(
+        daemon.get("/feeds/ALL.rss").text(),
+        daemon.get("/feeds/all.rss").text()
+    );
+    assert_eq!(
+        daemon.get("/feeds/all.xml").text(),
+        daemon.get("/feeds/all.rss").text()
+    );
 }
 
 #[test]

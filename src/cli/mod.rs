@@ -385,6 +385,34 @@ fn print_failures(reports: &[FeedReport]) {
     }
 }
 
+/// What is valid but probably not meant: no feed at all, an output selecting a tag that no
+/// rule and no feed gives (only a feed's own categories could, so a misspelling shows as an
+/// output that stays empty).
+fn warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.feeds.is_empty() {
+        out.push(
+            "no [[feed]] is configured: nothing will be polled (add feeds with aggregate import FILE.opml or aggregate discover URL --add)".into(),
+        );
+    }
+    let known: std::collections::HashSet<String> = config
+        .tag_spellings()
+        .iter()
+        .map(|t| crate::model::tag_key(t))
+        .collect();
+    for o in &config.outputs {
+        for tag in o.tags.iter().chain(&o.exclude_tags) {
+            if !known.contains(&crate::model::tag_key(tag)) {
+                out.push(format!(
+                    "output {:?} selects tag {tag:?}, which no [[tag]] rule and no feed's tags give: only entries whose feeds categorise them {tag:?} will carry it (is it spelled right?)",
+                    o.name
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The human-readable account `aggregate check` prints.
 pub fn describe(config: &Config, path: &std::path::Path) -> String {
     use std::fmt::Write;
@@ -418,6 +446,9 @@ pub fn describe(config: &Config, path: &std::path::Path) -> String {
             format_duration(pg.lease),
             format_duration(config.fetch.timeout)
         );
+    }
+    for warning in warnings(config) {
+        let _ = writeln!(s, "warning: {warning}");
     }
     let f = &config.fetch;
     let _ = writeln!(

@@ -34,7 +34,7 @@ pub async fn output(
     let out = config
         .outputs
         .iter()
-        .find(|o| o.name == name)
+        .find(|o| o.name.eq_ignore_ascii_case(name))
         .ok_or_else(|| not_found(&file))?;
     let key = CacheKey::Output(out.name.clone(), format);
     let rendered = render_cached(&state, key, format, || {
