@@ -649,3 +649,123 @@ fn version_completions_and_quiet() {
     assert_eq!(stdout(&out), "", "quiet prints no summary");
     assert_eq!(work.store().entry_count().unwrap(), 3);
 }
+
+fn small_feed(items: &[(&str, &str)]) -> Vec<u8> {
+    let items: String = items
+        .iter()
+        .map(|(guid, title)| {
+            format!("<item><guid>{guid}</guid><title>{title}</title><link>https://news.example/{guid}</link><description>{title}, in full.</description></item>")
+        })
+        .collect();
+    format!("<rss version=\"2.0\"><channel><title>Small</title><link>https://news.example/</link>{items}</channel></rss>").into_bytes()
+}
+
+fn digest(path: &std::path::Path) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+}
+
+#[test]
+fn dry_run_says_what_would_change_and_writes_nothing() {
+    let server = FixtureServer::start();
+    server.write("small.rss", &small_feed(&[("a", "Exchange lists a token")]));
+    let work = Workdir::new();
+    let feeds = [server.feed("small.rss"), server.feed("decrypt.json")];
+    let config = config_with(&[&feeds[0], &feeds[1]], "");
+    work.write_config(&config);
+    assert_ok(&work.run_once());
+
+    // A new entry in one feed, and a rule that tags a stored story anew.
+    server.write(
+        "small.rss",
+        &small_feed(&[
+            ("a", "Exchange lists a token"),
+            ("b", "Binance opens a Paris office"),
+        ]),
+    );
+    let rule = "\n[[tag]]\nname = \"Listings\"\nkeywords = [\"lists\"]\n\n[[output]]\nname = \"listings\"\ntags = [\"Listings\"]\npath = \"out/listings.rss\"\n";
+    work.write_config(&(config.clone() + rule));
+    let db = digest(&work.path("aggregate.db"));
+    let file = digest(&work.path("out/binance.rss"));
+    let mtime = std::fs::metadata(work.path("out/binance.rss"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    server.clear_hits();
+
+    let out = work.run(&["--once", "--dry-run"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(text.starts_with("dry run: nothing was written\n"), "{text}");
+    assert!(text.contains("feed Small: 1 new, 1 updated"), "{text}");
+    assert!(text.contains("feed Decrypt: 0 new, 0 updated"), "{text}");
+    assert!(
+        text.contains("re-tagged stories (1):\n  Exchange lists a token [+Listings] (Small)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("output binance: would change: 1 new item, 0 updated, 0 leaving it\n  + Binance opens a Paris office (Small)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("output listings: would change: 1 new item"),
+        "{text}"
+    );
+    assert!(text.contains("would be feeds: 2 ok"), "{text}");
+    // The polls were real ones (unconditional: new rules make stored validators no proof).
+    assert_eq!(server.hits().len(), 2);
+
+    assert_eq!(
+        digest(&work.path("aggregate.db")),
+        db,
+        "the database is untouched"
+    );
+    assert_eq!(digest(&work.path("out/binance.rss")), file);
+    assert_eq!(
+        std::fs::metadata(work.path("out/binance.rss"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        mtime
+    );
+    assert!(
+        !work.path("out/listings.rss").exists(),
+        "no output file written"
+    );
+
+    // No validator was kept either: the real run after it finds the same changes.
+    let real = work.run_once();
+    assert_ok(&real);
+    assert!(
+        stdout(&real).contains("entries: 1 new, 1 updated"),
+        "{}",
+        stdout(&real)
+    );
+    assert!(
+        work.read("out/listings.rss")
+            .contains("Exchange lists a token")
+    );
+
+    // Before any run, a dry run creates no database.
+    let fresh = Workdir::new();
+    fresh.write_config(&config);
+    let out = fresh.run(&["--once", "--dry-run"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("feed Small: 2 new"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!fresh.path("aggregate.db").exists());
+    assert!(!fresh.path("out").exists());
+
+    let pg = fresh.write_config("[storage]\nurl = \"host=/nowhere dbname=x\"\n");
+    assert!(pg.exists());
+    let out = fresh.run(&["--once", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--dry-run works on a copy of a SQLite database"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -23,6 +23,7 @@ mod control;
 mod daemon;
 mod database;
 mod discover;
+mod dryrun;
 mod subscriptions;
 
 /// Exit code when `--strict` is given and any feed failed.
@@ -63,6 +64,12 @@ pub struct Cli {
     /// With --once: exit with code 2 if any feed failed.
     #[arg(long, requires = "once")]
     pub strict: bool,
+
+    /// With --once: fetch, parse, tag and dedup against a throw-away copy of the database, and
+    /// print what each feed would add, which stories would be re-tagged and which outputs would
+    /// change. Writes nothing: no database, no validators, no output files.
+    #[arg(long, requires = "once")]
+    pub dry_run: bool,
 
     /// Print no summary: only errors (and, for subcommands, what was asked for).
     #[arg(long, short, global = true)]
@@ -193,6 +200,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Completions { .. } | Command::Import { .. } | Command::Discover { .. }) => {
             unreachable!("run above")
         }
+        None if cli.once && cli.dry_run => dryrun::dry_run(config, cli.quiet).await,
         None if cli.once => run_once(config, cli.strict, cli.quiet).await,
         None => daemon::run(cli.config, config).await,
     }
@@ -346,7 +354,7 @@ async fn run_once(config: Config, strict: bool, quiet: bool) -> anyhow::Result<E
     })
 }
 
-fn progress_bar(len: usize) -> ProgressBar {
+pub(super) fn progress_bar(len: usize) -> ProgressBar {
     // Progress only for a person watching: never in a pipe, a log or cron mail.
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -359,7 +367,7 @@ fn progress_bar(len: usize) -> ProgressBar {
     bar
 }
 
-fn log_report(r: &FeedReport) {
+pub(super) fn log_report(r: &FeedReport) {
     match &r.result {
         Ok(p) => {
             tracing::info!(feed = %r.url, outcome = ?p.outcome, elapsed_ms = r.elapsed.as_millis() as u64, "polled")
@@ -371,7 +379,7 @@ fn log_report(r: &FeedReport) {
     }
 }
 
-fn print_failures(reports: &[FeedReport]) {
+pub(super) fn print_failures(reports: &[FeedReport]) {
     for r in reports {
         let name = r
             .title
