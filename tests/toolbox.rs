@@ -700,7 +700,7 @@ fn dry_run_says_what_would_change_and_writes_nothing() {
     assert!(text.contains("feed Small: 1 new, 1 updated"), "{text}");
     assert!(text.contains("feed Decrypt: 0 new, 0 updated"), "{text}");
     assert!(
-        text.contains("re-tagged stories (1):\n  Exchange lists a token [+Listings] (Small)"),
+        text.contains("tag Listings gains 1 story:\n  + Exchange lists a token (Small)"),
         "{text}"
     );
     assert!(
@@ -768,4 +768,108 @@ fn dry_run_says_what_would_change_and_writes_nothing() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn check_diff_shows_what_a_config_change_does_to_stored_stories() {
+    let server = FixtureServer::start();
+    server.write(
+        "small.rss",
+        &small_feed(&[
+            ("a", "Exchange lists a token"),
+            ("b", "Binance opens a Paris office"),
+        ]),
+    );
+    let work = Workdir::new();
+    let old = config_with(
+        &[&server.feed("small.rss"), &server.feed("decrypt.json")],
+        "",
+    );
+    std::fs::write(work.path("old.toml"), &old).unwrap();
+    work.write_config(&old);
+    assert_ok(&work.run_once());
+    let db = digest(&work.path("aggregate.db"));
+
+    // The change under review: a new rule, Binance no longer matching "BNB", an output
+    // dropped and one added, a feed dropped and one added.
+    let new = config_with(
+        &[&server.feed("small.rss"), &server.feed("cryptoslate.rss")],
+        "",
+    )
+    .replace(
+        "keywords = [\"Binance\", \"BNB\", \"Changpeng Zhao\"]",
+        "keywords = [\"Paris\"]",
+    )
+    .replace(
+        "[[output]]\nname = \"all-json\"\nlimit = 200\npath = \"out/all.json\"\n",
+        "",
+    ) + "\n[[tag]]\nname = \"Listings\"\nkeywords = [\"lists\"]\n\n[[output]]\nname = \"listings\"\ntags = [\"Listings\"]\n";
+    work.write_config(&new);
+    server.clear_hits();
+    let out = work.run(&["check", "--diff", "--against", "old.toml"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("feed added: {}", server.feed("cryptoslate.rss"))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "feed removed: {} (no longer polled; its stories stay until retention)",
+            server.feed("decrypt.json")
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("tag Listings gains 1 story:\n  + Exchange lists a token (Small)"),
+        "{text}"
+    );
+    // Decrypt's BNB story is not re-tagged: its feed is no longer polled.
+    assert!(!text.contains("tag Binance loses"), "{text}");
+    assert!(text.contains("output all-json: removed"), "{text}");
+    assert!(text.contains("output listings: new, 1 items"), "{text}");
+    assert!(text.contains("output all: unchanged"), "{text}");
+    assert!(server.hits().is_empty(), "nothing is fetched");
+    assert_eq!(digest(&work.path("aggregate.db")), db, "nothing is written");
+
+    // Without --against: feeds against what the database polled, outputs under this config.
+    let out = work.run(&["check", "--diff"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(text.contains("feed removed: "), "{text}");
+    assert!(text.contains("tag Listings gains 1 story"), "{text}");
+    assert!(
+        text.contains("output listings: would change: 1 new item"),
+        "{text}"
+    );
+
+    // A rule that drops a tag from a stored story of a feed still polled.
+    let dropping = old.replace(
+        "keywords = [\"Binance\", \"BNB\", \"Changpeng Zhao\"]",
+        "keywords = [\"Changpeng Zhao\"]",
+    );
+    work.write_config(&dropping);
+    let text = stdout(&work.run(&["check", "--diff"]));
+    assert!(text.contains("tag Binance loses 2 stories:"), "{text}");
+    assert!(
+        text.contains("  - Binance opens a Paris office (Small)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("output binance: would change: 0 new items, 0 updated, 2 leaving it"),
+        "{text}"
+    );
+
+    let fresh = Workdir::new();
+    fresh.write_config(&new);
+    let out = fresh.run(&["check", "--diff"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("no database at aggregate.db yet"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!fresh.path("aggregate.db").exists());
+    let out = fresh.run(&["check", "--against", "old.toml"]);
+    assert_eq!(out.status.code(), Some(1), "--against needs --diff");
 }

@@ -23,7 +23,7 @@ mod control;
 mod daemon;
 mod database;
 mod discover;
-mod dryrun;
+mod preview;
 mod subscriptions;
 
 /// Exit code when `--strict` is given and any feed failed.
@@ -87,7 +87,18 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the configuration and print the feeds, tag rules and outputs it defines.
-    Check,
+    Check {
+        /// Also show what the config would do to the stored entries: stories that would gain
+        /// or lose each tag, outputs that would change, feeds added and removed. Computed on a
+        /// copy of the database; nothing is written, nothing fetched.
+        #[arg(long)]
+        diff: bool,
+        /// With --diff: the config in force now (say, `git show HEAD:config.toml`), to compare
+        /// its outputs and feeds with; without it, outputs are compared under this config and
+        /// feeds against those the database has polled.
+        #[arg(long, value_name = "OLD_CONFIG", requires = "diff")]
+        against: Option<PathBuf>,
+    },
     /// Copy the configured SQLite database into an empty PostgreSQL database, keeping every
     /// story, guid, tombstone and feed state; then point `[storage] url` at it.
     Migrate {
@@ -187,9 +198,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let config = Config::load(&cli.config)?;
     match cli.command {
-        Some(Command::Check) => {
+        Some(Command::Check { diff, against }) => {
             print!("{}", describe(&config, &cli.config));
-            Ok(ExitCode::SUCCESS)
+            if !diff {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let old = match against {
+                Some(path) => Some(Config::load(&path).context("--against")?),
+                None => None,
+            };
+            println!();
+            preview::check_diff(&config, old.as_ref()).await
         }
         Some(Command::Migrate { to }) => migrate(&config, to).await,
         Some(Command::Export { outputs }) => subscriptions::export(&config, outputs).await,
@@ -200,7 +219,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Completions { .. } | Command::Import { .. } | Command::Discover { .. }) => {
             unreachable!("run above")
         }
-        None if cli.once && cli.dry_run => dryrun::dry_run(config, cli.quiet).await,
+        None if cli.once && cli.dry_run => preview::dry_run(config, cli.quiet).await,
         None if cli.once => run_once(config, cli.strict, cli.quiet).await,
         None => daemon::run(cli.config, config).await,
     }

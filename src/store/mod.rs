@@ -85,6 +85,10 @@ pub async fn copy_sqlite_to_postgres(
     copied
 }
 
+/// Tags for a stored entry, from its feed's URL and the entry: `None` leaves them as they are.
+pub type Retagger =
+    Box<dyn Fn(&str, &crate::model::Entry) -> Option<Vec<crate::model::Tag>> + Send + Sync>;
+
 /// What a config tells the store, at startup and on every reload.
 #[derive(Debug, Clone)]
 pub struct Configured {
@@ -436,6 +440,18 @@ impl Store {
             Backend::Sqlite(b) => b.backup_into(to).await,
             Backend::Postgres(_) => Err(StoreError::Unsupported(
                 "a PostgreSQL database is backed up with pg_dump (consistent while instances run): pg_dump -Fc DBNAME > aggregate.dump".into(),
+            )),
+        }
+    }
+
+    /// Gives every stored entry the tags `tag` computes for it (from its feed's URL and the
+    /// entry as stored; `None` keeps its tags): what a change of tag rules would have done to
+    /// what is stored. SQLite only; `check --diff` runs it on a copy.
+    pub async fn retag(&self, tag: Retagger) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.retag(tag).await,
+            Backend::Postgres(_) => Err(StoreError::Unsupported(
+                "re-tagging stored entries in place is done by SQLite copies only".into(),
             )),
         }
     }

@@ -195,6 +195,10 @@ impl Sqlite {
         self.write(move |db| db.backup_into(&to)).await
     }
 
+    pub(super) async fn retag(&self, tag: super::Retagger) -> Result<usize, StoreError> {
+        self.write(move |db| db.retag(&tag)).await
+    }
+
     pub(super) async fn vacuum(&self) -> Result<(), StoreError> {
         self.write(|db| db.vacuum()).await
     }

@@ -78,6 +78,25 @@ fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Copy> {
 }
 
 impl Db {
+    /// Every stored entry with its row id, its date (as stored) and its feed's URL.
+    pub fn all_entries(&self) -> Result<Vec<(i64, i64, String, Entry)>, StoreError> {
+        let feeds = self.feed_names()?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries e ORDER BY e.id"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            let copy = load_row(r, &feeds)?;
+            let date: i64 = r.get(13)?;
+            Ok((
+                copy.stored.id,
+                date,
+                copy.stored.source.feed_url,
+                copy.stored.entry,
+            ))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// The newest `q.limit` stories having any of `q.tags` (all when empty) and none of
     /// `q.exclude`, each story once: its lead, with every other source named.
     pub fn stories(&self, q: &StoryQuery) -> Result<Vec<Story>, StoreError> {

@@ -12,6 +12,26 @@ use crate::store::rows::{categories_json, from_ts, json, ts};
 use crate::store::{BatchCounts, FeedBatch, StoreError, SweepCounts};
 
 impl Db {
+    /// Replaces the tags of every entry `tag` gives new ones for (by feed URL and entry), in
+    /// one transaction. Returns how many entries it re-tagged.
+    pub fn retag(&mut self, tag: &crate::store::Retagger) -> Result<usize, StoreError> {
+        let entries = self.all_entries()?;
+        let tx = self.conn.transaction()?;
+        let mut spelled = std::collections::HashSet::new();
+        let mut changed = 0;
+        for (id, date, feed_url, entry) in entries {
+            let Some(tags) = tag(&feed_url, &entry) else {
+                continue;
+            };
+            tx.prepare_cached("DELETE FROM entry_tags WHERE entry_id = ?1")?
+                .execute([id])?;
+            insert_tags(&tx, id, &tags, date, &mut spelled)?;
+            changed += 1;
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
     /// Stores a feed's entries and its new state, all or nothing.
     pub fn apply_batch(
         &mut self,
