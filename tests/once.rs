@@ -557,3 +557,44 @@ fn redirect_loops_and_scheme_changes_are_refused() {
     );
     assert_eq!(work.store().entry_count().unwrap(), 2);
 }
+
+/// A feed dropped from the config leaves the outputs at once, but its entries stay until
+/// retention: added back, its stories return with the guids they had.
+#[test]
+fn a_dropped_feed_leaves_the_outputs_and_comes_back_unchanged() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let both = config_with(
+        &[
+            &server.feed("decrypt.json"),
+            &server.feed("cryptoslate.rss"),
+        ],
+        "",
+    );
+    work.write_config(&both);
+    assert_ok(&work.run_once());
+    let guids = |work: &Workdir| -> BTreeSet<String> {
+        work.output("out/all.rss")
+            .entries
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    let before = guids(&work);
+    assert_eq!(before.len(), 6);
+
+    work.write_config(&config_with(&[&server.feed("decrypt.json")], ""));
+    assert_ok(&work.run_once());
+    let titles = work.titles("out/all.rss");
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert!(!titles.iter().any(|t| t.contains("OKX")), "{titles:?}");
+    assert_eq!(
+        work.store().entry_count().unwrap(),
+        6,
+        "kept until retention"
+    );
+
+    work.write_config(&both);
+    assert_ok(&work.run_once());
+    assert_eq!(guids(&work), before);
+}

@@ -286,7 +286,7 @@ pub async fn check_diff(config: &Config, against: Option<&Config>) -> anyhow::Re
     for url in had.iter().filter(|u| !now.contains(u)) {
         let _ = writeln!(
             s,
-            "feed removed: {url} (no longer polled; its stories stay until retention)"
+            "feed removed: {url} (no longer polled; its stories leave the outputs, and are kept until retention)"
         );
     }
     if !existed {

@@ -291,6 +291,45 @@ pub(super) async fn schedule_marks_are_kept(store: Store) {
     assert!(!store.feed_statuses().await.unwrap()[1].gone);
 }
 
+/// A feed the config dropped leaves the stories read, unless a configured feed carried the
+/// same story; its entries are kept, and shown again once it is configured again.
+pub(super) async fn dropped_feeds_leave_the_outputs(store: Store) {
+    let both = configured(&["https://a/feed", "https://b/feed"], &[], "c1");
+    store.configure(both.clone()).await.unwrap();
+    store_batch(
+        &store,
+        "https://a/feed",
+        vec![(entry("1", "https://a/1", 2), &[][..])],
+    )
+    .await;
+    // b carries a story of its own and a copy of a's (same link: one story).
+    store_batch(
+        &store,
+        "https://b/feed",
+        vec![
+            (entry("2", "https://b/2", 1), &[][..]),
+            (entry("3", "https://a/1", 3), &[][..]),
+        ],
+    )
+    .await;
+    let all = |store: Store| async move { titles(&store, &[], &[], 10).await };
+    assert_eq!(all(store.clone()).await.len(), 2);
+    store
+        .configure(configured(&["https://a/feed"], &[], "c2"))
+        .await
+        .unwrap();
+    // The shared story stays, as it was published (its lead, b's earlier copy, and guid do not
+    // change under a reader); b's own story leaves.
+    assert_eq!(
+        all(store.clone()).await,
+        ["title 3"],
+        "b's own story leaves"
+    );
+    assert_eq!(store.entry_count().await.unwrap(), 3, "nothing is deleted");
+    store.configure(both).await.unwrap();
+    assert_eq!(all(store.clone()).await.len(), 2);
+}
+
 /// Runs every contract check against a backend: `backends!(name, opener)`, where `opener`
 /// is an async fn returning a [`Fresh`] store.
 macro_rules! backends {
@@ -304,6 +343,7 @@ macro_rules! backends {
                 failures_are_recorded_and_cleared,
                 swept_entries_stay_gone,
                 schedule_marks_are_kept,
+                dropped_feeds_leave_the_outputs,
             );
         }
     };

@@ -151,3 +151,14 @@ pub(super) fn newest_first(stories: &mut [Story]) {
             .then(b.primary.id.cmp(&a.primary.id))
     });
 }
+
+/// Whether every copy of `story` comes from a feed the config no longer has (`dropped`, by
+/// URL): such a story leaves the outputs, though it is kept until retention.
+pub(super) fn only_from_dropped_feeds(
+    story: &crate::model::Story,
+    dropped: &std::collections::HashSet<String>,
+) -> bool {
+    !dropped.is_empty()
+        && dropped.contains(&story.primary.source.feed_url)
+        && story.also.iter().all(|s| dropped.contains(&s.feed_url))
+}

@@ -232,6 +232,12 @@ impl Postgres {
             &[&feeds],
         )
         .await?;
+        exec(
+            &tx,
+            "UPDATE feeds SET active = (url = ANY($1)) WHERE active IS DISTINCT FROM (url = ANY($1))",
+            &[&feeds],
+        )
+        .await?;
         // In key order, as every writer inserts tags: no two transactions wait on each other.
         let mut spelled: Vec<(String, String)> = tag_spellings
             .into_iter()

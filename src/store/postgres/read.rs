@@ -92,6 +92,12 @@ impl Postgres {
         .iter()
         .map(|r| (r.get(0), (r.get(1), r.get(2))))
         .collect();
+        let dropped: HashSet<String> =
+            query(&client, "SELECT url FROM feeds WHERE NOT active", &[])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
         let mut seen = HashSet::new();
         let mut stories = Vec::new();
         let mut offset = 0;
@@ -120,7 +126,9 @@ impl Postgres {
                 let Some(story) = loaded.remove(r) else {
                     continue;
                 };
-                if story.tags.iter().any(|t| exclude.contains(&t.key())) {
+                if story.tags.iter().any(|t| exclude.contains(&t.key()))
+                    || rows::only_from_dropped_feeds(&story, &dropped)
+                {
                     continue;
                 }
                 stories.push(story);

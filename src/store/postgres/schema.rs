@@ -121,6 +121,11 @@ pub const MIGRATIONS: &[&str] = &[
         seen_at BIGINT NOT NULL
     );
     "#,
+    // 4: whether the config still has the feed. One it dropped keeps its entries until
+    // retention (re-adding it finds them, with their guids), but outputs stop showing them.
+    r#"
+    ALTER TABLE feeds ADD COLUMN active BOOLEAN NOT NULL DEFAULT TRUE;
+    "#,
 ];
 
 /// Advisory lock keys (one namespace per database): migrations, the writers' turn, and

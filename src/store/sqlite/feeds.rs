@@ -127,6 +127,18 @@ impl Db {
         Ok(())
     }
 
+    /// Marks the configured feeds active and every other one not (outputs leave out the
+    /// stories of feeds the config dropped).
+    pub fn set_active(&mut self, configured: &[String]) -> Result<(), StoreError> {
+        let urls = serde_json::to_string(configured).expect("strings serialise");
+        self.conn.execute(
+            "UPDATE feeds SET active = (url IN (SELECT value FROM json_each(?1)))
+             WHERE active IS NOT (url IN (SELECT value FROM json_each(?1)))",
+            [urls],
+        )?;
+        Ok(())
+    }
+
     /// Forgets "gone" for feeds no longer configured, so re-adding one polls it again.
     pub fn forget_gone_except(&mut self, configured: &[String]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;

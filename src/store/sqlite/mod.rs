@@ -124,6 +124,7 @@ impl Sqlite {
         self.write(move |db| {
             db.register_feeds(&config.feeds)?;
             db.forget_gone_except(&config.feeds)?;
+            db.set_active(&config.feeds)?;
             db.set_tag_spellings(&config.tag_spellings)
         })
         .await?;

@@ -105,6 +105,7 @@ impl Db {
         let page = (q.limit * 2).max(50);
         let spelling = self.tag_spellings()?;
         let feeds = self.feed_names()?;
+        let dropped = self.dropped_feeds()?;
         let mut seen = HashSet::new();
         let mut stories = Vec::new();
         let mut offset = 0;
@@ -116,7 +117,9 @@ impl Db {
                     continue;
                 }
                 let story = self.story(story, *id, &spelling, &feeds)?;
-                if story.tags.iter().any(|t| exclude.contains(&t.key())) {
+                if story.tags.iter().any(|t| exclude.contains(&t.key()))
+                    || rows::only_from_dropped_feeds(&story, &dropped)
+                {
                     continue;
                 }
                 stories.push(story);
@@ -155,6 +158,17 @@ impl Db {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<HashMap<_, _>, _>>()?;
         Ok(map)
+    }
+
+    /// The URLs of feeds the config no longer has.
+    fn dropped_feeds(&self) -> Result<HashSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT url FROM feeds WHERE active = 0")?;
+        let urls = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<HashSet<String>, _>>()?;
+        Ok(urls)
     }
 
     fn feed_names(&self) -> Result<FeedNames, StoreError> {

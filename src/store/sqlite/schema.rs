@@ -166,6 +166,11 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE entries ADD COLUMN leads INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX entries_by_story_id ON entries (story_id);
     "#,
+    // 5: whether the config still has the feed. One it dropped keeps its entries until
+    // retention (re-adding it finds them, with their guids), but outputs stop showing them.
+    r#"
+    ALTER TABLE feeds ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+    "#,
 ];
 
 /// The migration after which the stored entries are clustered into stories.
