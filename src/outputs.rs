@@ -10,7 +10,7 @@ use crate::model::StoryQuery;
 use crate::opml;
 use crate::pipeline::Context;
 use crate::publish::{self, Channel, Format};
-use crate::store::{FeedStatus, StoreError};
+use crate::store::{FeedStatus, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -155,6 +155,37 @@ pub async fn write_files(ctx: &Context) -> Vec<(String, Result<Written, OutputEr
         })
     });
     futures_util::future::join_all(writes).await
+}
+
+/// Deletes the files of outputs the config no longer writes, whichever run wrote them: the
+/// store remembers the files each config wrote. A feed reader subscribed to one would otherwise
+/// read a feed frozen for ever. Returns the files removed.
+pub async fn remove_stale_files(
+    store: &Store,
+    config: &Config,
+) -> Result<Vec<PathBuf>, StoreError> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let paths: Vec<String> = config
+        .outputs
+        .iter()
+        .filter_map(|o| o.file.as_ref())
+        .map(|(p, _)| cwd.join(p).to_string_lossy().into_owned())
+        .collect();
+    let mut removed = Vec::new();
+    for stale in store.replace_output_files(paths).await? {
+        let path = PathBuf::from(stale);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "removed the file of an output no longer configured");
+                removed.push(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e, "cannot remove the file of an output no longer configured")
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Replaces `path` with `bytes` unless it already holds exactly them.

@@ -598,3 +598,25 @@ fn a_dropped_feed_leaves_the_outputs_and_comes_back_unchanged() {
     assert_ok(&work.run_once());
     assert_eq!(guids(&work), before);
 }
+
+/// An output dropped from the config loses its file at the next run, as at a reload: no
+/// reader stays on a feed that never changes again. A file the config never wrote is left.
+#[test]
+fn a_dropped_outputs_file_is_removed_by_the_next_run() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let config = config_with(&[&server.feed("decrypt.json")], "");
+    work.write_config(&config);
+    assert_ok(&work.run_once());
+    assert!(work.path("out/binance.rss").exists());
+    std::fs::write(work.path("out/mine.txt"), "not aggregate's").unwrap();
+
+    let binance =
+        "[[output]]\nname = \"binance\"\ntags = [\"binance\"]\npath = \"out/binance.rss\"\n";
+    assert!(config.contains(binance));
+    work.write_config(&config.replace(binance, ""));
+    assert_ok(&work.run_once());
+    assert!(!work.path("out/binance.rss").exists());
+    assert!(work.path("out/all.rss").exists());
+    assert!(work.path("out/mine.txt").exists());
+}

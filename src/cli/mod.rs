@@ -264,6 +264,9 @@ pub async fn context(config: Config) -> anyhow::Result<Context> {
     crate::pipeline::record_config(&store, &config)
         .await
         .context("cannot record the configured feeds and tag names")?;
+    outputs::remove_stale_files(&store, &config)
+        .await
+        .context("cannot record the configured output files")?;
     let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
     let gates = Gates::new(config.fetch.concurrency, store.queue_depth());
     Ok(Context {

@@ -458,7 +458,9 @@ impl Daemon {
                 tracing::error!(feed = %url, error = %e, "cannot record the feed's schedule");
             }
         }
-        remove_dropped_files(&self.ctx.config, &config);
+        if let Err(e) = outputs::remove_stale_files(&self.ctx.store, &config).await {
+            tracing::error!(error = %e, "cannot record the configured output files");
+        }
         tracing::info!(
             feeds = config.feeds.len(),
             outputs = config.outputs.len(),
@@ -541,30 +543,6 @@ impl Daemon {
             status.push_str(&format!(", {stopped} gone"));
         }
         (self.on_status)(&status);
-    }
-}
-
-/// Deletes the files of outputs the new config no longer has (or writes elsewhere): a feed
-/// reader subscribed to one would otherwise read a feed frozen at the reload for ever.
-fn remove_dropped_files(old: &Config, new: &Config) {
-    let kept: Vec<&std::path::Path> = new
-        .outputs
-        .iter()
-        .filter_map(|o| o.file.as_ref().map(|(p, _)| p.as_path()))
-        .collect();
-    for (path, _) in old.outputs.iter().filter_map(|o| o.file.as_ref()) {
-        if kept.contains(&path.as_path()) {
-            continue;
-        }
-        match std::fs::remove_file(path) {
-            Ok(()) => {
-                tracing::info!(file = %path.display(), "removed the file of an output no longer configured")
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::error!(file = %path.display(), error = %e, "cannot remove the file of an output no longer configured")
-            }
-        }
     }
 }
 

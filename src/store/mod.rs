@@ -444,6 +444,15 @@ impl Store {
         }
     }
 
+    /// Records `paths` (absolute) as the output files this machine's config writes now, and
+    /// returns those it wrote before and no longer does, for the caller to delete.
+    pub async fn replace_output_files(
+        &self,
+        paths: Vec<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        on_backend!(self, b => b.replace_output_files(paths).await)
+    }
+
     /// Gives every stored entry the tags `tag` computes for it (from its feed's URL and the
     /// entry as stored; `None` keeps its tags): what a change of tag rules would have done to
     /// what is stored. SQLite only; `check --diff` runs it on a copy.

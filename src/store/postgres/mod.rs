@@ -596,6 +596,37 @@ impl Postgres {
 
     /// PostgreSQL checks its pages itself; what can be checked from here is that every row
     /// points at something (the constraints) and every story has a copy that leads it.
+    /// Records `paths` as this host's output files; returns those recorded before and not
+    /// among them.
+    pub(super) async fn replace_output_files(
+        &self,
+        paths: Vec<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "host".into());
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        let before: Vec<String> = query(
+            &tx,
+            "DELETE FROM output_files WHERE host = $1 RETURNING path",
+            &[&host],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        exec(
+            &tx,
+            "INSERT INTO output_files (host, path) SELECT $1, p FROM UNNEST($2::text[]) p
+             ON CONFLICT DO NOTHING",
+            &[&host, &paths],
+        )
+        .await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(before.into_iter().filter(|p| !paths.contains(p)).collect())
+    }
+
     /// Reclaims the space of deleted rows and refreshes the planner's statistics (autovacuum
     /// does both in time; this does it now, after a large retention sweep).
     pub(super) async fn vacuum(&self) -> Result<(), StoreError> {

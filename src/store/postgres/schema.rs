@@ -121,10 +121,17 @@ pub const MIGRATIONS: &[&str] = &[
         seen_at BIGINT NOT NULL
     );
     "#,
-    // 4: whether the config still has the feed. One it dropped keeps its entries until
-    // retention (re-adding it finds them, with their guids), but outputs stop showing them.
+    // 4: whether the config still has the feed (one it dropped keeps its entries until
+    // retention, so re-adding it finds them with their guids, but outputs stop showing them),
+    // and the output files each machine writes.
     r#"
     ALTER TABLE feeds ADD COLUMN active BOOLEAN NOT NULL DEFAULT TRUE;
+    -- The output files each machine's config last wrote (absolute paths on that host).
+    CREATE TABLE output_files (
+        host TEXT NOT NULL,
+        path TEXT NOT NULL,
+        PRIMARY KEY (host, path)
+    );
     "#,
 ];
 

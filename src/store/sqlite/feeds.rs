@@ -139,6 +139,22 @@ impl Db {
         Ok(())
     }
 
+    /// Records `paths` as the output files written now; returns those recorded before and
+    /// not among them.
+    pub fn replace_output_files(&mut self, paths: &[String]) -> Result<Vec<String>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let before: Vec<String> = tx
+            .prepare("SELECT path FROM output_files")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        tx.execute("DELETE FROM output_files", [])?;
+        for p in paths {
+            tx.execute("INSERT OR IGNORE INTO output_files (path) VALUES (?1)", [p])?;
+        }
+        tx.commit()?;
+        Ok(before.into_iter().filter(|p| !paths.contains(p)).collect())
+    }
+
     /// Forgets "gone" for feeds no longer configured, so re-adding one polls it again.
     pub fn forget_gone_except(&mut self, configured: &[String]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;

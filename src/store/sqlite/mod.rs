@@ -196,6 +196,13 @@ impl Sqlite {
         self.write(move |db| db.backup_into(&to)).await
     }
 
+    pub(super) async fn replace_output_files(
+        &self,
+        paths: Vec<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        self.write(move |db| db.replace_output_files(&paths)).await
+    }
+
     pub(super) async fn retag(&self, tag: super::Retagger) -> Result<usize, StoreError> {
         self.write(move |db| db.retag(&tag)).await
     }

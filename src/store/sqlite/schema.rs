@@ -166,10 +166,14 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE entries ADD COLUMN leads INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX entries_by_story_id ON entries (story_id);
     "#,
-    // 5: whether the config still has the feed. One it dropped keeps its entries until
-    // retention (re-adding it finds them, with their guids), but outputs stop showing them.
+    // 5: whether the config still has the feed (one it dropped keeps its entries until
+    // retention, so re-adding it finds them with their guids, but outputs stop showing them),
+    // and the output files it writes.
     r#"
     ALTER TABLE feeds ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+    -- The output files the config last wrote (absolute paths): one it no longer writes is
+    -- deleted, by the next --once as by a reload.
+    CREATE TABLE output_files (path TEXT PRIMARY KEY) WITHOUT ROWID;
     "#,
 ];
 
