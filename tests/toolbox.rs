@@ -697,8 +697,14 @@ fn dry_run_says_what_would_change_and_writes_nothing() {
     assert_ok(&out);
     let text = stdout(&out);
     assert!(text.starts_with("dry run: nothing was written\n"), "{text}");
-    assert!(text.contains("feed Small: 1 new, 1 updated"), "{text}");
-    assert!(text.contains("feed Decrypt: 0 new, 0 updated"), "{text}");
+    assert!(
+        text.contains("feed Small: 1 new, 1 updated, 1 re-tagged"),
+        "{text}"
+    );
+    assert!(
+        text.contains("feed Decrypt: 0 new, 0 updated, 0 re-tagged"),
+        "{text}"
+    );
     assert!(
         text.contains("tag Listings gains 1 story:\n  + Exchange lists a token (Small)"),
         "{text}"

@@ -267,6 +267,11 @@ pub async fn context(config: Config) -> anyhow::Result<Context> {
     outputs::remove_stale_files(&store, &config)
         .await
         .context("cannot record the configured output files")?;
+    context_on(store, config)
+}
+
+/// The shared context over an open store: the HTTP client and the gates the config asks for.
+pub(super) fn context_on(store: Store, config: Config) -> anyhow::Result<Context> {
     let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
     let gates = Gates::new(config.fetch.concurrency, store.queue_depth());
     Ok(Context {
@@ -275,6 +280,19 @@ pub async fn context(config: Config) -> anyhow::Result<Context> {
         config: Arc::new(config),
         gates,
     })
+}
+
+/// Polls every feed of `ctx` once, with a progress bar on a terminal and a log line a feed.
+pub(super) async fn pass(ctx: &Context) -> Vec<FeedReport> {
+    let progress = progress_bar(ctx.config.feeds.len());
+    let reports = schedule::run_pass(ctx, |r| {
+        progress.inc(1);
+        progress.set_message(r.url.to_string());
+        log_report(r);
+    })
+    .await;
+    progress.finish_and_clear();
+    reports
 }
 
 /// `aggregate refresh [FEED…]`.
@@ -322,6 +340,12 @@ async fn refresh(
             Ok(ExitCode::SUCCESS)
         }
         None => {
+            if !quiet {
+                eprintln!(
+                    "note: no service answers on {} (server.control): polling here",
+                    config.server.control.display()
+                );
+            }
             if !names.is_empty() {
                 let chosen: Vec<String> = names
                     .iter()
@@ -337,14 +361,7 @@ async fn refresh(
 
 async fn run_once(config: Config, strict: bool, quiet: bool) -> anyhow::Result<ExitCode> {
     let ctx = context(config).await?;
-    let progress = progress_bar(ctx.config.feeds.len());
-    let reports = schedule::run_pass(&ctx, |r| {
-        progress.inc(1);
-        progress.set_message(r.url.to_string());
-        log_report(r);
-    })
-    .await;
-    progress.finish_and_clear();
+    let reports = pass(&ctx).await;
     let summary = PassSummary::of(&reports);
     let mut output_failed = false;
     for (name, result) in outputs::write_files(&ctx).await {
@@ -376,7 +393,7 @@ async fn run_once(config: Config, strict: bool, quiet: bool) -> anyhow::Result<E
     })
 }
 
-pub(super) fn progress_bar(len: usize) -> ProgressBar {
+fn progress_bar(len: usize) -> ProgressBar {
     // Progress only for a person watching: never in a pipe, a log or cron mail.
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -389,7 +406,7 @@ pub(super) fn progress_bar(len: usize) -> ProgressBar {
     bar
 }
 
-pub(super) fn log_report(r: &FeedReport) {
+fn log_report(r: &FeedReport) {
     match &r.result {
         Ok(p) => {
             tracing::info!(feed = %r.url, outcome = ?p.outcome, elapsed_ms = r.elapsed.as_millis() as u64, "polled")

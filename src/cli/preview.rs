@@ -12,17 +12,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::{log_report, print_failures, progress_bar};
+use super::print_failures;
 use crate::config::{Config, OutputConfig};
-use crate::fetch::Fetcher;
 use crate::model::{Story, StoryQuery};
 use crate::outputs::query_of;
-use crate::pipeline::{Context, Gates, Outcome, Polled};
-use crate::schedule::{self, PassSummary};
+use crate::pipeline::{Outcome, Polled};
+use crate::schedule::PassSummary;
 use crate::store::Store;
 
 /// Stories compared for re-tagging: the newest this many, before and after.
@@ -75,21 +73,8 @@ pub async fn dry_run(config: Config, quiet: bool) -> anyhow::Result<ExitCode> {
     let Scratch {
         _dir, copy, before, ..
     } = scratch(&config, "--dry-run", &config.outputs).await?;
-    let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
-    let ctx = Context {
-        gates: Gates::new(config.fetch.concurrency, copy.queue_depth()),
-        store: copy.clone(),
-        fetcher: Arc::new(fetcher),
-        config: Arc::new(config),
-    };
-    let progress = progress_bar(ctx.config.feeds.len());
-    let reports = schedule::run_pass(&ctx, |r| {
-        progress.inc(1);
-        progress.set_message(r.url.to_string());
-        log_report(r);
-    })
-    .await;
-    progress.finish_and_clear();
+    let ctx = super::context_on(copy.clone(), config)?;
+    let reports = super::pass(&ctx).await;
     let after = Snapshot::of(&copy, &ctx.config.outputs).await?;
     let titles: HashMap<String, String> = copy
         .feed_statuses()
@@ -101,6 +86,7 @@ pub async fn dry_run(config: Config, quiet: bool) -> anyhow::Result<ExitCode> {
 
     print_failures(&reports);
     if !quiet {
+        let retagged = retagged_by_feed(&before, &after);
         let mut s = String::from("dry run: nothing was written\n");
         for r in &reports {
             let name = r
@@ -112,7 +98,12 @@ pub async fn dry_run(config: Config, quiet: bool) -> anyhow::Result<ExitCode> {
                 Ok(Polled {
                     outcome: Outcome::Stored(c),
                     ..
-                }) => format!("{} new, {} updated", c.new, c.updated),
+                }) => format!(
+                    "{} new, {} updated, {} re-tagged",
+                    c.new,
+                    c.updated,
+                    retagged.get(r.url.as_str()).copied().unwrap_or(0)
+                ),
                 Ok(Polled {
                     outcome: Outcome::NotModified | Outcome::Unchanged,
                     ..
@@ -249,6 +240,28 @@ fn describe_changes(before: &Snapshot, after: &Snapshot, outputs: &[OutputConfig
         }
     }
     s
+}
+
+/// Stories whose tags would change, counted by the feed of their lead.
+fn retagged_by_feed<'a>(before: &Snapshot, after: &'a Snapshot) -> HashMap<&'a str, usize> {
+    let keys = |s: &Story| {
+        let mut k: Vec<String> = s.tags.iter().map(|t| t.key()).collect();
+        k.sort();
+        k
+    };
+    let mut counts = HashMap::new();
+    for (guid, new) in &after.stories {
+        if before
+            .stories
+            .get(guid)
+            .is_some_and(|old| keys(old) != keys(new))
+        {
+            *counts
+                .entry(new.primary.source.feed_url.as_str())
+                .or_insert(0) += 1;
+        }
+    }
+    counts
 }
 
 fn title_of(story: &Story) -> String {
