@@ -31,7 +31,11 @@ fn hits_to(server: &FixtureServer, path: &str) -> usize {
 
 /// Starts a daemon and waits until the `all` output holds `items` items.
 fn start_and_fill(work: &Workdir, items: usize) -> Daemon {
-    let d = Daemon::start(work, &[]);
+    start_and_fill_with(work, &[], items)
+}
+
+fn start_and_fill_with(work: &Workdir, env: &[(&str, &str)], items: usize) -> Daemon {
+    let d = Daemon::start(work, env);
     let filled = wait_until(Duration::from_secs(20), || {
         let r = d.get("/feeds/all.json");
         r.status == 200 && titles_of(&r.body).len() >= items
@@ -444,6 +448,61 @@ fn ready_reaches_the_notify_socket() {
     );
     // The store is open and the server answers by the time READY=1 is sent.
     assert_eq!(d.get("/healthz").status, 200);
+}
+
+/// A manager that never reads its notify socket (its queue full before the service starts)
+/// stalls nothing: the service starts, polls, serves, reloads, and SIGTERM still ends it
+/// promptly with exit 0. A blocking send used to hang it at READY and at STOPPING.
+#[test]
+fn a_manager_that_never_reads_stalls_nothing() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.feed("cointelegraph.rss")], "1h"));
+    let socket_path = work.path("notify.sock");
+    let _manager = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    let filler = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    filler.connect(&socket_path).unwrap();
+    filler.set_nonblocking(true).unwrap();
+    let mut queued = 0;
+    while filler.send(b"STATUS=filler").is_ok() {
+        queued += 1;
+        assert!(queued < 100_000, "the socket's queue never fills");
+    }
+    let mut d = start_and_fill_with(
+        &work,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+        5,
+    );
+    d.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(10), || d
+            .logs()
+            .contains("config reloaded")),
+        "{}",
+        d.logs()
+    );
+    assert_eq!(d.get("/healthz").status, 200, "{}", d.logs());
+    let asked = std::time::Instant::now();
+    d.signal("TERM");
+    let status = d
+        .wait_exit(Duration::from_secs(10))
+        .expect("SIGTERM ends it");
+    assert!(status.success(), "{status:?}");
+    // Half a second of retries for STOPPING, then the usual shutdown: far from a hang.
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "took {:?}\n{}",
+        asked.elapsed(),
+        d.logs()
+    );
+    assert!(
+        d.logs().contains("systemd did not read its notify socket"),
+        "{}",
+        d.logs()
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::context;
+use super::notify::Notifier;
 use crate::config::Config;
 use crate::live::Live;
 use crate::metrics::Metrics;
@@ -62,17 +63,33 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
             token.clone(),
         ))
     });
-    tokio::spawn(handle_signals(config_path, config_tx, token.clone()));
+    let notifier = Arc::new(Notifier::from_env());
+    tokio::spawn(handle_signals(
+        config_path,
+        config_tx,
+        notifier.clone(),
+        token.clone(),
+    ));
     if let Some(every) = sd_notify::watchdog_enabled() {
-        tokio::spawn(watchdog(every / 2, live.clone(), token.clone()));
+        tokio::spawn(watchdog(
+            every / 2,
+            live.clone(),
+            notifier.clone(),
+            token.clone(),
+        ));
     }
-    notify(&[
-        NotifyState::Ready,
-        NotifyState::Status(&format!("listening on {local}")),
-    ]);
+    notifier
+        .send_important(&[
+            NotifyState::Ready,
+            NotifyState::Status(&format!("listening on {local}")),
+        ])
+        .await;
 
-    let on_status: schedule::StatusHook =
-        Box::new(move |status| notify(&[NotifyState::Status(status)]));
+    // A status the manager has no room for is dropped: the next one replaces it anyway.
+    let statuses = notifier.clone();
+    let on_status: schedule::StatusHook = Box::new(move |status| {
+        statuses.send(&[NotifyState::Status(status)]);
+    });
     schedule::run_daemon(
         ctx,
         config_rx,
@@ -88,7 +105,6 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
         let _ = control.await;
     }
 
-    notify(&[NotifyState::Stopping]);
     match tokio::time::timeout(SERVER_GRACE, server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server failed"),
@@ -99,16 +115,10 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn notify(states: &[NotifyState]) {
-    // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
-    if let Err(e) = sd_notify::notify(states) {
-        tracing::warn!(error = %e, "cannot notify systemd");
-    }
-}
-
 async fn handle_signals(
     config_path: PathBuf,
     config_tx: watch::Sender<Arc<Config>>,
+    notifier: Arc<Notifier>,
     token: CancellationToken,
 ) {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
@@ -122,21 +132,24 @@ async fn handle_signals(
     };
     loop {
         tokio::select! {
-            _ = hup.recv() => reload(&config_path, &config_tx),
+            _ = hup.recv() => reload(&config_path, &config_tx, &notifier).await,
             _ = term.recv() => break tracing::info!("SIGTERM: stopping"),
             _ = int.recv() => break tracing::info!("SIGINT: stopping"),
         }
     }
     token.cancel();
+    notifier.send_important(&[NotifyState::Stopping]).await;
 }
 
 /// Loads and validates the config file again; a bad one is refused and the running one stays.
 /// Storage and the listen address need a restart: a new value is reported and not applied.
-fn reload(path: &Path, config_tx: &watch::Sender<Arc<Config>>) {
-    notify(&[
-        NotifyState::Reloading,
-        NotifyState::monotonic_usec_now().unwrap_or(NotifyState::Status("reloading")),
-    ]);
+async fn reload(path: &Path, config_tx: &watch::Sender<Arc<Config>>, notifier: &Notifier) {
+    notifier
+        .send_important(&[
+            NotifyState::Reloading,
+            NotifyState::monotonic_usec_now().unwrap_or(NotifyState::Status("reloading")),
+        ])
+        .await;
     match Config::load(path) {
         Err(e) => {
             tracing::error!(error = %e, "config reload refused; the running config stays in force")
@@ -160,19 +173,25 @@ fn reload(path: &Path, config_tx: &watch::Sender<Arc<Config>>) {
             config_tx.send_replace(Arc::new(new));
         }
     }
-    notify(&[NotifyState::Ready]);
+    notifier.send_important(&[NotifyState::Ready]).await;
 }
 
 /// Pings systemd's watchdog while the scheduler is turning; a stalled scheduler stops the pings
 /// and systemd restarts the service.
-async fn watchdog(every: Duration, live: Arc<Live>, token: CancellationToken) {
+async fn watchdog(
+    every: Duration,
+    live: Arc<Live>,
+    notifier: Arc<Notifier>,
+    token: CancellationToken,
+) {
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = token.cancelled() => return,
             _ = tick.tick() => {
                 if !live.stalled() {
-                    notify(&[NotifyState::Watchdog]);
+                    // A ping the manager has no room for waits for the next tick.
+                    notifier.send(&[NotifyState::Watchdog]);
                 } else {
                     tracing::error!("scheduler stalled; withholding the watchdog ping");
                 }

@@ -23,6 +23,7 @@ mod control;
 mod daemon;
 mod database;
 mod discover;
+mod notify;
 mod preview;
 mod subscriptions;
 
@@ -409,7 +410,7 @@ fn progress_bar(len: usize) -> ProgressBar {
 fn log_report(r: &FeedReport) {
     match &r.result {
         Ok(p) => {
-            tracing::info!(feed = %r.url, outcome = ?p.outcome, elapsed_ms = r.elapsed.as_millis() as u64, "polled")
+            tracing::info!(feed = %r.url, outcome = p.outcome.label(), elapsed_ms = r.elapsed.as_millis() as u64, "polled")
         }
         // Printed in the run's summary too; the log line carries the timing.
         Err(e) => {
