@@ -87,6 +87,14 @@ impl Metrics {
         self.fetch_seconds.observe(elapsed.as_secs_f64());
     }
 
+    /// Entries a poll stored: new ones and updated ones.
+    pub fn count_entries(&self, new: usize, updated: usize) {
+        self.entries.with_label_values(&["new"]).inc_by(new as u64);
+        self.entries
+            .with_label_values(&["updated"])
+            .inc_by(updated as u64);
+    }
+
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         TextEncoder::new()

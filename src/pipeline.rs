@@ -72,6 +72,18 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The outcome's name in metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::NotModified => "not_modified",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Stored(_) => "stored",
+            Outcome::Elsewhere { .. } => "elsewhere",
+        }
+    }
+}
+
 /// What a successful poll learned that the scheduler may use.
 #[derive(Debug, Clone)]
 pub struct Polled {

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::policy::{LastPoll, MAX_RETRY_AFTER, first_delay, jittered, next_delay};
+use super::policy::{self, LastPoll, first_delay};
 use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchError, Fetcher};
 use crate::live::Live;
@@ -258,47 +258,25 @@ impl Daemon {
             self.elsewhere(&done.url, until);
             return;
         }
-        let outcome = match &done.result {
-            Ok(Polled {
-                outcome: Outcome::Stored(_),
-                ..
-            }) => "stored",
-            Ok(Polled {
-                outcome: Outcome::NotModified,
-                ..
-            }) => "not_modified",
-            Ok(Polled {
-                outcome: Outcome::Unchanged,
-                ..
-            }) => "unchanged",
-            Ok(Polled {
-                outcome: Outcome::Elsewhere { .. },
-                ..
-            }) => unreachable!("handled above"),
+        let label = match &done.result {
+            Ok(polled) => polled.outcome.label(),
             Err(_) => "failed",
         };
-        self.metrics.observe_poll(outcome, done.elapsed);
+        self.metrics.observe_poll(label, done.elapsed);
         let Some(slot) = self.slots.get_mut(&done.url) else {
-            return;
-        }; // removed by a reload
+            return; // removed by a reload
+        };
         slot.running = false;
         let last = match &done.result {
             Ok(polled) => {
                 slot.failures = 0;
                 if let Outcome::Stored(c) = polled.outcome {
-                    self.metrics
-                        .entries
-                        .with_label_values(&["new"])
-                        .inc_by(c.new as u64);
-                    self.metrics
-                        .entries
-                        .with_label_values(&["updated"])
-                        .inc_by(c.updated as u64);
+                    self.metrics.count_entries(c.new, c.updated);
                     if c.new + c.updated > 0 {
                         self.live.changed();
                     }
                 }
-                tracing::info!(feed = %done.url, outcome, elapsed_ms = done.elapsed.as_millis() as u64, "polled");
+                tracing::info!(feed = %done.url, outcome = label, elapsed_ms = done.elapsed.as_millis() as u64, "polled");
                 LastPoll::Ok {
                     max_age: polled.response.as_ref().and_then(|r| r.max_age),
                 }
@@ -309,48 +287,39 @@ impl Daemon {
                 last_failure(e, slot.failures)
             }
         };
-        if let LastPoll::Failed {
-            retry_after: Some(r),
-            ..
-        } = last
-        {
-            let (host, hold) = (host_of(&slot.feed), r.min(MAX_RETRY_AFTER));
+        let plan = policy::plan(slot.feed.interval, last, fastrand::f64());
+        self.follow(&done.url, plan).await;
+        self.publish_counts();
+    }
+
+    /// Carries out a plan: the host held (here and, for instances sharing the store, there),
+    /// the feed's next poll set on the monotonic clock and recorded on the wall clock, or the
+    /// feed stopped for good.
+    async fn follow(&mut self, url: &str, plan: policy::Plan) {
+        let Some(slot) = self.slots.get_mut(url) else {
+            return;
+        };
+        let host = host_of(&slot.feed);
+        slot.due = plan.next.map(|delay| Instant::now() + delay);
+        let store = &self.ctx.store;
+        if let Some(hold) = plan.hold_host {
             self.host_block.insert(host.clone(), Instant::now() + hold);
-            // Instances sharing the store honour it too.
-            let until = chrono::Duration::from_std(hold).map(|h| Utc::now() + h);
-            if let Ok(until) = until
-                && let Err(e) = self.ctx.store.hold_host(&host, until).await
+            if let Some(until) = wall_clock_in(hold)
+                && let Err(e) = store.hold_host(&host, until).await
             {
                 tracing::error!(host, error = %e, "cannot record the host's Retry-After");
             }
         }
-        let url = done.url.clone();
-        // Gone is what the server said, never what a clock conversion failed to say.
-        let gone = matches!(last, LastPoll::Gone);
-        let next = match next_delay(slot.feed.interval, last) {
-            Some(delay) => {
-                let delay = jittered(delay, fastrand::f64());
-                slot.due = Some(Instant::now() + delay);
-                chrono::Duration::from_std(delay)
-                    .ok()
-                    .map(|d| Utc::now() + d)
-            }
+        let stored = match plan.next {
+            Some(delay) => store.set_next_poll(url, wall_clock_in(delay)).await,
             None => {
-                slot.due = None;
                 tracing::warn!(feed = %url, "the server says the feed is gone (410); polling stopped");
-                None
+                store.mark_gone(url).await
             }
-        };
-        let store = &self.ctx.store;
-        let stored = if gone {
-            store.mark_gone(&url).await
-        } else {
-            store.set_next_poll(&url, next).await
         };
         if let Err(e) = stored {
             tracing::error!(error = %e, "cannot record the feed's schedule");
         }
-        self.publish_counts();
     }
 
     /// Makes the feeds `names` designate (all when empty) due now, including one that backs
@@ -403,9 +372,11 @@ impl Daemon {
             return;
         };
         slot.running = false;
+        // Another instance's clock may be off: never wait more than the feed's own interval.
         let wait = until
             .and_then(|t| (t - Utc::now()).to_std().ok())
             .unwrap_or_default()
+            .min(slot.feed.interval)
             .max(RECHECK);
         slot.due = Some(Instant::now() + wait + RECHECK.mul_f64(fastrand::f64()));
     }
@@ -546,19 +517,24 @@ impl Daemon {
     }
 }
 
+/// The wall-clock time `delay` from now, for the store; `None` past what it can represent.
+fn wall_clock_in(delay: Duration) -> Option<chrono::DateTime<Utc>> {
+    chrono::Duration::from_std(delay)
+        .ok()
+        .and_then(|d| Utc::now().checked_add_signed(d))
+}
+
 fn initial_slot(feed: &FeedConfig, known: Option<&FeedStatus>) -> Slot {
+    let now = Utc::now();
+    // A backoff or Retry-After recorded before a restart still holds (within reason, should
+    // the clock have moved since).
+    let delay = policy::resume_delay(
+        feed.interval,
+        known.and_then(|k| k.last_success).map(|t| now - t),
+        known.and_then(|k| k.next_poll).map(|t| t - now),
+        fastrand::f64(),
+    );
     let now = Instant::now();
-    let since_success = known
-        .and_then(|k| k.last_success)
-        .and_then(|t| (Utc::now() - t).to_std().ok());
-    let mut delay = first_delay(feed.interval, since_success, fastrand::f64());
-    // A backoff or Retry-After recorded before a restart still holds.
-    if let Some(planned) = known
-        .and_then(|k| k.next_poll)
-        .and_then(|t| (t - Utc::now()).to_std().ok())
-    {
-        delay = delay.max(planned);
-    }
     Slot {
         feed: feed.clone(),
         due: (!known.is_some_and(|k| k.gone)).then_some(now + delay),

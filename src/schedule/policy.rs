@@ -62,6 +62,39 @@ pub fn jittered(delay: Duration, unit: f64) -> Duration {
     delay.mul_f64(factor)
 }
 
+/// What the scheduler does after a poll: when to poll the feed again (`None`: never, it is
+/// gone), and how long every feed of its host must wait (a Retry-After).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    pub next: Option<Duration>,
+    pub hold_host: Option<Duration>,
+}
+
+/// The plan after a poll that said `last`, `unit` in [0, 1) the jitter's random draw.
+pub fn plan(interval: Duration, last: LastPoll, unit: f64) -> Plan {
+    let hold_host = match last {
+        LastPoll::Failed {
+            retry_after: Some(r),
+            ..
+        } => Some(r.min(MAX_RETRY_AFTER)),
+        _ => None,
+    };
+    Plan {
+        next: next_delay(interval, last).map(|d| jittered(d, unit)),
+        hold_host,
+    }
+}
+
+/// The longest the scheduler ever plans ahead for a feed: a recorded next poll further off
+/// than this was set under a clock that has since gone back, and is not waited for.
+pub fn longest_plan(interval: Duration) -> Duration {
+    interval
+        .max(MAX_BACKOFF)
+        .max(MAX_RETRY_AFTER)
+        .max(MAX_CACHE_DELAY)
+        .mul_f64(1.0 + JITTER)
+}
+
 /// Start-up polls are spread over this much so they don't all start in the same instant; the
 /// fetcher's concurrency limits do the real pacing.
 const STARTUP_SPREAD: Duration = Duration::from_secs(3);
@@ -77,6 +110,25 @@ pub fn first_delay(
     match since_last_success {
         Some(since) if since < interval => (interval - since).max(spread),
         _ => spread,
+    }
+}
+
+/// The first poll after a start, from what the store recorded, measured on the wall clock now:
+/// `since_success` (negative when the last success is in the future: the clock went back
+/// since) and `planned`, the recorded next poll (negative when it has passed). A clock that
+/// jumped makes neither every feed due at once nor none due for days: a success "in the
+/// future" counts as one just now, and a plan is waited for at most [`longest_plan`].
+pub fn resume_delay(
+    interval: Duration,
+    since_success: Option<chrono::Duration>,
+    planned: Option<chrono::Duration>,
+    unit: f64,
+) -> Duration {
+    let since = since_success.map(|s| s.to_std().unwrap_or(Duration::ZERO));
+    let delay = first_delay(interval, since, unit);
+    match planned.and_then(|p| p.to_std().ok()) {
+        Some(p) => delay.max(p.min(longest_plan(interval))),
+        None => delay,
     }
 }
 
@@ -166,6 +218,57 @@ mod tests {
         assert_eq!(jittered(100 * MIN, 0.5), 100 * MIN);
         assert_eq!(jittered(100 * MIN, 0.0), 90 * MIN);
         assert_eq!(jittered(100 * MIN, 1.0), 110 * MIN);
+    }
+
+    #[test]
+    fn a_plan_holds_the_host_only_for_a_retry_after() {
+        let ok = plan(15 * MIN, LastPoll::Ok { max_age: None }, 0.5);
+        assert_eq!(
+            ok,
+            Plan {
+                next: Some(15 * MIN),
+                hold_host: None
+            }
+        );
+        let asked = plan(
+            15 * MIN,
+            LastPoll::Failed {
+                failures: 1,
+                retry_after: Some(Duration::from_secs(30 * 86_400)),
+            },
+            0.5,
+        );
+        assert_eq!(asked.hold_host, Some(MAX_RETRY_AFTER));
+        assert_eq!(asked.next, Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            plan(15 * MIN, LastPoll::Gone, 0.5),
+            Plan {
+                next: None,
+                hold_host: None
+            }
+        );
+    }
+
+    #[test]
+    fn clock_jumps_neither_rush_nor_silence_a_restart() {
+        let interval = 15 * MIN;
+        let h = chrono::Duration::hours;
+        // The clock went back three hours: the last success is "in the future". Counted as
+        // just now, the feed waits an interval rather than being polled with all the others.
+        assert_eq!(resume_delay(interval, Some(h(-3)), None, 0.5), interval);
+        // The clock went forward a day: the feed is overdue, polled soon (spread).
+        assert!(resume_delay(interval, Some(h(24)), None, 0.5) <= STARTUP_SPREAD);
+        // A next poll recorded under a clock far ahead is waited for a week at most.
+        let far = resume_delay(interval, Some(h(1)), Some(h(24 * 365)), 0.5);
+        assert_eq!(far, longest_plan(interval));
+        assert!(far <= Duration::from_secs(8 * 86_400));
+        // A recorded next poll that has passed is not waited for.
+        assert!(resume_delay(interval, None, Some(h(-2)), 0.5) <= STARTUP_SPREAD);
+        // One still ahead, within reason, is (a backoff survives a restart).
+        assert_eq!(
+            resume_delay(interval, Some(h(1)), Some(h(6)), 0.5),
+            Duration::from_secs(6 * 3600)
+        );
     }
 
     #[test]
