@@ -180,29 +180,14 @@ impl Daemon {
     }
 
     fn start_due(&mut self) {
-        let now = Instant::now();
-        for (url, slot) in &mut self.slots {
-            let Some(due) = slot.due else { continue };
-            if slot.running || due > now {
-                continue;
-            }
-            if let Some(until) = self
-                .host_block
-                .get(&host_of(&slot.feed))
-                .filter(|u| **u > now)
-            {
-                slot.due = Some(*until);
-                continue;
-            }
-            slot.running = true;
-            let claim = if std::mem::take(&mut slot.forced) {
+        let per_host = self.ctx.config.fetch.per_host;
+        for (url, feed, forced) in take_due(&mut self.slots, &self.host_block, Instant::now()) {
+            let claim = if forced {
                 Claim::Now
             } else {
-                Claim::Due {
-                    per_host: self.ctx.config.fetch.per_host,
-                }
+                Claim::Due { per_host }
             };
-            let (ctx, feed, url) = (self.ctx.clone(), slot.feed.clone(), url.clone());
+            let (ctx, feed_url) = (self.ctx.clone(), feed.url.to_string());
             let task = self.running.spawn(async move {
                 let started = Instant::now();
                 let result = refresh_feed(&ctx, &feed, claim).await;
@@ -212,8 +197,7 @@ impl Daemon {
                     result,
                 }
             });
-            self.running_ids
-                .insert(task.id(), slot.feed.url.to_string());
+            self.running_ids.insert(task.id(), feed_url);
         }
     }
 
@@ -517,6 +501,34 @@ impl Daemon {
     }
 }
 
+/// The feeds due at `now` (URL, feed, whether asked for by name), marked running. A feed whose
+/// host asked not to be polled yet is put off until then. Only the monotonic clock is read:
+/// a jump of the wall clock moves nothing here.
+fn take_due(
+    slots: &mut HashMap<String, Slot>,
+    host_block: &HashMap<String, Instant>,
+    now: Instant,
+) -> Vec<(String, FeedConfig, bool)> {
+    let mut due = Vec::new();
+    for (url, slot) in slots.iter_mut() {
+        let Some(at) = slot.due else { continue };
+        if slot.running || at > now {
+            continue;
+        }
+        if let Some(until) = host_block.get(&host_of(&slot.feed)).filter(|u| **u > now) {
+            slot.due = Some(*until);
+            continue;
+        }
+        slot.running = true;
+        due.push((
+            url.clone(),
+            slot.feed.clone(),
+            std::mem::take(&mut slot.forced),
+        ));
+    }
+    due
+}
+
 /// The wall-clock time `delay` from now, for the store; `None` past what it can represent.
 fn wall_clock_in(delay: Duration) -> Option<chrono::DateTime<Utc>> {
     chrono::Duration::from_std(delay)
@@ -557,5 +569,66 @@ fn last_failure(e: &RefreshError, failures: u32) -> LastPoll {
             failures,
             retry_after: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(url: &str) -> FeedConfig {
+        FeedConfig {
+            url: url::Url::parse(url).unwrap(),
+            title: None,
+            tags: Vec::new(),
+            interval: Duration::from_secs(900),
+        }
+    }
+
+    fn slot(url: &str, due: Instant) -> (String, Slot) {
+        let mut s = initial_slot(&feed(url), None);
+        s.due = Some(due);
+        (url.to_string(), s)
+    }
+
+    /// Due times live on tokio's monotonic clock (paused here, and moved by hand): a feed
+    /// comes due when that clock says so, and a host's hold puts its feeds off to its end.
+    #[tokio::test(start_paused = true)]
+    async fn feeds_come_due_on_the_monotonic_clock() {
+        let start = Instant::now();
+        let mut slots: HashMap<String, Slot> = [
+            slot("https://a.example/feed", start + Duration::from_secs(900)),
+            slot("https://b.example/feed", start + Duration::from_secs(900)),
+        ]
+        .into_iter()
+        .collect();
+        let mut held = HashMap::new();
+        let b = feed("https://b.example/feed");
+        held.insert(host_of(&b), start + Duration::from_secs(3600));
+        let due = |slots: &mut HashMap<String, Slot>, held: &HashMap<String, Instant>| {
+            let mut urls: Vec<String> = take_due(slots, held, Instant::now())
+                .into_iter()
+                .map(|(u, ..)| u)
+                .collect();
+            urls.sort();
+            urls
+        };
+        assert!(due(&mut slots, &held).is_empty());
+        tokio::time::advance(Duration::from_secs(899)).await;
+        assert!(due(&mut slots, &held).is_empty(), "not a second early");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(due(&mut slots, &held), ["https://a.example/feed"]);
+        assert!(slots["https://a.example/feed"].running);
+        assert_eq!(
+            slots["https://b.example/feed"].due,
+            Some(start + Duration::from_secs(3600)),
+            "b waits for its host's hold"
+        );
+        assert!(
+            due(&mut slots, &held).is_empty(),
+            "a running feed is not started twice"
+        );
+        tokio::time::advance(Duration::from_secs(2700)).await;
+        assert_eq!(due(&mut slots, &held), ["https://b.example/feed"]);
     }
 }
