@@ -172,93 +172,75 @@ pub async fn refresh_feed(
     result
 }
 
+/// What to ask the server for: where the feed is now, with the validators of the last body
+/// processed, unless the settings that shaped it changed since (then a full fetch, so that the
+/// entries are processed again).
+struct Request {
+    target: Url,
+    validators: Validators,
+    fingerprint: String,
+    /// The stored validators and body hash were recorded under these settings.
+    trusted: bool,
+}
+
+impl Request {
+    fn of(feed: &FeedConfig, state: &crate::store::FeedState, rules: &TagRules) -> Request {
+        let fingerprint = fingerprint(feed, rules);
+        let trusted = state.fingerprint.as_deref() == Some(fingerprint.as_str());
+        Request {
+            target: state
+                .current_url
+                .as_deref()
+                .and_then(|u| Url::parse(u).ok())
+                .unwrap_or_else(|| feed.url.clone()),
+            validators: if trusted {
+                state.validators.clone()
+            } else {
+                Validators::default()
+            },
+            fingerprint,
+            trusted,
+        }
+    }
+}
+
+/// Choose the validators, fetch, skip what did not change, parse on the CPU pool, store.
 async fn fetch_and_store(
     ctx: &Context,
     feed: &FeedConfig,
     poll: &Poll,
     slot: tokio::sync::SemaphorePermit<'_>,
 ) -> Result<Polled, RefreshError> {
-    let state = &poll.state;
-    let fingerprint = fingerprint(feed, &ctx.config.tags);
-    let trusted = state.fingerprint.as_deref() == Some(fingerprint.as_str());
-    let validators = if trusted {
-        state.validators.clone()
-    } else {
-        Validators::default()
-    };
-    let target = state
-        .current_url
-        .as_deref()
-        .and_then(|u| Url::parse(u).ok())
-        .unwrap_or_else(|| feed.url.clone());
-    let (response, body) = match ctx.fetcher.fetch(&target, &validators).await? {
+    let request = Request::of(feed, &poll.state, &ctx.config.tags);
+    let (response, body) = match ctx
+        .fetcher
+        .fetch(&request.target, &request.validators)
+        .await?
+    {
         Fetched::NotModified(response) => {
-            record_unchanged(ctx, poll, &response).await?;
-            return Ok(Polled {
-                outcome: Outcome::NotModified,
-                response: Some(response),
-                notes: Vec::new(),
-            });
+            return unchanged(ctx, poll, response, Outcome::NotModified).await;
         }
         Fetched::Body(response, body) => (response, body),
     };
-    let body_hash = body_hash(&fingerprint, &body);
-    if trusted && state.body_hash.as_deref() == Some(body_hash.as_str()) {
-        record_unchanged(ctx, poll, &response).await?;
-        return Ok(Polled {
-            outcome: Outcome::Unchanged,
-            response: Some(response),
-            notes: Vec::new(),
-        });
+    let body_hash = body_hash(&request.fingerprint, &body);
+    if request.trusted && poll.state.body_hash.as_deref() == Some(body_hash.as_str()) {
+        return unchanged(ctx, poll, response, Outcome::Unchanged).await;
     }
-    // Relative links resolve against the document's own address where the server names one.
-    let base = response
-        .content_location
-        .as_deref()
-        .and_then(|l| target.join(l).ok())
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .unwrap_or_else(|| target.clone());
-    let (batch, notes) = {
-        let (feed, config, ct) = (
-            feed.clone(),
-            ctx.config.clone(),
-            response.content_type.clone(),
-        );
-        let _cpu = ctx
-            .gates
-            .cpu
-            .acquire()
-            .await
-            .expect("the gate is never closed");
-        // Parsing, sanitising and tagging are CPU work: keep them off the async workers. A panic
-        // in a parser is that feed's error, never the process's.
-        tokio::task::spawn_blocking(move || {
-            let run = || prepare(&feed, &config, &body, ct.as_deref(), &base);
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or(panic.downcast_ref::<&str>().copied());
-                Err(ParseError::Malformed(format!(
-                    "the parser crashed on this feed ({})",
-                    what.unwrap_or("no message")
-                )))
-            })
-        })
-        .await
-        .map_err(|e| ParseError::Malformed(format!("the parse task failed: {e}")))??
-    };
-    for note in &notes {
+    let prepared = prepare_on_pool(ctx, feed, body, &response, &request.target).await?;
+    for note in &prepared.notes {
         tracing::warn!(feed = %feed.url, "{note}");
     }
     let batch = FeedBatch {
+        title: prepared.title,
+        site_link: prepared.site_link,
         status: response.status,
         validators: response.validators.clone(),
         body_hash,
-        fingerprint,
+        fingerprint: request.fingerprint,
         moved_to: response.moved_to.as_ref().map(Url::to_string),
+        entries: prepared.entries,
+        notes: prepared.notes.clone(),
         now: Utc::now(),
-        ..batch
     };
     let _queued = ctx
         .gates
@@ -266,23 +248,83 @@ async fn fetch_and_store(
         .acquire()
         .await
         .expect("the gate is never closed");
+    // Queued for the store: the next feed may be fetched while this one waits to be written.
     drop(slot);
     let counts = ctx.store.apply_batch(poll, batch).await?;
     Ok(Polled {
         outcome: Outcome::Stored(counts),
         response: Some(response),
-        notes,
+        notes: prepared.notes,
     })
 }
 
-/// Parse, tag and identify a feed's entries: pure, so it can run anywhere.
-fn prepare(
+/// [`prepare`] on a blocking thread, one per core at most: parsing, sanitising and tagging are
+/// CPU work, kept off the async workers. A panic in a parser is that feed's error, never the
+/// process's.
+async fn prepare_on_pool(
+    ctx: &Context,
+    feed: &FeedConfig,
+    body: Vec<u8>,
+    response: &Response,
+    fetched_from: &Url,
+) -> Result<Prepared, ParseError> {
+    // Relative links resolve against the document's own address where the server names one.
+    let base = response
+        .content_location
+        .as_deref()
+        .and_then(|l| fetched_from.join(l).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .unwrap_or_else(|| fetched_from.clone());
+    let (feed, config, content_type) = (
+        feed.clone(),
+        ctx.config.clone(),
+        response.content_type.clone(),
+    );
+    let _cpu = ctx
+        .gates
+        .cpu
+        .acquire()
+        .await
+        .expect("the gate is never closed");
+    tokio::task::spawn_blocking(move || {
+        let run = || prepare(&feed, &config, &body, content_type.as_deref(), &base);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or(panic.downcast_ref::<&str>().copied());
+            Err(ParseError::Malformed(format!(
+                "the parser crashed on this feed ({})",
+                what.unwrap_or("no message")
+            )))
+        })
+    })
+    .await
+    .map_err(|e| ParseError::Malformed(format!("the parse task failed: {e}")))?
+}
+
+/// A feed's entries read, tagged and identified, ready to store.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The configured title, else the feed's own.
+    pub title: Option<String>,
+    pub site_link: Option<String>,
+    /// One per entry key, each with its tags, identities and story signature.
+    pub entries: Vec<crate::model::PreparedEntry>,
+    /// What the parse says though it succeeded (repairs, entries it could not read).
+    pub notes: Vec<String>,
+}
+
+/// Parse, tag and identify a feed's entries, as every poll does: a pure function of the body
+/// and the settings (no clock, no I/O), so it runs on any thread, and in tests and the fuzz
+/// target exactly as in production.
+pub fn prepare(
     feed: &FeedConfig,
     config: &Config,
     body: &[u8],
     content_type: Option<&str>,
     fetched_from: &Url,
-) -> Result<(FeedBatch, Vec<String>), ParseError> {
+) -> Result<Prepared, ParseError> {
     let parsed = parse::parse(body, content_type, fetched_from, &config.limits)?;
     let feed_url = feed.url.as_str();
     let entries = parsed
@@ -293,19 +335,27 @@ fn prepare(
             dedup::prepare(feed_url, e, tags, &config.dedup.aliases)
         })
         .collect();
-    let batch = FeedBatch {
+    Ok(Prepared {
         title: feed.title.clone().or(parsed.title),
         site_link: parsed.site_link,
-        status: 200,
-        validators: Validators::default(),
-        body_hash: String::new(),
-        fingerprint: String::new(),
-        moved_to: None,
         entries: dedup::unique_by_key(feed_url, entries),
-        notes: parsed.notes.clone(),
-        now: Utc::now(),
-    };
-    Ok((batch, parsed.notes))
+        notes: parsed.notes,
+    })
+}
+
+/// A poll that found nothing new (a 304, or the body already processed): recorded as seen.
+async fn unchanged(
+    ctx: &Context,
+    poll: &Poll,
+    response: Response,
+    outcome: Outcome,
+) -> Result<Polled, RefreshError> {
+    record_unchanged(ctx, poll, &response).await?;
+    Ok(Polled {
+        outcome,
+        response: Some(response),
+        notes: Vec::new(),
+    })
 }
 
 async fn record_unchanged(
@@ -349,4 +399,89 @@ fn xxh3_hex(parts: &[&[u8]]) -> String {
         h.update(p);
     }
     format!("{:032x}", h.digest128())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FeedState;
+
+    fn config() -> Config {
+        Config::from_toml(
+            "[[feed]]\nurl = \"https://a.example/feed\"\ntitle = \"A\"\ntags = [\"news\"]\n\n\
+             [[tag]]\nname = \"Binance\"\nkeywords = [\"Binance\"]\n",
+            std::path::Path::new("test.toml"),
+        )
+        .unwrap()
+    }
+
+    fn state(fingerprint: Option<String>, current_url: Option<&str>) -> FeedState {
+        FeedState {
+            id: 1,
+            validators: Validators {
+                etag: Some("\"v1\"".into()),
+                last_modified: None,
+            },
+            body_hash: Some("h".into()),
+            fingerprint,
+            current_url: current_url.map(str::to_string),
+        }
+    }
+
+    /// Validators vouch for a body only under the settings it was processed with; a feed that
+    /// moved (301) is asked for at its new address.
+    #[test]
+    fn a_request_trusts_validators_only_under_the_same_settings() {
+        let config = config();
+        let feed = &config.feeds[0];
+        let same = fingerprint(feed, &config.tags);
+        let r = Request::of(feed, &state(Some(same), None), &config.tags);
+        assert!(r.trusted);
+        assert_eq!(r.validators.etag.as_deref(), Some("\"v1\""));
+        assert_eq!(r.target, feed.url);
+
+        let r = Request::of(feed, &state(Some("older".into()), None), &config.tags);
+        assert!(!r.trusted);
+        assert_eq!(r.validators, Validators::default(), "a full fetch");
+
+        let moved = state(None, Some("https://b.example/rss"));
+        let r = Request::of(feed, &moved, &config.tags);
+        assert_eq!(r.target.as_str(), "https://b.example/rss");
+    }
+
+    #[test]
+    fn other_rules_are_other_settings() {
+        let config = config();
+        let before = fingerprint(&config.feeds[0], &config.tags);
+        let changed = Config::from_toml(
+            "[[feed]]\nurl = \"https://a.example/feed\"\ntitle = \"A\"\ntags = [\"news\"]\n\n\
+             [[tag]]\nname = \"Binance\"\nkeywords = [\"Binance\", \"BNB\"]\n",
+            std::path::Path::new("test.toml"),
+        )
+        .unwrap();
+        assert_ne!(before, fingerprint(&changed.feeds[0], &changed.tags));
+        assert_ne!(body_hash(&before, b"x"), body_hash(&before, b"y"));
+    }
+
+    /// What a poll stores: the configured title over the feed's own, each entry once by key,
+    /// with the feed's tags and the rules'.
+    #[test]
+    fn prepare_tags_and_identifies_each_entry_once() {
+        let config = config();
+        let body =
+            br#"<rss version="2.0"><channel><title>Own title</title><link>https://a.example/</link>
+            <item><guid>1</guid><title>Binance lists a token</title></item>
+            <item><guid>2</guid><title>Markets calm</title></item>
+            <item><guid>1</guid><title>Binance lists a token (again)</title></item>
+            </channel></rss>"#;
+        let url = Url::parse("https://a.example/feed").unwrap();
+        let p = prepare(&config.feeds[0], &config, body, None, &url).unwrap();
+        assert_eq!(p.title.as_deref(), Some("A"));
+        assert_eq!(p.site_link.as_deref(), Some("https://a.example/"));
+        assert_eq!(p.entries.len(), 2, "one entry per key");
+        let tags =
+            |i: usize| -> Vec<&str> { p.entries[i].tags.iter().map(|t| t.0.as_str()).collect() };
+        assert_eq!(tags(0), ["news", "Binance"]);
+        assert_eq!(tags(1), ["news"]);
+    }
 }

@@ -4,9 +4,9 @@
 #![allow(dead_code)]
 
 use aggregate::model::{Source, StoredEntry, Story};
-use aggregate::parse::{Limits, ParseError, parse};
+use aggregate::parse::ParseError;
+use aggregate::pipeline::prepare;
 use aggregate::publish::{Channel, Format, render};
-use aggregate::tag::{TagRule, TagRules};
 use chrono::{TimeZone, Utc};
 
 /// Renders `body`, parsed as a feed fetched from `url`, in every output format.
@@ -16,25 +16,23 @@ pub fn render_all(
     url: &str,
 ) -> Result<Vec<(Format, String)>, ParseError> {
     let url = url::Url::parse(url).expect("a valid test URL");
-    let parsed = parse(body, content_type, &url, &Limits::default())?;
-    let rules = TagRules::compile(vec![TagRule {
-        name: "Binance".into(),
-        keywords: vec!["Binance".into()],
-    }])
-    .unwrap();
+    // The production path: the same function every poll calls (parse, tag, identify, one
+    // entry per key), on a config with one rule.
+    let config = aggregate::config::Config::from_toml(
+        &format!(
+            "[[feed]]\nurl = \"{url}\"\n\n[[tag]]\nname = \"Binance\"\nkeywords = [\"Binance\"]\n"
+        ),
+        std::path::Path::new("render.toml"),
+    )
+    .expect("a valid test config");
+    let prepared = prepare(&config.feeds[0], &config, body, content_type, &url)?;
     let seen = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
-    let stories: Vec<Story> = parsed
+    let stories: Vec<Story> = prepared
         .entries
         .into_iter()
         .enumerate()
-        .map(|(i, entry)| {
-            let tags = rules.tags_for(&entry, &[]);
-            let prepared = aggregate::dedup::prepare(
-                url.as_str(),
-                entry,
-                tags.clone(),
-                &aggregate::dedup::Aliases::default(),
-            );
+        .map(|(i, prepared)| {
+            let tags = prepared.tags.clone();
             let date = aggregate::model::effective_date(prepared.entry.published, seen);
             Story {
                 guid: prepared.guid.clone(),
