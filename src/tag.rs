@@ -57,15 +57,26 @@ fn keyword_pattern(keyword: &str) -> String {
     format!("(?i){start}{body}{end}")
 }
 
+/// A rule that does not compile, by its index in the config.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RuleError {
+    pub rule: usize,
+    pub message: String,
+}
+
 impl TagRules {
-    /// Compiles the rules; an error carries the index of the rule at fault.
-    pub fn compile(rules: Vec<TagRule>) -> Result<TagRules, (usize, String)> {
+    /// Compiles the rules; an error names the rule at fault.
+    pub fn compile(rules: Vec<TagRule>) -> Result<TagRules, RuleError> {
         let (mut patterns, mut owner) = (Vec::new(), Vec::new());
         let (mut ascii_words, mut ascii_keys) = (Vec::new(), Vec::new());
         for (i, rule) in rules.iter().enumerate() {
             for kw in &rule.keywords {
                 if kw.trim().is_empty() {
-                    return Err((i, format!("rule {:?} has an empty keyword", rule.name)));
+                    return Err(RuleError {
+                        rule: i,
+                        message: format!("rule {:?} has an empty keyword", rule.name),
+                    });
                 }
                 if kw.is_ascii() {
                     let word = kw
@@ -90,11 +101,16 @@ impl TagRules {
                 AhoCorasickBuilder::new()
                     .match_kind(MatchKind::Standard)
                     .build(&ascii_words)
-                    .map_err(|e| (0, format!("cannot compile keywords: {e}")))
+                    .map_err(|e| RuleError {
+                        rule: 0,
+                        message: format!("cannot compile keywords: {e}"),
+                    })
             })
             .transpose()?;
-        let set =
-            RegexSet::new(&patterns).map_err(|e| (0, format!("cannot compile keywords: {e}")))?;
+        let set = RegexSet::new(&patterns).map_err(|e| RuleError {
+            rule: 0,
+            message: format!("cannot compile keywords: {e}"),
+        })?;
         let spelling = rules
             .iter()
             .map(|r| (tag_key(&r.name), r.name.clone()))

@@ -68,7 +68,7 @@ pub async fn discover(
         }
         Err(e) => anyhow::bail!("cannot read config {}: {e}", config_path.display()),
     };
-    let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
+    let fetcher = Fetcher::new(&config.fetch)?;
     let mut d = Discovery {
         page: page.to_string(),
         feeds: Vec::new(),

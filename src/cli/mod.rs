@@ -273,7 +273,7 @@ pub async fn context(config: Config) -> anyhow::Result<Context> {
 
 /// The shared context over an open store: the HTTP client and the gates the config asks for.
 pub(super) fn context_on(store: Store, config: Config) -> anyhow::Result<Context> {
-    let fetcher = Fetcher::new(&config.fetch).map_err(anyhow::Error::msg)?;
+    let fetcher = Fetcher::new(&config.fetch)?;
     let gates = Gates::new(config.fetch.concurrency, store.queue_depth());
     Ok(Context {
         store,

@@ -284,8 +284,8 @@ impl RawConfig {
                 ));
             }
         }
-        let tags =
-            TagRules::compile(rules).map_err(|(i, m)| invalid(format!("tag[{i}].keywords"), m))?;
+        let tags = TagRules::compile(rules)
+            .map_err(|e| invalid(format!("tag[{}].keywords", e.rule), e.message))?;
         let outputs = build_outputs(&self.output)?;
         Ok(Config {
             storage: self.storage.build(&fetch)?,

@@ -58,9 +58,23 @@ fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
 
 /// Refuses URLs that are not http(s) or that name a private IP literally. Host names are
 /// checked when they resolve ([`PublicOnly`]).
-pub fn check_url(url: &Url) -> Result<(), String> {
+/// Why an address is refused under `fetch.deny_private`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0} is not an http(s) URL")]
+    NotHttp(Url),
+    #[error("{ip} is {kind}")]
+    Private { ip: IpAddr, kind: &'static str },
+    /// Every address the name resolves to is private (or it resolves to none).
+    #[error("{host} resolves to {kind}")]
+    Resolves { host: String, kind: &'static str },
+    #[error("redirect to {to}: {why}")]
+    Redirect { to: Url, why: Box<Refusal> },
+}
+
+pub fn check_url(url: &Url) -> Result<(), Refusal> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{url} is not an http(s) URL"));
+        return Err(Refusal::NotHttp(url.clone()));
     }
     let ip = match url.host() {
         Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
@@ -68,7 +82,7 @@ pub fn check_url(url: &Url) -> Result<(), String> {
         _ => return Ok(()),
     };
     match private_kind(ip) {
-        Some(kind) => Err(format!("{ip} is {kind}")),
+        Some(kind) => Err(Refusal::Private { ip, kind }),
         None => Ok(()),
     }
 }
@@ -87,12 +101,12 @@ impl Resolve for PublicOnly {
                 .filter(|a| private_kind(a.ip()).is_none())
                 .collect();
             if public.is_empty() {
-                let why = all
+                let kind = all
                     .first()
                     .and_then(|a| private_kind(a.ip()))
                     .unwrap_or("not resolvable");
-                let msg = format!("refused: {host} resolves to {why} (fetch.deny_private)");
-                return Err(msg.into());
+                // Typed, so that the fetcher finds it in reqwest's chain of errors.
+                return Err(Box::new(Refusal::Resolves { host, kind }) as _);
             }
             Ok(Box::new(public.into_iter()) as Addrs)
         })
@@ -138,12 +152,14 @@ mod tests {
         assert!(
             check_url(&Url::parse("http://127.0.0.1:8080/feed").unwrap())
                 .unwrap_err()
+                .to_string()
                 .contains("loopback")
         );
         assert!(check_url(&Url::parse("http://[::1]/feed").unwrap()).is_err());
         assert!(
             check_url(&Url::parse("http://169.254.169.254/latest/meta-data/").unwrap())
                 .unwrap_err()
+                .to_string()
                 .contains("metadata")
         );
         assert!(check_url(&Url::parse("file:///etc/passwd").unwrap()).is_err());

@@ -51,6 +51,11 @@ pub struct Response {
     pub content_location: Option<String>,
 }
 
+/// The HTTP client could not be built (its TLS backend failed to start, say).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct ClientError(String);
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("timed out after {}", format_duration(*.0))]
@@ -71,7 +76,7 @@ pub enum FetchError {
     #[error("cannot read {path}: {message}")]
     File { path: String, message: String },
     #[error("refused: {0} (fetch.deny_private)")]
-    Denied(String),
+    Denied(guard::Refusal),
 }
 
 fn retry_note(r: &Option<Duration>) -> String {
@@ -101,7 +106,7 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(cfg: &FetchConfig) -> Result<Fetcher, String> {
+    pub fn new(cfg: &FetchConfig) -> Result<Fetcher, ClientError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(cfg.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
@@ -111,9 +116,7 @@ impl Fetcher {
             // Proxies would resolve names where we cannot check them.
             builder = builder.dns_resolver(guard::PublicOnly).no_proxy();
         }
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
+        let client = builder.build().map_err(|e| ClientError(error_chain(&e)))?;
         Ok(Fetcher {
             client,
             hosts: Mutex::new(HashMap::new()),
@@ -163,7 +166,10 @@ impl Fetcher {
                 current = redirect_target(&current, resp.headers())?;
                 if self.deny_private {
                     guard::check_url(&current).map_err(|why| {
-                        FetchError::Denied(format!("redirect to {current}: {why}"))
+                        FetchError::Denied(guard::Refusal::Redirect {
+                            to: current.clone(),
+                            why: Box::new(why),
+                        })
                     })?;
                 }
                 continue;
@@ -196,15 +202,13 @@ impl Fetcher {
             req = req.header(header::IF_MODIFIED_SINCE, lm);
         }
         req.send().await.map_err(|e| {
-            let chain = error_chain(&e);
             if e.is_timeout() {
                 FetchError::Timeout(self.timeout)
-            } else if let Some(at) = chain.find("refused: ").filter(|_| self.deny_private) {
-                // The resolver's own words, without reqwest's layers around them.
-                let why = &chain[at + "refused: ".len()..];
-                FetchError::Denied(why.trim_end_matches(" (fetch.deny_private)").to_string())
+            } else if let Some(refusal) = find_in_chain::<guard::Refusal>(&e) {
+                // The resolver's refusal, without reqwest's layers around it.
+                FetchError::Denied(refusal.clone())
             } else {
-                FetchError::Connect(chain)
+                FetchError::Connect(error_chain(&e))
             }
         })
     }
@@ -339,6 +343,20 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// reqwest's Display names only the outermost layer ("error sending request"); the cause is inside.
+/// The first error of type `T` in `e`'s chain of sources.
+fn find_in_chain<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = err.source();
+    }
+    None
+}
+
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
