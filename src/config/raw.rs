@@ -237,13 +237,17 @@ fn duration_or(key: &str, value: &Option<String>, default: &str) -> Result<Durat
     Ok(d)
 }
 
+/// The most a count (concurrency, per host, pool, entries, depth) may be: each is a number of
+/// things held at once, and past ten thousand the machine runs out before the setting binds.
+const MAX_COUNT: i64 = 10_000;
+
 fn count_or(key: &str, value: Option<i64>, default: usize) -> Result<usize, Invalid> {
     match value {
         None => Ok(default),
-        Some(n) if (1..=10_000).contains(&n) => Ok(n as usize),
+        Some(n) if (1..=MAX_COUNT).contains(&n) => Ok(n as usize),
         Some(n) => Err(invalid(
             key,
-            format!("{n} is out of range; give a number from 1 to 10000"),
+            format!("{n} is out of range; give a number from 1 to {MAX_COUNT}"),
         )),
     }
 }

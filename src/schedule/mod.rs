@@ -1,6 +1,7 @@
 //! When feeds are polled and how many at once. `run_pass` polls every configured feed once
-//! (`--once`); `run_daemon` keeps polling each at its own interval. The fetcher's global and
-//! per-host semaphores bound what actually hits the network.
+//! (`--once`); `run_daemon` keeps polling each at its own interval. What is in flight at once
+//! is bounded elsewhere: feeds from fetch to store by the pipeline's gates (`fetch.concurrency`),
+//! requests to one host by the fetcher (`fetch.per_host`).
 
 mod daemon;
 pub mod policy;

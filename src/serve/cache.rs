@@ -41,6 +41,8 @@ pub struct Rendered {
 }
 
 /// Locks that let one request at a time render a given key (striped: a key's hash picks one).
+/// 64: a few times the renders that can run at once on a small server, so two keys rarely
+/// share a stripe, and a fixed 64 mutexes whatever the number of outputs and ad-hoc queries.
 const RENDER_LOCKS: usize = 64;
 
 #[derive(Debug)]

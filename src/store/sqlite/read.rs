@@ -102,6 +102,8 @@ impl Db {
     pub fn stories(&self, q: &StoryQuery) -> Result<Vec<Story>, StoreError> {
         let include: Vec<String> = q.tags.iter().map(|t| tag_key(t)).collect();
         let exclude: HashSet<String> = q.exclude.iter().map(|t| tag_key(t)).collect();
+        // Candidates are entries, several to a story: twice the stories wanted fills most
+        // pages in one read, and never fewer than 50 so a small limit costs no extra round.
         let page = (q.limit * 2).max(50);
         let spelling = self.tag_spellings()?;
         let feeds = self.feed_names()?;

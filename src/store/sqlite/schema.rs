@@ -14,7 +14,8 @@ pub const MIGRATIONS: &[&str] = &[
         site_link TEXT,
         etag TEXT,
         last_modified TEXT,
-        -- SHA-256 of the last body parsed: a server that ignores validators costs no parse.
+        -- XXH3-128 of the last body parsed (with the settings it was parsed under): a server
+        -- that ignores validators costs no parse.
         body_hash TEXT,
         -- Fingerprint of the settings that shaped the stored entries (tag rules, feed tags,
         -- program version): when it changes, validators and body_hash no longer vouch for them.
