@@ -57,58 +57,9 @@ pub async fn discover(
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
         .ok_or_else(|| anyhow::anyhow!("{page:?} is not an http(s) URL"))?;
-    // The config's fetch settings when there is a config; the defaults before the first.
-    let (text, config) = match std::fs::read_to_string(config_path) {
-        Ok(t) => {
-            let c = Config::from_toml(&t, config_path)?;
-            (t, c)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            (String::new(), Config::from_toml("", config_path)?)
-        }
-        Err(e) => anyhow::bail!("cannot read config {}: {e}", config_path.display()),
-    };
+    let (text, config) = config_or_defaults(config_path)?;
     let fetcher = Fetcher::new(&config.fetch)?;
-    let mut d = Discovery {
-        page: page.to_string(),
-        feeds: Vec::new(),
-        rejected: Vec::new(),
-        added: None,
-    };
-    let (answered, body) = fetch(&fetcher, &page)
-        .await
-        .with_context(|| format!("cannot fetch {page}"))?;
-    match crate::parse::parse(&body, answered.1.as_deref(), &answered.0, &config.limits) {
-        Ok(feed) => d
-            .feeds
-            .push(found(&config, &answered.0, feed, "the address itself")),
-        Err(_) => {
-            let html = String::from_utf8_lossy(&body);
-            let linked = feed_links(&html, &answered.0);
-            if linked.is_empty() {
-                for path in COMMON_PATHS {
-                    let Ok(url) = answered.0.join(path) else {
-                        continue;
-                    };
-                    if let Ok(f) = read_feed(&fetcher, &config, &url).await {
-                        d.feeds.push(found(&config, &url, f, "common path"));
-                        break;
-                    }
-                }
-            }
-            for link in linked.into_iter().take(MAX_CANDIDATES) {
-                match read_feed(&fetcher, &config, &link.url).await {
-                    Ok(f) => d
-                        .feeds
-                        .push(found(&config, &link.url, f, "<link> on the page")),
-                    Err(reason) => d.rejected.push(NotAFeed {
-                        url: link.url.to_string(),
-                        reason,
-                    }),
-                }
-            }
-        }
-    }
+    let mut d = find(&fetcher, &config, &page).await?;
     if d.feeds.is_empty() {
         let why = d
             .rejected
@@ -129,6 +80,60 @@ pub async fn discover(
         print!("{}", describe(&d, config_path));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The config's text and settings when there is a config; the defaults before the first.
+fn config_or_defaults(path: &Path) -> anyhow::Result<(String, Config)> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let config = Config::from_toml(&text, path)?;
+            Ok((text, config))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok((String::new(), Config::from_toml("", path)?))
+        }
+        Err(e) => anyhow::bail!("cannot read config {}: {e}", path.display()),
+    }
+}
+
+/// The feeds `page` is, links to, or (linking to none) has at a common path, each read.
+async fn find(fetcher: &Fetcher, config: &Config, page: &Url) -> anyhow::Result<Discovery> {
+    let mut d = Discovery {
+        page: page.to_string(),
+        feeds: Vec::new(),
+        rejected: Vec::new(),
+        added: None,
+    };
+    let ((answered, content_type), body) = fetch(fetcher, page)
+        .await
+        .with_context(|| format!("cannot fetch {page}"))?;
+    if let Ok(feed) = crate::parse::parse(&body, content_type.as_deref(), &answered, &config.limits)
+    {
+        d.feeds
+            .push(found(config, &answered, feed, "the address itself"));
+        return Ok(d);
+    }
+    let linked = feed_links(&String::from_utf8_lossy(&body), &answered);
+    if linked.is_empty() {
+        for url in COMMON_PATHS.iter().filter_map(|p| answered.join(p).ok()) {
+            if let Ok(f) = read_feed(fetcher, config, &url).await {
+                d.feeds.push(found(config, &url, f, "common path"));
+                break;
+            }
+        }
+    }
+    for link in linked.into_iter().take(MAX_CANDIDATES) {
+        match read_feed(fetcher, config, &link.url).await {
+            Ok(f) => d
+                .feeds
+                .push(found(config, &link.url, f, "<link> on the page")),
+            Err(reason) => d.rejected.push(NotAFeed {
+                url: link.url.to_string(),
+                reason,
+            }),
+        }
+    }
+    Ok(d)
 }
 
 /// The URL that answered, its content type, and the body.

@@ -319,24 +319,7 @@ async fn refresh(
             if json {
                 println!("{}", serde_json::to_string_pretty(&reply)?);
             } else if !quiet {
-                println!(
-                    "the service polls {} feed{} now",
-                    reply.polling.len(),
-                    if reply.polling.len() == 1 { "" } else { "s" }
-                );
-                for url in &reply.running {
-                    println!("  {url}: being polled already");
-                }
-                for (url, left) in &reply.held {
-                    println!(
-                        "  {url}: its host asked (Retry-After) not to be polled for {left} more"
-                    );
-                }
-                for name in &reply.unknown {
-                    println!(
-                        "  {name}: not in the service's config (reload it: systemctl reload aggregate)"
-                    );
-                }
+                print!("{}", describe_reply(&reply));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -358,6 +341,32 @@ async fn refresh(
             run_once(config, false, quiet).await
         }
     }
+}
+
+/// What the service said it would do with a refresh, for a person.
+fn describe_reply(reply: &schedule::RefreshReply) -> String {
+    use std::fmt::Write;
+    let n = reply.polling.len();
+    let mut s = format!(
+        "the service polls {n} feed{} now\n",
+        if n == 1 { "" } else { "s" }
+    );
+    for url in &reply.running {
+        let _ = writeln!(s, "  {url}: being polled already");
+    }
+    for (url, left) in &reply.held {
+        let _ = writeln!(
+            s,
+            "  {url}: its host asked (Retry-After) not to be polled for {left} more"
+        );
+    }
+    for name in &reply.unknown {
+        let _ = writeln!(
+            s,
+            "  {name}: not in the service's config (reload it: systemctl reload aggregate)"
+        );
+    }
+    s
 }
 
 async fn run_once(config: Config, strict: bool, quiet: bool) -> anyhow::Result<ExitCode> {
@@ -438,6 +447,18 @@ pub(super) fn print_failures(reports: &[FeedReport]) {
 /// output that stays empty).
 fn warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(pg) = config
+        .storage
+        .postgres
+        .as_ref()
+        .filter(|pg| pg.lease <= config.fetch.timeout)
+    {
+        out.push(format!(
+            "storage.lease ({}) is not longer than fetch.timeout ({}): a slow poll's lease can run out, and another instance poll the feed again (its result is then refused, not stored twice)",
+            format_duration(pg.lease),
+            format_duration(config.fetch.timeout)
+        ));
+    }
     if config.feeds.is_empty() {
         out.push(
             "no [[feed]] is configured: nothing will be polled (add feeds with aggregate import FILE.opml or aggregate discover URL --add)".into(),
@@ -483,18 +504,6 @@ pub fn describe(config: &Config, path: &std::path::Path) -> String {
             format_duration(storage.retention)
         ),
     };
-    if let Some(pg) = storage
-        .postgres
-        .as_ref()
-        .filter(|pg| pg.lease <= config.fetch.timeout)
-    {
-        let _ = writeln!(
-            s,
-            "warning: storage.lease ({}) is not longer than fetch.timeout ({}): a slow poll's lease can run out, and another instance poll the feed again (its result is then refused, not stored twice)",
-            format_duration(pg.lease),
-            format_duration(config.fetch.timeout)
-        );
-    }
     for warning in warnings(config) {
         let _ = writeln!(s, "warning: {warning}");
     }
@@ -513,6 +522,14 @@ pub fn describe(config: &Config, path: &std::path::Path) -> String {
         "server: listen {}, base URL {}",
         config.server.listen, config.server.base_url
     );
+    s.push_str(&describe_lists(config));
+    s
+}
+
+/// The feeds, tag rules and outputs a config defines, one a line.
+fn describe_lists(config: &Config) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
     let _ = writeln!(s, "feeds ({}):", config.feeds.len());
     for feed in &config.feeds {
         let tags: Vec<&str> = feed.tags.iter().map(|t| t.0.as_str()).collect();

@@ -156,6 +156,13 @@ impl Snapshot {
 /// Tags gained and lost, and outputs changed, before → after. Outputs are `outputs` (the
 /// new config's); one of the snapshot before that is not among them is said to be removed.
 fn describe_changes(before: &Snapshot, after: &Snapshot, outputs: &[OutputConfig]) -> String {
+    let mut s = describe_tags(before, after);
+    s.push_str(&describe_outputs(before, after, outputs));
+    s
+}
+
+/// Each tag with the stories that would gain it, then those that would lose it.
+fn describe_tags(before: &Snapshot, after: &Snapshot) -> String {
     let mut s = String::new();
     // Tag (display spelling) to the stories gaining it, and to those losing it.
     let mut gained: BTreeMap<String, Vec<&Story>> = BTreeMap::new();
@@ -191,6 +198,12 @@ fn describe_changes(before: &Snapshot, after: &Snapshot, outputs: &[OutputConfig
             }
         }
     }
+    s
+}
+
+/// Outputs removed, new, unchanged, or changed with the items coming and leaving.
+fn describe_outputs(before: &Snapshot, after: &Snapshot, outputs: &[OutputConfig]) -> String {
+    let mut s = String::new();
     for name in before.outputs.keys() {
         if !outputs.iter().any(|o| &o.name == name) {
             let _ = writeln!(s, "output {name}: removed (its file, if any, is deleted)");
@@ -264,6 +277,21 @@ fn retagged_by_feed<'a>(before: &Snapshot, after: &'a Snapshot) -> HashMap<&'a s
     counts
 }
 
+/// Feeds in `now` and not in `had`, and the other way round.
+fn describe_feeds(had: &[String], now: &[String]) -> String {
+    let mut s = String::new();
+    for url in now.iter().filter(|u| !had.contains(u)) {
+        let _ = writeln!(s, "feed added: {url}");
+    }
+    for url in had.iter().filter(|u| !now.contains(u)) {
+        let _ = writeln!(
+            s,
+            "feed removed: {url} (no longer polled; its stories leave the outputs, and are kept until retention)"
+        );
+    }
+    s
+}
+
 fn title_of(story: &Story) -> String {
     format!(
         "{} ({})",
@@ -281,7 +309,6 @@ pub async fn check_diff(config: &Config, against: Option<&Config>) -> anyhow::Re
         before,
         existed,
     } = scratch(config, "check --diff", old_outputs).await?;
-    let mut s = String::new();
     // Feeds, against the old config when given, else against what the database has polled.
     let had: Vec<String> = match against {
         Some(old) => old.feed_urls(),
@@ -292,16 +319,7 @@ pub async fn check_diff(config: &Config, against: Option<&Config>) -> anyhow::Re
             .map(|f| f.url)
             .collect(),
     };
-    let now = config.feed_urls();
-    for url in now.iter().filter(|u| !had.contains(u)) {
-        let _ = writeln!(s, "feed added: {url}");
-    }
-    for url in had.iter().filter(|u| !now.contains(u)) {
-        let _ = writeln!(
-            s,
-            "feed removed: {url} (no longer polled; its stories leave the outputs, and are kept until retention)"
-        );
-    }
+    let mut s = describe_feeds(&had, &config.feed_urls());
     if !existed {
         let _ = writeln!(
             s,
