@@ -48,21 +48,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
     let changed = live.clone();
     (ctx.store).watch_changes(token.clone(), Arc::new(move || changed.changed()));
     let server = tokio::spawn(serve::run(listener, state, token.clone()));
-    let (refresh_tx, refresh_rx) = tokio::sync::mpsc::channel(8);
-    let control_path = ctx.config.server.control.clone();
-    // Without it the service still runs: only `aggregate refresh` cannot reach it.
-    let control = super::control::bind(&control_path).unwrap_or_else(|e| {
-        tracing::error!(socket = %control_path.display(), error = %e, "cannot create the control socket (server.control); aggregate refresh cannot reach this service");
-        None
-    });
-    let control = control.map(|listener| {
-        tokio::spawn(super::control::serve(
-            listener,
-            control_path,
-            refresh_tx,
-            token.clone(),
-        ))
-    });
+    let (control, refresh_rx) = start_control(&ctx.config.server.control, token.clone());
     let notifier = Arc::new(Notifier::from_env());
     tokio::spawn(handle_signals(
         config_path,
@@ -70,14 +56,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
         notifier.clone(),
         token.clone(),
     ));
-    if let Some(every) = sd_notify::watchdog_enabled() {
-        tokio::spawn(watchdog(
-            every / 2,
-            live.clone(),
-            notifier.clone(),
-            token.clone(),
-        ));
-    }
+    tokio::spawn(watchdog(live.clone(), notifier.clone(), token.clone()));
     notifier
         .send_important(&[
             NotifyState::Ready,
@@ -86,33 +65,54 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
         .await;
 
     // A status the manager has no room for is dropped: the next one replaces it anyway.
-    let statuses = notifier.clone();
     let on_status: schedule::StatusHook = Box::new(move |status| {
-        statuses.send(&[NotifyState::Status(status)]);
+        notifier.send(&[NotifyState::Status(status)]);
     });
-    schedule::run_daemon(
-        ctx,
-        config_rx,
-        refresh_rx,
-        live,
-        metrics,
-        on_status,
-        token.clone(),
-    )
-    .await;
+    let token_ = token.clone();
+    schedule::run_daemon(ctx, config_rx, refresh_rx, live, metrics, on_status, token_).await;
     if let Some(control) = control {
         // It removes its socket file once cancelled.
         let _ = control.await;
     }
 
+    stop_server(server).await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for the HTTP server to finish its open requests, for [`SERVER_GRACE`] at most.
+async fn stop_server(server: tokio::task::JoinHandle<std::io::Result<()>>) {
     match tokio::time::timeout(SERVER_GRACE, server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server failed"),
         Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
         Err(_) => tracing::warn!("HTTP server did not finish open requests in time"),
     }
-    tracing::info!("stopped");
-    Ok(ExitCode::SUCCESS)
+}
+
+/// The control socket (`aggregate refresh`), and the receiving end of what it asks the
+/// scheduler. Without a socket the service still runs: only `refresh` cannot reach it.
+fn start_control(
+    path: &Path,
+    token: CancellationToken,
+) -> (
+    Option<tokio::task::JoinHandle<()>>,
+    tokio::sync::mpsc::Receiver<schedule::RefreshRequest>,
+) {
+    let (refresh_tx, refresh_rx) = tokio::sync::mpsc::channel(8);
+    let listener = super::control::bind(path).unwrap_or_else(|e| {
+        tracing::error!(socket = %path.display(), error = %e, "cannot create the control socket (server.control); aggregate refresh cannot reach this service");
+        None
+    });
+    let task = listener.map(|listener| {
+        tokio::spawn(super::control::serve(
+            listener,
+            path.to_owned(),
+            refresh_tx,
+            token,
+        ))
+    });
+    (task, refresh_rx)
 }
 
 async fn handle_signals(
@@ -178,13 +178,12 @@ async fn reload(path: &Path, config_tx: &watch::Sender<Arc<Config>>, notifier: &
 
 /// Pings systemd's watchdog while the scheduler is turning; a stalled scheduler stops the pings
 /// and systemd restarts the service.
-async fn watchdog(
-    every: Duration,
-    live: Arc<Live>,
-    notifier: Arc<Notifier>,
-    token: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(every);
+/// Does nothing unless systemd asked for pings (`WatchdogSec=`); then pings at half its period.
+async fn watchdog(live: Arc<Live>, notifier: Arc<Notifier>, token: CancellationToken) {
+    let Some(every) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every / 2);
     loop {
         tokio::select! {
             _ = token.cancelled() => return,
