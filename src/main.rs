@@ -43,6 +43,27 @@ fn is_filter(text: &str) -> bool {
     })
 }
 
+/// What to log: `--log-level`, else `RUST_LOG`, else what suits the run (a service logs what
+/// it does; a one-shot run from cron stays quiet unless something is wrong).
+fn log_filter(cli: &Cli) -> Result<EnvFilter, String> {
+    match &cli.log_level {
+        Some(level) if !is_filter(level) => Err(format!(
+            "invalid log level {level:?}: give error, warn, info, debug, trace or off, or a filter such as \"aggregate=debug\""
+        )),
+        Some(level) => EnvFilter::try_new(level).map_err(|e| format!("invalid log level: {e}")),
+        None => {
+            let default = if cli.once || cli.command.is_some() {
+                "warn"
+            } else {
+                "info"
+            };
+            EnvFilter::try_from_default_env()
+                .or_else(|_| EnvFilter::try_new(default))
+                .map_err(|e| format!("invalid log level: {e}"))
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // A file-size limit (ulimit -f, systemd's LimitFSIZE=) would otherwise kill the process in
     // the middle of a write; ignored, it makes the write fail with EFBIG, which SQLite reports
@@ -71,28 +92,10 @@ fn main() -> ExitCode {
             };
         }
     };
-    let filter = match &cli.log_level {
-        Some(level) if !is_filter(level) => {
-            eprintln!(
-                "error: invalid log level {level:?}: give error, warn, info, debug, trace or off, or a filter such as \"aggregate=debug\""
-            );
-            return ExitCode::FAILURE;
-        }
-        Some(level) => EnvFilter::try_new(level),
-        // A service logs what it does; a one-shot run from cron stays quiet unless something is wrong.
-        None => {
-            let default = if cli.once || cli.command.is_some() {
-                "warn"
-            } else {
-                "info"
-            };
-            EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(default))
-        }
-    };
-    let filter = match filter {
+    let filter = match log_filter(&cli) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: invalid log level: {e}");
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -124,52 +124,57 @@ fn choose(
     let mut added = Vec::new();
     let mut skipped = Vec::new();
     for o in outlines {
-        let mut skip = |reason: String| {
-            skipped.push(Skipped {
-                url: o.xml_url.clone(),
+        match admissible(&o, &configured, &mut seen) {
+            Ok(url) => added.push(NewFeed {
+                url: url.to_string(),
+                tags: if with_tags { tags_of(&o) } else { Vec::new() },
+                title: o.title.filter(|t| t != &o.xml_url),
+            }),
+            Err(reason) => skipped.push(Skipped {
+                url: o.xml_url,
                 line: o.line,
                 reason,
-            })
-        };
-        let url = match Url::parse(&o.xml_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
-            Ok(_) => {
-                skip("not an http(s) URL".into());
-                continue;
-            }
-            Err(e) => {
-                skip(format!("not a URL ({e})"));
-                continue;
-            }
-        };
-        let id = feed_identity(&url);
-        if let Some((_, existing)) = configured.iter().find(|(c, _)| *c == id) {
-            skip(if existing.as_str() == url.as_str() {
-                "already in the config".into()
-            } else {
-                format!("already in the config as {existing}")
-            });
-            continue;
+            }),
         }
-        if !seen.insert(id) {
-            skip("listed twice in the OPML".into());
-            continue;
-        }
-        let mut tags: Vec<String> = Vec::new();
-        if with_tags {
-            for t in o.categories.iter().filter_map(|c| Tag::new(c)) {
-                if !tags.iter().any(|have| have.eq_ignore_ascii_case(&t.0)) {
-                    tags.push(t.0);
-                }
-            }
-        }
-        added.push(NewFeed {
-            url: url.to_string(),
-            title: o.title.filter(|t| t != &o.xml_url),
-            tags,
-        });
     }
     (added, skipped)
+}
+
+/// The outline's feed URL, unless it is not http(s), is configured already (under any
+/// spelling), or was `seen` earlier in the document: then why it is skipped.
+fn admissible(
+    o: &Outline,
+    configured: &[(String, &Url)],
+    seen: &mut HashSet<String>,
+) -> Result<Url, String> {
+    let url = match Url::parse(&o.xml_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
+        Ok(_) => return Err("not an http(s) URL".into()),
+        Err(e) => return Err(format!("not a URL ({e})")),
+    };
+    let id = feed_identity(&url);
+    if let Some((_, existing)) = configured.iter().find(|(c, _)| *c == id) {
+        return Err(if existing.as_str() == url.as_str() {
+            "already in the config".into()
+        } else {
+            format!("already in the config as {existing}")
+        });
+    }
+    if !seen.insert(id) {
+        return Err("listed twice in the OPML".into());
+    }
+    Ok(url)
+}
+
+/// An outline's folders and categories as tags, each once whatever its case.
+fn tags_of(o: &Outline) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for t in o.categories.iter().filter_map(|c| Tag::new(c)) {
+        if !tags.iter().any(|have| have.eq_ignore_ascii_case(&t.0)) {
+            tags.push(t.0);
+        }
+    }
+    tags
 }
 
 fn describe_import(r: &ImportReport) -> String {
