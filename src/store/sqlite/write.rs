@@ -198,20 +198,10 @@ fn upsert_entry(
     now: DateTime<Utc>,
     spelled: &mut std::collections::HashSet<String>,
 ) -> Result<Upsert, StoreError> {
-    let touched = tx
-        .prepare_cached("UPDATE tombstones SET seen_at = ?3 WHERE feed_id = ?1 AND key = ?2")?
-        .execute(params![feed_id, e.key, ts(now)])?;
-    if touched > 0 {
+    if still_tombstoned(tx, feed_id, &e.key, now)? {
         return Ok(Upsert::Tombstoned);
     }
-    let existing: Option<(i64, String, i64, Option<i64>)> = tx
-        .prepare_cached(
-            "SELECT id, content_hash, first_seen, story_id FROM entries WHERE feed_id = ?1 AND key = ?2",
-        )?
-        .query_row(params![feed_id, e.key], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
+    let existing = stored_row(tx, feed_id, &e.key)?;
     let x = &e.entry;
     let (sql, date, outcome, story) = match existing {
         Some((_, ref hash, _, _)) if *hash == e.content_hash => return Ok(Upsert::Unchanged),
@@ -235,14 +225,73 @@ fn upsert_entry(
         now,
     };
     // A new entry's story is decided before its row is written, which names it.
-    let placed = match existing {
-        None => Some(stories::place(tx, index, &arrival)?),
-        Some(_) => None,
-    };
+    let placed = (existing.is_none())
+        .then(|| stories::place(tx, index, &arrival))
+        .transpose()?;
     let (story, leads) = match &placed {
         Some((placement, story)) => (Some(*story), placement.joins.is_none()),
         None => (story, false),
     };
+    let row = (feed_id, date, now);
+    write_row(tx, sql, e, row, (story, leads))?;
+    let id = match existing {
+        Some((id, ..)) => {
+            tx.prepare_cached("DELETE FROM entry_tags WHERE entry_id = ?1")?
+                .execute([id])?;
+            if let Some(story) = story {
+                index.updated(story, id, &e.signature);
+            }
+            id
+        }
+        None => tx.last_insert_rowid(),
+    };
+    if let Some(placed) = placed {
+        stories::placed(tx, index, placed, id, &arrival)?;
+    }
+    insert_tags(tx, id, &e.tags, ts(date), spelled)?;
+    Ok(outcome)
+}
+
+/// Refreshes the tombstone of an entry retention removed, if it has one: such an entry, still
+/// in its feed, is not stored again.
+fn still_tombstoned(
+    tx: &Connection,
+    feed_id: i64,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let touched = tx
+        .prepare_cached("UPDATE tombstones SET seen_at = ?3 WHERE feed_id = ?1 AND key = ?2")?
+        .execute(params![feed_id, key, ts(now)])?;
+    Ok(touched > 0)
+}
+
+/// The stored row of an entry, if any: its id, content hash, first sight and story.
+fn stored_row(
+    tx: &Connection,
+    feed_id: i64,
+    key: &str,
+) -> Result<Option<(i64, String, i64, Option<i64>)>, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT id, content_hash, first_seen, story_id FROM entries WHERE feed_id = ?1 AND key = ?2",
+        )?
+        .query_row(params![feed_id, key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?)
+}
+
+/// Runs `sql` (`INSERT_ENTRY` or `UPDATE_ENTRY`) with the entry's columns, its feed, date and
+/// the time now, and for an insert the story it was placed in and whether it leads it.
+fn write_row(
+    tx: &Connection,
+    sql: &str,
+    e: &PreparedEntry,
+    (feed_id, date, now): (i64, DateTime<Utc>, DateTime<Utc>),
+    (story, leads): (Option<i64>, bool),
+) -> Result<(), StoreError> {
+    let x = &e.entry;
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![
         &feed_id,
         &e.key,
@@ -272,22 +321,7 @@ fn upsert_entry(
         values.extend([&story as &dyn rusqlite::ToSql, &leads]);
     }
     tx.prepare_cached(sql)?.execute(&values[..])?;
-    let id = match existing {
-        Some((id, ..)) => {
-            tx.prepare_cached("DELETE FROM entry_tags WHERE entry_id = ?1")?
-                .execute([id])?;
-            if let Some(story) = story {
-                index.updated(story, id, &e.signature);
-            }
-            id
-        }
-        None => tx.last_insert_rowid(),
-    };
-    if let Some(placed) = placed {
-        stories::placed(tx, index, placed, id, &arrival)?;
-    }
-    insert_tags(tx, id, &e.tags, ts(date), spelled)?;
-    Ok(outcome)
+    Ok(())
 }
 
 /// Insert and update take the same parameters: ?1 feed, ?2 key, ?3 guid, ?4..?14 the entry's
