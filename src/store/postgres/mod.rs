@@ -288,72 +288,18 @@ impl Postgres {
     /// both take its last place.
     pub(super) async fn start_poll(&self, url: &str, claim: Claim) -> Result<Started, StoreError> {
         let mut client = self.client().await?;
-        let lease_secs = self.lease.as_secs_f64();
         // Next polls are stored in whole seconds, rounded down: the instance whose timer set
         // one finds the feed due when it fires; another may claim it up to a second early.
         let due_by = ts(Utc::now());
-        let (any_time, per_host) = match claim {
-            Claim::Due { per_host } => (false, per_host as i64),
-            Claim::Now => (true, i64::MAX),
-        };
         let host = url::Url::parse(url)
             .map(|u| crate::model::host_key(&u))
             .unwrap_or_default();
         for _ in 0..2 {
-            let tx = client.transaction().await.map_err(pg_err)?;
-            if !any_time {
-                exec(
-                    &tx,
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    &[&host],
-                )
-                .await?;
-            }
-            let claimed = query_opt(
-                &tx,
-                "UPDATE feeds f SET lease_owner = $2, lease_token = nextval('lease_tokens'),
-                        lease_until = clock_timestamp() + $3::float8 * interval '1 second',
-                        host = $6
-                     FROM (SELECT id FROM feeds WHERE url = $1
-                             AND (lease_until IS NULL OR lease_until < clock_timestamp())
-                             AND ($4 OR next_poll IS NULL OR next_poll <= $5)
-                             AND NOT EXISTS (SELECT 1 FROM host_holds
-                                             WHERE host = $6 AND until > $5)
-                             AND (SELECT COUNT(*) FROM feeds
-                                  WHERE host = $6 AND lease_until > clock_timestamp()) < $7
-                           FOR UPDATE SKIP LOCKED) c
-                     WHERE f.id = c.id
-                     RETURNING f.id, f.etag, f.last_modified, f.body_hash, f.current_url,
-                               f.fingerprint, f.lease_token",
-                &[
-                    &url,
-                    &&*self.owner,
-                    &lease_secs,
-                    &any_time,
-                    &due_by,
-                    &host,
-                    &per_host,
-                ],
-            )
-            .await?;
-            tx.commit().await.map_err(pg_err)?;
-            if let Some(r) = claimed {
-                let state = FeedState {
-                    id: r.get(0),
-                    validators: Validators {
-                        etag: r.get(1),
-                        last_modified: r.get(2),
-                    },
-                    body_hash: r.get(3),
-                    current_url: r.get(4),
-                    fingerprint: r.get(5),
-                };
-                let token = r.get(6);
-                let renewal = tokio::spawn(self.renew(state.id, token)).abort_handle();
-                return Ok(Started::Poll(Poll {
-                    state,
-                    ticket: Ticket::Postgres(Lease { token, renewal }),
-                }));
+            if let Some(poll) = self
+                .try_claim(&mut client, url, &host, claim, due_by)
+                .await?
+            {
+                return Ok(Started::Poll(poll));
             }
             let held = query_opt(
                 &client,
@@ -387,6 +333,79 @@ impl Postgres {
         Err(StoreError::Engine(format!(
             "the row of feed {url} vanished while it was claimed"
         )))
+    }
+
+    /// Takes the lease on the feed at `url` if `claim` allows it now: no other instance holds
+    /// it, it is due (or asked for now), its host is not held, and fewer than `per_host` of
+    /// its host's feeds are being polled by all instances together. `None` otherwise, or when
+    /// the feed has no row yet.
+    async fn try_claim(
+        &self,
+        client: &mut Client,
+        url: &str,
+        host: &str,
+        claim: Claim,
+        due_by: i64,
+    ) -> Result<Option<Poll>, StoreError> {
+        let (any_time, per_host) = match claim {
+            Claim::Due { per_host } => (false, per_host as i64),
+            Claim::Now => (true, i64::MAX),
+        };
+        let tx = client.transaction().await.map_err(pg_err)?;
+        if !any_time {
+            exec(
+                &tx,
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                &[&host],
+            )
+            .await?;
+        }
+        let claimed = query_opt(
+            &tx,
+            "UPDATE feeds f SET lease_owner = $2, lease_token = nextval('lease_tokens'),
+                    lease_until = clock_timestamp() + $3::float8 * interval '1 second',
+                    host = $6
+                 FROM (SELECT id FROM feeds WHERE url = $1
+                         AND (lease_until IS NULL OR lease_until < clock_timestamp())
+                         AND ($4 OR next_poll IS NULL OR next_poll <= $5)
+                         AND NOT EXISTS (SELECT 1 FROM host_holds
+                                         WHERE host = $6 AND until > $5)
+                         AND (SELECT COUNT(*) FROM feeds
+                              WHERE host = $6 AND lease_until > clock_timestamp()) < $7
+                       FOR UPDATE SKIP LOCKED) c
+                 WHERE f.id = c.id
+                 RETURNING f.id, f.etag, f.last_modified, f.body_hash, f.current_url,
+                           f.fingerprint, f.lease_token",
+            &[
+                &url,
+                &&*self.owner,
+                &self.lease.as_secs_f64(),
+                &any_time,
+                &due_by,
+                &host,
+                &per_host,
+            ],
+        )
+        .await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(claimed.map(|r| {
+            let state = FeedState {
+                id: r.get(0),
+                validators: Validators {
+                    etag: r.get(1),
+                    last_modified: r.get(2),
+                },
+                body_hash: r.get(3),
+                current_url: r.get(4),
+                fingerprint: r.get(5),
+            };
+            let token = r.get(6);
+            let renewal = tokio::spawn(self.renew(state.id, token)).abort_handle();
+            Poll {
+                state,
+                ticket: Ticket::Postgres(Lease { token, renewal }),
+            }
+        }))
     }
 
     /// Keeps a claimed poll's lease from running out while the poll is alive: a slow fetch,
