@@ -79,27 +79,7 @@ impl Postgres {
         // Candidates are entries, several to a story: twice the stories wanted fills most
         // pages in one read, and never fewer than 50 so a small limit costs no extra round.
         let page = (q.limit * 2).max(50);
-        let spelling: HashMap<String, String> =
-            query(&client, "SELECT key, display FROM tags", &[])
-                .await?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-        let feeds: FeedNames = query(
-            &client,
-            "SELECT id, url, COALESCE(title, url) FROM feeds",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
-        .collect();
-        let dropped: HashSet<String> =
-            query(&client, "SELECT url FROM feeds WHERE NOT active", &[])
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
+        let (spelling, feeds, dropped) = names(&client).await?;
         let mut seen = HashSet::new();
         let mut stories = Vec::new();
         let mut offset = 0;
@@ -147,6 +127,33 @@ impl Postgres {
         rows::newest_first(&mut stories);
         Ok(stories)
     }
+}
+
+/// What a page of stories is told with: the tags' display spellings, the feeds' URLs and
+/// titles, and the feeds the config dropped (whose stories leave the outputs).
+async fn names(
+    client: &deadpool_postgres::Client,
+) -> Result<(HashMap<String, String>, FeedNames, HashSet<String>), StoreError> {
+    let spelling: HashMap<String, String> = query(client, "SELECT key, display FROM tags", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let feeds: FeedNames = query(
+        client,
+        "SELECT id, url, COALESCE(title, url) FROM feeds",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| (r.get(0), (r.get(1), r.get(2))))
+    .collect();
+    let dropped: HashSet<String> = query(client, "SELECT url FROM feeds WHERE NOT active", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok((spelling, feeds, dropped))
 }
 
 /// The story each entry is in.
