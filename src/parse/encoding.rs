@@ -77,10 +77,8 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>) -> (String, Decoded) {
     )
 }
 
+/// The encoding of bytes that are not valid UTF-8 and carry no byte-order mark.
 fn choose(bytes: &[u8], content_type: Option<&str>) -> &'static Encoding {
-    if std::str::from_utf8(bytes).is_ok() {
-        return UTF_8;
-    }
     // UTF-16 can only be declared in a way we can read if it has a BOM; a UTF-16 label on
     // 8-bit bytes is a lie, and encoding_rs maps such labels to UTF-16 decoders: refuse them.
     let usable = |e: &&'static Encoding| e.is_ascii_compatible();
