@@ -120,6 +120,9 @@ pub struct ServerConfig {
     /// The service's control socket (Unix domain, owner only): `aggregate refresh` asks the
     /// running service through it.
     pub control: PathBuf,
+    /// A client gets this long to send a request's headers; it also closes idle keep-alive
+    /// connections. Feed readers send theirs in one packet.
+    pub header_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

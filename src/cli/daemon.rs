@@ -166,6 +166,10 @@ async fn reload(path: &Path, config_tx: &watch::Sender<Arc<Config>>, notifier: &
                 tracing::warn!("server.listen changed: takes effect after a restart");
                 new.server.listen = old.server.listen;
             }
+            if new.server.header_timeout != old.server.header_timeout {
+                tracing::warn!("server.header_timeout changed: takes effect after a restart");
+                new.server.header_timeout = old.server.header_timeout;
+            }
             if new.server.control != old.server.control {
                 tracing::warn!("server.control changed: takes effect after a restart");
                 new.server.control = old.server.control.clone();

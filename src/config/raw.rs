@@ -67,6 +67,8 @@ struct RawServer {
     listen: Option<String>,
     base_url: Option<String>,
     control: Option<String>,
+    #[serde(default, deserialize_with = "duration_text")]
+    header_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -487,6 +489,7 @@ impl RawServer {
             listen,
             base_url,
             control,
+            header_timeout: duration_or("server.header_timeout", &self.header_timeout, "10s")?,
         })
     }
 }

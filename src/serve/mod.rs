@@ -125,9 +125,6 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
 const MAX_CONNECTIONS: usize = 1024;
 /// Connections from one address, so one client (a slowloris) cannot take every slot.
 const MAX_CONNECTIONS_PER_IP: usize = 64;
-/// A client gets this long to send a request's headers; it also closes idle keep-alive
-/// connections. Feed readers send theirs in one packet.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes buffered for a request's head (hyper's minimum is 8 KiB); larger heads get 431.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
@@ -139,6 +136,7 @@ pub async fn run(
     state: AppState,
     token: CancellationToken,
 ) -> std::io::Result<()> {
+    let header_timeout = state.config().server.header_timeout;
     let app = router(state);
     let graceful = GracefulShutdown::new();
     let total = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -164,7 +162,7 @@ pub async fn run(
         };
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(header_timeout)
             .max_buf_size(MAX_HEAD_BYTES)
             .max_headers(MAX_HEADERS);
         let conn = graceful.watch(
