@@ -44,7 +44,8 @@ const VERSION: &str = concat!(
     version = VERSION,
     about = "Poll crypto-news feeds, deduplicate and tag their entries, republish merged feeds by tag",
     after_help = "Exit codes: 0 the run completed (failing feeds are reported, not fatal); \
-                  1 fatal error (bad config, unusable database); 2 with --strict when any feed failed."
+                  1 fatal error (bad config, unusable database); 2 with --strict when any feed failed, \
+                  and for `feeds --failing` when any feed is failing."
 )]
 pub struct Cli {
     /// Configuration file.
@@ -66,9 +67,8 @@ pub struct Cli {
     #[arg(long, requires = "once")]
     pub strict: bool,
 
-    /// With --once: fetch, parse, tag and dedup against a throw-away copy of the database, and
-    /// print what each feed would add, which stories would be re-tagged and which outputs would
-    /// change. Writes nothing: no database, no validators, no output files.
+    /// With --once: run the pass on a throw-away copy of the database and print what it would
+    /// change (new and updated entries, tags, outputs); writes nothing.
     #[arg(long, requires = "once")]
     pub dry_run: bool,
 
@@ -87,7 +87,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate the configuration and print the feeds, tag rules and outputs it defines.
+    /// Validate the config and print what it defines; with --diff, what it would change.
     Check {
         /// Also show what the config would do to the stored entries: stories that would gain
         /// or lose each tag, outputs that would change, feeds added and removed. Computed on a
@@ -100,17 +100,19 @@ pub enum Command {
         #[arg(long, value_name = "OLD_CONFIG", requires = "diff")]
         against: Option<PathBuf>,
     },
-    /// Copy the configured SQLite database into an empty PostgreSQL database, keeping every
-    /// story, guid, tombstone and feed state; then point `[storage] url` at it.
+    /// Copy the SQLite database into an empty PostgreSQL database.
+    ///
+    /// Every story, guid, tombstone and feed state is kept; then point `[storage] url` at it.
     Migrate {
         /// The PostgreSQL database: "postgres://user@host/db" or "host=/run/postgresql
         /// dbname=aggregate". Its schema is created if it has none.
         #[arg(long, value_name = "URL")]
         to: String,
     },
-    /// Subscribe to the feeds an OPML file lists (another reader's export): appends a
-    /// [[feed]] for each to the config, keeping its comments and layout, and skips feeds
-    /// already there. The config is created if it does not exist, and never left invalid.
+    /// Subscribe to the feeds an OPML file lists (another reader's export).
+    ///
+    /// Appends a [[feed]] for each to the config, keeping its comments and layout, and skips
+    /// feeds already there. The config is created if it does not exist, and never left invalid.
     Import {
         /// The OPML file, or "-" for standard input.
         file: PathBuf,
@@ -121,8 +123,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Find the feeds of a site from one of its pages (its <link rel="alternate"> tags, else
-    /// common paths such as /feed), read each, and print the [[feed]] to paste.
+    /// Find a site's feeds from one of its pages and print the [[feed]] to paste.
+    ///
+    /// Reads its <link rel="alternate"> tags, else common paths such as /feed, and reads each
+    /// candidate with the polling client (its limits and deny_private).
     Discover {
         /// A page of the site, or a feed's own address.
         url: String,
@@ -133,25 +137,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Poll these feeds now (URLs or configured titles; none for every feed). With a service
-    /// running (its control socket, server.control, answers), it is asked to; without one,
-    /// they are polled here once, as --once would, and the output files written.
+    /// Poll these feeds now (URLs or configured titles; none for every feed).
+    ///
+    /// With a service running (its control socket, server.control, answers), it is asked to;
+    /// without one, they are polled here once, as --once would, and the output files written.
     Refresh {
         feeds: Vec<String>,
         /// Print the service's answer as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Print the configured sources as OPML 2.0, for another reader to import (also served at
-    /// GET /opml).
+    /// Print the configured sources as OPML 2.0, for another reader to import.
+    ///
+    /// Also served at GET /opml.
     Export {
         /// The outputs instead: every merged feed, to subscribe to all at once (also served at
         /// GET /outputs.opml).
         #[arg(long)]
         outputs: bool,
     },
-    /// One line per configured feed, from the database: health, entries stored, failures in
-    /// a row, last success, next poll, and the last error.
+    /// One line per feed: health, entries, failures, last success, next poll, last error.
     Feeds {
         /// Only feeds whose last poll failed (or that are gone); exit 2 if there are any.
         #[arg(long)]
@@ -167,7 +172,9 @@ pub enum Command {
     },
     /// Give back to the file system the space that deleted entries held.
     Vacuum,
-    /// Print a shell completion script: `aggregate completions bash > /etc/bash_completion.d/aggregate`.
+    /// Print a shell completion script.
+    ///
+    /// `aggregate completions bash > /etc/bash_completion.d/aggregate`
     Completions { shell: clap_complete::Shell },
 }
 
