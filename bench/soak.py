@@ -157,6 +157,13 @@ def config(feeds_port, listen_port, count, interval, retention, workdir):
         "[server]",
         f'listen = "127.0.0.1:{listen_port}"',
         "",
+        # Story clustering's windows shrunk like the rest of time: stories leave the index
+        # minutes after they are created, as they would days after in a year of service.
+        "[dedup]",
+        'window = "2m"',
+        'absorb = "4m"',
+        'settle = "1m"',
+        "",
     ]
     for n in range(count):
         host = f"127.0.1.{n % HOSTS + 1}"

@@ -32,7 +32,11 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Output files are rewritten once polls have been quiet this long (or at most this late
 /// while polls keep finishing), not once per poll.
 const OUTPUT_DEBOUNCE: Duration = Duration::from_secs(2);
+/// Retention is swept this often, or every tenth of the retention when that is shorter (a
+/// retention of minutes, as in a soak or a short-lived cache, is honoured within a tenth).
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// Sweeps are never closer together than this, however short the retention.
+const RETENTION_AT_MOST_EVERY: Duration = Duration::from_secs(5);
 /// A feed another instance is polling is looked at again no sooner than this: its lease or
 /// its next poll says when, and this keeps a clock skew or a lost race from spinning.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -445,7 +449,7 @@ impl Daemon {
             }
         }
         if now >= self.next_sweep && !force {
-            self.next_sweep = now + RETENTION_EVERY;
+            self.next_sweep = now + sweep_every(self.ctx.config.storage.retention);
             self.sweep().await;
         }
     }
@@ -529,6 +533,13 @@ fn take_due(
     due
 }
 
+/// How long between retention sweeps, for a retention of `retention`.
+fn sweep_every(retention: Duration) -> Duration {
+    RETENTION_EVERY
+        .min(retention / 10)
+        .max(RETENTION_AT_MOST_EVERY)
+}
+
 /// The wall-clock time `delay` from now, for the store; `None` past what it can represent.
 fn wall_clock_in(delay: Duration) -> Option<chrono::DateTime<Utc>> {
     chrono::Duration::from_std(delay)
@@ -589,6 +600,17 @@ mod tests {
         let mut s = initial_slot(&feed(url), None);
         s.due = Some(due);
         (url.to_string(), s)
+    }
+
+    #[test]
+    fn retention_is_swept_hourly_or_within_a_tenth_of_it() {
+        let day = Duration::from_secs(86_400);
+        assert_eq!(sweep_every(90 * day), RETENTION_EVERY);
+        assert_eq!(
+            sweep_every(Duration::from_secs(600)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(sweep_every(Duration::from_secs(1)), RETENTION_AT_MOST_EVERY);
     }
 
     /// Due times live on tokio's monotonic clock (paused here, and moved by hand): a feed
