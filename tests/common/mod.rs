@@ -288,7 +288,7 @@ fn serve_file(state: &ServerState, name: &str, req: &HeaderMap, validators: bool
     let Ok(body) = std::fs::read(&path) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let etag = format!("\"{}\"", hex(&Sha256::digest(&body)[..8]));
+    let etag = format!("\"{}\"", aggregate::dedup::hex(&Sha256::digest(&body)[..8]));
     let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
     let last_modified = httpdate(mtime);
     let mut headers = HeaderMap::new();
@@ -327,13 +327,8 @@ fn serve_file(state: &ServerState, name: &str, req: &HeaderMap, validators: bool
     (StatusCode::OK, headers, body).into_response()
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn httpdate(t: SystemTime) -> String {
-    let dt: chrono::DateTime<chrono::Utc> = t.into();
-    dt.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    httpdate::fmt_http_date(t)
 }
 
 /// A scratch directory holding a config, the database and the outputs of one test.
