@@ -96,6 +96,23 @@ fn outputs_are_served_with_validators_304s_and_gzip() {
             .status,
         200
     );
+    // A list, a weak tag (weak comparison), and `*`: each matches.
+    for list in [format!("\"stale\", W/{etag}"), "*".to_string()] {
+        let r = d.get_with("/feeds/all.rss", &[("If-None-Match", &list)]);
+        assert_eq!(r.status, 304, "If-None-Match: {list}");
+    }
+    // If-None-Match decides alone: a stale tag with a fresh date is not a 304.
+    assert_eq!(
+        d.get_with(
+            "/feeds/all.rss",
+            &[
+                ("If-None-Match", "\"stale\""),
+                ("If-Modified-Since", &last_modified)
+            ]
+        )
+        .status,
+        200
+    );
 
     let gz = d.get_with("/feeds/all.rss", &[("Accept-Encoding", "gzip, br")]);
     assert_eq!(gz.header("content-encoding"), Some("gzip"));

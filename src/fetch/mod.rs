@@ -314,18 +314,18 @@ fn response_meta(
             last_modified: header_str(headers, header::LAST_MODIFIED),
         },
         moved_to,
-        max_age: header_str(headers, header::CACHE_CONTROL).and_then(|cc| max_age(&cc)),
+        max_age: max_age(headers),
         content_location: header_str(headers, header::CONTENT_LOCATION),
     }
 }
 
-fn max_age(cache_control: &str) -> Option<Duration> {
-    cache_control.split(',').find_map(|d| {
-        let (k, v) = d.split_once('=')?;
-        (k.trim().eq_ignore_ascii_case("max-age"))
-            .then(|| v.trim().parse().ok().map(Duration::from_secs))
-            .flatten()
-    })
+/// Cache-Control's max-age, read by the `headers` crate (quoted values, repeated headers,
+/// `no-cache` and the rest as RFC 9111 has them).
+fn max_age(headers: &HeaderMap) -> Option<Duration> {
+    use headers::HeaderMapExt;
+    headers
+        .typed_get::<headers::CacheControl>()
+        .and_then(|cc| cc.max_age())
 }
 
 /// Retry-After in either of its forms: delay-seconds or an HTTP-date, in any of the three
@@ -410,10 +410,19 @@ mod tests {
 
     #[test]
     fn cache_control_max_age() {
+        let of = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::CACHE_CONTROL, v.parse().unwrap());
+            }
+            max_age(&h)
+        };
         assert_eq!(
-            max_age("public, max-age=3600"),
+            of(&["public, max-age=3600"]),
             Some(Duration::from_secs(3600))
         );
-        assert_eq!(max_age("no-cache"), None);
+        assert_eq!(of(&["public", "max-age=60"]), Some(Duration::from_secs(60)));
+        assert_eq!(of(&["no-cache"]), None);
+        assert_eq!(of(&[]), None);
     }
 }

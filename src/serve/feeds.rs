@@ -224,32 +224,44 @@ async fn render_cached(
     Ok(rendered)
 }
 
+/// Whether the client takes gzip (RFC 9110 §12.5.3): `gzip` with a non-zero weight, or, when
+/// gzip is not named, `*` with one. The `headers` crate has no typed Accept-Encoding; this is
+/// the one place it is read.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
+    let mut gzip = None;
+    let mut any = None;
+    let codings = headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',').any(|coding| {
-                let mut parts = coding.split(';');
-                let name = parts.next().unwrap_or("").trim();
-                let refused =
-                    parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-                name.eq_ignore_ascii_case("gzip") && !refused
-            })
-        })
+        .flat_map(|v| v.split(','));
+    for coding in codings {
+        let mut parts = coding.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let weight = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .filter_map(|q| q.trim().parse::<f32>().ok())
+            .next()
+            .unwrap_or(1.0);
+        if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(weight > 0.0);
+        } else if name == "*" {
+            any = Some(weight > 0.0);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
-    if let Some(inm) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
-        // If-None-Match uses the weak comparison: a W/ prefix does not matter.
-        return inm
-            .split(',')
-            .map(|t| t.trim().trim_start_matches("W/"))
-            .any(|t| t == "*" || t == r.etag || t == r.etag_gzip);
+    use headers::HeaderMapExt;
+    // If-None-Match, when present, decides alone (RFC 9110 §13.2.2), with the weak
+    // comparison: either of the representation's tags (identity or gzip) matches.
+    if let Some(inm) = headers.typed_get::<headers::IfNoneMatch>() {
+        let matches = |tag: &str| {
+            tag.parse::<headers::ETag>()
+                .is_ok_and(|t| !inm.precondition_passes(&t))
+        };
+        return matches(&r.etag) || matches(&r.etag_gzip);
     }
     let since = headers
         .get(header::IF_MODIFIED_SINCE)
@@ -296,6 +308,30 @@ fn respond(req: &HeaderMap, r: &Rendered) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_is_taken_as_rfc_9110_weighs_it() {
+        let takes = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::ACCEPT_ENCODING, v.parse().unwrap());
+            }
+            accepts_gzip(&h)
+        };
+        assert!(takes(&["gzip"]));
+        assert!(takes(&["br;q=1.0, GZIP;q=0.1"]));
+        assert!(takes(&["deflate", "x-gzip"]));
+        assert!(takes(&["deflate, *;q=0.5"]), "gzip through the wildcard");
+        assert!(!takes(&["gzip;q=0"]));
+        assert!(!takes(&["gzip; q=0.000"]));
+        assert!(
+            !takes(&["*;q=0.5, gzip;q=0"]),
+            "named, gzip's own weight decides"
+        );
+        assert!(!takes(&["*;q=0"]));
+        assert!(!takes(&["identity"]));
+        assert!(!takes(&[]));
+    }
 
     #[test]
     fn queries_parse_or_say_what_is_wrong() {
