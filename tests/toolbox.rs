@@ -569,25 +569,13 @@ fn backup_copies_the_database_consistently_and_vacuum_reclaims_space() {
     assert_ok(&out);
     assert!(stdout(&out).contains("(11 entries,"), "{}", stdout(&out));
     let original = work.store();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let copy = rt
-        .block_on(aggregate::store::Store::open_sqlite(
-            &work.path("copy.db"),
-            &Default::default(),
-        ))
-        .unwrap();
-    assert_eq!(
-        rt.block_on(copy.entry_count()).unwrap(),
-        original.entry_count().unwrap()
-    );
+    let copy = Inspect::open(&work.path("copy.db"));
+    assert_eq!(copy.entry_count().unwrap(), original.entry_count().unwrap());
     let names = |s: Vec<aggregate::store::FeedStatus>| -> Vec<(String, u64, Option<String>)> {
         s.into_iter().map(|s| (s.url, s.entries, s.title)).collect()
     };
     assert_eq!(
-        names(rt.block_on(copy.feed_statuses()).unwrap()),
+        names(copy.feed_statuses().unwrap()),
         names(original.feed_statuses().unwrap())
     );
 

@@ -77,21 +77,12 @@ fn assert_survived(db: &Path, expected: &Value) {
         )
         .unwrap();
     assert_eq!(loose, 0, "every entry is in a story");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let store = rt
-        .block_on(aggregate::store::Store::open_sqlite(
-            db,
-            &Default::default(),
-        ))
-        .unwrap();
-    let stories = rt
-        .block_on(store.stories(aggregate::model::StoryQuery {
+    let store = Inspect::open(db);
+    let stories = store
+        .stories(aggregate::model::StoryQuery {
             limit: 1000,
             ..Default::default()
-        }))
+        })
         .unwrap();
     let guids: std::collections::BTreeSet<&str> = expected["entries"]
         .as_array()
@@ -107,7 +98,7 @@ fn assert_survived(db: &Path, expected: &Value) {
             s.guid
         );
     }
-    rt.block_on(store.integrity_check()).unwrap();
+    store.integrity_check().unwrap();
 }
 
 #[test]

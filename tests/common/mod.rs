@@ -388,17 +388,7 @@ impl Workdir {
 
     /// The run's database, opened through the store's interface, for a test to look into.
     pub fn store(&self) -> Inspect {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let store = rt
-            .block_on(aggregate::store::Store::open_sqlite(
-                &self.path("aggregate.db"),
-                &Default::default(),
-            ))
-            .unwrap();
-        Inspect { rt, store }
+        Inspect::open(&self.path("aggregate.db"))
     }
 }
 
@@ -409,6 +399,28 @@ pub struct Inspect {
 }
 
 impl Inspect {
+    /// The SQLite database at `path` (migrated, as the binary would), through the store's
+    /// interface.
+    pub fn open(path: &Path) -> Inspect {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = rt
+            .block_on(aggregate::store::Store::open_sqlite(
+                path,
+                &Default::default(),
+            ))
+            .unwrap();
+        Inspect { rt, store }
+    }
+
+    pub fn stories(
+        &self,
+        q: aggregate::model::StoryQuery,
+    ) -> Result<Vec<aggregate::model::Story>, aggregate::store::StoreError> {
+        self.rt.block_on(self.store.stories(q))
+    }
     pub fn entry_count(&self) -> Result<u64, aggregate::store::StoreError> {
         self.rt.block_on(self.store.entry_count())
     }
