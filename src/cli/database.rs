@@ -134,7 +134,7 @@ fn table(rows: &[FeedRow], now: DateTime<Utc>) -> String {
 
 /// `aggregate backup PATH`: a consistent copy, checked by opening it.
 pub async fn backup(config: &Config, to: &Path, quiet: bool) -> anyhow::Result<ExitCode> {
-    if config.storage.postgres.is_none() && !config.storage.path.exists() {
+    if !has_database(config) {
         anyhow::bail!(
             "no database at {}: nothing to back up",
             config.storage.path.display()
@@ -174,7 +174,7 @@ pub async fn backup(config: &Config, to: &Path, quiet: bool) -> anyhow::Result<E
 pub async fn vacuum(config: &Config, quiet: bool) -> anyhow::Result<ExitCode> {
     let path = &config.storage.path;
     let sqlite = config.storage.postgres.is_none();
-    if sqlite && !path.exists() {
+    if !has_database(config) {
         anyhow::bail!("no database at {}: nothing to vacuum", path.display());
     }
     let before = sqlite.then(|| size(path));

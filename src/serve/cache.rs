@@ -38,6 +38,8 @@ pub struct Rendered {
     pub etag_header: HeaderValue,
     pub etag_gzip_header: HeaderValue,
     pub last_modified_header: HeaderValue,
+    /// The two ETags typed, for If-None-Match: parsed once here, not per request.
+    pub etags: [headers::ETag; 2],
 }
 
 /// Locks that let one request at a time render a given key (striped: a key's hash picks one).
@@ -120,6 +122,7 @@ impl Cache {
             generation,
             body: Bytes::from(body),
             gzip,
+            etags: [&etag, &etag_gzip].map(|t| t.parse().expect("a quoted hex ETag parses")),
             etag_header: header(&etag),
             etag_gzip_header: header(&etag_gzip),
             last_modified_header: header(&httpdate::fmt_http_date(last_modified.into())),

@@ -21,7 +21,7 @@ const ADHOC_MAX_LIMIT: usize = 200;
 const MAX_QUERY_TAGS: usize = 32;
 const MAX_TAG_LEN: usize = 100;
 /// Feed readers poll often; a minute of caching spares both sides without delaying news much.
-const CACHE_CONTROL: &str = "public, max-age=60";
+pub(super) const CACHE_CONTROL: &str = "public, max-age=60";
 
 pub async fn output(
     State(state): State<AppState>,
@@ -257,11 +257,7 @@ fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
     // If-None-Match, when present, decides alone (RFC 9110 §13.2.2), with the weak
     // comparison: either of the representation's tags (identity or gzip) matches.
     if let Some(inm) = headers.typed_get::<headers::IfNoneMatch>() {
-        let matches = |tag: &str| {
-            tag.parse::<headers::ETag>()
-                .is_ok_and(|t| !inm.precondition_passes(&t))
-        };
-        return matches(&r.etag) || matches(&r.etag_gzip);
+        return r.etags.iter().any(|t| !inm.precondition_passes(t));
     }
     let since = headers
         .get(header::IF_MODIFIED_SINCE)

@@ -108,7 +108,7 @@ fn opml_response(body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/x-opml; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=60"),
+            (header::CACHE_CONTROL, super::feeds::CACHE_CONTROL),
         ],
         body,
     )
