@@ -651,7 +651,41 @@ pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
     let lead = tokens(&body, LEAD_WORDS);
     let (simhash, words) = simhash(&body);
     let (mut entities, in_title) = names(&title, &lead, aliases);
-    let (mut topics, mut subjects): (Vec<String>, Vec<String>) = entities[..in_title]
+    let (topics, subjects) = headline_names(&entities[..in_title], &title, aliases);
+    entities.sort();
+    entities.dedup();
+    // Words of names are compared as names, not again as words: a shared company name alone
+    // must not make two reports look alike twice over.
+    let name_words: HashSet<&str> = entities.iter().flat_map(|n| n.split(' ')).collect();
+    let terms = weighted_terms(&title, &lead, aliases, &name_words);
+    let title_numbers = numbers(&title);
+    let mut all_numbers = title_numbers.clone();
+    all_numbers.extend(numbers(&lead));
+    all_numbers.sort_by(f64::total_cmp);
+    all_numbers.dedup();
+    Signature {
+        title: title_hash(&title),
+        simhash,
+        words,
+        terms,
+        entities,
+        numbers: all_numbers,
+        title_numbers,
+        series: series(&entry.title),
+        subjects,
+        topics,
+    }
+}
+
+/// The names of the headline, split into topics (what kind of news: a listing, a hack) and
+/// subjects (who it is about), with the headline's tickers counted as topics. Sorted, once
+/// each.
+fn headline_names(
+    in_title: &[String],
+    title: &[Token],
+    aliases: &Aliases,
+) -> (Vec<String>, Vec<String>) {
+    let (mut topics, mut subjects): (Vec<String>, Vec<String>) = in_title
         .iter()
         .filter(|n| !SETTINGS.contains(&n.as_str()))
         .cloned()
@@ -668,11 +702,17 @@ pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
         list.sort();
         list.dedup();
     }
-    entities.sort();
-    entities.dedup();
-    // Words of names are compared as names, not again as words: a shared company name alone
-    // must not make two reports look alike twice over.
-    let name_words: HashSet<&str> = entities.iter().flat_map(|n| n.split(' ')).collect();
+    (topics, subjects)
+}
+
+/// The stems of the title (weight 2) and the lead (weight 1) that are not stop words,
+/// numbers or words of names, each once with its summed weight, sorted by stem.
+fn weighted_terms(
+    title: &[Token],
+    lead: &[Token],
+    aliases: &Aliases,
+    name_words: &HashSet<&str>,
+) -> Vec<(Arc<str>, u8)> {
     let stemmer = Stemmer::create(Algorithm::English);
     // Stems are shared, so a term is found by its address; a stem remembered twice (the
     // memory was cleared meanwhile) is merged by its text below.
@@ -693,8 +733,8 @@ pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
             }
         }
     };
-    add_terms(&title, 2);
-    add_terms(&lead, 1);
+    add_terms(title, 2);
+    add_terms(lead, 1);
     let mut terms: Vec<(Arc<str>, u8)> = terms.into_values().collect();
     terms.sort_unstable();
     terms.dedup_by(|later, kept| {
@@ -704,23 +744,7 @@ pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
         }
         same
     });
-    let title_numbers = numbers(&title);
-    let mut all_numbers = title_numbers.clone();
-    all_numbers.extend(numbers(&lead));
-    all_numbers.sort_by(f64::total_cmp);
-    all_numbers.dedup();
-    Signature {
-        title: title_hash(&title),
-        simhash,
-        words,
-        terms,
-        entities,
-        numbers: all_numbers,
-        title_numbers,
-        series: series(&entry.title),
-        subjects,
-        topics,
-    }
+    terms
 }
 
 /// Lower-case words with aliases applied, longest phrase first (a phrase becomes its one

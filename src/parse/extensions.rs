@@ -170,10 +170,7 @@ pub struct Extensions {
 pub fn scan(text: &str) -> Option<Extensions> {
     let mut reader = NsReader::from_str(text);
     reader.config_mut().check_end_names = false;
-    let mut items = Vec::new();
-    let mut depth = 0usize;
-    // Depth of the item being read, and its values.
-    let mut current: Option<(usize, ItemExtras)> = None;
+    let mut scan = Scan::default();
     loop {
         // Events borrow the input, not the reader: only the namespace is resolved here.
         let (ns, event) = match reader.read_resolved_event() {
@@ -185,48 +182,77 @@ pub fn scan(text: &str) -> Option<Extensions> {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
                 let ns = ns.unwrap_or_else(|| prefix_ns(e));
-                let local = local_name(e);
-                let descend = match &mut current {
-                    None if is_item(ns, local) => {
-                        let extras = ItemExtras {
-                            in_atom_entry: local == "entry",
-                            ..ItemExtras::default()
-                        };
-                        match empty {
-                            true => items.push(extras),
-                            false => current = Some((depth, extras)),
-                        }
-                        true
-                    }
-                    Some((item_depth, extras)) => {
-                        let direct = depth == *item_depth + 1;
-                        let field = Field {
-                            ns,
-                            local,
-                            empty,
-                            direct,
-                        };
-                        read_field(text, &mut reader, e, field, extras)?;
-                        // What read_field read to its end is not descended into.
-                        empty || !consumed(ns, local, direct, e)
-                    }
-                    None => true,
-                };
+                let descend = scan.opened(text, &mut reader, e, ns, empty)?;
                 if descend && !empty {
-                    depth += 1;
+                    scan.depth += 1;
                 }
             }
-            Event::End(_) => {
-                depth = depth.saturating_sub(1);
-                if current.as_ref().is_some_and(|(d, _)| *d == depth) {
-                    items.extend(current.take().map(|(_, extras)| extras));
-                }
-            }
+            Event::End(_) => scan.closed(),
             _ => {}
         }
     }
+    let Scan {
+        mut items, current, ..
+    } = scan;
     items.extend(current.map(|(_, extras)| extras));
     Some(Extensions { items })
+}
+
+/// Where `scan` is in the document: the items read, and the one being read with its depth.
+#[derive(Default)]
+struct Scan {
+    items: Vec<ItemExtras>,
+    current: Option<(usize, ItemExtras)>,
+    depth: usize,
+}
+
+impl Scan {
+    /// An element opened: an item begins, or a field of the current item is read. Returns
+    /// whether the reader descends into it (what a field reader read to its end is not).
+    fn opened(
+        &mut self,
+        text: &str,
+        reader: &mut NsReader<&[u8]>,
+        e: &BytesStart<'_>,
+        ns: Ns,
+        empty: bool,
+    ) -> Option<bool> {
+        let local = local_name(e);
+        Some(match &mut self.current {
+            None if is_item(ns, local) => {
+                let extras = ItemExtras {
+                    in_atom_entry: local == "entry",
+                    ..ItemExtras::default()
+                };
+                match empty {
+                    true => self.items.push(extras),
+                    false => self.current = Some((self.depth, extras)),
+                }
+                true
+            }
+            Some((item_depth, extras)) => {
+                let direct = self.depth == *item_depth + 1;
+                let field = Field {
+                    ns,
+                    local,
+                    empty,
+                    direct,
+                };
+                read_field(text, reader, e, field, extras)?;
+                empty || !consumed(ns, local, direct, e)
+            }
+            None => true,
+        })
+    }
+
+    /// An element closed: the current item ends if it was the item's own.
+    fn closed(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+        if self.current.as_ref().is_some_and(|(d, _)| *d == self.depth) {
+            self.items
+                .extend(self.current.take().map(|(_, extras)| extras));
+        }
+    }
 }
 
 fn resolved(ns: &ResolveResult<'_>) -> Option<Ns> {

@@ -156,13 +156,7 @@ fn parse_with(
         feed_rs::model::FeedType::Atom | feed_rs::model::FeedType::JSON
     );
     let title = feed.title.map(|t| plain_text(&t.content));
-    let format = match feed.feed_type {
-        feed_rs::model::FeedType::Atom => "Atom",
-        feed_rs::model::FeedType::JSON => "JSON Feed",
-        feed_rs::model::FeedType::RSS0 => "RSS 0.9x",
-        feed_rs::model::FeedType::RSS1 => "RSS 1.0",
-        feed_rs::model::FeedType::RSS2 => "RSS 2.0",
-    };
+    let format = format_name(&feed.feed_type);
     let entries = newest(feed.entries, extras, limits, &mut notes)
         .into_iter()
         .map(|(e, x)| entry::convert(e, &doc_base, x, limits, exact_text))
@@ -174,6 +168,17 @@ fn parse_with(
         entries,
         notes,
     })
+}
+
+/// The format's name as a status reports it.
+fn format_name(feed_type: &feed_rs::model::FeedType) -> &'static str {
+    match feed_type {
+        feed_rs::model::FeedType::Atom => "Atom",
+        feed_rs::model::FeedType::JSON => "JSON Feed",
+        feed_rs::model::FeedType::RSS0 => "RSS 0.9x",
+        feed_rs::model::FeedType::RSS1 => "RSS 1.0",
+        feed_rs::model::FeedType::RSS2 => "RSS 2.0",
+    }
 }
 
 /// The site the feed describes: its alternate (or rel-less) link, if it is http(s).

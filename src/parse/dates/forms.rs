@@ -112,16 +112,7 @@ fn words(text: &str) -> Option<DateTime<Utc>> {
                 return None;
             }
         } else if word.contains(':') {
-            let parts: Vec<u32> = word
-                .split(':')
-                .map(|p| p.parse().ok())
-                .collect::<Option<_>>()?;
-            let t = match parts[..] {
-                [h, m] => NaiveTime::from_hms_opt(h, m, 0)?,
-                [h, m, s] => NaiveTime::from_hms_opt(h, m, s)?,
-                _ => return None,
-            };
-            if time.replace(t).is_some() {
+            if time.replace(clock(word)?).is_some() {
                 return None;
             }
         } else if word.starts_with(['+', '-']) {
@@ -141,12 +132,9 @@ fn words(text: &str) -> Option<DateTime<Utc>> {
             let n: u32 = word.parse().ok()?;
             match (word.len(), day) {
                 (1 | 2, None) => day = Some(n),
+                // Two digits: 70 and later are the 1900s, as RFC 2822 reads them.
                 (2, Some(_)) if year.is_none() => {
-                    year = Some(if n < 70 {
-                        2000 + n as i32
-                    } else {
-                        1900 + n as i32
-                    })
+                    year = Some(n as i32 + 1900 + 100 * (n < 70) as i32)
                 }
                 (4, _) if year.is_none() => year = Some(n as i32),
                 _ => return None,
@@ -156,6 +144,19 @@ fn words(text: &str) -> Option<DateTime<Utc>> {
     let date = NaiveDate::from_ymd_opt(year?, month?, day?)?;
     let time = time.unwrap_or(NaiveTime::MIN);
     Some(utc(date.and_time(time), zone.unwrap_or(0)))
+}
+
+/// A time of day, `hh:mm` or `hh:mm:ss`.
+fn clock(word: &str) -> Option<NaiveTime> {
+    let parts: Vec<u32> = word
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    match parts[..] {
+        [h, m] => NaiveTime::from_hms_opt(h, m, 0),
+        [h, m, s] => NaiveTime::from_hms_opt(h, m, s),
+        _ => None,
+    }
 }
 
 /// A zone written as a word: a name, or `GMT`/`UTC` followed by an offset (`GMT-01:01`).

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{
-    Client, GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
+    Client, GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction,
 };
 use tokio_postgres::NoTls;
 
@@ -220,24 +220,7 @@ impl Postgres {
             &[&schema::CONFIG_LOCK],
         )
         .await?;
-        exec(
-            &tx,
-            "INSERT INTO feeds (url) SELECT * FROM UNNEST($1::text[]) ON CONFLICT (url) DO NOTHING",
-            &[&feeds],
-        )
-        .await?;
-        exec(
-            &tx,
-            "UPDATE feeds SET gone = FALSE WHERE gone AND NOT (url = ANY($1))",
-            &[&feeds],
-        )
-        .await?;
-        exec(
-            &tx,
-            "UPDATE feeds SET active = (url = ANY($1)) WHERE active IS DISTINCT FROM (url = ANY($1))",
-            &[&feeds],
-        )
-        .await?;
+        set_feeds(&tx, &feeds).await?;
         // In key order, as every writer inserts tags: no two transactions wait on each other.
         let mut spelled: Vec<(String, String)> = tag_spellings
             .into_iter()
@@ -253,28 +236,7 @@ impl Postgres {
             &[&keys, &names],
         )
         .await?;
-        let now = ts(Utc::now());
-        exec(
-            &tx,
-            "INSERT INTO instances (name, config, seen_at) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET config = excluded.config, seen_at = excluded.seen_at",
-            &[&&*self.owner, &fingerprint, &now],
-        )
-        .await?;
-        let recent = now - INSTANCES_SEEN.as_secs() as i64;
-        exec(&tx, "DELETE FROM instances WHERE seen_at < $1", &[&recent]).await?;
-        let others = query(
-            &tx,
-            "SELECT name, seen_at FROM instances WHERE config != $1 ORDER BY seen_at DESC",
-            &[&fingerprint],
-        )
-        .await?
-        .iter()
-        .map(|r| OtherConfig {
-            instance: r.get(0),
-            seen: from_ts(r.get(1)),
-        })
-        .collect();
+        let others = register(&tx, &self.owner, &fingerprint).await?;
         notify(&tx).await?;
         tx.commit().await.map_err(pg_err)?;
         Ok(others)
@@ -362,20 +324,7 @@ impl Postgres {
         }
         let claimed = query_opt(
             &tx,
-            "UPDATE feeds f SET lease_owner = $2, lease_token = nextval('lease_tokens'),
-                    lease_until = clock_timestamp() + $3::float8 * interval '1 second',
-                    host = $6
-                 FROM (SELECT id FROM feeds WHERE url = $1
-                         AND (lease_until IS NULL OR lease_until < clock_timestamp())
-                         AND ($4 OR next_poll IS NULL OR next_poll <= $5)
-                         AND NOT EXISTS (SELECT 1 FROM host_holds
-                                         WHERE host = $6 AND until > $5)
-                         AND (SELECT COUNT(*) FROM feeds
-                              WHERE host = $6 AND lease_until > clock_timestamp()) < $7
-                       FOR UPDATE SKIP LOCKED) c
-                 WHERE f.id = c.id
-                 RETURNING f.id, f.etag, f.last_modified, f.body_hash, f.current_url,
-                           f.fingerprint, f.lease_token",
+            CLAIM,
             &[
                 &url,
                 &&*self.owner,
@@ -388,24 +337,27 @@ impl Postgres {
         )
         .await?;
         tx.commit().await.map_err(pg_err)?;
-        Ok(claimed.map(|r| {
-            let state = FeedState {
-                id: r.get(0),
-                validators: Validators {
-                    etag: r.get(1),
-                    last_modified: r.get(2),
-                },
-                body_hash: r.get(3),
-                current_url: r.get(4),
-                fingerprint: r.get(5),
-            };
-            let token = r.get(6);
-            let renewal = tokio::spawn(self.renew(state.id, token)).abort_handle();
-            Poll {
-                state,
-                ticket: Ticket::Postgres(Lease { token, renewal }),
-            }
-        }))
+        Ok(claimed.map(|r| self.leased(&r)))
+    }
+
+    /// A granted claim: the feed's stored state, and the lease kept alive while the poll is.
+    fn leased(&self, r: &tokio_postgres::Row) -> Poll {
+        let state = FeedState {
+            id: r.get(0),
+            validators: Validators {
+                etag: r.get(1),
+                last_modified: r.get(2),
+            },
+            body_hash: r.get(3),
+            current_url: r.get(4),
+            fingerprint: r.get(5),
+        };
+        let token = r.get(6);
+        let renewal = tokio::spawn(self.renew(state.id, token)).abort_handle();
+        Poll {
+            state,
+            ticket: Ticket::Postgres(Lease { token, renewal }),
+        }
     }
 
     /// Keeps a claimed poll's lease from running out while the poll is alive: a slow fetch,
@@ -701,6 +653,80 @@ fn instance_name() -> String {
         fastrand::u32(..0x100_0000)
     )
 }
+
+/// The configured feeds exist, and only they are active; a feed dropped from the config
+/// forgets it was gone, so that adding it back polls it again.
+async fn set_feeds(tx: &Transaction<'_>, feeds: &[String]) -> Result<(), StoreError> {
+    exec(
+        tx,
+        "INSERT INTO feeds (url) SELECT * FROM UNNEST($1::text[]) ON CONFLICT (url) DO NOTHING",
+        &[&feeds],
+    )
+    .await?;
+    exec(
+        tx,
+        "UPDATE feeds SET gone = FALSE WHERE gone AND NOT (url = ANY($1))",
+        &[&feeds],
+    )
+    .await?;
+    exec(
+        tx,
+        "UPDATE feeds SET active = (url = ANY($1)) WHERE active IS DISTINCT FROM (url = ANY($1))",
+        &[&feeds],
+    )
+    .await?;
+    Ok(())
+}
+
+/// This instance's config recorded, instances not seen for a while forgotten; returns the
+/// instances that run another config.
+async fn register(
+    tx: &Transaction<'_>,
+    owner: &str,
+    fingerprint: &str,
+) -> Result<Vec<OtherConfig>, StoreError> {
+    let now = ts(Utc::now());
+    exec(
+        tx,
+        "INSERT INTO instances (name, config, seen_at) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET config = excluded.config, seen_at = excluded.seen_at",
+        &[&owner, &fingerprint, &now],
+    )
+    .await?;
+    let recent = now - INSTANCES_SEEN.as_secs() as i64;
+    exec(tx, "DELETE FROM instances WHERE seen_at < $1", &[&recent]).await?;
+    let others = query(
+        tx,
+        "SELECT name, seen_at FROM instances WHERE config != $1 ORDER BY seen_at DESC",
+        &[&fingerprint],
+    )
+    .await?
+    .iter()
+    .map(|r| OtherConfig {
+        instance: r.get(0),
+        seen: from_ts(r.get(1)),
+    })
+    .collect();
+    Ok(others)
+}
+
+/// The lease on one feed, granted only when no other instance holds it, it is due (or `$4`
+/// says any time), no Retry-After holds its host, and fewer than `$7` polls of its host are
+/// leased. SKIP LOCKED: an instance claiming it at the same moment is told "elsewhere".
+const CLAIM: &str = "UPDATE feeds f SET lease_owner = $2, lease_token = nextval('lease_tokens'),
+            lease_until = clock_timestamp() + $3::float8 * interval '1 second',
+            host = $6
+         FROM (SELECT id FROM feeds WHERE url = $1
+                 AND (lease_until IS NULL OR lease_until < clock_timestamp())
+                 AND ($4 OR next_poll IS NULL OR next_poll <= $5)
+                 AND NOT EXISTS (SELECT 1 FROM host_holds
+                                 WHERE host = $6 AND until > $5)
+                 AND (SELECT COUNT(*) FROM feeds
+                      WHERE host = $6 AND lease_until > clock_timestamp()) < $7
+               FOR UPDATE SKIP LOCKED) c
+         WHERE f.id = c.id
+         RETURNING f.id, f.etag, f.last_modified, f.body_hash, f.current_url,
+                   f.fingerprint, f.lease_token";
 
 #[cfg(test)]
 mod tests;

@@ -176,6 +176,41 @@ async fn story_refs(
         .collect())
 }
 
+/// The tag keys of each of these entries.
+async fn tags_of(
+    client: &deadpool_postgres::Client,
+    entries: &[i64],
+) -> Result<HashMap<i64, Vec<String>>, StoreError> {
+    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+    for r in query(
+        client,
+        "SELECT entry_id, tag FROM entry_tags WHERE entry_id = ANY($1)",
+        &[&entries],
+    )
+    .await?
+    {
+        tags.entry(r.get(0)).or_default().push(r.get(1));
+    }
+    Ok(tags)
+}
+
+/// Each of these stories' guid and updated date, as first published and last moved.
+async fn recorded(
+    client: &deadpool_postgres::Client,
+    stories: &[i64],
+) -> Result<HashMap<i64, (String, chrono::DateTime<chrono::Utc>)>, StoreError> {
+    let rows = query(
+        client,
+        "SELECT id, guid, updated_at FROM stories WHERE id = ANY($1)",
+        &[&stories],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), from_ts(r.get(2)))))
+        .collect())
+}
+
 /// Every copy of the given stories, with its tags, assembled into stories.
 async fn load_stories(
     client: &deadpool_postgres::Client,
@@ -207,26 +242,8 @@ async fn load_stories(
         let key = story.map_or(StoryRef::Entry(copy.stored.id), StoryRef::Story);
         copies.entry(key).or_default().push(copy);
     }
-    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
-    for r in query(
-        client,
-        "SELECT entry_id, tag FROM entry_tags WHERE entry_id = ANY($1)",
-        &[&all_ids],
-    )
-    .await?
-    {
-        tags.entry(r.get(0)).or_default().push(r.get(1));
-    }
-    let mut recorded: HashMap<i64, (String, chrono::DateTime<chrono::Utc>)> = HashMap::new();
-    for r in query(
-        client,
-        "SELECT id, guid, updated_at FROM stories WHERE id = ANY($1)",
-        &[&story_ids],
-    )
-    .await?
-    {
-        recorded.insert(r.get(0), (r.get(1), from_ts(r.get(2))));
-    }
+    let (mut tags, mut recorded) =
+        futures_util::try_join!(tags_of(client, &all_ids), recorded(client, &story_ids))?;
     let mut stories = HashMap::new();
     for (key, mut members) in copies {
         for m in &mut members {

@@ -140,29 +140,7 @@ async fn write_batch(
     (feed_id, token, hold_until): (i64, i64, i64),
     batch: &FeedBatch,
 ) -> Result<(BatchCounts, i64), StoreError> {
-    // What other instances stored is read first outside the writers' turn: deriving their
-    // entries' signatures is the costly part of catching up, and it need not hold the others
-    // back. Entry ids are drawn in turn, so what is committed now is every id up to some
-    // point, and what commits later is above it: the turn below reads only the rest.
-    let sweeps: i64 = query_one(tx, "SELECT value FROM counters WHERE name = 'sweeps'", &[])
-        .await?
-        .get(0);
-    catch_up(tx, w, batch.now, sweeps).await?;
-    // One round trip: the lock is taken before the others run, in the order sent.
-    let (p1, p2): (Params, Params) = (&[&WRITE_LOCK], &[&feed_id, &token]);
-    let (_, leased, sweeps) = futures_util::try_join!(
-        exec(tx, "SELECT pg_advisory_xact_lock($1)", p1),
-        query_opt(
-            tx,
-            "SELECT 1 FROM feeds WHERE id = $1 AND lease_token = $2 FOR UPDATE",
-            p2,
-        ),
-        query_one(tx, "SELECT value FROM counters WHERE name = 'sweeps'", &[]),
-    )?;
-    if leased.is_none() {
-        return Err(StoreError::LeaseLost);
-    }
-    catch_up(tx, w, batch.now, sweeps.get(0)).await?;
+    take_turn(tx, w, (feed_id, token), batch.now).await?;
     let mut counts = BatchCounts::default();
     let rows = classify(tx, feed_id, batch, &mut counts).await?;
     let mut out = Rows::new(feed_id);
@@ -175,31 +153,15 @@ async fn write_batch(
         match *row {
             Row::New(e) => {
                 counts.new += 1;
-                let (entry_id, new_story) = ids.next().expect("one id pair per new entry");
-                let arrival = Arrival {
-                    feed: feed_id,
-                    entry: e,
-                    date: effective_date(e.entry.published, now),
-                    now,
-                };
+                let ids = ids.next().expect("one id pair per new entry");
                 let links = e.story_key.as_ref().and_then(|k| by_link.get(k));
-                let placement = w.index.place(&arrival, links.unwrap_or(&no_links));
-                let story = placement.joins.unwrap_or(new_story);
-                if placement.joins.is_none() {
-                    out.story(story, &e.guid, arrival.date);
-                }
-                out.added(
-                    entry_id,
-                    e,
-                    arrival.date,
-                    (story, placement.joins.is_none()),
+                place_new(
+                    w,
+                    &mut out,
+                    (feed_id, e, now),
+                    ids,
+                    links.unwrap_or(&no_links),
                 );
-                let placed = w.index.placed(placement, story, entry_id, &arrival);
-                if let Placed::Joined { lead } = placed {
-                    // A later copy that leaves the lead as it is does not undo a change.
-                    let held = out.touched.entry(story).or_default();
-                    *held = lead.or(*held);
-                }
             }
             Row::Updated {
                 e,
@@ -217,6 +179,68 @@ async fn write_batch(
     }
     out.write(tx, now, (batch, hold_until)).await?;
     Ok((counts, out.last_id()))
+}
+
+/// Enters the writers' turn for one feed: what other instances stored is read into the index,
+/// the global write lock taken, the feed's lease checked, and what landed meanwhile read too.
+async fn take_turn(
+    tx: &Transaction<'_>,
+    w: &mut Writer,
+    (feed_id, token): (i64, i64),
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // What other instances stored is read first outside the writers' turn: deriving their
+    // entries' signatures is the costly part of catching up, and it need not hold the others
+    // back. Entry ids are drawn in turn, so what is committed now is every id up to some
+    // point, and what commits later is above it: the turn below reads only the rest.
+    let sweeps: i64 = query_one(tx, "SELECT value FROM counters WHERE name = 'sweeps'", &[])
+        .await?
+        .get(0);
+    catch_up(tx, w, now, sweeps).await?;
+    // One round trip: the lock is taken before the others run, in the order sent.
+    let (p1, p2): (Params, Params) = (&[&WRITE_LOCK], &[&feed_id, &token]);
+    let (_, leased, sweeps) = futures_util::try_join!(
+        exec(tx, "SELECT pg_advisory_xact_lock($1)", p1),
+        query_opt(
+            tx,
+            "SELECT 1 FROM feeds WHERE id = $1 AND lease_token = $2 FOR UPDATE",
+            p2,
+        ),
+        query_one(tx, "SELECT value FROM counters WHERE name = 'sweeps'", &[]),
+    )?;
+    if leased.is_none() {
+        return Err(StoreError::LeaseLost);
+    }
+    catch_up(tx, w, now, sweeps.get(0)).await
+}
+
+/// A new entry placed: into the story it joins (by link or by the index's judgement) or a
+/// story of its own, with the rows that says written into `out`.
+fn place_new(
+    w: &mut Writer,
+    out: &mut Rows,
+    (feed, e, now): (i64, &PreparedEntry, DateTime<Utc>),
+    (entry_id, new_story): (i64, i64),
+    links: &HashMap<i64, Vec<i64>>,
+) {
+    let arrival = Arrival {
+        feed,
+        entry: e,
+        date: effective_date(e.entry.published, now),
+        now,
+    };
+    let placement = w.index.place(&arrival, links);
+    let story = placement.joins.unwrap_or(new_story);
+    let founds = placement.joins.is_none();
+    if founds {
+        out.story(story, &e.guid, arrival.date);
+    }
+    out.added(entry_id, e, arrival.date, (story, founds));
+    if let Placed::Joined { lead } = w.index.placed(placement, story, entry_id, &arrival) {
+        // A later copy that leaves the lead as it is does not undo a change.
+        let held = out.touched.entry(story).or_default();
+        *held = lead.or(*held);
+    }
 }
 
 /// Reads into the index what other instances stored since it last looked, or all of it again
@@ -551,52 +575,43 @@ impl Rows {
         let p6: Params = &[&settling, &leads];
         let p7: Params = &[&super::listen::CHANNEL, &changed];
         futures_util::try_join!(
-            exec(
-                tx,
-                "INSERT INTO stories (id, guid, created_at, updated_at)
-                 SELECT id, guid, $4, date
-                 FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) AS u(id, guid, date)",
-                p1,
-            ),
+            exec(tx, INSERT_STORIES, p1),
             exec(tx, &insert_sql, &inserted),
             exec(tx, &update_sql, &updated),
-            exec(tx, "DELETE FROM entry_tags WHERE entry_id = ANY($1)", p2,),
-            exec(
-                tx,
-                "INSERT INTO tags (key, display)
-                 SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT (key) DO NOTHING",
-                p3,
-            ),
-            exec(
-                tx,
-                "INSERT INTO entry_tags (tag, entry_id, date)
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[])
-                 ON CONFLICT DO NOTHING",
-                p4,
-            ),
-            // Stories a copy joined: their updated date moves...
-            exec(
-                tx,
-                "UPDATE stories SET updated_at = GREATEST(updated_at, $2) WHERE id = ANY($1)",
-                p5,
-            ),
-            // ...and their lead is the one chosen, while they settle. `= ANY($1)` lets the
-            // planner walk entries_by_story_id; joined with the unnested pairs alone it
-            // scanned the table (30 ms a batch at 50k entries).
-            exec(
-                tx,
-                "UPDATE entries e SET leads = (e.id = u.lead)
-                 FROM UNNEST($1::bigint[], $2::bigint[]) AS u(story, lead)
-                 WHERE e.story_id = ANY($1) AND e.story_id = u.story
-                   AND e.leads != (e.id = u.lead)",
-                p6,
-            ),
+            exec(tx, "DELETE FROM entry_tags WHERE entry_id = ANY($1)", p2),
+            exec(tx, INSERT_TAGS, p3),
+            exec(tx, INSERT_ENTRY_TAGS, p4),
+            exec(tx, TOUCH_STORIES, p5),
+            exec(tx, SET_LEADS, p6),
             update_feed(tx, self.feed_id, feed.0, feed.1),
             exec(tx, "SELECT pg_notify($1, '') WHERE $2", p7,),
         )?;
         Ok(())
     }
 }
+
+const INSERT_STORIES: &str = "INSERT INTO stories (id, guid, created_at, updated_at)
+     SELECT id, guid, $4, date
+     FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) AS u(id, guid, date)";
+
+const INSERT_TAGS: &str = "INSERT INTO tags (key, display)
+     SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT (key) DO NOTHING";
+
+const INSERT_ENTRY_TAGS: &str = "INSERT INTO entry_tags (tag, entry_id, date)
+     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[])
+     ON CONFLICT DO NOTHING";
+
+/// Stories a copy joined: their updated date moves...
+const TOUCH_STORIES: &str =
+    "UPDATE stories SET updated_at = GREATEST(updated_at, $2) WHERE id = ANY($1)";
+
+/// ...and their lead is the one chosen, while they settle. `= ANY($1)` lets the planner walk
+/// entries_by_story_id; joined with the unnested pairs alone it scanned the table (30 ms a
+/// batch at 50k entries).
+const SET_LEADS: &str = "UPDATE entries e SET leads = (e.id = u.lead)
+     FROM UNNEST($1::bigint[], $2::bigint[]) AS u(story, lead)
+     WHERE e.story_id = ANY($1) AND e.story_id = u.story
+       AND e.leads != (e.id = u.lead)";
 
 fn insert_entries_sql() -> String {
     format!(

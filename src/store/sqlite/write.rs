@@ -235,14 +235,7 @@ fn upsert_entry(
     let row = (feed_id, date, now);
     write_row(tx, sql, e, row, (story, leads))?;
     let id = match existing {
-        Some((id, ..)) => {
-            tx.prepare_cached("DELETE FROM entry_tags WHERE entry_id = ?1")?
-                .execute([id])?;
-            if let Some(story) = story {
-                index.updated(story, id, &e.signature);
-            }
-            id
-        }
+        Some((id, ..)) => rewritten(tx, index, id, story, e)?,
         None => tx.last_insert_rowid(),
     };
     if let Some(placed) = placed {
@@ -250,6 +243,23 @@ fn upsert_entry(
     }
     insert_tags(tx, id, &e.tags, ts(date), spelled)?;
     Ok(outcome)
+}
+
+/// An updated entry's old tags dropped (the new ones are inserted after) and its story's
+/// index told its new text. Returns its id.
+fn rewritten(
+    tx: &Connection,
+    index: &mut StoryIndex,
+    id: i64,
+    story: Option<i64>,
+    e: &PreparedEntry,
+) -> Result<i64, StoreError> {
+    tx.prepare_cached("DELETE FROM entry_tags WHERE entry_id = ?1")?
+        .execute([id])?;
+    if let Some(story) = story {
+        index.updated(story, id, &e.signature);
+    }
+    Ok(id)
 }
 
 /// Refreshes the tombstone of an entry retention removed, if it has one: such an entry, still
