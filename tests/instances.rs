@@ -88,7 +88,16 @@ fn three_instances_poll_each_feed_once_per_interval_and_share_the_work() {
     let config = instance_config(&urls, &db, "3s", "");
     let all = start(3, &config);
     let began = Instant::now();
-    std::thread::sleep(Duration::from_secs(12));
+    // Until every feed has been fetched three times (about two intervals after the first
+    // pass), or 30 s.
+    let polled_thrice = || {
+        let mut by_feed: HashMap<String, usize> = HashMap::new();
+        for h in server.hits() {
+            *by_feed.entry(h.path).or_default() += 1;
+        }
+        by_feed.len() == 200 && by_feed.values().all(|n| *n >= 3)
+    };
+    wait_until(Duration::from_secs(30), polled_thrice);
     let run = began.elapsed();
     let polls: Vec<usize> = all.daemons.iter().map(polls_by).collect();
     for d in &all.daemons {
@@ -317,7 +326,14 @@ fn a_retry_after_from_one_host_holds_every_instance_off_it() {
         "the busy feed is polled"
     );
     let asked = server.hits().into_iter().find(|h| busy(h)).unwrap().ended;
-    std::thread::sleep(Duration::from_secs(7));
+    // Until a fetch begins after the hold has passed (or 15 s).
+    let resumed = || {
+        server
+            .hits()
+            .iter()
+            .any(|h| h.began > asked + Duration::from_secs(5))
+    };
+    wait_until(Duration::from_secs(15), resumed);
     let hits = server.hits();
     drop(all);
     // Requests already on their way when the answer came may land just after it.
@@ -353,10 +369,10 @@ fn the_per_host_limit_holds_across_instances() {
     let config = instance_config(&urls, &db, "2s", "").replace("per_host = 8", "per_host = 2");
     assert!(config.contains("per_host = 2"));
     let all = start(3, &config);
-    std::thread::sleep(Duration::from_secs(8));
+    wait_until(Duration::from_secs(20), || server.hits().len() >= 12);
     let fetched = server.hits().len();
     drop(all);
-    assert!(fetched >= 8, "the slow feeds were polled: {fetched}");
+    assert!(fetched >= 12, "every slow feed was polled: {fetched}");
     assert!(
         server.max_in_flight() <= 2,
         "{} requests at once on a host limited to 2 across three instances",
