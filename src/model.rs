@@ -215,12 +215,51 @@ pub struct Story {
     pub tags: Vec<Tag>,
 }
 
-/// What an output selects: any of `tags` (empty = all), none of `exclude`, newest `limit`.
+/// What an output selects: any of `tags` (empty = all), none of `exclude`, newest `limit`,
+/// after `before` when a reader pages past the first `limit`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoryQuery {
     pub tags: Vec<String>,
     pub exclude: Vec<String>,
     pub limit: usize,
+    pub before: Option<Cursor>,
+}
+
+/// A place in an output's walk through its stories, for paging past its limit (RFC 5005):
+/// the entry (date, then id, newest first) through which the last story of a page was found.
+/// The next page holds the stories found below it and not already above it, so a cursor
+/// stays valid as stories arrive: they land above it, not in the pages behind it. Written
+/// `DATE.ID` (seconds since the epoch, entry id) in `?before=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    pub date: i64,
+    pub entry: i64,
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.date, self.entry)
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Cursor, ()> {
+        let (date, entry) = s.trim().split_once('.').ok_or(())?;
+        Ok(Cursor {
+            date: date.parse().map_err(|_| ())?,
+            entry: entry.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+/// One page of an output: its stories, newest first, and where the next page begins when
+/// there may be one.
+#[derive(Debug, Clone, Default)]
+pub struct StoryPage {
+    pub stories: Vec<Story>,
+    pub next: Option<Cursor>,
 }
 
 /// When an entry should be shown as dated: its own date unless absent or later than when it was
@@ -238,6 +277,20 @@ pub fn effective_date(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_read_back_as_written() {
+        let c = Cursor {
+            date: 1_764_600_000,
+            entry: 42,
+        };
+        assert_eq!(c.to_string(), "1764600000.42");
+        assert_eq!("1764600000.42".parse(), Ok(c));
+        assert_eq!("-5.3".parse::<Cursor>().map(|c| c.date), Ok(-5));
+        for bad in ["", "12", "a.b", "1.2.3", "1.", ".2"] {
+            assert!(bad.parse::<Cursor>().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn relative_times_read_as_a_person_says_them() {

@@ -87,6 +87,7 @@ pub(super) async fn titles(
         tags: tags.iter().map(|t| t.to_string()).collect(),
         exclude: exclude.iter().map(|t| t.to_string()).collect(),
         limit,
+        before: None,
     };
     store
         .stories(q)
@@ -144,8 +145,8 @@ pub(super) async fn stories_filter_group_and_page(store: Store) {
     let shared = store
         .stories(StoryQuery {
             tags: vec!["y".into()],
-            exclude: vec![],
             limit: 50,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -161,6 +162,100 @@ pub(super) async fn stories_filter_group_and_page(store: Store) {
         ["x", "y"],
         "a story carries the tags of all its copies"
     );
+}
+
+/// Every page of a query, following each page's cursor, as the guids of its stories; after
+/// the first page, `between` runs (stories arriving while a reader walks).
+async fn walk(
+    store: &Store,
+    tags: &[&str],
+    limit: usize,
+    mut between: impl AsyncFnMut(),
+) -> Vec<String> {
+    let mut q = StoryQuery {
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        limit,
+        ..Default::default()
+    };
+    let mut guids = Vec::new();
+    for n in 0.. {
+        assert!(n < 100, "the walk ends");
+        let page = store.page(q.clone()).await.unwrap();
+        assert!(page.stories.len() <= limit);
+        guids.extend(page.stories.iter().map(|s| s.guid.clone()));
+        match page.next {
+            Some(c) => q.before = Some(c),
+            None => break,
+        }
+        if n == 0 {
+            between().await;
+        }
+    }
+    guids
+}
+
+/// A reader who pages past an output's limit gets every story once, in any tag selection,
+/// including a story found through a later copy, and stories that arrive meanwhile land
+/// above the cursor, not in the pages behind it.
+pub(super) async fn pages_walk_every_story_once(store: Store) {
+    for (feed, n) in [("https://a/feed", 9), ("https://b/feed", 7)] {
+        let entries = (0..n)
+            .map(|i| {
+                let id = format!("{feed}#{i}");
+                let tags: &[&str] = if i % 2 == 0 { &["even"] } else { &[] };
+                (entry(&id, &format!("{feed}/{i}"), i * 3 + n), tags)
+            })
+            .collect();
+        store_batch(&store, feed, entries).await;
+    }
+    // A later copy of a's entry 3, by its link, tagged "even": the story is in that selection
+    // through the copy, not its lead.
+    let copy = (entry("c", "https://a/feed/3", 1), &["even"][..]);
+    store_batch(&store, "https://c/feed", vec![copy]).await;
+    for tags in [&[][..], &["even"][..]] {
+        let all: Vec<String> = titles_guids(&store, tags).await;
+        for limit in [1, 2, 4, 50] {
+            let walked = walk(&store, tags, limit, async || {}).await;
+            assert_eq!(walked.len(), all.len(), "{tags:?} by {limit}: {walked:?}");
+            let mut sorted = walked.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(
+                sorted.len(),
+                walked.len(),
+                "{tags:?} by {limit}: a story twice"
+            );
+            let mut expected = all.clone();
+            expected.sort();
+            assert_eq!(sorted, expected, "{tags:?} by {limit}");
+        }
+    }
+    let before = titles_guids(&store, &[]).await;
+    let walked = walk(&store, &[], 3, async || {
+        let late = (entry("late", "https://d/late", 0), &[][..]);
+        store_batch(&store, "https://d/feed", vec![late]).await;
+    })
+    .await;
+    let mut walked_sorted = walked.clone();
+    walked_sorted.sort();
+    let mut before_sorted = before.clone();
+    before_sorted.sort();
+    assert_eq!(
+        walked_sorted, before_sorted,
+        "the stories there when the walk began, each once; the new one is above the cursor"
+    );
+}
+
+/// The guids of every story a query selects, from one page large enough for all.
+async fn titles_guids(store: &Store, tags: &[&str]) -> Vec<String> {
+    let q = StoryQuery {
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        limit: 1000,
+        ..Default::default()
+    };
+    let page = store.page(q).await.unwrap();
+    assert!(page.next.is_none(), "no page past a page that is not full");
+    page.stories.into_iter().map(|s| s.guid).collect()
 }
 
 pub(super) async fn unchanged_entries_cost_no_write_and_edits_keep_the_guid(store: Store) {
@@ -338,6 +433,7 @@ macro_rules! backends {
             use super::*;
             backends!(@each $open;
                 stories_filter_group_and_page,
+                pages_walk_every_story_once,
                 unchanged_entries_cost_no_write_and_edits_keep_the_guid,
                 concurrent_batches_each_get_their_own_counts,
                 failures_are_recorded_and_cleared,

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{PostgresConfig, StorageConfig};
 use crate::dedup::cluster::Settings;
-use crate::model::{PreparedEntry, Story, StoryQuery, Validators};
+use crate::model::{PreparedEntry, Story, StoryPage, StoryQuery, Validators};
 
 mod copy;
 mod postgres;
@@ -415,6 +415,12 @@ impl Store {
     /// The newest `q.limit` stories having any of `q.tags` (all when empty) and none of
     /// `q.exclude`, each story once, newest first.
     pub async fn stories(&self, q: StoryQuery) -> Result<Vec<Story>, StoreError> {
+        Ok(self.page(q).await?.stories)
+    }
+
+    /// One page of stories: `stories`, below `q.before` when a reader pages on, and where
+    /// the next page begins when this one is full.
+    pub async fn page(&self, q: StoryQuery) -> Result<StoryPage, StoreError> {
         on_backend!(self, b => b.stories(q).await)
     }
 

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::model::{Entry, StoredEntry, Story, Tag};
+use crate::model::{Cursor, Entry, StoredEntry, Story, Tag};
 
 pub(super) fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
@@ -61,33 +61,74 @@ pub(super) fn categories(text: &str) -> Result<Categories, serde_json::Error> {
     Ok((terms, labels))
 }
 
-/// The candidate query for `n` tags, a page of `limit` at `offset`, its parameters (the tag
-/// keys) written `{placeholder}1`, `{placeholder}2`... as the engine spells them. Each tag's
-/// newest rows come from walking `entry_tags`' (tag, date, entry) key and stop after
-/// `limit + offset` rows, so the cost is bounded by the page asked for, not by how many
-/// entries carry the tag. LIMIT and OFFSET are literals: SQLite re-prepares a statement whose
-/// LIMIT is a bound parameter on every execution (they were a sixth of a pass's
-/// instructions); the few distinct pages stay in its statement cache.
-pub(super) fn candidate_sql(placeholder: char, n: usize, limit: usize, offset: usize) -> String {
+/// The candidate query for `n` tags, a page of `limit` at `offset`, below a cursor when
+/// `cursor` (a page past the first): its parameters are the tag keys, then the cursor's date
+/// and entry, written `{placeholder}1`, `{placeholder}2`... as the engine spells them. It
+/// returns each candidate's entry id and date. Each tag's newest rows come from walking
+/// `entry_tags`' (tag, date, entry) key and stop after `limit + offset` rows, so the cost is
+/// bounded by the page asked for, not by how many entries carry the tag; a cursor starts the
+/// walk below it on the same key. LIMIT and OFFSET are literals: SQLite re-prepares a
+/// statement whose LIMIT is a bound parameter on every execution (they were a sixth of a
+/// pass's instructions); the few distinct pages stay in its statement cache.
+pub(super) fn candidate_sql(
+    placeholder: char,
+    n: usize,
+    (limit, offset): (usize, usize),
+    cursor: bool,
+) -> String {
+    let p = placeholder;
+    let below = |date: &str, id: &str| match cursor {
+        true => format!("({date}, {id}) < ({p}{}, {p}{})", n + 1, n + 2),
+        false => String::new(),
+    };
     if n == 0 {
+        let at = below("date", "id");
+        let filter = if at.is_empty() {
+            at
+        } else {
+            format!("WHERE {at} ")
+        };
         return format!(
-            "SELECT id FROM entries ORDER BY date DESC, id DESC LIMIT {limit} OFFSET {offset}"
+            "SELECT id, date FROM entries {filter}ORDER BY date DESC, id DESC \
+             LIMIT {limit} OFFSET {offset}"
         );
     }
     let window = limit + offset;
     let per_tag: Vec<String> = (1..=n)
         .map(|i| {
             format!(
-                "SELECT * FROM (SELECT entry_id, date FROM entry_tags WHERE tag = {placeholder}{i} \
-                 ORDER BY date DESC, entry_id DESC LIMIT {window}) t{i}"
+                "SELECT * FROM (SELECT entry_id, date FROM entry_tags \
+                 WHERE tag = {p}{i}{} \
+                 ORDER BY date DESC, entry_id DESC LIMIT {window}) t{i}",
+                match below("date", "entry_id") {
+                    at if at.is_empty() => at,
+                    at => format!(" AND {at}"),
+                }
             )
         })
         .collect();
     format!(
-        "SELECT entry_id FROM ({}) t GROUP BY entry_id ORDER BY MAX(date) DESC, entry_id DESC \
-         LIMIT {limit} OFFSET {offset}",
+        "SELECT entry_id, MAX(date) FROM ({}) t GROUP BY entry_id \
+         ORDER BY MAX(date) DESC, entry_id DESC LIMIT {limit} OFFSET {offset}",
         per_tag.join(" UNION ALL ")
     )
+}
+
+/// Whether a story met on a page past the first was already on an earlier one: one of its
+/// copies that the query selects (any copy when it names no tags) is at or above the cursor,
+/// where the earlier pages' walk found it.
+pub(super) fn shown_above(copies: &[Copy], include: &[String], cursor: Option<Cursor>) -> bool {
+    let Some(cursor) = cursor else {
+        return false;
+    };
+    copies.iter().any(|c| {
+        let at = Cursor {
+            date: ts(c.stored.date),
+            entry: c.stored.id,
+        };
+        at >= cursor
+            && (include.is_empty() || c.stored.tags.iter().any(|t| include.contains(&t.key())))
+    })
 }
 
 /// One stored copy of a story, read back with what choosing its place in the story needs.

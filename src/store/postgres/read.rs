@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use tokio_postgres::Row;
 
 use super::{Postgres, query};
-use crate::model::{Entry, Source, StoredEntry, Story, StoryQuery, tag_key};
+use crate::model::{Cursor, Entry, Source, StoredEntry, Story, StoryPage, StoryQuery, tag_key};
 use crate::store::StoreError;
 use crate::store::rows::{self, Copy, from_ts};
 
@@ -71,8 +71,9 @@ fn load_row(r: &Row, feeds: &FeedNames) -> Result<(Copy, Option<i64>), StoreErro
 
 impl Postgres {
     /// The newest `q.limit` stories having any of `q.tags` (all when empty) and none of
-    /// `q.exclude`, each story once: its lead, with every other source named.
-    pub(in crate::store) async fn stories(&self, q: StoryQuery) -> Result<Vec<Story>, StoreError> {
+    /// `q.exclude`, below `q.before`, each story once: its lead, with every other source
+    /// named; and the cursor of the next page when this one is full.
+    pub(in crate::store) async fn stories(&self, q: StoryQuery) -> Result<StoryPage, StoreError> {
         let client = self.client().await?;
         let include: Vec<String> = q.tags.iter().map(|t| tag_key(t)).collect();
         let exclude: HashSet<String> = q.exclude.iter().map(|t| tag_key(t)).collect();
@@ -81,30 +82,23 @@ impl Postgres {
         let page = (q.limit * 2).max(50);
         let (spelling, feeds, dropped) = names(&client).await?;
         let mut seen = HashSet::new();
-        let mut stories = Vec::new();
+        let mut out = StoryPage::default();
         let mut offset = 0;
         loop {
-            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                include.iter().map(|t| t as _).collect();
-            // Not through the statement cache: its text varies with the page asked for, and
-            // the cache would keep every variant for the connection's life.
-            let sql = rows::candidate_sql('$', include.len(), page, offset);
-            let ids: Vec<i64> = client
-                .query(&sql, &params)
-                .await
-                .map_err(super::pg_err)?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
+            let candidates = candidates(&client, &include, q.before, (page, offset)).await?;
+            let ids: Vec<i64> = candidates.iter().map(|c| c.entry).collect();
             let refs = story_refs(&client, &ids).await?;
-            let fresh: Vec<StoryRef> = ids
+            let fresh: Vec<(StoryRef, Cursor)> = candidates
                 .iter()
-                .map(|id| refs[id])
-                .filter(|r| seen.insert(*r))
+                .map(|c| (refs[&c.entry], *c))
+                .filter(|(r, _)| seen.insert(*r))
                 .collect();
-            let mut loaded = load_stories(&client, &fresh, &feeds, &spelling).await?;
-            for r in &fresh {
-                // Swept between the two queries: gone from the output as from the database.
+            let wanted: Vec<StoryRef> = fresh.iter().map(|(r, _)| *r).collect();
+            let shown = (include.as_slice(), q.before);
+            let mut loaded = load_stories(&client, &wanted, (&feeds, &spelling), shown).await?;
+            for (r, at) in &fresh {
+                // Swept between the two queries (gone from the output as from the database),
+                // or on an earlier page.
                 let Some(story) = loaded.remove(r) else {
                     continue;
                 };
@@ -113,20 +107,50 @@ impl Postgres {
                 {
                     continue;
                 }
-                stories.push(story);
-                if stories.len() >= q.limit {
-                    rows::newest_first(&mut stories);
-                    return Ok(stories);
+                out.stories.push(story);
+                if out.stories.len() >= q.limit {
+                    out.next = Some(*at);
+                    rows::newest_first(&mut out.stories);
+                    return Ok(out);
                 }
             }
-            if ids.len() < page {
+            if candidates.len() < page {
                 break;
             }
             offset += page;
         }
-        rows::newest_first(&mut stories);
-        Ok(stories)
+        rows::newest_first(&mut out.stories);
+        Ok(out)
     }
+}
+
+/// Entries newest first, below `before` if given, having any of the tag keys (or all
+/// entries), as cursors: each entry's date and id.
+async fn candidates(
+    client: &deadpool_postgres::Client,
+    include: &[String],
+    before: Option<Cursor>,
+    page: (usize, usize),
+) -> Result<Vec<Cursor>, StoreError> {
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        include.iter().map(|t| t as _).collect();
+    if let Some(c) = &before {
+        params.push(&c.date);
+        params.push(&c.entry);
+    }
+    // Not through the statement cache: its text varies with the page asked for, and the
+    // cache would keep every variant for the connection's life.
+    let sql = rows::candidate_sql('$', include.len(), page, before.is_some());
+    Ok(client
+        .query(&sql, &params)
+        .await
+        .map_err(super::pg_err)?
+        .iter()
+        .map(|r| Cursor {
+            entry: r.get(0),
+            date: r.get(1),
+        })
+        .collect())
 }
 
 /// What a page of stories is told with: the tags' display spellings, the feeds' URLs and
@@ -211,12 +235,13 @@ async fn recorded(
         .collect())
 }
 
-/// Every copy of the given stories, with its tags, assembled into stories.
+/// The stories `refs` name, each from its copies, less those `shown` (the query's tag keys
+/// and cursor) says an earlier page had.
 async fn load_stories(
     client: &deadpool_postgres::Client,
     refs: &[StoryRef],
-    feeds: &FeedNames,
-    spelling: &HashMap<String, String>,
+    (feeds, spelling): (&FeedNames, &HashMap<String, String>),
+    (include, before): (&[String], Option<Cursor>),
 ) -> Result<HashMap<StoryRef, Story>, StoreError> {
     let (mut story_ids, mut entry_ids) = (Vec::new(), Vec::new());
     for r in refs {
@@ -249,6 +274,9 @@ async fn load_stories(
         for m in &mut members {
             let keys = tags.remove(&m.stored.id).unwrap_or_default();
             m.stored.tags = rows::spelled(keys, spelling);
+        }
+        if rows::shown_above(&members, include, before) {
+            continue;
         }
         let story_record = match key {
             StoryRef::Story(id) => recorded.remove(&id),

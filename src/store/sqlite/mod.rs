@@ -15,7 +15,7 @@ use super::{
     Started, StoreError, SweepCounts, Ticket, Unchanged,
 };
 use crate::dedup::cluster::Settings;
-use crate::model::{Story, StoryQuery};
+use crate::model::{StoryPage, StoryQuery};
 
 mod db;
 mod feeds;
@@ -171,7 +171,7 @@ impl Sqlite {
         self.write(move |db| db.sweep(cutoff, now)).await
     }
 
-    pub(super) async fn stories(&self, q: StoryQuery) -> Result<Vec<Story>, StoreError> {
+    pub(super) async fn stories(&self, q: StoryQuery) -> Result<StoryPage, StoreError> {
         self.read(move |db| db.stories(&q)).await
     }
 

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{Row, params_from_iter};
 
 use super::db::Db;
-use crate::model::{Entry, Source, StoredEntry, Story, StoryQuery, Tag, tag_key};
+use crate::model::{Cursor, Entry, Source, StoredEntry, StoryPage, StoryQuery, Tag, tag_key};
 use crate::store::StoreError;
 use crate::store::rows::{self, Copy, from_ts};
 
@@ -26,6 +26,12 @@ enum StoryRef {
 
 /// Feed id to (URL, title): the source named for each entry.
 type FeedNames = HashMap<i64, (String, String)>;
+
+/// What a page of stories is told with: the tags' display spellings, the feeds' names.
+struct Names {
+    spelling: HashMap<String, String>,
+    feeds: FeedNames,
+}
 
 fn json_col<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = r.get(i)?;
@@ -98,59 +104,78 @@ impl Db {
     }
 
     /// The newest `q.limit` stories having any of `q.tags` (all when empty) and none of
-    /// `q.exclude`, each story once: its lead, with every other source named.
-    pub fn stories(&self, q: &StoryQuery) -> Result<Vec<Story>, StoreError> {
+    /// `q.exclude`, below `q.before`, each story once: its lead, with every other source
+    /// named; and the cursor of the next page when this one is full.
+    pub fn stories(&self, q: &StoryQuery) -> Result<StoryPage, StoreError> {
         let include: Vec<String> = q.tags.iter().map(|t| tag_key(t)).collect();
         let exclude: HashSet<String> = q.exclude.iter().map(|t| tag_key(t)).collect();
         // Candidates are entries, several to a story: twice the stories wanted fills most
         // pages in one read, and never fewer than 50 so a small limit costs no extra round.
         let page = (q.limit * 2).max(50);
-        let spelling = self.tag_spellings()?;
-        let feeds = self.feed_names()?;
+        let names = Names {
+            spelling: self.tag_spellings()?,
+            feeds: self.feed_names()?,
+        };
         let dropped = self.dropped_feeds()?;
         let mut seen = HashSet::new();
-        let mut stories = Vec::new();
+        let mut out = StoryPage::default();
         let mut offset = 0;
         'pages: loop {
-            let ids = self.candidate_ids(&include, page, offset)?;
-            for id in &ids {
-                let story = self.story_id_of(*id)?;
+            let candidates = self.candidates(&include, q.before, (page, offset))?;
+            for at in &candidates {
+                let story = self.story_id_of(at.entry)?;
                 if !seen.insert(story) {
                     continue;
                 }
-                let story = self.story(story, *id, &spelling, &feeds)?;
+                let copies = self.copies(story, at.entry, &names)?;
+                if rows::shown_above(&copies, &include, q.before) {
+                    continue;
+                }
+                let story = rows::story(copies, self.recorded(story)?);
                 if story.tags.iter().any(|t| exclude.contains(&t.key()))
                     || rows::only_from_dropped_feeds(&story, &dropped)
                 {
                     continue;
                 }
-                stories.push(story);
-                if stories.len() >= q.limit {
+                out.stories.push(story);
+                if out.stories.len() >= q.limit {
+                    out.next = Some(*at);
                     break 'pages;
                 }
             }
-            if ids.len() < page {
+            if candidates.len() < page {
                 break;
             }
             offset += page;
         }
-        rows::newest_first(&mut stories);
-        Ok(stories)
+        rows::newest_first(&mut out.stories);
+        Ok(out)
     }
 
-    /// Entry ids, newest first, having any of the tag keys (or all entries).
-    fn candidate_ids(
+    /// Entries newest first, below `before` if given, having any of the tag keys (or all
+    /// entries), as cursors: each entry's date and id.
+    fn candidates(
         &self,
         tags: &[String],
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<i64>, StoreError> {
-        let sql = rows::candidate_sql('?', tags.len(), limit, offset);
+        before: Option<Cursor>,
+        page: (usize, usize),
+    ) -> Result<Vec<Cursor>, StoreError> {
+        let sql = rows::candidate_sql('?', tags.len(), page, before.is_some());
+        let mut params: Vec<rusqlite::types::Value> =
+            tags.iter().map(|t| t.clone().into()).collect();
+        if let Some(c) = before {
+            params.extend([c.date.into(), c.entry.into()]);
+        }
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let ids = stmt
-            .query_map(params_from_iter(tags), |r| r.get(0))?
-            .collect::<Result<Vec<i64>, _>>()?;
-        Ok(ids)
+        let found = stmt
+            .query_map(params_from_iter(params), |r| {
+                Ok(Cursor {
+                    entry: r.get(0)?,
+                    date: r.get(1)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(found)
     }
 
     /// Display spelling of every tag key.
@@ -192,35 +217,28 @@ impl Db {
         Ok(story.map_or(StoryRef::Entry(entry_id), StoryRef::Story))
     }
 
-    /// A story: its lead with the story's guid and updated date, the other feeds that carried
-    /// it, the union of its copies' tags.
-    fn story(
+    /// A story's guid and updated date as recorded; `None` for an entry stored before
+    /// stories were, which is its own story.
+    fn recorded(
         &self,
         story: StoryRef,
-        entry_id: i64,
-        spelling: &HashMap<String, String>,
-        feeds: &FeedNames,
-    ) -> Result<Story, StoreError> {
-        let mut copies = self.copies(story, entry_id, feeds)?;
-        for m in &mut copies {
-            m.stored.tags = self.tags_of(m.stored.id, spelling)?;
-        }
-        let recorded = match story {
+    ) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        Ok(match story {
             StoryRef::Story(id) => Some(
                 self.conn
                     .prepare_cached("SELECT guid, updated_at FROM stories WHERE id = ?1")?
                     .query_row([id], |r| Ok((r.get(0)?, from_ts(r.get(1)?))))?,
             ),
             StoryRef::Entry(_) => None,
-        };
-        Ok(rows::story(copies, recorded))
+        })
     }
 
+    /// Every copy of a story, each with its tags.
     fn copies(
         &self,
         story: StoryRef,
         entry_id: i64,
-        feeds: &FeedNames,
+        names: &Names,
     ) -> Result<Vec<Copy>, StoreError> {
         let (sql, id) = match story {
             StoryRef::Story(id) => (
@@ -233,9 +251,12 @@ impl Db {
             ),
         };
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let copies = stmt
-            .query_map([id], |r| load_row(r, feeds))?
+        let mut copies = stmt
+            .query_map([id], |r| load_row(r, &names.feeds))?
             .collect::<Result<Vec<_>, _>>()?;
+        for m in &mut copies {
+            m.stored.tags = self.tags_of(m.stored.id, &names.spelling)?;
+        }
         Ok(copies)
     }
 

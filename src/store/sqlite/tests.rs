@@ -19,9 +19,11 @@ fn titles(db: &Db, tags: &[&str]) -> Vec<String> {
         tags: tags.iter().map(|t| t.to_string()).collect(),
         exclude: vec![],
         limit: 10,
+        before: None,
     };
     db.stories(&q)
         .unwrap()
+        .stories
         .into_iter()
         .map(|s| s.primary.entry.title)
         .collect()
@@ -30,13 +32,13 @@ fn titles(db: &Db, tags: &[&str]) -> Vec<String> {
 #[test]
 fn tag_queries_walk_the_index() {
     let (_dir, store) = fresh();
-    for n in [1, 3] {
+    for (n, cursor) in [(0, true), (1, false), (3, false), (1, true), (3, true)] {
         let sql = format!(
             "EXPLAIN QUERY PLAN {}",
-            crate::store::rows::candidate_sql('?', n, 50, 100)
+            crate::store::rows::candidate_sql('?', n, (50, 100), cursor)
         );
         let mut stmt = store.conn.prepare(&sql).unwrap();
-        let params: Vec<rusqlite::types::Value> = (0..n)
+        let params: Vec<rusqlite::types::Value> = (0..n + 2 * cursor as usize)
             .map(|i| rusqlite::types::Value::Integer(i as i64 + 1))
             .collect();
         let plan: Vec<String> = stmt
@@ -47,10 +49,22 @@ fn tag_queries_walk_the_index() {
             .map(Result::unwrap)
             .collect();
         let plan = plan.join("\n");
-        assert!(
-            plan.contains("SEARCH entry_tags USING PRIMARY KEY (tag=?)"),
-            "{plan}"
-        );
+        if n > 0 {
+            let key = if cursor {
+                "(tag=? AND (date,entry_id)<(?,?))"
+            } else {
+                "(tag=?)"
+            };
+            assert!(
+                plan.contains(&format!("SEARCH entry_tags USING PRIMARY KEY {key}")),
+                "{n} tags, cursor {cursor}: {plan}"
+            );
+        } else {
+            assert!(
+                plan.contains("SEARCH entries USING"),
+                "below a cursor: {plan}"
+            );
+        }
         assert!(
             !plan.contains("SCAN entry_tags"),
             "no full scan of entry_tags:\n{plan}"
