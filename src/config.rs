@@ -123,6 +123,8 @@ pub struct ServerConfig {
     /// A client gets this long to send a request's headers; it also closes idle keep-alive
     /// connections. Feed readers send theirs in one packet.
     pub header_timeout: Duration,
+    /// The WebSub hub the outputs name (rel="hub") and tell when they change.
+    pub websub_hub: Option<Url>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use url::Url;
+
 use crate::config::{Config, OutputConfig};
 use crate::model::StoryQuery;
 use crate::opml;
@@ -35,6 +37,7 @@ pub fn query_of(output: &OutputConfig) -> StoryQuery {
         tags: output.tags.clone(),
         exclude: output.exclude_tags.clone(),
         limit: output.limit,
+        before: None,
     }
 }
 
@@ -44,19 +47,42 @@ pub fn channel_of(config: &Config, output: &OutputConfig, format: Format) -> Cha
         .join(&format!("feeds/{}.{}", output.name, format.extension()))
         .map(String::from)
         .unwrap_or_else(|_| base.to_string());
-    let description = if output.tags.is_empty() {
-        "Every story, merged from all sources".to_string()
-    } else {
-        format!(
-            "Stories tagged {}, merged from all sources",
-            output.tags.join(", ")
-        )
-    };
+    let description = format!(
+        "{}, merged from all sources",
+        describe(&output.tags, &output.exclude_tags)
+    );
     Channel {
         title: output.title.clone(),
         description,
         self_url,
+        page_url: None,
+        next_url: None,
+        hub: config.server.websub_hub.as_ref().map(Url::to_string),
         home_url: base.to_string(),
+    }
+}
+
+/// What a selection of stories holds, in words: "Every story", "Stories tagged Binance or
+/// Blockchain, not Regulation".
+pub fn describe(tags: &[String], exclude: &[String]) -> String {
+    let mut text = if tags.is_empty() {
+        "Every story".to_string()
+    } else {
+        format!("Stories tagged {}", or_list(tags))
+    };
+    if !exclude.is_empty() {
+        text.push_str(", not ");
+        text.push_str(&or_list(exclude));
+    }
+    text
+}
+
+/// "A", "A or B", "A, B or C".
+fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
     }
 }
 

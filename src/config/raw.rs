@@ -69,6 +69,7 @@ struct RawServer {
     control: Option<String>,
     #[serde(default, deserialize_with = "duration_text")]
     header_timeout: Option<String>,
+    websub_hub: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -485,10 +486,27 @@ impl RawServer {
             }
             Some(p) => PathBuf::from(p),
         };
+        let websub_hub = match self.websub_hub.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(
+                Url::parse(text)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| {
+                        invalid(
+                            "server.websub_hub",
+                            format!(
+                                "{text:?} is not an http(s) URL such as \"https://pubsubhubbub.appspot.com/\""
+                            ),
+                        )
+                    })?,
+            ),
+        };
         Ok(ServerConfig {
             listen,
             base_url,
             control,
+            websub_hub,
             header_timeout: duration_or("server.header_timeout", &self.header_timeout, "10s")?,
         })
     }

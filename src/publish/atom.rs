@@ -42,10 +42,12 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
             version: Some(env!("CARGO_PKG_VERSION").into()),
             uri: None,
         }),
-        links: vec![
-            link(&channel.self_url, "self", Some("application/atom+xml")),
-            link(&channel.home_url, "alternate", Some("text/html")),
-        ],
+        links: channel
+            .paging_links()
+            .into_iter()
+            .map(|(rel, href)| link(href, rel, (rel != "hub").then_some("application/atom+xml")))
+            .chain([link(&channel.home_url, "alternate", Some("text/html"))])
+            .collect(),
         entries: stories.iter().map(entry).collect(),
         ..Default::default()
     };

@@ -8,7 +8,7 @@ use crate::model::{Source, Story};
 use crate::normalize::plain_text;
 
 pub fn render(channel: &Channel, stories: &[Story]) -> String {
-    let feed = json!({
+    let mut feed = json!({
         "version": "https://jsonfeed.org/version/1.1",
         "title": channel.title,
         "description": channel.description,
@@ -16,6 +16,13 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
         "feed_url": channel.self_url,
         "items": stories.iter().map(item).collect::<Vec<_>>(),
     });
+    let obj = feed.as_object_mut().expect("built as an object");
+    if let Some(next) = &channel.next_url {
+        obj.insert("next_url".into(), json!(next));
+    }
+    if let Some(hub) = &channel.hub {
+        obj.insert("hubs".into(), json!([{ "type": "WebSub", "url": hub }]));
+    }
     serde_json::to_string_pretty(&feed).expect("JSON values always serialise")
 }
 

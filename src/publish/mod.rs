@@ -58,10 +58,35 @@ impl Format {
 pub struct Channel {
     pub title: String,
     pub description: String,
-    /// The output's own URL (RSS atom:link rel=self, Atom id, JSON Feed feed_url).
+    /// The output's own URL, its first page (Atom id, JSON Feed feed_url, WebSub topic).
     pub self_url: String,
+    /// This page's URL, when it is a page past the first (RFC 5005): its rel=self.
+    pub page_url: Option<String>,
+    /// The next page (RFC 5005 rel="next", JSON Feed next_url), when there may be one.
+    pub next_url: Option<String>,
+    /// The WebSub hub readers may subscribe at (rel="hub").
+    pub hub: Option<String>,
     /// The aggregator's home page.
     pub home_url: String,
+}
+
+impl Channel {
+    /// The URL this document is served at: its page's, or the output's own.
+    fn this_url(&self) -> &str {
+        self.page_url.as_deref().unwrap_or(&self.self_url)
+    }
+
+    /// Links the document carries about itself, as (rel, href): self, the first page when
+    /// this is a later one, the next page, the hub.
+    fn paging_links(&self) -> Vec<(&'static str, &str)> {
+        let mut links = vec![("self", self.this_url())];
+        if self.page_url.is_some() {
+            links.push(("first", self.self_url.as_str()));
+        }
+        links.extend(self.next_url.as_deref().map(|u| ("next", u)));
+        links.extend(self.hub.as_deref().map(|u| ("hub", u)));
+        links
+    }
 }
 
 pub fn render(format: Format, channel: &Channel, stories: &[Story]) -> String {

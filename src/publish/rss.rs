@@ -22,13 +22,20 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
     if !stories.is_empty() {
         ch.last_build_date = Some(last_updated(stories).to_rfc2822());
     }
-    let mut self_link = Link::default();
-    self_link.set_href(channel.self_url.clone());
-    self_link.set_rel("self");
-    self_link.set_mime_type(Some("application/rss+xml".to_string()));
-    ch.atom_ext = Some(AtomExtension {
-        links: vec![self_link],
-    });
+    let links = channel
+        .paging_links()
+        .into_iter()
+        .map(|(rel, href)| {
+            let mut l = Link::default();
+            l.set_href(href);
+            l.set_rel(rel);
+            if rel != "hub" {
+                l.set_mime_type(Some("application/rss+xml".to_string()));
+            }
+            l
+        })
+        .collect();
+    ch.atom_ext = Some(AtomExtension { links });
     ch.to_string()
 }
 

@@ -59,6 +59,9 @@ fn channel() -> Channel {
         title: "Binance news".into(),
         description: "Merged".into(),
         self_url: "http://127.0.0.1:8080/feeds/binance.rss".into(),
+        page_url: None,
+        next_url: None,
+        hub: None,
         home_url: "http://127.0.0.1:8080/".into(),
     }
 }
@@ -191,4 +194,41 @@ fn an_atom_entry_without_a_link_carries_content() {
         feed.entries()[1].content().unwrap().value(),
         Some("<p>Summary</p>")
     );
+}
+
+#[test]
+fn a_later_page_links_its_neighbours_and_the_hub_in_every_format() {
+    let channel = Channel {
+        page_url: Some("http://127.0.0.1:8080/feeds/binance.rss?before=9.9".into()),
+        next_url: Some("http://127.0.0.1:8080/feeds/binance.rss?before=5.5".into()),
+        hub: Some("https://hub.example/".into()),
+        ..channel()
+    };
+    let stories = vec![story(1, false)];
+    for format in [Format::Rss, Format::Atom] {
+        let body = render(format, &channel, &stories);
+        feed_rs::parser::parse(body.as_bytes())
+            .unwrap_or_else(|e| panic!("{format:?}: {e}\n{body}"));
+        for (rel, href) in [
+            ("self", "http://127.0.0.1:8080/feeds/binance.rss?before=9.9"),
+            ("first", "http://127.0.0.1:8080/feeds/binance.rss"),
+            ("next", "http://127.0.0.1:8080/feeds/binance.rss?before=5.5"),
+            ("hub", "https://hub.example/"),
+        ] {
+            let tag = format!(r#"href="{}" rel="{rel}""#, href.replace('&', "&amp;"));
+            assert!(body.contains(&tag), "{format:?} lacks {tag}:\n{body}");
+        }
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&render(Format::Json, &channel, &stories)).unwrap();
+    assert_eq!(
+        json["next_url"],
+        "http://127.0.0.1:8080/feeds/binance.rss?before=5.5"
+    );
+    assert_eq!(json["feed_url"], "http://127.0.0.1:8080/feeds/binance.rss");
+    assert_eq!(json["hubs"][0]["type"], "WebSub");
+    assert_eq!(json["hubs"][0]["url"], "https://hub.example/");
+    // The first page names neither a first page nor a next one it does not have.
+    let first = render(Format::Atom, &super::tests::channel(), &stories);
+    assert!(!first.contains(r#"rel="first""#) && !first.contains(r#"rel="next""#));
 }

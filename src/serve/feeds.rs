@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::cache::{CacheKey, Rendered};
 use super::{AppState, ServeError};
 use crate::config::OutputConfig;
-use crate::model::StoryQuery;
+use crate::model::{Cursor, StoryQuery};
 use crate::outputs::{channel_of, query_of};
 use crate::publish::{self, Channel, Format};
 
@@ -26,22 +26,63 @@ pub(super) const CACHE_CONTROL: &str = "public, max-age=60";
 pub async fn output(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ServeError> {
     let (name, ext) = file.rsplit_once('.').ok_or_else(|| not_found(&file))?;
     let format = Format::from_extension(ext).ok_or_else(|| not_found(&file))?;
+    let before = output_page(raw.as_deref().unwrap_or("")).map_err(ServeError::BadRequest)?;
     let config = state.config();
     let out = config
         .outputs
         .iter()
         .find(|o| o.name.eq_ignore_ascii_case(name))
         .ok_or_else(|| not_found(&file))?;
-    let key = CacheKey::Output(out.name.clone(), format);
+    // Pages past the first are cached beside the ad-hoc feeds, under the same bound.
+    let key = match before {
+        None => CacheKey::Output(out.name.clone(), format),
+        Some(c) => CacheKey::AdHoc(format!("output={}&before={c}", out.name), format),
+    };
     let rendered = render_cached(&state, key, format, || {
-        (query_of(out), channel_of(&config, out, format))
+        let mut channel = channel_of(&config, out, format);
+        channel.page_url = before.map(|c| paged(&channel.self_url, c));
+        let query = StoryQuery {
+            before,
+            ..query_of(out)
+        };
+        (query, channel)
     })
     .await?;
     Ok(respond(&headers, &rendered))
+}
+
+/// An output's query string: nothing, or `before=CURSOR` for a page past the first.
+fn output_page(raw: &str) -> Result<Option<Cursor>, String> {
+    let mut before = None;
+    for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+        match key.as_ref() {
+            "before" => before = Some(cursor(&value)?),
+            other => {
+                return Err(format!(
+                    "unknown parameter {other:?}; an output takes only before= (its next page), \
+                     for other selections use /feed.rss?tags=..."
+                ));
+            }
+        }
+    }
+    Ok(before)
+}
+
+fn cursor(value: &str) -> Result<Cursor, String> {
+    value.parse().map_err(|()| {
+        format!("before={value:?} is not a page cursor; follow the feed's rel=\"next\" link")
+    })
+}
+
+/// The URL of the page of `url` below `cursor`.
+fn paged(url: &str, cursor: Cursor) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}before={cursor}")
 }
 
 fn not_found(file: &str) -> ServeError {
@@ -83,43 +124,72 @@ async fn adhoc(
     let query = parse_query(raw.as_deref().unwrap_or("")).map_err(ServeError::BadRequest)?;
     let config = state.config();
     let canonical = canonical_query(&query);
-    let pseudo = OutputConfig {
-        name: "feed".into(),
-        title: adhoc_title(&query),
-        tags: query.tags.clone(),
-        exclude_tags: query.exclude.clone(),
-        limit: query.limit,
-        file: None,
+    let key = match query.before {
+        None => canonical.clone(),
+        Some(c) => format!("{canonical}&before={c}"),
     };
-    let mut channel = channel_of(&config, &pseudo, format);
-    channel.self_url = config
-        .server
-        .base_url
-        .join(&format!("feed.{}?{canonical}", format.extension()))
-        .map(String::from)
-        .unwrap_or(channel.self_url);
-    let rendered = render_cached(&state, CacheKey::AdHoc(canonical, format), format, || {
+    let rendered = render_cached(&state, CacheKey::AdHoc(key, format), format, || {
+        let channel = adhoc_channel(&config, &query, &canonical, format);
         (query, channel)
     })
     .await?;
     Ok(respond(&headers, &rendered))
 }
 
-fn adhoc_title(q: &StoryQuery) -> String {
-    if q.tags.is_empty() {
-        "All stories".to_string()
-    } else {
-        format!("Stories tagged {}", q.tags.join(", "))
+/// What an ad-hoc feed says of itself: what it holds, in words, with the tags spelled as the
+/// config spells them whatever the query's case (every spelling shares one cache entry).
+fn adhoc_channel(
+    config: &crate::config::Config,
+    query: &StoryQuery,
+    canonical: &str,
+    format: Format,
+) -> Channel {
+    let spelled = spell_tags(config);
+    let spell = |tags: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = tags.iter().map(|t| spelled(t)).collect();
+        v.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        v
+    };
+    let (tags, exclude) = (spell(&query.tags), spell(&query.exclude));
+    let pseudo = OutputConfig {
+        name: "feed".into(),
+        title: crate::outputs::describe(&tags, &exclude),
+        tags,
+        exclude_tags: exclude,
+        limit: query.limit,
+        file: None,
+    };
+    let mut channel = channel_of(config, &pseudo, format);
+    channel.self_url = config
+        .server
+        .base_url
+        .join(&format!("feed.{}?{canonical}", format.extension()))
+        .map(String::from)
+        .unwrap_or(channel.self_url);
+    channel.page_url = query.before.map(|c| paged(&channel.self_url, c));
+    channel
+}
+
+/// A tag as the config spells it (a rule's name, a feed's tag), else its case-folded key, so
+/// that every spelling of a query reads the same.
+fn spell_tags(config: &crate::config::Config) -> impl Fn(&str) -> String {
+    let known: std::collections::HashMap<String, String> = config
+        .tag_spellings()
+        .into_iter()
+        .map(|t| (crate::model::tag_key(&t), t))
+        .collect();
+    move |t: &str| {
+        let key = crate::model::tag_key(t);
+        known.get(&key).cloned().unwrap_or(key)
     }
 }
 
-/// `tags=a,b&exclude=c&limit=N`. Anything else, or a malformed value, is refused with a message
+/// `tags=a,b&exclude=c&limit=N&before=CURSOR`. Anything else, or a malformed value, is refused with a message
 /// that says what is accepted.
 pub fn parse_query(raw: &str) -> Result<StoryQuery, String> {
     let mut q = StoryQuery {
-        tags: vec![],
-        exclude: vec![],
         limit: ADHOC_DEFAULT_LIMIT,
+        ..StoryQuery::default()
     };
     for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
         match key.as_ref() {
@@ -136,9 +206,10 @@ pub fn parse_query(raw: &str) -> Result<StoryQuery, String> {
                 }
                 q.limit = n.min(ADHOC_MAX_LIMIT);
             }
+            "before" => q.before = Some(cursor(&value)?),
             other => {
                 return Err(format!(
-                    "unknown parameter {other:?}; use tags, exclude and limit"
+                    "unknown parameter {other:?}; use tags, exclude, limit and before"
                 ));
             }
         }
@@ -203,7 +274,7 @@ async fn render_cached(
     if let Some(hit) = state.cache.get(&key, generation) {
         return Ok(hit);
     }
-    let (query, channel) = what();
+    let (query, mut channel) = what();
     let cache = state.cache.clone();
     let kind = match key {
         CacheKey::Output(..) => "output",
@@ -212,7 +283,9 @@ async fn render_cached(
     let renders = state.metrics.renders.with_label_values(&[kind]);
     // Query, render, hash and gzip on the blocking pool: a 200 KiB body takes milliseconds,
     // and on an async worker they would hold up every request queued behind it.
-    let stories = state.store.stories(query).await?;
+    let page = state.store.page(query).await?;
+    channel.next_url = page.next.map(|c| paged(&channel.self_url, c));
+    let stories = page.stories;
     let rendered = tokio::task::spawn_blocking(move || {
         let body = publish::render(format, &channel, &stories);
         let changed = stories.iter().map(|s| s.changed).max();

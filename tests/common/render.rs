@@ -60,6 +60,9 @@ pub fn render_all(
         title: "Test".into(),
         description: "Test".into(),
         self_url: "https://out.example/feeds/x.rss".into(),
+        page_url: None,
+        next_url: None,
+        hub: None,
         home_url: "https://out.example/".into(),
     };
     Ok([Format::Rss, Format::Atom, Format::Json]
