@@ -84,6 +84,9 @@ fn main() {
         title: "x".into(),
         description: "x".into(),
         self_url: "http://x/feeds/x.rss".into(),
+        page_url: None,
+        next_url: None,
+        hub: None,
         home_url: "http://x/".into(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub renders: IntCounterVec,
     /// Feeds whose last poll failed.
     pub feeds_failing: IntGauge,
+    /// WebSub pings to the hub, by result: ok, failed.
+    pub websub: IntCounterVec,
 }
 
 impl Metrics {
@@ -51,6 +53,11 @@ impl Metrics {
             "Feed bodies rendered because the cache had none for the store's state, by kind.",
             &["kind"],
         );
+        let websub = counter(
+            "websub_pings_total",
+            "WebSub publish pings sent to the hub, by result.",
+            &["result"],
+        );
         // Buckets from a fast loopback 304 (5 ms) to the default 30 s timeout.
         let buckets = vec![
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -79,6 +86,7 @@ impl Metrics {
             requests,
             renders,
             feeds_failing,
+            websub,
         }
     }
 

@@ -212,3 +212,188 @@ fn adhoc_feeds_say_what_they_hold_in_the_configs_spelling() {
     let b = d.get("/feed.rss?tags=BiNaNcE").body;
     assert_eq!(a, b);
 }
+
+/// A WebSub hub on loopback that takes every publish ping (204) and remembers its form, or
+/// refuses them all (503).
+struct Hub {
+    addr: std::net::SocketAddr,
+    pings: std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>,
+}
+
+impl Hub {
+    fn start(refuse: bool) -> Hub {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let pings = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = pings.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                let mut line = String::new();
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).unwrap();
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                assert!(request_line.starts_with("POST / "), "{request_line}");
+                let form = url::form_urlencoded::parse(&body).into_owned().collect();
+                seen.lock().unwrap().push(form);
+                let status = if refuse {
+                    "503 Service Unavailable"
+                } else {
+                    "204 No Content"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Hub { addr, pings }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// The topics pinged so far, each ping once, in order.
+    fn topics(&self) -> Vec<String> {
+        let pings = self.pings.lock().unwrap();
+        pings
+            .iter()
+            .map(|form| {
+                let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                assert_eq!(get("hub.mode").as_deref(), Some("publish"), "{form:?}");
+                assert_eq!(get("hub.url"), get("hub.topic"), "{form:?}");
+                get("hub.url").unwrap()
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn websub_hub_is_named_and_pinged_once_per_changed_output() {
+    let hub = Hub::start(false);
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let feeds = [
+        server.feed("cointelegraph.rss"),
+        server.feed("decrypt.json"),
+    ];
+    let config = daemon_config(&[&feeds[0], &feeds[1]], "").replace(
+        "[server]\n",
+        &format!("[server]\nwebsub_hub = \"{}\"\n", hub.url()),
+    );
+    work.write_config(&config);
+    let d = Daemon::start(&work, &[]);
+    // Four outputs in three formats: twelve topics, each published once the first pass is in.
+    let outputs = ["all", "all-atom", "all-json", "binance"];
+    let topic = |o: &str, ext: &str| format!("{BASE}feeds/{o}.{ext}");
+    let every: BTreeSet<String> = outputs
+        .iter()
+        .flat_map(|o| ["rss", "atom", "json"].map(|ext| topic(o, ext)))
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            hub.topics().into_iter().collect::<BTreeSet<_>>() == every
+        }),
+        "every output published: {:?}\n{}",
+        hub.topics(),
+        d.logs()
+    );
+    // Each feed names the hub and itself, the topic the hub was given.
+    let rss = d.get("/feeds/binance.rss").text();
+    assert_eq!(xml_link(&rss, "hub"), Some(hub.url()));
+    assert_eq!(xml_link(&rss, "self"), Some(topic("binance", "rss")));
+    let atom = d.get("/feeds/binance.atom").text();
+    assert_eq!(xml_link(&atom, "hub"), Some(hub.url()));
+    let json: serde_json::Value =
+        serde_json::from_slice(&d.get("/feeds/binance.json").body).unwrap();
+    assert_eq!(json["hubs"][0]["url"], hub.url());
+
+    // A poll that changes nothing publishes nothing; wait past the debounce to see none.
+    let first = hub.topics().len();
+    assert_ok(&work.run(&["refresh"]));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        hub.topics().len(),
+        first,
+        "nothing changed: {:?}",
+        hub.topics()
+    );
+
+    // A new story that is not about Binance: every "all" output is published again, the
+    // Binance one is not.
+    let text = server.read("cointelegraph.rss");
+    let item = r#"<item><title>Ethereum gas fees fall to a two-year low</title>
+      <link>https://cointelegraph.com/news/eth-gas-low</link><guid>eth-gas-low</guid>
+      <pubDate>Mon, 23 Nov 2026 15:00:00 +0000</pubDate><description>Fees fell.</description></item>"#;
+    server.write(
+        "cointelegraph.rss",
+        text.replacen("<item>", &format!("{item}\n<item>"), 1)
+            .as_bytes(),
+    );
+    assert_ok(&work.run(&["refresh"]));
+    let again: BTreeSet<String> = outputs[..3]
+        .iter()
+        .flat_map(|o| ["rss", "atom", "json"].map(|ext| topic(o, ext)))
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            hub.topics()[first..]
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                == again
+        }),
+        "the changed outputs published again: {:?}",
+        &hub.topics()[first..]
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        hub.topics().len(),
+        first + 9,
+        "each once: {:?}",
+        &hub.topics()[first..]
+    );
+}
+
+#[test]
+fn a_hub_that_refuses_is_said_in_the_log_and_the_metrics() {
+    let hub = Hub::start(true);
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let config = daemon_config(&[&server.feed("decrypt.json")], "").replace(
+        "[server]\n",
+        &format!("[server]\nwebsub_hub = \"{}\"\n", hub.url()),
+    );
+    work.write_config(&config);
+    let d = Daemon::start(&work, &[]);
+    assert!(
+        wait_until(Duration::from_secs(20), || d
+            .logs()
+            .contains("the hub did not take the ping")),
+        "{}",
+        d.logs()
+    );
+    assert!(d.logs().contains("HTTP 503"), "{}", d.logs());
+    let metrics = d.get("/metrics").text();
+    assert!(
+        metrics.contains("aggregate_websub_pings_total{result=\"failed\"}"),
+        "{metrics}"
+    );
+}

@@ -47,6 +47,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
     };
     let changed = live.clone();
     (ctx.store).watch_changes(token.clone(), Arc::new(move || changed.changed()));
+    tokio::spawn(serve::websub::run(state.clone(), token.clone()));
     let server = tokio::spawn(serve::run(listener, state, token.clone()));
     let (control, refresh_rx) = start_control(&ctx.config.server.control, token.clone());
     let notifier = Arc::new(Notifier::from_env());

@@ -38,13 +38,25 @@ pub async fn output(
         .iter()
         .find(|o| o.name.eq_ignore_ascii_case(name))
         .ok_or_else(|| not_found(&file))?;
+    let rendered = render_output(&state, &config, out, format, before).await?;
+    Ok(respond(&headers, &rendered))
+}
+
+/// An output's page (its first when `before` is `None`), from the cache or rendered.
+pub(super) async fn render_output(
+    state: &AppState,
+    config: &crate::config::Config,
+    out: &OutputConfig,
+    format: Format,
+    before: Option<Cursor>,
+) -> Result<Arc<Rendered>, ServeError> {
     // Pages past the first are cached beside the ad-hoc feeds, under the same bound.
     let key = match before {
         None => CacheKey::Output(out.name.clone(), format),
         Some(c) => CacheKey::AdHoc(format!("output={}&before={c}", out.name), format),
     };
-    let rendered = render_cached(&state, key, format, || {
-        let mut channel = channel_of(&config, out, format);
+    render_cached(state, key, format, || {
+        let mut channel = channel_of(config, out, format);
         channel.page_url = before.map(|c| paged(&channel.self_url, c));
         let query = StoryQuery {
             before,
@@ -52,8 +64,7 @@ pub async fn output(
         };
         (query, channel)
     })
-    .await?;
-    Ok(respond(&headers, &rendered))
+    .await
 }
 
 /// An output's query string: nothing, or `before=CURSOR` for a page past the first.

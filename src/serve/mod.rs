@@ -28,6 +28,7 @@ use crate::store::{Store, StoreError};
 mod cache;
 mod feeds;
 mod index;
+pub mod websub;
 
 pub use cache::{Cache, CacheKey};
 
