@@ -183,6 +183,28 @@ pub struct Source {
     pub feed_url: String,
     /// The article's link at that source.
     pub link: Option<String>,
+    /// The site the source feed names as its home, if it named one.
+    pub site: Option<String>,
+}
+
+impl Source {
+    /// The source's URL as a published feed may show it: the feed's, but for a `file:` feed
+    /// (a path on this machine) the site it names, or nothing.
+    pub fn public_url(&self) -> Option<&str> {
+        match self.feed_url.starts_with("file:") {
+            true => self.site.as_deref(),
+            false => Some(&self.feed_url),
+        }
+    }
+
+    /// The source's name as a published feed may show it: never a `file:` path, which is what
+    /// an untitled local feed is named by.
+    pub fn public_title(&self) -> &str {
+        match self.title.starts_with("file:") {
+            true => self.site.as_deref().unwrap_or("a local feed"),
+            false => &self.title,
+        }
+    }
 }
 
 /// An entry as stored, with what the outputs need to show it.

@@ -397,3 +397,32 @@ fn a_hub_that_refuses_is_said_in_the_log_and_the_metrics() {
         "{metrics}"
     );
 }
+
+#[test]
+fn local_file_sources_never_publish_their_path() {
+    let work = Workdir::new();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/feeds");
+    let feeds: Vec<String> = ["cointelegraph.rss", "decrypt.json", "theblock.rdf"]
+        .iter()
+        .map(|f| format!("file://{}", fixtures.join(f).display()))
+        .collect();
+    let feeds: Vec<&str> = feeds.iter().map(String::as_str).collect();
+    work.write_config(&config_with(&feeds, ""));
+    assert_ok(&work.run_once());
+    for out in [
+        "out/all.rss",
+        "out/all.atom",
+        "out/all.json",
+        "out/binance.rss",
+    ] {
+        let text = work.read(out);
+        assert!(!text.contains("file:"), "{out} shows a local path:\n{text}");
+        assert!(!text.contains(&*fixtures.to_string_lossy()), "{out}");
+    }
+    // The site each feed names stands in for it.
+    let rss = work.read("out/all.rss");
+    assert!(
+        rss.contains(r#"<source url="https://cointelegraph.com"#),
+        "{rss}"
+    );
+}

@@ -85,11 +85,11 @@ fn entry(story: &Story) -> Entry {
             content_type: Some("html".into()),
             ..Default::default()
         }),
-        source: Some(Source {
-            title: Text::plain(p.source.title.clone()),
-            id: p.source.feed_url.clone(),
+        source: p.source.public_url().map(|url| Source {
+            title: Text::plain(p.source.public_title().to_string()),
+            id: url.to_string(),
             updated: date,
-            links: vec![link(&p.source.feed_url, "self", None)],
+            links: vec![link(url, "self", None)],
             ..Default::default()
         }),
         ..Default::default()
@@ -109,12 +109,11 @@ fn links(story: &Story) -> Vec<Link> {
         links.push(l);
     }
     for s in &story.also {
-        let mut l = link(
-            s.link.as_deref().unwrap_or(&s.feed_url),
-            "related",
-            Some("text/html"),
-        );
-        l.title = Some(s.title.clone());
+        let Some(href) = s.link.as_deref().or(s.public_url()) else {
+            continue;
+        };
+        let mut l = link(href, "related", Some("text/html"));
+        l.title = Some(s.public_title().to_string());
         links.push(l);
     }
     links

@@ -27,7 +27,7 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
 }
 
 fn source(s: &Source) -> Value {
-    json!({ "title": s.title, "feed_url": s.feed_url, "url": s.link })
+    json!({ "title": s.public_title(), "feed_url": s.public_url(), "url": s.link })
 }
 
 fn item(story: &Story) -> Value {

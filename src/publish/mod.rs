@@ -126,13 +126,13 @@ fn sources_footer(story: &Story) -> Option<String> {
     let links: Vec<String> = story
         .also
         .iter()
-        .map(|s| {
-            let href = s.link.as_deref().unwrap_or(&s.feed_url);
-            format!(
+        .map(|s| match s.link.as_deref().or(s.public_url()) {
+            Some(href) => format!(
                 "<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>",
                 escape_html(href),
-                escape_html(&s.title)
-            )
+                escape_html(s.public_title())
+            ),
+            None => escape_html(s.public_title()),
         })
         .collect();
     Some(format!(

@@ -70,9 +70,9 @@ fn item(story: &Story) -> Item {
             length: x.length.to_string(),
             mime_type: x.mime_type.clone(),
         }),
-        source: Some(Source {
-            url: p.source.feed_url.clone(),
-            title: Some(p.source.title.clone()),
+        source: p.source.public_url().map(|url| Source {
+            url: url.to_string(),
+            title: Some(p.source.public_title().to_string()),
         }),
         dublin_core_ext: dc,
         ..Default::default()

@@ -11,6 +11,7 @@ fn story(id: i64, also: bool) -> Story {
         title: "CoinDesk".into(),
         feed_url: "https://coindesk.example/rss".into(),
         link: None,
+        site: None,
     };
     Story {
         guid: format!("urn:uuid:00000000-0000-0000-0000-{id:012}"),
@@ -46,6 +47,7 @@ fn story(id: i64, also: bool) -> Story {
                 title: "Decrypt".into(),
                 feed_url: "https://decrypt.example/feed".into(),
                 link: Some("https://decrypt.example/x".into()),
+                site: None,
             }]
         } else {
             vec![]

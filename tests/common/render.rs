@@ -47,6 +47,7 @@ pub fn render_all(
                         title: "Source".into(),
                         feed_url: url.to_string(),
                         link: prepared.entry.link.clone(),
+                        site: None,
                     },
                     tags: tags.clone(),
                     entry: prepared.entry,

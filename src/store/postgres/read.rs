@@ -23,7 +23,7 @@ enum StoryRef {
     Entry(i64),
 }
 
-type FeedNames = HashMap<i64, (String, String)>;
+type FeedNames = HashMap<i64, (String, String, Option<String>)>;
 
 fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("entries.{column}: {e}"))
@@ -46,11 +46,12 @@ fn load_row(r: &Row, feeds: &FeedNames) -> Result<(Copy, Option<i64>), StoreErro
         updated: r.get::<_, Option<i64>>(12).map(from_ts),
     };
     let feed_id: i64 = r.get(15);
-    let (feed_url, title) = feeds.get(&feed_id).cloned().unwrap_or_default();
+    let (feed_url, title, site) = feeds.get(&feed_id).cloned().unwrap_or_default();
     let source = Source {
         feed_url,
         title,
         link: entry.link.clone(),
+        site,
     };
     let copy = Copy {
         stored: StoredEntry {
@@ -165,12 +166,12 @@ async fn names(
         .collect();
     let feeds: FeedNames = query(
         client,
-        "SELECT id, url, COALESCE(title, url) FROM feeds",
+        "SELECT id, url, COALESCE(title, url), site_link FROM feeds",
         &[],
     )
     .await?
     .iter()
-    .map(|r| (r.get(0), (r.get(1), r.get(2))))
+    .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
     .collect();
     let dropped: HashSet<String> = query(client, "SELECT url FROM feeds WHERE NOT active", &[])
         .await?

@@ -25,7 +25,7 @@ enum StoryRef {
 }
 
 /// Feed id to (URL, title): the source named for each entry.
-type FeedNames = HashMap<i64, (String, String)>;
+type FeedNames = HashMap<i64, (String, String, Option<String>)>;
 
 /// What a page of stories is told with: the tags' display spellings, the feeds' names.
 struct Names {
@@ -61,11 +61,12 @@ fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Copy> {
         ..entry
     };
     let feed_id: i64 = r.get(15)?;
-    let (feed_url, title) = feeds.get(&feed_id).cloned().unwrap_or_default();
+    let (feed_url, title, site) = feeds.get(&feed_id).cloned().unwrap_or_default();
     let source = Source {
         feed_url,
         title,
         link: entry.link.clone(),
+        site,
     };
     Ok(Copy {
         stored: StoredEntry {
@@ -201,9 +202,9 @@ impl Db {
     fn feed_names(&self) -> Result<FeedNames, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT id, url, COALESCE(title, url) FROM feeds")?;
+            .prepare_cached("SELECT id, url, COALESCE(title, url), site_link FROM feeds")?;
         let map = stmt
-            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?
             .collect::<Result<FeedNames, _>>()?;
         Ok(map)
     }
