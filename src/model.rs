@@ -221,9 +221,38 @@ pub struct StoredEntry {
     pub tags: Vec<Tag>,
 }
 
+/// A story's identity in the store, and in its page's URL (`/stories/ID`): its id, or for an
+/// entry stored before stories were recorded (its own story), the entry's, written `eID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoryId {
+    Story(i64),
+    Entry(i64),
+}
+
+impl std::fmt::Display for StoryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoryId::Story(id) => write!(f, "{id}"),
+            StoryId::Entry(id) => write!(f, "e{id}"),
+        }
+    }
+}
+
+impl std::str::FromStr for StoryId {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<StoryId, ()> {
+        match s.strip_prefix('e') {
+            Some(entry) => entry.parse().map(StoryId::Entry).map_err(|_| ()),
+            None => s.parse().map(StoryId::Story).map_err(|_| ()),
+        }
+    }
+}
+
 /// One story in an output: the entry that leads it, and every other feed that carried it.
 #[derive(Debug, Clone)]
 pub struct Story {
+    pub id: StoryId,
     /// The guid published for the story: fixed when it was created, never changed.
     pub guid: String,
     /// When the story last changed for a reader: its lead's date, or when a copy joined.
@@ -238,13 +267,25 @@ pub struct Story {
 }
 
 /// What an output selects: any of `tags` (empty = all), none of `exclude`, newest `limit`,
-/// after `before` when a reader pages past the first `limit`.
+/// after `before` when a reader pages past the first `limit`; for the status pages, also
+/// by words of the title or by source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoryQuery {
     pub tags: Vec<String>,
     pub exclude: Vec<String>,
     pub limit: usize,
     pub before: Option<Cursor>,
+    /// Only stories with a copy whose title has these words (the stories page's search).
+    pub text: Option<String>,
+    /// Only stories with a copy from this feed (by its configured URL; a source's page).
+    pub feed: Option<String>,
+}
+
+impl StoryQuery {
+    /// Narrowed by text or feed: the newest matches, in one page (no cursor).
+    pub fn narrowed(&self) -> bool {
+        self.text.is_some() || self.feed.is_some()
+    }
 }
 
 /// A place in an output's walk through its stories, for paging past its limit (RFC 5005):

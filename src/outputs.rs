@@ -37,7 +37,7 @@ pub fn query_of(output: &OutputConfig) -> StoryQuery {
         tags: output.tags.clone(),
         exclude: output.exclude_tags.clone(),
         limit: output.limit,
-        before: None,
+        ..Default::default()
     }
 }
 

@@ -14,6 +14,7 @@ fn story(id: i64, also: bool) -> Story {
         site: None,
     };
     Story {
+        id: crate::model::StoryId::Story(id),
         guid: format!("urn:uuid:00000000-0000-0000-0000-{id:012}"),
         updated: date,
         changed: date,

@@ -87,7 +87,7 @@ pub(super) async fn titles(
         tags: tags.iter().map(|t| t.to_string()).collect(),
         exclude: exclude.iter().map(|t| t.to_string()).collect(),
         limit,
-        before: None,
+        ..Default::default()
     };
     store
         .stories(q)
@@ -256,6 +256,154 @@ async fn titles_guids(store: &Store, tags: &[&str]) -> Vec<String> {
     let page = store.page(q).await.unwrap();
     assert!(page.next.is_none(), "no page past a page that is not full");
     page.stories.into_iter().map(|s| s.guid).collect()
+}
+
+/// What the status pages read: a story by its id, a feed's last polls (every kind of poll
+/// recorded, 21 kept), tags with their story counts, stories by words of their title and by
+/// source.
+pub(super) async fn the_status_pages_reads(store: Store) {
+    let mut bitcoin = entry("1", "https://a/1", 2);
+    bitcoin.title = "Bitcoin ETF inflows hit a record".into();
+    let mut ether = entry("2", "https://a/2", 1);
+    ether.title = "Ether staking yields fall".into();
+    store_batch(
+        &store,
+        "https://a/feed",
+        vec![(bitcoin, &["BTC"][..]), (ether, &["ETH"][..])],
+    )
+    .await;
+    let mut copy = entry("9", "https://a/1", 0);
+    copy.title = "Bitcoin ETFs see record inflows".into();
+    store_batch(&store, "https://b/feed", vec![(copy, &["BTC", "ETF"][..])]).await;
+
+    let all = store
+        .stories(StoryQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    for s in &all {
+        let again = store.story(s.id).await.unwrap().expect("found by its id");
+        assert_eq!(
+            (again.guid.as_str(), again.also.len()),
+            (s.guid.as_str(), s.also.len())
+        );
+        let parsed: crate::model::StoryId = s.id.to_string().parse().unwrap();
+        assert_eq!(parsed, s.id);
+    }
+    assert!(
+        store
+            .story(crate::model::StoryId::Story(999_999))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let counts = store.tag_counts().await.unwrap();
+    assert_eq!(
+        counts[0],
+        ("BTC".to_string(), 1),
+        "two copies, one story: {counts:?}"
+    );
+    assert!(counts.contains(&("ETF".to_string(), 1)) && counts.contains(&("ETH".to_string(), 1)));
+
+    let search = |text: &str, tags: &[&str]| {
+        let q = StoryQuery {
+            text: Some(text.into()),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            limit: 10,
+            ..Default::default()
+        };
+        let store = store.clone();
+        async move {
+            let page = store.page(q).await.unwrap();
+            assert!(page.next.is_none(), "a search is one page");
+            page.stories
+                .into_iter()
+                .map(|s| s.primary.entry.title)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        search("inflows", &[]).await,
+        ["Bitcoin ETF inflows hit a record"]
+    );
+    assert_eq!(
+        search("ETHER STAK", &[]).await,
+        ["Ether staking yields fall"],
+        "case and a prefix"
+    );
+    assert_eq!(
+        search("record bitcoin", &["etf"]).await.len(),
+        1,
+        "through the copy's tag"
+    );
+    assert!(search("record bitcoin", &["eth"]).await.is_empty());
+    assert!(search("\"); DROP TABLE entries; --", &[]).await.is_empty());
+    assert!(search("nothing-like-it", &[]).await.is_empty());
+
+    let from_b = store
+        .stories(StoryQuery {
+            feed: Some("https://b/feed".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(from_b.len(), 1);
+    assert_eq!(from_b[0].also.len(), 1, "the story, with every source");
+
+    let poll = started(&store, "https://a/feed").await;
+    let failure = super::Failure {
+        status: Some(503),
+        error: "HTTP 503".into(),
+        now: Utc::now(),
+    };
+    store.record_failure(&poll, failure).await.unwrap();
+    let seen = super::Unchanged {
+        status: 304,
+        validators: Validators::default(),
+        moved_to: None,
+        now: Utc::now(),
+    };
+    store.record_unchanged(&poll, seen).await.unwrap();
+    drop(poll);
+    let polls = store.recent_polls("https://a/feed").await.unwrap();
+    let kinds: Vec<(Option<u16>, Option<&str>)> = polls
+        .iter()
+        .map(|p| (p.status, p.error.as_deref()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (Some(304), None),
+            (Some(503), Some("HTTP 503")),
+            (Some(200), None)
+        ]
+    );
+    for _ in 0..30 {
+        let poll = started(&store, "https://b/feed").await;
+        let seen = super::Unchanged {
+            status: 304,
+            validators: Validators::default(),
+            moved_to: None,
+            now: Utc::now(),
+        };
+        store.record_unchanged(&poll, seen).await.unwrap();
+    }
+    assert_eq!(
+        store.recent_polls("https://b/feed").await.unwrap().len(),
+        super::POLLS_KEPT
+    );
+    assert!(
+        store
+            .recent_polls("https://nowhere/feed")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub(super) async fn unchanged_entries_cost_no_write_and_edits_keep_the_guid(store: Store) {
@@ -434,6 +582,7 @@ macro_rules! backends {
             backends!(@each $open;
                 stories_filter_group_and_page,
                 pages_walk_every_story_once,
+                the_status_pages_reads,
                 unchanged_entries_cost_no_write_and_edits_keep_the_guid,
                 concurrent_batches_each_get_their_own_counts,
                 failures_are_recorded_and_cleared,

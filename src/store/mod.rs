@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{PostgresConfig, StorageConfig};
 use crate::dedup::cluster::Settings;
-use crate::model::{PreparedEntry, Story, StoryPage, StoryQuery, Validators};
+use crate::model::{PreparedEntry, Story, StoryId, StoryPage, StoryQuery, Validators};
 
 mod copy;
 mod postgres;
@@ -180,6 +180,19 @@ pub struct Unchanged {
     pub validators: Validators,
     pub moved_to: Option<String>,
     pub now: DateTime<Utc>,
+}
+
+/// Polls kept per feed for its page: the schema's `feeds_polled` trigger deletes the older.
+pub const POLLS_KEPT: usize = 20;
+
+/// One poll of a feed as its page lists it: when, the HTTP status, what failed or what the
+/// read noted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollRecord {
+    pub at: DateTime<Utc>,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub note: Option<String>,
 }
 
 /// A poll that failed: only the feed's status records it.
@@ -422,6 +435,23 @@ impl Store {
     /// the next page begins when this one is full.
     pub async fn page(&self, q: StoryQuery) -> Result<StoryPage, StoreError> {
         on_backend!(self, b => b.stories(q).await)
+    }
+
+    /// One story by its id, as an output shows it; `None` when there is none (retention
+    /// removed it, or it never was).
+    pub async fn story(&self, id: StoryId) -> Result<Option<Story>, StoreError> {
+        on_backend!(self, b => b.story(id).await)
+    }
+
+    /// A feed's last polls (at most [`POLLS_KEPT`]), newest first, by its configured URL.
+    pub async fn recent_polls(&self, url: &str) -> Result<Vec<PollRecord>, StoreError> {
+        on_backend!(self, b => b.recent_polls(url).await)
+    }
+
+    /// Every tag with the number of stories it is on (of the feeds the config has), in
+    /// display spelling, most used first.
+    pub async fn tag_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        on_backend!(self, b => b.tag_counts().await)
     }
 
     /// Every feed's health, in the order they were first subscribed.

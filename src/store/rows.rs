@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::model::{Cursor, Entry, StoredEntry, Story, Tag};
+use crate::model::{Cursor, Entry, StoredEntry, Story, StoryId, Tag};
 
 pub(super) fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
@@ -114,6 +114,30 @@ pub(super) fn candidate_sql(
     )
 }
 
+/// Whether a story assembled from a query's candidates belongs in its answer: none of its
+/// tags excluded, not only from feeds the config dropped, and, when the candidates came from
+/// a narrowed query (text or feed) rather than the tag index, one of the tags asked for.
+pub(super) fn selected(
+    story: &Story,
+    q: &crate::model::StoryQuery,
+    (include, exclude): (&[String], &HashSet<String>),
+    dropped: &HashSet<String>,
+) -> bool {
+    let keys: Vec<String> = story.tags.iter().map(Tag::key).collect();
+    !keys.iter().any(|k| exclude.contains(k))
+        && !only_from_dropped_feeds(story, dropped)
+        && (!q.narrowed() || include.is_empty() || keys.iter().any(|k| include.contains(k)))
+}
+
+/// The words of a search, each at most 64 characters, at most 8: what the engines match.
+pub(super) fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.chars().take(64).collect::<String>().to_lowercase())
+        .take(8)
+        .collect()
+}
+
 /// Whether a story met on a page past the first was already on an earlier one: one of its
 /// copies that the query selects (any copy when it names no tags) is at or above the cursor,
 /// where the earlier pages' walk found it.
@@ -151,7 +175,11 @@ pub(super) fn spelled(mut keys: Vec<String>, spelling: &HashMap<String, String>)
 /// A story from its copies (each with its tags): its lead first, the story's guid and
 /// updated date (`None`: an entry stored before stories were recorded is its own story), the
 /// other feeds that carried it, the union of its copies' tags.
-pub(super) fn story(mut copies: Vec<Copy>, recorded: Option<(String, DateTime<Utc>)>) -> Story {
+pub(super) fn story(
+    id: StoryId,
+    mut copies: Vec<Copy>,
+    recorded: Option<(String, DateTime<Utc>)>,
+) -> Story {
     copies.sort_by_key(|m| (!m.leads, m.stored.first_seen, m.stored.id));
     let mut tags: Vec<Tag> = Vec::new();
     for m in &copies {
@@ -174,6 +202,7 @@ pub(super) fn story(mut copies: Vec<Copy>, recorded: Option<(String, DateTime<Ut
     tags.sort_by_key(|t| t.key());
     let updated = updated.max(primary.date);
     Story {
+        id,
         guid,
         changed: changed.max(updated),
         updated,

@@ -35,6 +35,7 @@ pub fn render_all(
             let tags = prepared.tags.clone();
             let date = aggregate::model::effective_date(prepared.entry.published, seen);
             Story {
+                id: aggregate::model::StoryId::Entry(0),
                 guid: prepared.guid.clone(),
                 updated: date,
                 changed: seen,

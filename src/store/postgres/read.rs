@@ -8,20 +8,15 @@ use std::collections::{HashMap, HashSet};
 use tokio_postgres::Row;
 
 use super::{Postgres, query};
-use crate::model::{Cursor, Entry, Source, StoredEntry, Story, StoryPage, StoryQuery, tag_key};
-use crate::store::StoreError;
+use crate::model::{
+    Cursor, Entry, Source, StoredEntry, Story, StoryId, StoryPage, StoryQuery, tag_key,
+};
 use crate::store::rows::{self, Copy, from_ts};
+use crate::store::{POLLS_KEPT, PollRecord, StoreError};
 
 const ENTRY_COLUMNS: &str = "e.id, e.guid, e.leads, e.source_id, e.title, e.link, e.summary,
     e.content, e.authors, e.categories, e.enclosures, e.published, e.updated, e.date,
     e.first_seen, e.feed_id, e.story_id, e.changed_at";
-
-/// A story as its copies point to it: its id, or an entry with no story recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum StoryRef {
-    Story(i64),
-    Entry(i64),
-}
 
 type FeedNames = HashMap<i64, (String, String, Option<String>)>;
 
@@ -86,15 +81,19 @@ impl Postgres {
         let mut out = StoryPage::default();
         let mut offset = 0;
         loop {
-            let candidates = candidates(&client, &include, q.before, (page, offset)).await?;
+            let candidates = match (&q.text, &q.feed) {
+                (Some(text), _) => text_candidates(&client, text, (page, offset)).await?,
+                (None, Some(feed)) => feed_candidates(&client, feed, (page, offset)).await?,
+                (None, None) => candidates(&client, &include, q.before, (page, offset)).await?,
+            };
             let ids: Vec<i64> = candidates.iter().map(|c| c.entry).collect();
             let refs = story_refs(&client, &ids).await?;
-            let fresh: Vec<(StoryRef, Cursor)> = candidates
+            let fresh: Vec<(StoryId, Cursor)> = candidates
                 .iter()
                 .map(|c| (refs[&c.entry], *c))
                 .filter(|(r, _)| seen.insert(*r))
                 .collect();
-            let wanted: Vec<StoryRef> = fresh.iter().map(|(r, _)| *r).collect();
+            let wanted: Vec<StoryId> = fresh.iter().map(|(r, _)| *r).collect();
             let shown = (include.as_slice(), q.before);
             let mut loaded = load_stories(&client, &wanted, (&feeds, &spelling), shown).await?;
             for (r, at) in &fresh {
@@ -103,14 +102,12 @@ impl Postgres {
                 let Some(story) = loaded.remove(r) else {
                     continue;
                 };
-                if story.tags.iter().any(|t| exclude.contains(&t.key()))
-                    || rows::only_from_dropped_feeds(&story, &dropped)
-                {
+                if !rows::selected(&story, &q, (&include, &exclude), &dropped) {
                     continue;
                 }
                 out.stories.push(story);
                 if out.stories.len() >= q.limit {
-                    out.next = Some(*at);
+                    out.next = (!q.narrowed()).then_some(*at);
                     rows::newest_first(&mut out.stories);
                     return Ok(out);
                 }
@@ -122,6 +119,60 @@ impl Postgres {
         }
         rows::newest_first(&mut out.stories);
         Ok(out)
+    }
+}
+
+impl Postgres {
+    /// One story by its id, with every copy and source.
+    pub(in crate::store) async fn story(&self, id: StoryId) -> Result<Option<Story>, StoreError> {
+        let client = self.client().await?;
+        let (spelling, feeds, _) = names(&client).await?;
+        let mut loaded = load_stories(&client, &[id], (&feeds, &spelling), (&[], None)).await?;
+        Ok(loaded.remove(&id))
+    }
+
+    /// A feed's last polls, newest first, by its configured URL.
+    pub(in crate::store) async fn recent_polls(
+        &self,
+        url: &str,
+    ) -> Result<Vec<PollRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            "SELECT p.at, p.status, p.error, p.note FROM polls p
+             WHERE p.feed_id = (SELECT id FROM feeds WHERE url = $1)
+             ORDER BY p.id DESC LIMIT $2",
+            &[&url, &(POLLS_KEPT as i64)],
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PollRecord {
+                at: from_ts(r.get(0)),
+                status: r.get::<_, Option<i32>>(1).map(|s| s as u16),
+                error: r.get(2),
+                note: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Every tag with the number of stories it is on (of the feeds the config has).
+    pub(in crate::store) async fn tag_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            "SELECT COALESCE(t.display, et.tag), COUNT(DISTINCT COALESCE(e.story_id, -e.id))
+             FROM entry_tags et JOIN entries e ON e.id = et.entry_id
+             JOIN feeds f ON f.id = e.feed_id AND f.active
+             LEFT JOIN tags t ON t.key = et.tag
+             GROUP BY et.tag, t.display ORDER BY 2 DESC, 1",
+            &[],
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+            .collect())
     }
 }
 
@@ -144,6 +195,58 @@ async fn candidates(
     let sql = rows::candidate_sql('$', include.len(), page, before.is_some());
     Ok(client
         .query(&sql, &params)
+        .await
+        .map_err(super::pg_err)?
+        .iter()
+        .map(|r| Cursor {
+            entry: r.get(0),
+            date: r.get(1),
+        })
+        .collect())
+}
+
+/// Entries whose title has every word of `text`, newest first: ILIKE, each word a substring.
+/// Words are letters and digits only (`search_words`): none is a LIKE wildcard.
+async fn text_candidates(
+    client: &deadpool_postgres::Client,
+    text: &str,
+    (limit, offset): (usize, usize),
+) -> Result<Vec<Cursor>, StoreError> {
+    let patterns: Vec<String> = rows::search_words(text)
+        .iter()
+        .map(|w| format!("%{w}%"))
+        .collect();
+    if patterns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, date FROM entries WHERE title ILIKE ALL($1) \
+         ORDER BY date DESC, id DESC LIMIT {limit} OFFSET {offset}"
+    );
+    cursors(client, &sql, &[&patterns]).await
+}
+
+/// A feed's entries (by its configured URL), newest first.
+async fn feed_candidates(
+    client: &deadpool_postgres::Client,
+    feed: &str,
+    (limit, offset): (usize, usize),
+) -> Result<Vec<Cursor>, StoreError> {
+    let sql = format!(
+        "SELECT id, date FROM entries WHERE feed_id = (SELECT id FROM feeds WHERE url = $1) \
+         ORDER BY date DESC, id DESC LIMIT {limit} OFFSET {offset}"
+    );
+    cursors(client, &sql, &[&feed]).await
+}
+
+async fn cursors(
+    client: &deadpool_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<Cursor>, StoreError> {
+    // Not through the statement cache: the text varies with the page asked for.
+    Ok(client
+        .query(sql, params)
         .await
         .map_err(super::pg_err)?
         .iter()
@@ -185,7 +288,7 @@ async fn names(
 async fn story_refs(
     client: &deadpool_postgres::Client,
     ids: &[i64],
-) -> Result<HashMap<i64, StoryRef>, StoreError> {
+) -> Result<HashMap<i64, StoryId>, StoreError> {
     let rows = query(
         client,
         "SELECT id, story_id FROM entries WHERE id = ANY($1)",
@@ -196,7 +299,7 @@ async fn story_refs(
         .iter()
         .map(|r| {
             let (id, story): (i64, Option<i64>) = (r.get(0), r.get(1));
-            (id, story.map_or(StoryRef::Entry(id), StoryRef::Story))
+            (id, story.map_or(StoryId::Entry(id), StoryId::Story))
         })
         .collect())
 }
@@ -240,15 +343,15 @@ async fn recorded(
 /// and cursor) says an earlier page had.
 async fn load_stories(
     client: &deadpool_postgres::Client,
-    refs: &[StoryRef],
+    refs: &[StoryId],
     (feeds, spelling): (&FeedNames, &HashMap<String, String>),
     (include, before): (&[String], Option<Cursor>),
-) -> Result<HashMap<StoryRef, Story>, StoreError> {
+) -> Result<HashMap<StoryId, Story>, StoreError> {
     let (mut story_ids, mut entry_ids) = (Vec::new(), Vec::new());
     for r in refs {
         match r {
-            StoryRef::Story(id) => story_ids.push(*id),
-            StoryRef::Entry(id) => entry_ids.push(*id),
+            StoryId::Story(id) => story_ids.push(*id),
+            StoryId::Entry(id) => entry_ids.push(*id),
         }
     }
     let rows = query(
@@ -260,12 +363,12 @@ async fn load_stories(
         &[&story_ids, &entry_ids],
     )
     .await?;
-    let mut copies: HashMap<StoryRef, Vec<Copy>> = HashMap::new();
+    let mut copies: HashMap<StoryId, Vec<Copy>> = HashMap::new();
     let mut all_ids = Vec::with_capacity(rows.len());
     for r in &rows {
         let (copy, story) = load_row(r, feeds)?;
         all_ids.push(copy.stored.id);
-        let key = story.map_or(StoryRef::Entry(copy.stored.id), StoryRef::Story);
+        let key = story.map_or(StoryId::Entry(copy.stored.id), StoryId::Story);
         copies.entry(key).or_default().push(copy);
     }
     let (mut tags, mut recorded) =
@@ -280,10 +383,10 @@ async fn load_stories(
             continue;
         }
         let story_record = match key {
-            StoryRef::Story(id) => recorded.remove(&id),
-            StoryRef::Entry(_) => None,
+            StoryId::Story(id) => recorded.remove(&id),
+            StoryId::Entry(_) => None,
         };
-        stories.insert(key, rows::story(members, story_record));
+        stories.insert(key, rows::story(key, members, story_record));
     }
     Ok(stories)
 }

@@ -133,6 +133,31 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (host, path)
     );
     "#,
+    // 5: each feed's last polls, for its page: a row per poll, written by a trigger on what
+    // every poll records (last_attempt), the newest 20 per feed kept. Titles are searched with
+    // ILIKE: the stories page's search is an operator's, over at most the retention window.
+    r#"
+    CREATE TABLE polls (
+        id BIGSERIAL PRIMARY KEY,
+        feed_id BIGINT NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        at BIGINT NOT NULL,
+        status INTEGER,
+        error TEXT,
+        note TEXT
+    );
+    CREATE INDEX polls_by_feed ON polls (feed_id, id);
+    CREATE FUNCTION record_poll() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO polls (feed_id, at, status, error, note)
+            VALUES (NEW.id, NEW.last_attempt, NEW.last_status, NEW.last_error,
+                    CASE WHEN NEW.last_error IS NULL THEN NEW.last_note END);
+        DELETE FROM polls WHERE feed_id = NEW.id AND id <= (
+            SELECT id FROM polls WHERE feed_id = NEW.id ORDER BY id DESC LIMIT 1 OFFSET 20);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER feeds_polled AFTER UPDATE OF last_attempt ON feeds
+        FOR EACH ROW WHEN (NEW.last_attempt IS NOT NULL) EXECUTE FUNCTION record_poll();
+    "#,
 ];
 
 /// Advisory lock keys (one namespace per database): migrations, the writers' turn, and

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::db::{Db, from_ts, ts};
 use crate::model::Validators;
-use crate::store::{Failure, FeedState, FeedStatus, StoreError, Unchanged};
+use crate::store::{Failure, FeedState, FeedStatus, POLLS_KEPT, PollRecord, StoreError, Unchanged};
 
 /// A feed's row, created on first sight and left alone after.
 const INSERT_FEED: &str = "INSERT INTO feeds (url) VALUES (?1) ON CONFLICT (url) DO NOTHING";
@@ -91,6 +91,26 @@ impl Db {
             ],
         )?;
         Ok(())
+    }
+
+    /// A feed's last polls, newest first, by its configured URL.
+    pub fn recent_polls(&self, url: &str) -> Result<Vec<PollRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.at, p.status, p.error, p.note FROM polls p
+             WHERE p.feed_id = (SELECT id FROM feeds WHERE url = ?1)
+             ORDER BY p.id DESC LIMIT ?2",
+        )?;
+        let polls = stmt
+            .query_map(params![url, POLLS_KEPT as i64], |r| {
+                Ok(PollRecord {
+                    at: from_ts(r.get(0)?),
+                    status: r.get(1)?,
+                    error: r.get(2)?,
+                    note: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(polls)
     }
 
     /// A failed poll: nothing stored for the feed is touched but its status.

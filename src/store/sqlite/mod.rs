@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 
 use super::{
     BatchCounts, Claim, Configured, Failure, FeedBatch, FeedState, FeedStatus, OtherConfig, Poll,
-    Started, StoreError, SweepCounts, Ticket, Unchanged,
+    PollRecord, Started, StoreError, SweepCounts, Ticket, Unchanged,
 };
 use crate::dedup::cluster::Settings;
-use crate::model::{StoryPage, StoryQuery};
+use crate::model::{Story, StoryId, StoryPage, StoryQuery};
 
 mod db;
 mod feeds;
@@ -177,6 +177,19 @@ impl Sqlite {
 
     pub(super) async fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
         self.read(|db| db.feed_statuses()).await
+    }
+
+    pub(super) async fn story(&self, id: StoryId) -> Result<Option<Story>, StoreError> {
+        self.read(move |db| db.story_by_id(id)).await
+    }
+
+    pub(super) async fn recent_polls(&self, url: &str) -> Result<Vec<PollRecord>, StoreError> {
+        let url = url.to_owned();
+        self.read(move |db| db.recent_polls(&url)).await
+    }
+
+    pub(super) async fn tag_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|db| db.tag_counts()).await
     }
 
     pub(super) async fn ping(&self) -> Result<(), StoreError> {

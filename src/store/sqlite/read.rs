@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{Row, params_from_iter};
 
 use super::db::Db;
-use crate::model::{Cursor, Entry, Source, StoredEntry, StoryPage, StoryQuery, Tag, tag_key};
+use crate::model::{
+    Cursor, Entry, Source, StoredEntry, Story, StoryId, StoryPage, StoryQuery, Tag, tag_key,
+};
 use crate::store::StoreError;
 use crate::store::rows::{self, Copy, from_ts};
 
@@ -15,14 +17,6 @@ const ENTRY_COLUMNS: &str =
     "e.id, e.guid, e.leads, e.source_id, e.title, e.link, e.summary, e.content,
     e.authors, e.categories, e.enclosures, e.published, e.updated, e.date, e.first_seen, e.feed_id,
     e.changed_at";
-
-/// A story as its copies point to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum StoryRef {
-    Story(i64),
-    /// An entry with no story recorded.
-    Entry(i64),
-}
 
 /// Feed id to (URL, title): the source named for each entry.
 type FeedNames = HashMap<i64, (String, String, Option<String>)>;
@@ -122,7 +116,11 @@ impl Db {
         let mut out = StoryPage::default();
         let mut offset = 0;
         'pages: loop {
-            let candidates = self.candidates(&include, q.before, (page, offset))?;
+            let candidates = match (&q.text, &q.feed) {
+                (Some(text), _) => self.text_candidates(text, (page, offset))?,
+                (None, Some(feed)) => self.feed_candidates(feed, (page, offset))?,
+                (None, None) => self.candidates(&include, q.before, (page, offset))?,
+            };
             for at in &candidates {
                 let story = self.story_id_of(at.entry)?;
                 if !seen.insert(story) {
@@ -132,15 +130,13 @@ impl Db {
                 if rows::shown_above(&copies, &include, q.before) {
                     continue;
                 }
-                let story = rows::story(copies, self.recorded(story)?);
-                if story.tags.iter().any(|t| exclude.contains(&t.key()))
-                    || rows::only_from_dropped_feeds(&story, &dropped)
-                {
+                let story = rows::story(story, copies, self.recorded(story)?);
+                if !rows::selected(&story, q, (&include, &exclude), &dropped) {
                     continue;
                 }
                 out.stories.push(story);
                 if out.stories.len() >= q.limit {
-                    out.next = Some(*at);
+                    out.next = (!q.narrowed()).then_some(*at);
                     break 'pages;
                 }
             }
@@ -179,6 +175,79 @@ impl Db {
         Ok(found)
     }
 
+    /// Entries whose title has every word of `text` (the last as a prefix, so a search can
+    /// be typed short), newest first, through the full-text index.
+    fn text_candidates(&self, text: &str, page: (usize, usize)) -> Result<Vec<Cursor>, StoreError> {
+        let words = rows::search_words(text);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Each word quoted (FTS5 syntax in a search is taken as words), the last a prefix.
+        let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+        let matching = format!("{}*", quoted.join(" "));
+        let (limit, offset) = page;
+        let sql = format!(
+            "SELECT e.id, e.date FROM entries_fts f JOIN entries e ON e.id = f.rowid \
+             WHERE entries_fts MATCH ?1 ORDER BY e.date DESC, e.id DESC LIMIT {limit} OFFSET {offset}"
+        );
+        self.cursors(&sql, [matching])
+    }
+
+    /// A feed's entries (by its configured URL), newest first.
+    fn feed_candidates(&self, feed: &str, page: (usize, usize)) -> Result<Vec<Cursor>, StoreError> {
+        let (limit, offset) = page;
+        let sql = format!(
+            "SELECT id, date FROM entries WHERE feed_id = (SELECT id FROM feeds WHERE url = ?1) \
+             ORDER BY date DESC, id DESC LIMIT {limit} OFFSET {offset}"
+        );
+        self.cursors(&sql, [feed.to_string()])
+    }
+
+    fn cursors(&self, sql: &str, params: [String; 1]) -> Result<Vec<Cursor>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let found = stmt
+            .query_map(params, |r| {
+                Ok(Cursor {
+                    entry: r.get(0)?,
+                    date: r.get(1)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(found)
+    }
+
+    /// One story by its id, with every copy and source.
+    pub fn story_by_id(&self, id: StoryId) -> Result<Option<Story>, StoreError> {
+        let names = Names {
+            spelling: self.tag_spellings()?,
+            feeds: self.feed_names()?,
+        };
+        let entry = match id {
+            StoryId::Story(_) => 0,
+            StoryId::Entry(e) => e,
+        };
+        let copies = self.copies(id, entry, &names)?;
+        if copies.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(rows::story(id, copies, self.recorded(id)?)))
+    }
+
+    /// Every tag with the number of stories it is on (of the feeds the config has).
+    pub fn tag_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT COALESCE(t.display, et.tag), COUNT(DISTINCT COALESCE(e.story_id, -e.id))
+             FROM entry_tags et JOIN entries e ON e.id = et.entry_id
+             JOIN feeds f ON f.id = e.feed_id AND f.active
+             LEFT JOIN tags t ON t.key = et.tag
+             GROUP BY et.tag ORDER BY 2 DESC, 1",
+        )?;
+        let counts = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(counts)
+    }
+
     /// Display spelling of every tag key.
     fn tag_spellings(&self) -> Result<HashMap<String, String>, StoreError> {
         let mut stmt = self.conn.prepare_cached("SELECT key, display FROM tags")?;
@@ -210,43 +279,43 @@ impl Db {
     }
 
     /// The story of an entry; an entry stored before stories were recorded is its own.
-    fn story_id_of(&self, entry_id: i64) -> Result<StoryRef, StoreError> {
+    fn story_id_of(&self, entry_id: i64) -> Result<StoryId, StoreError> {
         let story: Option<i64> = self
             .conn
             .prepare_cached("SELECT story_id FROM entries WHERE id = ?1")?
             .query_row([entry_id], |r| r.get(0))?;
-        Ok(story.map_or(StoryRef::Entry(entry_id), StoryRef::Story))
+        Ok(story.map_or(StoryId::Entry(entry_id), StoryId::Story))
     }
 
     /// A story's guid and updated date as recorded; `None` for an entry stored before
     /// stories were, which is its own story.
     fn recorded(
         &self,
-        story: StoryRef,
+        story: StoryId,
     ) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>, StoreError> {
         Ok(match story {
-            StoryRef::Story(id) => Some(
+            StoryId::Story(id) => Some(
                 self.conn
                     .prepare_cached("SELECT guid, updated_at FROM stories WHERE id = ?1")?
                     .query_row([id], |r| Ok((r.get(0)?, from_ts(r.get(1)?))))?,
             ),
-            StoryRef::Entry(_) => None,
+            StoryId::Entry(_) => None,
         })
     }
 
     /// Every copy of a story, each with its tags.
     fn copies(
         &self,
-        story: StoryRef,
+        story: StoryId,
         entry_id: i64,
         names: &Names,
     ) -> Result<Vec<Copy>, StoreError> {
         let (sql, id) = match story {
-            StoryRef::Story(id) => (
+            StoryId::Story(id) => (
                 format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.story_id = ?1"),
                 id,
             ),
-            StoryRef::Entry(_) => (
+            StoryId::Entry(_) => (
                 format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.id = ?1"),
                 entry_id,
             ),

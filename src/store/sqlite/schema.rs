@@ -176,6 +176,45 @@ pub const MIGRATIONS: &[&str] = &[
     -- deleted, by the next --once as by a reload.
     CREATE TABLE output_files (path TEXT PRIMARY KEY) WITHOUT ROWID;
     "#,
+    // 6: what the status pages show. Each feed's last polls, for its page: a row per poll,
+    // written by a trigger on what every poll records (last_attempt), so no write path can
+    // forget it; the newest 20 per feed are kept. And a full-text index of the entries'
+    // titles (FTS5, kept in step by triggers) for the stories page's search.
+    r#"
+    CREATE TABLE polls (
+        id INTEGER PRIMARY KEY,
+        feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        status INTEGER,
+        error TEXT,
+        note TEXT
+    );
+    CREATE INDEX polls_by_feed ON polls (feed_id, id);
+    CREATE TRIGGER feeds_polled AFTER UPDATE OF last_attempt ON feeds
+    WHEN NEW.last_attempt IS NOT NULL
+    BEGIN
+        INSERT INTO polls (feed_id, at, status, error, note)
+            VALUES (NEW.id, NEW.last_attempt, NEW.last_status, NEW.last_error,
+                    CASE WHEN NEW.last_error IS NULL THEN NEW.last_note END);
+        DELETE FROM polls WHERE feed_id = NEW.id AND id <= (
+            SELECT id FROM polls WHERE feed_id = NEW.id ORDER BY id DESC LIMIT 1 OFFSET 20);
+    END;
+
+    CREATE VIRTUAL TABLE entries_fts USING fts5(
+        title, content = 'entries', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+    );
+    INSERT INTO entries_fts (entries_fts) VALUES ('rebuild');
+    CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN
+        INSERT INTO entries_fts (rowid, title) VALUES (NEW.id, NEW.title);
+    END;
+    CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
+        INSERT INTO entries_fts (entries_fts, rowid, title) VALUES ('delete', OLD.id, OLD.title);
+    END;
+    CREATE TRIGGER entries_fts_update AFTER UPDATE OF title ON entries BEGIN
+        INSERT INTO entries_fts (entries_fts, rowid, title) VALUES ('delete', OLD.id, OLD.title);
+        INSERT INTO entries_fts (rowid, title) VALUES (NEW.id, NEW.title);
+    END;
+    "#,
 ];
 
 /// The migration after which the stored entries are clustered into stories.

@@ -19,7 +19,7 @@ fn titles(db: &Db, tags: &[&str]) -> Vec<String> {
         tags: tags.iter().map(|t| t.to_string()).collect(),
         exclude: vec![],
         limit: 10,
-        before: None,
+        ..Default::default()
     };
     db.stories(&q)
         .unwrap()
