@@ -325,7 +325,7 @@ fn a_permanent_redirect_is_remembered_and_gone_stops_polling() {
         "later polls go to the new URL"
     );
     assert_eq!(hits_to(&server, "/status/410"), 1, "410 Gone stops polling");
-    let page = d.get("/").text();
+    let page = d.get("/sources").text();
     assert!(
         page.contains(&format!("moved to {}", server.feed("theblock.rdf"))),
         "{page}"
@@ -570,13 +570,23 @@ fn the_index_page_health_and_metrics() {
     for needle in [
         r#"<link rel="alternate" type="application/rss+xml" title="Everything" href="http://feeds.example.org/news/feeds/all.rss">"#,
         r#"href="http://feeds.example.org/news/feeds/binance.json""#,
-        &server.feed("cointelegraph.rss"),
-        "Cointelegraph.com News",
-        &server.url("/status/404"),
+        "HTTP 404 Not Found",
         "Latest stories",
         "Hong Kong lawmakers back stablecoin licensing bill",
     ] {
         assert!(html.contains(needle), "index lacks {needle}:\n{html}");
+    }
+    let sources = d.get("/sources").text();
+    for needle in [
+        &server.feed("cointelegraph.rss"),
+        "Cointelegraph.com News",
+        &server.url("/status/404"),
+        "HTTP 404 Not Found",
+    ] {
+        assert!(
+            sources.contains(needle),
+            "/sources lacks {needle}:\n{sources}"
+        );
     }
 
     let health = d.get("/healthz");

@@ -23,6 +23,15 @@ pub enum CacheKey {
     AdHoc(String, Format),
 }
 
+/// A fresh rendering: the body, when its data last changed, and what it holds.
+#[derive(Debug)]
+pub struct Content {
+    pub body: String,
+    pub changed: DateTime<Utc>,
+    pub items: usize,
+    pub newest: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug)]
 pub struct Rendered {
     generation: u64,
@@ -34,6 +43,9 @@ pub struct Rendered {
     /// When this content was first rendered (whole seconds, as HTTP dates are).
     pub last_modified: DateTime<Utc>,
     pub format: Format,
+    /// Items in the body, and the newest one's date: what the home page says of an output.
+    pub items: usize,
+    pub newest: Option<DateTime<Utc>>,
     /// The response headers above, built once so a 304 copies them instead of formatting.
     pub etag_header: HeaderValue,
     pub etag_gzip_header: HeaderValue,
@@ -102,8 +114,14 @@ impl Cache {
         key: CacheKey,
         generation: u64,
         format: Format,
-        (body, changed): (String, DateTime<Utc>),
+        content: Content,
     ) -> Arc<Rendered> {
+        let Content {
+            body,
+            changed,
+            items,
+            newest,
+        } = content;
         let digest = Sha256::digest(body.as_bytes());
         let hex = crate::dedup::hex(&digest[..16]);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -130,6 +148,8 @@ impl Cache {
             etag,
             last_modified,
             format,
+            items,
+            newest,
         });
         if matches!(key, CacheKey::AdHoc(..)) && entries.len() >= MAX_ADHOC_ENTRIES {
             entries.retain(|k, _| matches!(k, CacheKey::Output(..)));
@@ -144,19 +164,28 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    fn content(body: &str, changed: DateTime<Utc>) -> Content {
+        Content {
+            body: body.into(),
+            changed,
+            items: 0,
+            newest: None,
+        }
+    }
+
     #[test]
     fn same_content_keeps_its_etag_and_date_across_generations() {
         let cache = Cache::new();
         let key = CacheKey::Output("x".into(), Format::Rss);
         let at = |s: u32| Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, s).unwrap();
-        let a = cache.put(key.clone(), 1, Format::Rss, ("<rss/>".into(), at(0)));
+        let a = cache.put(key.clone(), 1, Format::Rss, content("<rss/>", at(0)));
         assert_eq!(a.last_modified, at(0), "the data's time");
         assert!(cache.get(&key, 1).is_some());
         assert!(
             cache.get(&key, 2).is_none(),
             "a newer generation makes it stale"
         );
-        let b = cache.put(key.clone(), 2, Format::Rss, ("<rss/>".into(), at(0)));
+        let b = cache.put(key.clone(), 2, Format::Rss, content("<rss/>", at(0)));
         assert_eq!(
             (a.etag.as_str(), a.last_modified),
             (b.etag.as_str(), b.last_modified)
@@ -165,11 +194,11 @@ mod tests {
             key.clone(),
             3,
             Format::Rss,
-            ("<rss>new</rss>".into(), at(30)),
+            content("<rss>new</rss>", at(30)),
         );
         assert_ne!(c.etag, a.etag);
         assert_eq!(c.last_modified, at(30));
-        let d = cache.put(key, 4, Format::Rss, ("<rss>less</rss>".into(), at(30)));
+        let d = cache.put(key, 4, Format::Rss, content("<rss>less</rss>", at(30)));
         assert_eq!(
             d.last_modified,
             at(30),

@@ -7,7 +7,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::cache::{CacheKey, Rendered};
+use super::cache::{CacheKey, Content, Rendered};
 use super::{AppState, ServeError};
 use crate::config::OutputConfig;
 use crate::model::{Cursor, StoryQuery};
@@ -301,7 +301,13 @@ async fn render_cached(
         let body = publish::render(format, &channel, &stories);
         let changed = stories.iter().map(|s| s.changed).max();
         renders.inc();
-        cache.put(key, generation, format, (body, changed.unwrap_or_default()))
+        let content = Content {
+            body,
+            changed: changed.unwrap_or_default(),
+            items: stories.len(),
+            newest: stories.iter().map(|s| s.primary.date).max(),
+        };
+        cache.put(key, generation, format, content)
     })
     .await
     .map_err(|e| ServeError::Internal(format!("rendering failed: {e}")))?;
@@ -311,7 +317,7 @@ async fn render_cached(
 /// Whether the client takes gzip (RFC 9110 §12.5.3): `gzip` with a non-zero weight, or, when
 /// gzip is not named, `*` with one. The `headers` crate has no typed Accept-Encoding; this is
 /// the one place it is read.
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub(super) fn accepts_gzip(headers: &HeaderMap) -> bool {
     let mut gzip = None;
     let mut any = None;
     let codings = headers

@@ -1,4 +1,4 @@
-//! The HTTP server: configured outputs and ad-hoc tag feeds for feed readers, an index page,
+//! The HTTP server: configured outputs and ad-hoc tag feeds for feed readers, pages for people,
 //! health and metrics. It reads through its own SQLite connections and never runs the
 //! pipeline; rendered feeds are cached until the scheduler says the store changed.
 
@@ -28,6 +28,7 @@ use crate::store::{Store, StoreError};
 mod cache;
 mod feeds;
 mod index;
+mod pages;
 pub mod websub;
 
 pub use cache::{Cache, CacheKey};
@@ -87,7 +88,14 @@ impl IntoResponse for ServeError {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(index::page))
+        .route("/", get(pages::home))
+        .route("/sources", get(pages::sources))
+        .route("/sources/{key}", get(pages::source))
+        .route("/stories", get(pages::stories))
+        .route("/stories/{id}", get(pages::story))
+        .route("/tags", get(pages::tags))
+        .route("/style.css", get(pages::style))
+        .route("/copy.js", get(pages::script))
         .route("/healthz", get(index::healthz))
         .route("/metrics", get(index::metrics))
         .route("/feeds/{file}", get(feeds::output))

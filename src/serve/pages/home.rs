@@ -1,0 +1,163 @@
+//! `/`: the feeds to subscribe to (each with its item count, newest story and links in every
+//! format), the sources' health at a glance, the latest stories and the busiest tags.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::Utc;
+use maud::{Markup, html};
+
+use super::{Nav, ago, configured, health, layout_with, respond, source_key, source_name};
+use crate::config::{Config, OutputConfig};
+use crate::model::StoryQuery;
+use crate::publish::Format;
+use crate::serve::feeds::render_output;
+use crate::serve::{AppState, ServeError};
+use crate::store::Health;
+
+/// Latest stories on the home page; the stories page has the rest.
+const LATEST: usize = 10;
+/// Tags on the home page; the tags page has them all.
+const TOP_TAGS: usize = 12;
+
+pub async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ServeError> {
+    let config = state.config();
+    let now = Utc::now();
+    let mut outputs = Vec::with_capacity(config.outputs.len());
+    for out in &config.outputs {
+        // The RSS rendering is what a reader most likely fetched: usually a cache hit.
+        let r = render_output(&state, &config, out, Format::Rss, None).await?;
+        outputs.push((out, r.items, r.newest));
+    }
+    let (statuses, latest, tags) = tokio::try_join!(
+        state.store.feed_statuses(),
+        state.store.stories(StoryQuery {
+            limit: LATEST,
+            ..Default::default()
+        }),
+        state.store.tag_counts(),
+    )?;
+    let sources: Vec<_> = configured(&config, &statuses).collect();
+    let count = |h: Health| {
+        sources
+            .iter()
+            .filter(|(_, s)| s.map_or(Health::NotPolled, |s| s.health()) == h)
+            .count()
+    };
+    let failing: Vec<_> = sources
+        .iter()
+        .filter(|(_, s)| s.is_some_and(|s| matches!(s.health(), Health::Failing | Health::Gone)))
+        .collect();
+    let body = html! {
+        section #outputs {
+            h2 { "Feeds to subscribe to" }
+            table.outputs {
+                thead { tr { th { "Feed" } th { "Holds" } th.num { "Items" } th { "Newest" } th { "Subscribe" } } }
+                tbody {
+                    @for (out, items, newest) in &outputs {
+                        (output_row(&config, out, *items, *newest, now))
+                    }
+                }
+            }
+            p.small {
+                "All of them at once: " a href="/outputs.opml" { "outputs.opml" }
+                " · the sources, for another reader: " a href="/opml" { "opml" }
+                " · any tags: " code { (config.server.base_url.as_str()) "feed.rss?tags=Binance&exclude=…" }
+            }
+        }
+        section #health {
+            h2 { "Sources" }
+            p {
+                a href="/sources" { (sources.len()) " sources" } ": "
+                span.health.ok { (count(Health::Ok)) " ok" } ", "
+                span.health.failing { (count(Health::Failing)) " failing" } ", "
+                span.health.gone { (count(Health::Gone)) " gone" } ", "
+                span.health.pending { (count(Health::NotPolled)) " not polled yet" }
+            }
+            @if !failing.is_empty() {
+                ul.failing {
+                    @for (feed, status) in &failing {
+                        li {
+                            a href={ "/sources/" (source_key(feed.url.as_str())) } { (source_name(feed, *status)) }
+                            " " (health(*status))
+                            @if let Some(e) = status.and_then(|s| s.last_error.as_deref()) {
+                                ": " span.error { (e) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section #latest {
+            h2 { "Latest stories" }
+            (super::stories::list(&latest, now))
+            p { a href="/stories" { "All stories →" } }
+        }
+        section #tags {
+            h2 { "Tags" }
+            p.tags {
+                @for (name, n) in tags.iter().take(TOP_TAGS) {
+                    a.tag href={ "/stories?tag=" (urlencode(name)) } { (name) " " span.count { (n) } }
+                    " "
+                }
+                a href="/tags" { "every tag →" }
+            }
+        }
+    };
+    let head = html! {
+        @for out in &config.outputs {
+            @for f in [Format::Rss, Format::Atom, Format::Json] {
+                link rel="alternate" type=(f.content_type().split(';').next().unwrap_or(""))
+                    title=(out.title) href=(feed_url(&config, out, f));
+            }
+        }
+    };
+    Ok(respond(
+        &headers,
+        layout_with("News, merged", Nav::Home, head, body),
+    ))
+}
+
+fn output_row(
+    config: &Config,
+    out: &OutputConfig,
+    items: usize,
+    newest: Option<chrono::DateTime<Utc>>,
+    now: chrono::DateTime<Utc>,
+) -> Markup {
+    let url = |f: Format| feed_url(config, out, f);
+    html! {
+        tr {
+            td { strong { (out.title) } }
+            td { (crate::outputs::describe(&out.tags, &out.exclude_tags)) }
+            td.num { (items) }
+            td { (ago(newest, now)) }
+            td.subscribe {
+                @for (f, label) in [(Format::Rss, "RSS"), (Format::Atom, "Atom"), (Format::Json, "JSON Feed")] {
+                    span.feed-link {
+                        a href=(url(f)) type=(f.content_type().split(';').next().unwrap_or("")) { (label) }
+                        input.feed-url readonly value=(url(f)) aria-label={ (out.title) " " (label) " URL" };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An output's URL in a format, on the configured base URL.
+fn feed_url(config: &Config, out: &OutputConfig, f: Format) -> String {
+    config
+        .server
+        .base_url
+        .join(&format!("feeds/{}.{}", out.name, f.extension()))
+        .map(String::from)
+        .unwrap_or_default()
+}
+
+/// A query-string value.
+pub(super) fn urlencode(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
