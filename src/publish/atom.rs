@@ -5,7 +5,7 @@ use atom_syndication::{
     Category, Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Source, Text, TextType,
 };
 
-use super::{Channel, bodies, last_updated};
+use super::{Channel, bodies, item_link, last_updated};
 use crate::model::Story;
 use crate::normalize::escape_html;
 
@@ -48,18 +48,19 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
             .map(|(rel, href)| link(href, rel, (rel != "hub").then_some("application/atom+xml")))
             .chain([link(&channel.home_url, "alternate", Some("text/html"))])
             .collect(),
-        entries: stories.iter().map(entry).collect(),
+        entries: stories.iter().map(|s| entry(channel, s)).collect(),
         ..Default::default()
     };
     feed.to_string()
 }
 
-fn entry(story: &Story) -> Entry {
+fn entry(channel: &Channel, story: &Story) -> Entry {
     let p = &story.primary;
     let e = &p.entry;
     let (mut summary, mut content) = bodies(story);
-    // RFC 4287 §4.1.1: an entry with no alternate link must have content. Its text is what it
-    // has: the summary, else its title.
+    // RFC 4287 §4.1.1: an entry with no alternate link must have content. Every entry links
+    // (its story page when the source gave no link); a linkless one carries its text as
+    // content too: the summary, else its title.
     if e.link.is_none() && content.is_none() {
         content = Some(summary.take().unwrap_or_else(|| escape_html(&e.title)));
     }
@@ -78,7 +79,7 @@ fn entry(story: &Story) -> Entry {
             })
             .collect(),
         categories: categories(story),
-        links: links(story),
+        links: links(channel, story),
         summary: summary.map(html),
         content: content.map(|c| Content {
             value: Some(c),
@@ -97,12 +98,13 @@ fn entry(story: &Story) -> Entry {
 }
 
 /// The article, its attachments, and the other outlets' copies.
-fn links(story: &Story) -> Vec<Link> {
+fn links(channel: &Channel, story: &Story) -> Vec<Link> {
     let e = &story.primary.entry;
-    let mut links = Vec::new();
-    if let Some(l) = &e.link {
-        links.push(link(l, "alternate", Some("text/html")));
-    }
+    let mut links = vec![link(
+        &item_link(channel, story),
+        "alternate",
+        Some("text/html"),
+    )];
     for x in &e.enclosures {
         let mut l = link(&x.url, "enclosure", Some(&x.mime_type));
         l.length = (x.length > 0).then(|| x.length.to_string());

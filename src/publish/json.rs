@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Channel, bodies};
+use super::{Channel, bodies, item_link};
 use crate::model::{Source, Story};
 use crate::normalize::plain_text;
 
@@ -14,7 +14,7 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
         "description": channel.description,
         "home_page_url": channel.home_url,
         "feed_url": channel.self_url,
-        "items": stories.iter().map(item).collect::<Vec<_>>(),
+        "items": stories.iter().map(|s| item(channel, s)).collect::<Vec<_>>(),
     });
     let obj = feed.as_object_mut().expect("built as an object");
     if let Some(next) = &channel.next_url {
@@ -30,7 +30,7 @@ fn source(s: &Source) -> Value {
     json!({ "title": s.public_title(), "feed_url": s.public_url(), "url": s.link })
 }
 
-fn item(story: &Story) -> Value {
+fn item(channel: &Channel, story: &Story) -> Value {
     let p = &story.primary;
     let e = &p.entry;
     let (summary, content) = bodies(story);
@@ -49,9 +49,7 @@ fn item(story: &Story) -> Value {
     if story.updated > p.date {
         obj.insert("date_modified".into(), json!(story.updated.to_rfc3339()));
     }
-    if let Some(url) = &e.link {
-        obj.insert("url".into(), json!(url));
-    }
+    obj.insert("url".into(), json!(item_link(channel, story)));
     if let (Some(s), Some(_)) = (&summary, &content) {
         // JSON Feed's summary is plain text: no markup, even decoded from entities.
         obj.insert("summary".into(), json!(plain_text(s)));

@@ -97,6 +97,22 @@ pub fn render(format: Format, channel: &Channel, stories: &[Story]) -> String {
     }
 }
 
+/// The story's page on this service (`/stories/ID`): the link of an item whose source gave
+/// none, so every item has one a reader can open.
+fn story_page(channel: &Channel, story: &Story) -> String {
+    format!("{}stories/{}", channel.home_url, story.id)
+}
+
+/// The item's link: the article's, else its story page.
+fn item_link(channel: &Channel, story: &Story) -> String {
+    story
+        .primary
+        .entry
+        .link
+        .clone()
+        .unwrap_or_else(|| story_page(channel, story))
+}
+
 /// The newest date among the stories: the output's "updated", stable between identical renders.
 fn last_updated(stories: &[Story]) -> DateTime<Utc> {
     stories

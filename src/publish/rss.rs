@@ -1,4 +1,5 @@
-//! RSS 2.0 with the `rss` crate: atom:link rel=self, a non-permalink guid that never changes,
+//! RSS 2.0 with the `rss` crate: atom:link rel=self, a link on every item (the article, else
+//! its story page), a non-permalink guid that never changes,
 //! `<source url>` naming the origin feed, a `<category>` per tag, dc:creator for authors
 //! (RSS's own `<author>` must be an e-mail address), the first enclosure.
 
@@ -6,7 +7,7 @@ use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel as RssChannel, Enclosure, Guid, Item, Source};
 
-use super::{Channel, bodies, last_updated};
+use super::{Channel, bodies, item_link, last_updated};
 use crate::model::Story;
 
 pub fn render(channel: &Channel, stories: &[Story]) -> String {
@@ -16,7 +17,7 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
         description: channel.description.clone(),
         generator: Some(format!("aggregate {}", env!("CARGO_PKG_VERSION"))),
         docs: Some("https://www.rssboard.org/rss-specification".into()),
-        items: stories.iter().map(item).collect(),
+        items: stories.iter().map(|s| item(channel, s)).collect(),
         ..Default::default()
     };
     if !stories.is_empty() {
@@ -39,7 +40,7 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
     ch.to_string()
 }
 
-fn item(story: &Story) -> Item {
+fn item(channel: &Channel, story: &Story) -> Item {
     let p = &story.primary;
     let e = &p.entry;
     let (summary, content) = bodies(story);
@@ -49,7 +50,7 @@ fn item(story: &Story) -> Item {
     });
     Item {
         title: Some(e.title.clone()),
-        link: e.link.clone(),
+        link: Some(item_link(channel, story)),
         description: summary,
         content,
         guid: Some(Guid {

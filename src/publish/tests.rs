@@ -235,3 +235,29 @@ fn a_later_page_links_its_neighbours_and_the_hub_in_every_format() {
     let first = render(Format::Atom, &super::tests::channel(), &stories);
     assert!(!first.contains(r#"rel="first""#) && !first.contains(r#"rel="next""#));
 }
+
+#[test]
+fn an_item_without_a_link_links_its_story_page_in_every_format() {
+    let mut s = story(7, false);
+    s.primary.entry.link = None;
+    s.primary.entry.content = None;
+    let page = "http://127.0.0.1:8080/stories/7";
+    for format in [Format::Rss, Format::Atom, Format::Json] {
+        let body = render(format, &channel(), std::slice::from_ref(&s));
+        let feed = feed_rs::parser::parse(body.as_bytes())
+            .unwrap_or_else(|e| panic!("{format:?}: {e}\n{body}"));
+        let links: Vec<&str> = feed.entries[0]
+            .links
+            .iter()
+            .map(|l| l.href.as_str())
+            .collect();
+        assert!(links.contains(&page), "{format:?}: {links:?}\n{body}");
+    }
+    // Atom (RFC 4287 §4.1.1): the alternate link is there, and the text as content too.
+    let atom = render(Format::Atom, &channel(), std::slice::from_ref(&s));
+    assert!(
+        atom.contains(&format!(r#"<link href="{page}" rel="alternate""#)),
+        "{atom}"
+    );
+    assert!(atom.contains("<content type=\"html\">"), "{atom}");
+}
