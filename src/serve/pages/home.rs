@@ -133,13 +133,13 @@ fn output_row(
         tr {
             td { strong { (out.title) } }
             td { (crate::outputs::describe(&out.tags, &out.exclude_tags)) }
-            td.num { (items) }
-            td { (ago(newest, now)) }
+            td.num data-label="Items" { (items) }
+            td data-label="Newest" { (ago(newest, now)) }
             td.subscribe {
                 @for (f, label) in [(Format::Rss, "RSS"), (Format::Atom, "Atom"), (Format::Json, "JSON Feed")] {
                     span.feed-link {
-                        a href=(url(f)) type=(f.content_type().split(';').next().unwrap_or("")) { (label) }
-                        input.feed-url readonly value=(url(f)) aria-label={ (out.title) " " (label) " URL" };
+                        a.feed href=(url(f)) type=(f.content_type().split(';').next().unwrap_or(""))
+                            title=(url(f)) data-copy=(url(f)) { (label) }
                     }
                 }
             }

@@ -32,6 +32,16 @@ pub use stories::{stories, story, tags};
 const STYLE: &str = include_str!("style.css");
 const SCRIPT: &str = include_str!("copy.js");
 
+/// The assets' version in their URLs (a hash of both): browsers cache them for an hour, and a
+/// new build's pages ask for the new ones at once.
+static ASSETS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let digest = Sha256::new()
+        .chain_update(STYLE)
+        .chain_update(SCRIPT)
+        .finalize();
+    crate::dedup::hex(&digest[..4])
+});
+
 /// `GET /style.css`.
 pub async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
@@ -86,7 +96,7 @@ fn layout_with(title: &str, nav: Nav, head: Markup, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · aggregate" }
-                link rel="stylesheet" href="/style.css";
+                link rel="stylesheet" href={ "/style.css?v=" (*ASSETS) };
                 (head)
             }
             body {
@@ -104,7 +114,7 @@ fn layout_with(title: &str, nav: Nav, head: Markup, body: Markup) -> Markup {
                     (body)
                 }
                 footer { "aggregate " (env!("CARGO_PKG_VERSION")) }
-                script src="/copy.js" defer {}
+                script src={ "/copy.js?v=" (*ASSETS) } defer {}
             }
         }
     }

@@ -33,26 +33,26 @@ pub async fn sources(
                 @for (feed, status) in configured(&config, &statuses) {
                     tr {
                         td {
-                            a href={ "/sources/" (source_key(feed.url.as_str())) } { (source_name(feed, status)) }
+                            a.source href={ "/sources/" (source_key(feed.url.as_str())) } { (source_name(feed, status)) }
                             @if let Some(url) = shown_url(feed) { br; small.url { (url) } }
                             @if let Some(moved) = status.and_then(|s| s.current_url.as_deref()) {
                                 br; small.url { "moved to " (moved) }
                             }
                         }
                         td { (health(status)) }
-                        td { (ago(status.and_then(|s| s.last_success), now)) }
-                        td {
+                        td data-label="Last success" { (ago(status.and_then(|s| s.last_success), now)) }
+                        td data-label="Last error" {
                             @match status.and_then(|s| s.last_error.as_deref().map(|e| (e, s.last_attempt))) {
                                 Some((e, at)) => { span.error { (e) } br; small { (ago(at, now)) } }
                                 None => span.muted { "none" },
                             }
                         }
-                        td.num { (status.map_or(0, |s| s.consecutive_failures)) }
-                        td {
+                        td.num data-label="Failures" { (status.map_or(0, |s| s.consecutive_failures)) }
+                        td data-label="Next poll" {
                             @if status.is_some_and(|s| s.gone) { "—" }
                             @else { (ago(status.and_then(|s| s.next_poll), now)) }
                         }
-                        td.num { (status.map_or(0, |s| s.entries)) }
+                        td.num data-label="Entries" { (status.map_or(0, |s| s.entries)) }
                     }
                 }
             }
