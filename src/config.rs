@@ -149,9 +149,13 @@ pub struct OutputConfig {
     pub file: Option<(PathBuf, Format)>,
 }
 
-/// Hard ceiling on items in one output: a feed reader gains nothing past it, and it bounds the
-/// work of rendering one response.
+/// Hard ceiling on items in one served page of an output, and on an output without a file: a
+/// feed reader gains nothing past it (it pages on), and it bounds the work of one response.
 pub const MAX_OUTPUT_LIMIT: usize = 1000;
+
+/// Ceiling on items in an output written to a file (an archive for a script or a static
+/// site): written a chunk at a time, so its length costs time, not memory.
+pub const MAX_FILE_LIMIT: usize = 100_000;
 
 pub fn default_user_agent() -> String {
     format!(

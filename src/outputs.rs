@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
-use crate::config::{Config, OutputConfig};
+use crate::config::{Config, MAX_OUTPUT_LIMIT, OutputConfig};
 use crate::model::StoryQuery;
 use crate::opml;
 use crate::pipeline::Context;
@@ -32,11 +32,14 @@ pub enum Written {
     Unchanged,
 }
 
+/// The stories an output shows on its first page: its newest `limit`, at most
+/// [`MAX_OUTPUT_LIMIT`] (a file output may hold more; it is written a part at a time, and a
+/// reader of the served one pages on).
 pub fn query_of(output: &OutputConfig) -> StoryQuery {
     StoryQuery {
         tags: output.tags.clone(),
         exclude: output.exclude_tags.clone(),
-        limit: output.limit,
+        limit: output.limit.min(MAX_OUTPUT_LIMIT),
         ..Default::default()
     }
 }
@@ -167,6 +170,12 @@ pub async fn write_files(ctx: &Context) -> Vec<(String, Result<Written, OutputEr
     let writes = ctx.config.outputs.iter().filter_map(|output| {
         let (path, format) = output.file.clone()?;
         Some(async move {
+            if output.limit > MAX_OUTPUT_LIMIT {
+                return (
+                    output.name.clone(),
+                    write_in_parts(ctx, output, (&path, format)).await,
+                );
+            }
             let result = match render(ctx, output, format).await {
                 Ok(body) => {
                     let at = path.clone();
@@ -181,6 +190,131 @@ pub async fn write_files(ctx: &Context) -> Vec<(String, Result<Written, OutputEr
         })
     });
     futures_util::future::join_all(writes).await
+}
+
+/// Stories read and rendered at a time when an output is written in parts.
+const CHUNK: usize = 200;
+
+/// Writes an output longer than [`MAX_OUTPUT_LIMIT`] a chunk of stories at a time, so memory
+/// holds a chunk, not the output: one walk through its pages finds the newest date (the
+/// document's own, which comes first), a second renders and writes. The file is replaced
+/// atomically, and not at all when the bytes are the same.
+async fn write_in_parts(
+    ctx: &Context,
+    output: &OutputConfig,
+    (path, format): (&Path, Format),
+) -> Result<Written, OutputError> {
+    let write_error = |source| OutputError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let failed = |e| match e {
+        WalkError::Store(e) => OutputError::Store(e),
+        WalkError::Io(e) => write_error(e),
+    };
+    let channel = channel_of(&ctx.config, output, format);
+    let mut updated = None;
+    walk(ctx, output, |chunk, _| {
+        updated = updated.max(publish::last_updated(chunk));
+        Ok(())
+    })
+    .await
+    .map_err(failed)?;
+    let frame = publish::frame(format, &channel, updated);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(write_error)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
+    let mut out = std::io::BufWriter::new(tmp);
+    out.write_all(frame.head.as_bytes()).map_err(write_error)?;
+    walk(ctx, output, |chunk, first| {
+        out.write_all(publish::items(format, &channel, chunk, first).as_bytes())
+    })
+    .await
+    .map_err(failed)?;
+    out.write_all(frame.tail.as_bytes()).map_err(write_error)?;
+    let tmp = out.into_inner().map_err(|e| write_error(e.into_error()))?;
+    let written = tokio::task::spawn_blocking({
+        let path = path.to_owned();
+        move || replace_unless_same(tmp, &path)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    .map_err(write_error)?;
+    Ok(written)
+}
+
+enum WalkError {
+    Store(StoreError),
+    Io(std::io::Error),
+}
+
+impl From<StoreError> for WalkError {
+    fn from(e: StoreError) -> WalkError {
+        WalkError::Store(e)
+    }
+}
+
+/// Every story of an output up to its limit, a chunk at a time, following the pages' cursor;
+/// `each` is told whether a chunk is the first.
+async fn walk(
+    ctx: &Context,
+    output: &OutputConfig,
+    mut each: impl FnMut(&[crate::model::Story], bool) -> std::io::Result<()>,
+) -> Result<(), WalkError> {
+    let mut q = StoryQuery {
+        limit: CHUNK,
+        ..query_of(output)
+    };
+    let mut left = output.limit;
+    let mut first = true;
+    while left > 0 {
+        q.limit = left.min(CHUNK);
+        let page = ctx.store.page(q.clone()).await?;
+        left -= page.stories.len();
+        each(&page.stories, first).map_err(WalkError::Io)?;
+        first = false;
+        match page.next {
+            Some(c) => q.before = Some(c),
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+/// Persists `tmp` (fsynced, 0644) as `path` unless `path` already holds the same bytes,
+/// compared a block at a time.
+fn replace_unless_same(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<Written> {
+    use std::io::{Read, Seek};
+    let mut new = tmp.reopen()?;
+    new.seek(std::io::SeekFrom::Start(0))?;
+    if let Ok(mut old) = std::fs::File::open(path) {
+        let same_length = old.metadata()?.len() == new.metadata()?.len();
+        let (mut a, mut b) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+        let mut same = same_length;
+        while same {
+            let n = old.read(&mut a)?;
+            let m = new.read_exact(&mut b[..n]).map(|()| n);
+            same = m.is_ok() && a[..n] == b[..n];
+            if n == 0 {
+                break;
+            }
+        }
+        if same {
+            return Ok(Written::Unchanged);
+        }
+    }
+    tmp.as_file().sync_all()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(Written::Replaced)
 }
 
 /// Deletes the files of outputs the config no longer writes, whichever run wrote them: the

@@ -426,3 +426,91 @@ fn local_file_sources_never_publish_their_path() {
         "{rss}"
     );
 }
+
+/// An RSS feed of `items` items, feed `n`'s own, a minute apart.
+fn numbered_feed(n: usize, items: usize) -> String {
+    let mut s = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Feed {n}</title>\
+         <link>https://site{n}.example/</link><description>d</description>"
+    );
+    let base = chrono::DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z").unwrap();
+    for i in 0..items {
+        let at = base + chrono::Duration::minutes((i * 7 + n) as i64);
+        s.push_str(&format!(
+            "<item><title>Feed {n} report number {} on topic {i}</title>\
+             <link>https://site{n}.example/{i}</link><guid>https://site{n}.example/{i}</guid>\
+             <pubDate>{}</pubDate><description>Report {i} of feed {n}.</description></item>",
+            n * 1000 + i,
+            at.to_rfc2822()
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+#[test]
+fn a_file_output_past_a_served_page_is_written_whole_in_parts() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let urls: Vec<String> = (0..4)
+        .map(|n| {
+            server.write(&format!("f{n}.rss"), numbered_feed(n, 450).as_bytes());
+            server.feed(&format!("f{n}.rss"))
+        })
+        .collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let archive = r#"
+[[output]]
+name = "archive"
+limit = 1500
+path = "out/archive.rss"
+
+[[output]]
+name = "archive-json"
+limit = 1500
+path = "out/archive.json"
+
+[[output]]
+name = "archive-atom"
+limit = 1500
+path = "out/archive.atom"
+"#;
+    work.write_config(&config_with(&urls, archive));
+    assert_ok(&work.run_once());
+    assert_eq!(work.store().entry_count().unwrap(), 4 * 450);
+    for out in ["out/archive.rss", "out/archive.json", "out/archive.atom"] {
+        let feed = work.output(out);
+        assert_eq!(feed.entries.len(), 1500, "{out}");
+        let ids: std::collections::HashSet<&str> =
+            feed.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), 1500, "{out}: every story once");
+        let dates: Vec<_> = feed.entries.iter().map(|e| e.published.unwrap()).collect();
+        assert!(
+            dates.windows(2).all(|w| w[0] >= w[1]) || out.ends_with(".json"),
+            "{out}: newest first"
+        );
+    }
+    // The same stories again: the files are left as they are.
+    let before = std::fs::metadata(work.path("out/archive.rss"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert_ok(&work.run_once());
+    let after = std::fs::metadata(work.path("out/archive.rss"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after, "unchanged bytes are not rewritten");
+    // A served output is one page of at most 1000, with a next page.
+    let bad = config_with(&urls, "[[output]]\nname = \"big\"\nlimit = 1500\n");
+    work.write_config(&bad);
+    let check = work.run(&["check"]);
+    assert!(
+        stderr(&check).contains(
+            "1500 is out of range; give 1 to 1000 (an output with a path may hold up to 100000)"
+        ),
+        "{}",
+        stderr(&check)
+    );
+}

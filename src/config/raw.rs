@@ -596,16 +596,6 @@ impl RawOutput {
                 ),
             ));
         }
-        let limit = match self.limit {
-            None => 50,
-            Some(n) if n >= 1 && n as usize <= MAX_OUTPUT_LIMIT => n as usize,
-            Some(n) => {
-                return Err(invalid(
-                    key("limit"),
-                    format!("{n} is out of range; give 1 to {MAX_OUTPUT_LIMIT}"),
-                ));
-            }
-        };
         let file = match &self.path {
             None => None,
             Some(p) => {
@@ -614,6 +604,25 @@ impl RawOutput {
                     invalid(key("path"), format!("{p:?} has no known extension; use .xml or .rss (RSS 2.0), .atom (Atom) or .json (JSON Feed)"))
                 })?;
                 Some((path, format))
+            }
+        };
+        // A file output may hold more than a served page: it is written in parts.
+        let most = match file {
+            Some(_) => MAX_FILE_LIMIT,
+            None => MAX_OUTPUT_LIMIT,
+        };
+        let limit = match self.limit {
+            None => 50,
+            Some(n) if n >= 1 && n as usize <= most => n as usize,
+            Some(n) => {
+                let why = match file {
+                    Some(_) => String::new(),
+                    None => format!(" (an output with a path may hold up to {MAX_FILE_LIMIT})"),
+                };
+                return Err(invalid(
+                    key("limit"),
+                    format!("{n} is out of range; give 1 to {most}{why}"),
+                ));
             }
         };
         let clean = |v: &[String]| {

@@ -5,7 +5,9 @@ use atom_syndication::{
     Category, Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Source, Text, TextType,
 };
 
-use super::{Channel, bodies, item_link, last_updated};
+use chrono::{DateTime, Utc};
+
+use super::{Channel, bodies, item_link};
 use crate::model::Story;
 use crate::normalize::escape_html;
 
@@ -26,12 +28,12 @@ fn html(value: String) -> Text {
     }
 }
 
-pub fn render(channel: &Channel, stories: &[Story]) -> String {
+pub fn render(channel: &Channel, stories: &[Story], updated: Option<DateTime<Utc>>) -> String {
     let feed = Feed {
         title: Text::plain(channel.title.clone()),
         subtitle: Some(Text::plain(channel.description.clone())),
         id: channel.self_url.clone(),
-        updated: last_updated(stories).fixed_offset(),
+        updated: updated.unwrap_or(DateTime::UNIX_EPOCH).fixed_offset(),
         // Atom wants an author on every entry or on the feed; ours is the aggregator's output.
         authors: vec![Person {
             name: channel.title.clone(),

@@ -26,6 +26,12 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
     serde_json::to_string_pretty(&feed).expect("JSON values always serialise")
 }
 
+/// The items alone, as the JSON list `render` would hold.
+pub(super) fn items(channel: &Channel, stories: &[Story]) -> String {
+    let items: Vec<Value> = stories.iter().map(|s| item(channel, s)).collect();
+    serde_json::to_string_pretty(&items).expect("JSON values always serialise")
+}
+
 fn source(s: &Source) -> Value {
     json!({ "title": s.public_title(), "feed_url": s.public_url(), "url": s.link })
 }

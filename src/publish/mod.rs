@@ -90,11 +90,80 @@ impl Channel {
 }
 
 pub fn render(format: Format, channel: &Channel, stories: &[Story]) -> String {
+    render_dated(format, channel, stories, last_updated(stories))
+}
+
+/// `render` with the document's own date given (RSS lastBuildDate, Atom updated): the newest
+/// of every story it will hold, when they are rendered a part at a time.
+fn render_dated(
+    format: Format,
+    channel: &Channel,
+    stories: &[Story],
+    updated: Option<DateTime<Utc>>,
+) -> String {
     match format {
-        Format::Rss => rss::render(channel, stories),
-        Format::Atom => atom::render(channel, stories),
+        Format::Rss => rss::render(channel, stories, updated),
+        Format::Atom => atom::render(channel, stories, updated),
         Format::Json => json::render(channel, stories),
     }
+}
+
+/// A document too long to render at once, in parts: its head (everything before the first
+/// item) and tail (everything after the last), rendered once, with the items between them
+/// rendered a chunk at a time (`items`). Head, items and tail written in order are the
+/// document `render` would give for all the items at once, so memory is bounded by a chunk,
+/// not by the output's length.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub head: String,
+    pub tail: String,
+}
+
+/// The head and tail of a document whose stories' newest date is `updated`.
+pub fn frame(format: Format, channel: &Channel, updated: Option<DateTime<Utc>>) -> Frame {
+    let whole = render_dated(format, channel, &[], updated);
+    let (closing, keep) = match format {
+        Format::Rss => ("</channel>", 0),
+        Format::Atom => ("</feed>", 0),
+        // JSON Feed: the empty list as serde_json prints it, split between its brackets.
+        Format::Json => ("\"items\": []", "\"items\": [".len()),
+    };
+    let at = whole
+        .rfind(closing)
+        .expect("an empty document ends with its closing tag or its empty items");
+    Frame {
+        head: whole[..at + keep].to_string(),
+        tail: whole[at + keep..].to_string(),
+    }
+}
+
+/// A chunk of items, as they go between a frame's head and tail; `first` says whether it
+/// opens the list (JSON Feed separates chunks with a comma).
+pub fn items(format: Format, channel: &Channel, stories: &[Story], first: bool) -> String {
+    if stories.is_empty() {
+        return String::new();
+    }
+    let whole = render_dated(format, channel, stories, None);
+    match format {
+        Format::Rss => between(&whole, "<item>", "</item>"),
+        Format::Atom => between(&whole, "<entry>", "</entry>"),
+        Format::Json => {
+            let list = json::items(channel, stories);
+            let inner = list.trim().trim_start_matches('[').trim_end_matches(']');
+            if first {
+                inner.to_string()
+            } else {
+                format!(",{inner}")
+            }
+        }
+    }
+}
+
+/// From the first `open` to the end of the last `close`.
+fn between(text: &str, open: &str, close: &str) -> String {
+    let start = text.find(open).expect("a chunk with stories has items");
+    let end = text.rfind(close).expect("a chunk with stories has items") + close.len();
+    text[start..end].to_string()
 }
 
 /// The story's page on this service (`/stories/ID`): the link of an item whose source gave
@@ -113,13 +182,10 @@ fn item_link(channel: &Channel, story: &Story) -> String {
         .unwrap_or_else(|| story_page(channel, story))
 }
 
-/// The newest date among the stories: the output's "updated", stable between identical renders.
-fn last_updated(stories: &[Story]) -> DateTime<Utc> {
-    stories
-        .iter()
-        .map(|s| s.updated)
-        .max()
-        .unwrap_or(DateTime::UNIX_EPOCH)
+/// The newest date among the stories: the output's "updated", stable between identical
+/// renders; `None` for no stories.
+pub fn last_updated(stories: &[Story]) -> Option<DateTime<Utc>> {
+    stories.iter().map(|s| s.updated).max()
 }
 
 /// Summary and content HTML as republished: the source's, with the other outlets that carried

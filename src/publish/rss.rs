@@ -7,10 +7,12 @@ use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel as RssChannel, Enclosure, Guid, Item, Source};
 
-use super::{Channel, bodies, item_link, last_updated};
+use chrono::{DateTime, Utc};
+
+use super::{Channel, bodies, item_link};
 use crate::model::Story;
 
-pub fn render(channel: &Channel, stories: &[Story]) -> String {
+pub fn render(channel: &Channel, stories: &[Story], updated: Option<DateTime<Utc>>) -> String {
     let mut ch = RssChannel {
         title: channel.title.clone(),
         link: channel.home_url.clone(),
@@ -20,9 +22,7 @@ pub fn render(channel: &Channel, stories: &[Story]) -> String {
         items: stories.iter().map(|s| item(channel, s)).collect(),
         ..Default::default()
     };
-    if !stories.is_empty() {
-        ch.last_build_date = Some(last_updated(stories).to_rfc2822());
-    }
+    ch.last_build_date = updated.map(|u| u.to_rfc2822());
     let links = channel
         .paging_links()
         .into_iter()

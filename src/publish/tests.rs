@@ -183,11 +183,19 @@ fn an_atom_entry_without_a_link_carries_content() {
     let body = render(Format::Atom, &channel(), &[title_only, summary_only]);
     let feed = atom_syndication::Feed::read_from(body.as_bytes()).unwrap();
     for e in feed.entries() {
-        let has_alternate = e.links().iter().any(|l| l.rel() == "alternate");
+        // RFC 4287 §4.1.1 asks one or the other; each has both: its story page, and its text.
+        let alternate: Vec<&str> = e
+            .links()
+            .iter()
+            .filter(|l| l.rel() == "alternate")
+            .map(|l| l.href())
+            .collect();
+        assert_eq!(alternate.len(), 1, "{body}");
         assert!(
-            !has_alternate && e.content().is_some(),
-            "RFC 4287 §4.1.1: {body}"
+            alternate[0].starts_with("http://127.0.0.1:8080/stories/"),
+            "{body}"
         );
+        assert!(e.content().is_some(), "RFC 4287 §4.1.1: {body}");
     }
     assert_eq!(
         feed.entries()[0].content().unwrap().value(),
@@ -260,4 +268,41 @@ fn an_item_without_a_link_links_its_story_page_in_every_format() {
         "{atom}"
     );
     assert!(atom.contains("<content type=\"html\">"), "{atom}");
+}
+
+#[test]
+fn a_document_rendered_in_parts_reads_as_the_whole() {
+    let stories: Vec<Story> = (1..=7).rev().map(|i| story(i, i % 2 == 0)).collect();
+    for format in [Format::Rss, Format::Atom, Format::Json] {
+        let whole = render(format, &channel(), &stories);
+        let frame = frame(format, &channel(), last_updated(&stories));
+        let mut parts = frame.head.clone();
+        for (i, chunk) in stories.chunks(3).enumerate() {
+            parts.push_str(&items(format, &channel(), chunk, i == 0));
+        }
+        parts.push_str(&frame.tail);
+        let (a, b) = (
+            feed_rs::parser::parse(whole.as_bytes()).unwrap(),
+            feed_rs::parser::parse(parts.as_bytes())
+                .unwrap_or_else(|e| panic!("{format:?}: {e}\n{parts}")),
+        );
+        let ids =
+            |f: &feed_rs::model::Feed| f.entries.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b), "{format:?}");
+        assert_eq!(a.updated, b.updated, "{format:?}");
+        assert_eq!(a.title.map(|t| t.content), b.title.map(|t| t.content));
+        if format == Format::Json {
+            let (x, y): (serde_json::Value, serde_json::Value) = (
+                serde_json::from_str(&whole).unwrap(),
+                serde_json::from_str(&parts).unwrap(),
+            );
+            assert_eq!(x, y, "the same JSON");
+        }
+    }
+    // No stories: the frame alone is the document.
+    for format in [Format::Rss, Format::Atom, Format::Json] {
+        let f = frame(format, &channel(), None);
+        let doc = format!("{}{}", f.head, f.tail);
+        assert_eq!(doc, render(format, &channel(), &[]), "{format:?}");
+    }
 }
