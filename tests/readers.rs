@@ -514,3 +514,55 @@ path = "out/archive.atom"
         stderr(&check)
     );
 }
+
+#[test]
+fn a_restart_keeps_last_modified_so_a_304_stays_a_304() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let feeds = [
+        server.feed("cointelegraph.rss"),
+        server.feed("decrypt.json"),
+    ];
+    work.write_config(&daemon_config(&[&feeds[0], &feeds[1]], ""));
+    let seen = |d: &Daemon| {
+        wait_until(Duration::from_secs(20), || {
+            d.logs().lines().filter(|l| l.contains(" polled ")).count() == 2
+        })
+    };
+    let mut d = Daemon::start(&work, &[]);
+    assert!(seen(&d), "{}", d.logs());
+    let mut before = Vec::new();
+    for path in [
+        "/feeds/all.rss",
+        "/feeds/binance.atom",
+        "/feed.json?tags=binance",
+    ] {
+        let r = d.get(path);
+        let lm = r.header("last-modified").unwrap().to_string();
+        before.push((
+            path,
+            r.body.clone(),
+            lm,
+            r.header("etag").unwrap().to_string(),
+        ));
+    }
+    d.signal("TERM");
+    d.wait_exit(Duration::from_secs(10))
+        .expect("stops on SIGTERM");
+    // HTTP dates have whole seconds: a date taken from the clock would now differ.
+    std::thread::sleep(Duration::from_millis(1100));
+    // The feeds are not due (an hour's interval, honoured across the restart): what is
+    // served is what was stored.
+    let d = Daemon::start(&work, &[]);
+    for (path, body, lm, etag) in before {
+        let r = d.get(path);
+        assert_eq!(r.body, body, "{path}: the same bytes");
+        assert_eq!(r.header("last-modified"), Some(lm.as_str()), "{path}");
+        assert_eq!(r.header("etag"), Some(etag.as_str()), "{path}");
+        let again = d.get_with(path, &[("If-Modified-Since", &lm)]);
+        assert_eq!(
+            again.status, 304,
+            "{path}: still not modified after a restart"
+        );
+    }
+}
