@@ -17,7 +17,8 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.abspath(os.environ.get("BENCH_WORK", os.path.join(ROOT, "target", "bench")))
-BIN = os.path.join(ROOT, "target", "release", "aggregate")
+# The build under test; AGGREGATE_BIN names another (an older build, to compare side by side).
+BIN = os.environ.get("AGGREGATE_BIN", os.path.join(ROOT, "target", "release", "aggregate"))
 CORPUS = os.path.join(WORK, "corpus")
 RUNS = int(os.environ.get("RUNS", "3"))
 SIZES = [int(x) for x in os.environ.get("SIZES", "100 1000 5000").split()]

@@ -25,6 +25,21 @@ pub struct Metrics {
     pub websub: IntCounterVec,
 }
 
+/// Time to poll one feed: buckets from a fast loopback 304 (5 ms) to the default 30 s timeout.
+fn fetch_histogram() -> Histogram {
+    let buckets = vec![
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ];
+    Histogram::with_opts(
+        HistogramOpts::new(
+            "fetch_duration_seconds",
+            "Time to poll one feed, fetch to store.",
+        )
+        .buckets(buckets),
+    )
+    .expect("static metric definition")
+}
+
 impl Metrics {
     pub fn new() -> Metrics {
         let registry =
@@ -58,18 +73,7 @@ impl Metrics {
             "WebSub publish pings sent to the hub, by result.",
             &["result"],
         );
-        // Buckets from a fast loopback 304 (5 ms) to the default 30 s timeout.
-        let buckets = vec![
-            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-        ];
-        let fetch_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "fetch_duration_seconds",
-                "Time to poll one feed, fetch to store.",
-            )
-            .buckets(buckets),
-        )
-        .expect("static metric definition");
+        let fetch_seconds = fetch_histogram();
         registry
             .register(Box::new(fetch_seconds.clone()))
             .expect("registered once");

@@ -284,8 +284,8 @@ async fn walk(
     Ok(())
 }
 
-/// Persists `tmp` (fsynced, 0644) as `path` unless `path` already holds the same bytes,
-/// compared a block at a time.
+/// Persists `tmp` as `path` unless `path` already holds the same bytes, compared a block
+/// at a time.
 fn replace_unless_same(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<Written> {
     use std::io::{Read, Seek};
     let mut new = tmp.reopen()?;
@@ -306,15 +306,7 @@ fn replace_unless_same(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Re
             return Ok(Written::Unchanged);
         }
     }
-    tmp.as_file().sync_all()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(Written::Replaced)
+    persist(tmp, path)
 }
 
 /// Deletes the files of outputs the config no longer writes, whichever run wrote them: the
@@ -360,6 +352,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<Written> {
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
+    persist(tmp, path)
+}
+
+/// A written temp file fsynced, made readable, and renamed over `path`.
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<Written> {
     tmp.as_file().sync_all()?;
     // Readable by the web server that may serve it (NamedTempFile creates it 0600).
     #[cfg(unix)]

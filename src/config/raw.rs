@@ -579,6 +579,30 @@ fn build_outputs(raw: &[RawOutput]) -> Result<Vec<OutputConfig>, Invalid> {
 }
 
 impl RawOutput {
+    /// The output's limit: 50 by default, at most a served page, or more for an output
+    /// written to a file (it is written in parts).
+    fn limit(&self, to_file: bool, key: &impl Fn(&str) -> String) -> Result<usize, Invalid> {
+        let most = if to_file {
+            MAX_FILE_LIMIT
+        } else {
+            MAX_OUTPUT_LIMIT
+        };
+        match self.limit {
+            None => Ok(50),
+            Some(n) if n >= 1 && n as usize <= most => Ok(n as usize),
+            Some(n) => {
+                let why = match to_file {
+                    true => String::new(),
+                    false => format!(" (an output with a path may hold up to {MAX_FILE_LIMIT})"),
+                };
+                Err(invalid(
+                    key("limit"),
+                    format!("{n} is out of range; give 1 to {most}{why}"),
+                ))
+            }
+        }
+    }
+
     fn build(&self, i: usize) -> Result<OutputConfig, Invalid> {
         let key = |k: &str| format!("output[{i}].{k}");
         let name_ok = !self.name.is_empty()
@@ -606,25 +630,7 @@ impl RawOutput {
                 Some((path, format))
             }
         };
-        // A file output may hold more than a served page: it is written in parts.
-        let most = match file {
-            Some(_) => MAX_FILE_LIMIT,
-            None => MAX_OUTPUT_LIMIT,
-        };
-        let limit = match self.limit {
-            None => 50,
-            Some(n) if n >= 1 && n as usize <= most => n as usize,
-            Some(n) => {
-                let why = match file {
-                    Some(_) => String::new(),
-                    None => format!(" (an output with a path may hold up to {MAX_FILE_LIMIT})"),
-                };
-                return Err(invalid(
-                    key("limit"),
-                    format!("{n} is out of range; give 1 to {most}{why}"),
-                ));
-            }
-        };
+        let limit = self.limit(file.is_some(), &key)?;
         let clean = |v: &[String]| {
             v.iter()
                 .filter_map(|t| Tag::new(t))

@@ -128,20 +128,16 @@ fn parse_with(
         Cow::Borrowed(_) => text,
         Cow::Owned(spaced) => Cow::Owned(spaced),
     };
-    let mut notes = Vec::new();
-    if decoded.had_errors {
-        notes.push(format!(
-            "replaced bytes that are not valid {} with U+FFFD",
-            decoded.encoding.name()
-        ));
-    }
-    let text = match xml.then(|| dialect::translate(&text)).flatten() {
-        Some(t) => {
-            notes.push(t.note.to_string());
-            Cow::Owned(t.text)
-        }
-        None => text,
-    };
+    let mut notes: Vec<String> = (decoded.had_errors)
+        .then(|| {
+            format!(
+                "replaced bytes that are not valid {} with U+FFFD",
+                decoded.encoding.name()
+            )
+        })
+        .into_iter()
+        .collect();
+    let text = translated(text, xml, &mut notes);
     let (feed, text) = read_feed(text, feed_url, content_type, &mut notes)?;
     let site_link = site_link(&feed, feed_url);
     let doc_base = document_base(feed_url, site_link.as_ref(), &text);
@@ -151,23 +147,34 @@ fn parse_with(
     } else {
         Vec::new()
     };
-    let exact_text = matches!(
-        feed.feed_type,
-        feed_rs::model::FeedType::Atom | feed_rs::model::FeedType::JSON
-    );
-    let title = feed.title.map(|t| plain_text(&t.content));
-    let format = format_name(&feed.feed_type);
+    // Atom and JSON Feed say what a text is; RSS leaves it to be guessed.
+    let exact_text = atom || feed.feed_type == feed_rs::model::FeedType::JSON;
     let entries = newest(feed.entries, extras, limits, &mut notes)
         .into_iter()
         .map(|(e, x)| entry::convert(e, &doc_base, x, limits, exact_text))
         .collect();
     Ok(ParsedFeed {
-        format,
-        title: title.filter(|t| !t.is_empty()),
+        format: format_name(&feed.feed_type),
+        title: feed
+            .title
+            .map(|t| plain_text(&t.content))
+            .filter(|t| !t.is_empty()),
         site_link: site_link.and_then(|b| canonical_url(b.as_str(), None)),
         entries,
         notes,
     })
+}
+
+/// An XML document in a dialect feed-rs misreads, turned into one it reads (named in the
+/// notes); any other text as it is.
+fn translated<'a>(text: Cow<'a, str>, xml: bool, notes: &mut Vec<String>) -> Cow<'a, str> {
+    match xml.then(|| dialect::translate(&text)).flatten() {
+        Some(t) => {
+            notes.push(t.note.to_string());
+            Cow::Owned(t.text)
+        }
+        None => text,
+    }
 }
 
 /// The format's name as a status reports it.

@@ -55,6 +55,16 @@ pub(super) async fn started(store: &Store, feed_url: &str) -> super::Poll {
     }
 }
 
+/// A 304 with no new validators, now.
+fn not_modified() -> super::Unchanged {
+    super::Unchanged {
+        status: 304,
+        validators: Validators::default(),
+        moved_to: None,
+        now: Utc::now(),
+    }
+}
+
 /// A config of these feeds and tag names, with its fingerprint.
 pub(super) fn configured(feeds: &[&str], tags: &[&str], fingerprint: &str) -> super::Configured {
     super::Configured {
@@ -362,12 +372,7 @@ pub(super) async fn the_status_pages_reads(store: Store) {
         now: Utc::now(),
     };
     store.record_failure(&poll, failure).await.unwrap();
-    let seen = super::Unchanged {
-        status: 304,
-        validators: Validators::default(),
-        moved_to: None,
-        now: Utc::now(),
-    };
+    let seen = not_modified();
     store.record_unchanged(&poll, seen).await.unwrap();
     drop(poll);
     let polls = store.recent_polls("https://a/feed").await.unwrap();
@@ -385,12 +390,7 @@ pub(super) async fn the_status_pages_reads(store: Store) {
     );
     for _ in 0..30 {
         let poll = started(&store, "https://b/feed").await;
-        let seen = super::Unchanged {
-            status: 304,
-            validators: Validators::default(),
-            moved_to: None,
-            now: Utc::now(),
-        };
+        let seen = not_modified();
         store.record_unchanged(&poll, seen).await.unwrap();
     }
     assert_eq!(

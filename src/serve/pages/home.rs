@@ -4,16 +4,16 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
 use super::{Nav, ago, configured, health, layout_with, respond, source_key, source_name};
-use crate::config::{Config, OutputConfig};
+use crate::config::{Config, FeedConfig, OutputConfig};
 use crate::model::StoryQuery;
 use crate::publish::Format;
 use crate::serve::feeds::render_output;
 use crate::serve::{AppState, ServeError};
-use crate::store::Health;
+use crate::store::{FeedStatus, Health};
 
 /// Latest stories on the home page; the stories page has the rest.
 const LATEST: usize = 10;
@@ -41,56 +41,9 @@ pub async fn home(
         state.store.tag_counts(),
     )?;
     let sources: Vec<_> = configured(&config, &statuses).collect();
-    let count = |h: Health| {
-        sources
-            .iter()
-            .filter(|(_, s)| s.map_or(Health::NotPolled, |s| s.health()) == h)
-            .count()
-    };
-    let failing: Vec<_> = sources
-        .iter()
-        .filter(|(_, s)| s.is_some_and(|s| matches!(s.health(), Health::Failing | Health::Gone)))
-        .collect();
     let body = html! {
-        section #outputs {
-            h2 { "Feeds to subscribe to" }
-            table.outputs {
-                thead { tr { th { "Feed" } th { "Holds" } th.num { "Items" } th { "Newest" } th { "Subscribe" } } }
-                tbody {
-                    @for (out, items, newest) in &outputs {
-                        (output_row(&config, out, *items, *newest, now))
-                    }
-                }
-            }
-            p.small {
-                "All of them at once: " a href="/outputs.opml" { "outputs.opml" }
-                " · the sources, for another reader: " a href="/opml" { "opml" }
-                " · any tags: " code { (config.server.base_url.as_str()) "feed.rss?tags=Binance&exclude=…" }
-            }
-        }
-        section #health {
-            h2 { "Sources" }
-            p {
-                a href="/sources" { (sources.len()) " sources" } ": "
-                span.health.ok { (count(Health::Ok)) " ok" } ", "
-                span.health.failing { (count(Health::Failing)) " failing" } ", "
-                span.health.gone { (count(Health::Gone)) " gone" } ", "
-                span.health.pending { (count(Health::NotPolled)) " not polled yet" }
-            }
-            @if !failing.is_empty() {
-                ul.failing {
-                    @for (feed, status) in &failing {
-                        li {
-                            a href={ "/sources/" (source_key(feed.url.as_str())) } { (source_name(feed, *status)) }
-                            " " (health(*status))
-                            @if let Some(e) = status.and_then(|s| s.last_error.as_deref()) {
-                                ": " span.error { (e) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        (outputs_section(&config, &outputs, now))
+        (health_section(&sources))
         section #latest {
             h2 { "Latest stories" }
             (super::stories::list(&latest, now))
@@ -121,12 +74,70 @@ pub async fn home(
     ))
 }
 
+/// The outputs, each with what it holds and its links.
+fn outputs_section(
+    config: &Config,
+    outputs: &[(&OutputConfig, usize, Option<DateTime<Utc>>)],
+    now: DateTime<Utc>,
+) -> Markup {
+    html! {
+        section #outputs {
+            h2 { "Feeds to subscribe to" }
+            table.outputs {
+                thead { tr { th { "Feed" } th { "Holds" } th.num { "Items" } th { "Newest" } th { "Subscribe" } } }
+                tbody {
+                    @for (out, items, newest) in outputs {
+                        (output_row(config, out, *items, *newest, now))
+                    }
+                }
+            }
+            p.small {
+                "All of them at once: " a href="/outputs.opml" { "outputs.opml" }
+                " · the sources, for another reader: " a href="/opml" { "opml" }
+                " · any tags: " code { (config.server.base_url.as_str()) "feed.rss?tags=Binance&exclude=…" }
+            }
+        }
+    }
+}
+
+/// How many sources are in each health, and the failing ones named with their error.
+fn health_section(sources: &[(&FeedConfig, Option<&FeedStatus>)]) -> Markup {
+    let health_of = |s: Option<&FeedStatus>| s.map_or(Health::NotPolled, |s| s.health());
+    let count = |h: Health| sources.iter().filter(|(_, s)| health_of(*s) == h).count();
+    let failing = sources
+        .iter()
+        .filter(|(_, s)| matches!(health_of(*s), Health::Failing | Health::Gone));
+    html! {
+        section #health {
+            h2 { "Sources" }
+            p {
+                a href="/sources" { (sources.len()) " sources" } ": "
+                span.health.ok { (count(Health::Ok)) " ok" } ", "
+                span.health.failing { (count(Health::Failing)) " failing" } ", "
+                span.health.gone { (count(Health::Gone)) " gone" } ", "
+                span.health.pending { (count(Health::NotPolled)) " not polled yet" }
+            }
+            ul.failing {
+                @for (feed, status) in failing {
+                    li {
+                        a href={ "/sources/" (source_key(feed.url.as_str())) } { (source_name(feed, *status)) }
+                        " " (health(*status))
+                        @if let Some(e) = status.and_then(|s| s.last_error.as_deref()) {
+                            ": " span.error { (e) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn output_row(
     config: &Config,
     out: &OutputConfig,
     items: usize,
-    newest: Option<chrono::DateTime<Utc>>,
-    now: chrono::DateTime<Utc>,
+    newest: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> Markup {
     let url = |f: Format| feed_url(config, out, f);
     html! {

@@ -4,12 +4,14 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chrono::Utc;
-use maud::html;
+use chrono::{DateTime, Utc};
+use maud::{Markup, html};
 
 use super::{Nav, ago, configured, health, layout, respond, shown_url, source_key, source_name};
+use crate::config::FeedConfig;
 use crate::model::StoryQuery;
 use crate::serve::{AppState, ServeError};
+use crate::store::{FeedStatus, PollRecord};
 
 /// Stories on a source's page.
 const SOURCE_STORIES: usize = 20;
@@ -86,6 +88,22 @@ pub async fn source(
     let now = Utc::now();
     let name = source_name(feed, status);
     let body = html! {
+        (facts(feed, status, now))
+        section #polls {
+            h2 { "Recent polls" }
+            (poll_table(&polls, now))
+        }
+        section #stories {
+            h2 { "Latest stories" }
+            (super::stories::list(&stories, now))
+        }
+    };
+    Ok(respond(&headers, layout(&name, Nav::Sources, body)))
+}
+
+/// What a source is and how it fares.
+fn facts(feed: &FeedConfig, status: Option<&FeedStatus>, now: DateTime<Utc>) -> Markup {
+    html! {
         dl.facts {
             dt { "Health" } dd { (health(status)) }
             @if let Some(url) = shown_url(feed) { dt { "Feed" } dd { a href=(url) { (url) } } }
@@ -106,25 +124,28 @@ pub async fn source(
                 dt { "Note" } dd.note { (note) }
             }
         }
-        section #polls {
-            h2 { "Recent polls" }
-            @if polls.is_empty() {
-                p.muted { "Not polled yet." }
-            } @else {
-                table.polls {
-                    thead { tr { th { "When" } th { "HTTP" } th { "Outcome" } } }
-                    tbody {
-                        @for p in &polls {
-                            tr.failed[p.error.is_some()] {
-                                td { (ago(Some(p.at), now)) }
-                                td { @if let Some(s) = p.status { (s) } @else { "—" } }
-                                td {
-                                    @match (&p.error, &p.note, p.status) {
-                                        (Some(e), _, _) => span.error { (e) },
-                                        (None, _, Some(304)) => "not modified",
-                                        (None, Some(n), _) => { "read; " span.note { (n) } },
-                                        (None, None, _) => "read",
-                                    }
+    }
+}
+
+/// A source's last polls, newest first, failed ones marked.
+fn poll_table(polls: &[PollRecord], now: DateTime<Utc>) -> Markup {
+    html! {
+        @if polls.is_empty() {
+            p.muted { "Not polled yet." }
+        } @else {
+            table.polls {
+                thead { tr { th { "When" } th { "HTTP" } th { "Outcome" } } }
+                tbody {
+                    @for p in polls {
+                        tr.failed[p.error.is_some()] {
+                            td { (ago(Some(p.at), now)) }
+                            td { @if let Some(s) = p.status { (s) } @else { "—" } }
+                            td {
+                                @match (&p.error, &p.note, p.status) {
+                                    (Some(e), _, _) => span.error { (e) },
+                                    (None, _, Some(304)) => "not modified",
+                                    (None, Some(n), _) => { "read; " span.note { (n) } },
+                                    (None, None, _) => "read",
                                 }
                             }
                         }
@@ -132,10 +153,5 @@ pub async fn source(
                 }
             }
         }
-        section #stories {
-            h2 { "Latest stories" }
-            (super::stories::list(&stories, now))
-        }
-    };
-    Ok(respond(&headers, layout(&name, Nav::Sources, body)))
+    }
 }

@@ -30,27 +30,7 @@ impl Postgres {
         }
         let mut copied = Copied::default();
         for (table, columns) in TABLES {
-            let sink = tx
-                .copy_in::<_, bytes::Bytes>(&format!(
-                    "COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
-                ))
-                .await
-                .map_err(pg_err)?;
-            let mut sink = std::pin::pin!(sink);
-            let read = loop {
-                match from.recv().await {
-                    Some(Chunk::Rows(rows)) => sink.send(rows.into()).await.map_err(pg_err)?,
-                    Some(Chunk::End(n)) => break n,
-                    Some(Chunk::Failed(e)) => return Err(e),
-                    None => return Err(StoreError::Crashed("the SQLite reader stopped".into())),
-                }
-            };
-            let written = sink.as_mut().finish().await.map_err(pg_err)?;
-            if written != read {
-                return Err(StoreError::Corrupt(format!(
-                    "{table}: {read} rows read from SQLite, {written} written"
-                )));
-            }
+            let written = copy_table(&tx, (table, columns), &mut from).await?;
             copied.tables.push((table, written));
         }
         for table in ["feeds", "stories", "entries"] {
@@ -74,4 +54,33 @@ impl Postgres {
         tx.commit().await.map_err(pg_err)?;
         Ok(copied)
     }
+}
+
+/// One table's rows, as the SQLite reader sends them, copied in; the counts read and written
+/// must agree.
+async fn copy_table(
+    tx: &deadpool_postgres::Transaction<'_>,
+    (table, columns): (&str, &str),
+    from: &mut tokio::sync::mpsc::Receiver<Chunk>,
+) -> Result<u64, StoreError> {
+    let sink = tx
+        .copy_in::<_, bytes::Bytes>(&format!("COPY {table} ({columns}) FROM STDIN (FORMAT csv)"))
+        .await
+        .map_err(pg_err)?;
+    let mut sink = std::pin::pin!(sink);
+    let read = loop {
+        match from.recv().await {
+            Some(Chunk::Rows(rows)) => sink.send(rows.into()).await.map_err(pg_err)?,
+            Some(Chunk::End(n)) => break n,
+            Some(Chunk::Failed(e)) => return Err(e),
+            None => return Err(StoreError::Crashed("the SQLite reader stopped".into())),
+        }
+    };
+    let written = sink.as_mut().finish().await.map_err(pg_err)?;
+    if written != read {
+        return Err(StoreError::Corrupt(format!(
+            "{table}: {read} rows read from SQLite, {written} written"
+        )));
+    }
+    Ok(written)
 }

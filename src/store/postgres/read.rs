@@ -190,19 +190,8 @@ async fn candidates(
         params.push(&c.date);
         params.push(&c.entry);
     }
-    // Not through the statement cache: its text varies with the page asked for, and the
-    // cache would keep every variant for the connection's life.
     let sql = rows::candidate_sql('$', include.len(), page, before.is_some());
-    Ok(client
-        .query(&sql, &params)
-        .await
-        .map_err(super::pg_err)?
-        .iter()
-        .map(|r| Cursor {
-            entry: r.get(0),
-            date: r.get(1),
-        })
-        .collect())
+    cursors(client, &sql, &params).await
 }
 
 /// Entries whose title has every word of `text`, newest first: ILIKE, each word a substring.
@@ -239,12 +228,14 @@ async fn feed_candidates(
     cursors(client, &sql, &[&feed]).await
 }
 
+/// The (entry id, date) rows a candidate query returns, as cursors.
 async fn cursors(
     client: &deadpool_postgres::Client,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Vec<Cursor>, StoreError> {
-    // Not through the statement cache: the text varies with the page asked for.
+    // Not through the statement cache: the text varies with the page asked for, and the cache
+    // would keep every variant for the connection's life.
     Ok(client
         .query(sql, params)
         .await

@@ -163,16 +163,7 @@ impl Db {
         if let Some(c) = before {
             params.extend([c.date.into(), c.entry.into()]);
         }
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let found = stmt
-            .query_map(params_from_iter(params), |r| {
-                Ok(Cursor {
-                    entry: r.get(0)?,
-                    date: r.get(1)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(found)
+        self.cursors(&sql, params_from_iter(params))
     }
 
     /// Entries whose title has every word of `text` (the last as a prefix, so a search can
@@ -203,7 +194,8 @@ impl Db {
         self.cursors(&sql, [feed.to_string()])
     }
 
-    fn cursors(&self, sql: &str, params: [String; 1]) -> Result<Vec<Cursor>, StoreError> {
+    /// The (entry id, date) rows a candidate query returns, as cursors.
+    fn cursors(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Cursor>, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let found = stmt
             .query_map(params, |r| {
