@@ -353,6 +353,13 @@ pub(super) async fn the_status_pages_reads(store: Store) {
     assert!(search("record bitcoin", &["eth"]).await.is_empty());
     assert!(search("\"); DROP TABLE entries; --", &[]).await.is_empty());
     assert!(search("nothing-like-it", &[]).await.is_empty());
+    // A title edited after it was searched (so after it was indexed) is found by its new
+    // words only.
+    let mut edited = entry("2", "https://a/2", 1);
+    edited.title = "Ether yields climb".into();
+    store_batch(&store, "https://a/feed", vec![(edited, &["ETH"][..])]).await;
+    assert!(search("staking", &[]).await.is_empty());
+    assert_eq!(search("yields climb", &[]).await, ["Ether yields climb"]);
 
     let from_b = store
         .stories(StoryQuery {
@@ -385,6 +392,7 @@ pub(super) async fn the_status_pages_reads(store: Store) {
         [
             (Some(304), None),
             (Some(503), Some("HTTP 503")),
+            (Some(200), None),
             (Some(200), None)
         ]
     );

@@ -172,6 +172,10 @@ impl Sqlite {
     }
 
     pub(super) async fn stories(&self, q: StoryQuery) -> Result<StoryPage, StoreError> {
+        if q.text.is_some() {
+            // The title index is brought up to date when it is about to be read.
+            self.write(|db| db.index_titles()).await?;
+        }
         self.read(move |db| db.stories(&q)).await
     }
 

@@ -225,6 +225,22 @@ impl Db {
         Ok(Some(rows::story(id, copies, self.recorded(id)?)))
     }
 
+    /// Brings the full-text index of titles up to date: the entries stored since it was last
+    /// (one statement, one FTS5 flush, however many). After a delete of the newest entries an
+    /// id may be used again: the mark first comes down to the highest id there is (the
+    /// deleted rows left the index through their trigger).
+    pub fn index_titles(&mut self) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "UPDATE fts_state SET indexed = MIN(indexed, (SELECT COALESCE(MAX(id), 0) FROM entries));
+             INSERT INTO entries_fts (rowid, title)
+                 SELECT id, title FROM entries WHERE id > (SELECT indexed FROM fts_state);
+             UPDATE fts_state SET indexed = (SELECT COALESCE(MAX(id), 0) FROM entries);",
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every tag with the number of stories it is on (of the feeds the config has).
     pub fn tag_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
