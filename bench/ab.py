@@ -4,6 +4,11 @@ corpus, the same nginx, the same config, runs alternating A and B, medians. For 
 "is this change slower?", which the full suite answers only against its own last run.
 
     bench/ab.py OLD_BINARY NEW_BINARY [--feeds 1000] [--runs 5]
+    bench/ab.py OLD_BINARY NEW_BINARY --serving [--runs 3]
+
+`--serving` compares serving instead: each build fills its own database with a cold pass, then
+runs as the service (polling hourly, so nothing but the requests loads it) while wrk asks for
+/feeds/all.rss (200s, then 304s) and an ad-hoc tag feed, SERVE_SECONDS each, 32 connections.
 
 Build the old one from a commit with, for example:
     git worktree add /tmp/old REV && cargo build --release --manifest-path /tmp/old/Cargo.toml \
@@ -24,7 +29,10 @@ def main():
     ap.add_argument("b", help="the binary under test (after)")
     ap.add_argument("--feeds", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--serving", action="store_true", help="compare serving, not the cold pass")
     args = ap.parse_args()
+    if args.serving:
+        return serving(args)
     n = args.feeds
     bench.ensure_corpus(n)
     bench.start_nginx()
@@ -44,6 +52,62 @@ def main():
     for key in ("wall", "user"):
         ratio = statistics.median(r[key] for r in runs["b"]) / statistics.median(r[key] for r in runs["a"])
         print(f"  b / a {key}: {ratio:.3f}")
+
+
+def serve_once(binary, cfg, db):
+    """One build's serving figures: req/s of 200s, 304s and ad-hoc 200s."""
+    import subprocess
+    import time
+    import urllib.request
+    bench.reset_db(db)
+    subprocess.run([binary, "--once", "-q", "--config", cfg], cwd=bench.WORK, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    quiet = cfg.replace(".toml", "-quiet.toml")
+    open(quiet, "w").write(open(cfg).read().replace("[fetch]\n", '[fetch]\ninterval = "1h"\n'))
+    daemon = subprocess.Popen([binary, "--config", quiet, "--log-level", "warn"], cwd=bench.WORK,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{bench.DAEMON_PORT}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz").read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        etag, _ = bench.head_etag(base + "/feeds/all.rss")
+        adhoc = base + "/feed.rss?tags=Binance,Blockchain&limit=50"
+        urllib.request.urlopen(adhoc).read()
+        return {
+            "200": bench.wrk(base + "/feeds/all.rss", 32)["rps"],
+            "304": bench.wrk(base + "/feeds/all.rss", 32, [f"If-None-Match: {etag}"])["rps"],
+            "adhoc": bench.wrk(adhoc, 32)["rps"],
+        }
+    finally:
+        daemon.terminate()
+        daemon.wait()
+
+
+def serving(args):
+    n = args.feeds
+    bench.ensure_corpus(n)
+    bench.start_nginx()
+    try:
+        cfg, db, _, _ = bench.write_configs(n)
+        runs = {"a": [], "b": []}
+        for _ in range(args.runs):
+            for side in ("a", "b"):
+                runs[side].append(serve_once(getattr(args, side), cfg, db))
+    finally:
+        bench.stop_nginx()
+    print(f"serving, {n}-feed database, wrk -t2 -c32, {bench.SERVE_SECONDS}s each, "
+          f"{args.runs} alternating runs, medians (req/s)")
+    for side, label in (("a", args.a), ("b", args.b)):
+        figures = "  ".join(f"{k} {statistics.median(r[k] for r in runs[side]):,.0f}"
+                            for k in ("200", "304", "adhoc"))
+        print(f"  {side}: {figures}   {label}")
+    for k in ("200", "304", "adhoc"):
+        ratio = statistics.median(r[k] for r in runs["b"]) / statistics.median(r[k] for r in runs["a"])
+        print(f"  b / a {k}: {ratio:.3f}")
 
 
 if __name__ == "__main__":
