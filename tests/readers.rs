@@ -325,8 +325,24 @@ fn websub_hub_is_named_and_pinged_once_per_changed_output() {
         serde_json::from_slice(&d.get("/feeds/binance.json").body).unwrap();
     assert_eq!(json["hubs"][0]["url"], hub.url());
 
+    // Both feeds stored and the pings settled (a first ping may go out between the two
+    // feeds' polls, and a second round after the other one).
+    assert!(wait_until(Duration::from_secs(20), || d
+        .logs()
+        .lines()
+        .filter(|l| l.contains(" polled "))
+        .count()
+        == 2));
+    let mut first = hub.topics().len();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            std::thread::sleep(Duration::from_secs(3));
+            let now = hub.topics().len();
+            std::mem::replace(&mut first, now) == now
+        }),
+        "the pings settle"
+    );
     // A poll that changes nothing publishes nothing; wait past the debounce to see none.
-    let first = hub.topics().len();
     assert_ok(&work.run(&["refresh"]));
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(
