@@ -354,7 +354,14 @@ fn sighup_reloads_the_config_and_a_bad_one_is_refused() {
     let binance =
         "[[output]]\nname = \"binance\"\ntags = [\"binance\"]\npath = \"out/binance.rss\"\n";
     assert!(reloaded.contains(binance));
-    assert!(work.path("out/binance.rss").exists());
+    // Files are written once the first polls have settled, after the stories are served.
+    assert!(
+        wait_until(Duration::from_secs(10), || work
+            .path("out/binance.rss")
+            .exists()),
+        "{}",
+        d.logs()
+    );
     let reloaded = reloaded.replace(binance, "");
     work.write_config(&reloaded);
     d.signal("HUP");
