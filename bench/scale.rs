@@ -9,7 +9,7 @@ use aggregate::dedup;
 use aggregate::model::Validators;
 use aggregate::model::{Entry, StoryQuery, Tag};
 use aggregate::publish::{Channel, Format, render};
-use aggregate::serve::{Cache, CacheKey};
+use aggregate::serve::{Cache, CacheKey, Content};
 use aggregate::store::{Claim, FeedBatch, Started, Store};
 
 /// Every store verb is async; the benchmark waits on each in turn.
@@ -141,8 +141,8 @@ fn main() {
         let time_output = |tags: Vec<String>| {
             let q = StoryQuery {
                 tags,
-                exclude: vec![],
                 limit: 50,
+                ..Default::default()
             };
             let runs: Vec<Duration> = (0..15)
                 .map(|_| {
@@ -160,17 +160,18 @@ fn main() {
         let cache = Cache::new();
         let query = StoryQuery {
             tags: vec!["binance".into()],
-            exclude: vec![],
             limit: 50,
+            ..Default::default()
         };
         let stories = wait(&rt, store.stories(query)).unwrap();
         let key = CacheKey::Output("binance".into(), Format::Rss);
-        cache.put(
-            key.clone(),
-            1,
-            Format::Rss,
-            (render(Format::Rss, &channel, &stories), Utc::now()),
-        );
+        let content = Content {
+            body: render(Format::Rss, &channel, &stories),
+            changed: Utc::now(),
+            items: stories.len(),
+            newest: None,
+        };
+        cache.put(key.clone(), 1, Format::Rss, content);
         let cached = median(
             (0..1000)
                 .map(|_| {

@@ -31,7 +31,7 @@ mod index;
 mod pages;
 pub mod websub;
 
-pub use cache::{Cache, CacheKey};
+pub use cache::{Cache, CacheKey, Content};
 
 /// What every handler may use.
 #[derive(Clone)]
