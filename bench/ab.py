@@ -33,18 +33,12 @@ def main():
     args = ap.parse_args()
     if args.serving:
         return serving(args)
+    def cold(binary, cfg, db):
+        bench.reset_db(db)
+        return bench.timed([binary, "--once", "--config", cfg])
+
     n = args.feeds
-    bench.ensure_corpus(n)
-    bench.start_nginx()
-    try:
-        cfg, db, _, _ = bench.write_configs(n)
-        runs = {"a": [], "b": []}
-        for _ in range(args.runs):
-            for side in ("a", "b"):
-                bench.reset_db(db)
-                runs[side].append(bench.timed([getattr(args, side), "--once", "--config", cfg]))
-    finally:
-        bench.stop_nginx()
+    runs = alternate(args, cold)
     print(f"cold --once, {n} feeds x {bench.ENTRIES} entries, {args.runs} alternating runs, medians")
     for side, label in (("a", args.a), ("b", args.b)):
         print(f"  {side}: {bench.fmt(runs[side])}   {label}")
@@ -54,10 +48,24 @@ def main():
         print(f"  b / a {key}: {ratio:.3f}")
 
 
+def alternate(args, run):
+    """`run(binary, cfg, db)` for A then B, `args.runs` times, on the corpus behind nginx."""
+    bench.ensure_corpus(args.feeds)
+    bench.start_nginx()
+    try:
+        cfg, db, _, _ = bench.write_configs(args.feeds)
+        runs = {"a": [], "b": []}
+        for _ in range(args.runs):
+            for side in ("a", "b"):
+                runs[side].append(run(getattr(args, side), cfg, db))
+    finally:
+        bench.stop_nginx()
+    return runs
+
+
 def serve_once(binary, cfg, db):
     """One build's serving figures: req/s of 200s, 304s and ad-hoc 200s."""
     import subprocess
-    import time
     import urllib.request
     bench.reset_db(db)
     subprocess.run([binary, "--once", "-q", "--config", cfg], cwd=bench.WORK, check=True,
@@ -67,13 +75,7 @@ def serve_once(binary, cfg, db):
     daemon = subprocess.Popen([binary, "--config", quiet, "--log-level", "warn"], cwd=bench.WORK,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        base = f"http://127.0.0.1:{bench.DAEMON_PORT}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz").read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        base = bench.wait_for_service()
         etag, _ = bench.head_etag(base + "/feeds/all.rss")
         adhoc = base + "/feed.rss?tags=Binance,Blockchain&limit=50"
         urllib.request.urlopen(adhoc).read()
@@ -89,16 +91,7 @@ def serve_once(binary, cfg, db):
 
 def serving(args):
     n = args.feeds
-    bench.ensure_corpus(n)
-    bench.start_nginx()
-    try:
-        cfg, db, _, _ = bench.write_configs(n)
-        runs = {"a": [], "b": []}
-        for _ in range(args.runs):
-            for side in ("a", "b"):
-                runs[side].append(serve_once(getattr(args, side), cfg, db))
-    finally:
-        bench.stop_nginx()
+    runs = alternate(args, serve_once)
     print(f"serving, {n}-feed database, wrk -t2 -c32, {bench.SERVE_SECONDS}s each, "
           f"{args.runs} alternating runs, medians (req/s)")
     for side, label in (("a", args.a), ("b", args.b)):

@@ -228,6 +228,18 @@ def head_etag(url, extra=None):
         return r.headers.get("ETag"), body
 
 
+def wait_for_service():
+    """The started service's base URL, once it answers /healthz (10 s at most)."""
+    base = f"http://127.0.0.1:{DAEMON_PORT}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/healthz").read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return base
+
+
 def serving():
     n = 1000 if 1000 in SIZES else SIZES[0]
     cfg, db, _, _ = write_configs(n)
@@ -240,13 +252,7 @@ def serving():
     log = open(os.path.join(WORK, "daemon.log"), "w")
     daemon = subprocess.Popen([BIN, "--config", live_cfg, "--log-level", "warn"], cwd=WORK, stdout=log, stderr=log)
     try:
-        base = f"http://127.0.0.1:{DAEMON_PORT}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz").read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        base = wait_for_service()
         etag, body = head_etag(base + "/feeds/all.rss")
         static = os.path.join(WORK, "static")
         os.makedirs(static, exist_ok=True)

@@ -59,11 +59,18 @@ fn bad_configs_name_the_key_and_what_would_be_right() {
         ("fetch = 3\n", &["expected the [fetch] table"]),
         (
             "[server]\nwebsub_hub = \"ftp://hub.example/\"\n",
-            &["server.websub_hub", "\"ftp://hub.example/\"", "is not an http(s) URL"],
+            &[
+                "server.websub_hub",
+                "\"ftp://hub.example/\"",
+                "is not an http(s) URL",
+            ],
         ),
         (
             "[[output]]\nname = \"big\"\nlimit = 200000\npath = \"big.rss\"\n",
-            &["output[0].limit", "200000 is out of range; give 1 to 100000"],
+            &[
+                "output[0].limit",
+                "200000 is out of range; give 1 to 100000",
+            ],
         ),
         (
             "[fetch]\ninterval = 15\n",

@@ -342,12 +342,18 @@ pub(super) fn accepts_gzip(headers: &HeaderMap) -> bool {
     gzip.or(any).unwrap_or(false)
 }
 
-fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
+/// Whether the request's If-None-Match names one of `tags` (the identity and gzip bodies'),
+/// with the weak comparison of RFC 9110 §13.2.2; `None` when it has none.
+pub(super) fn none_match(headers: &HeaderMap, tags: &[headers::ETag]) -> Option<bool> {
     use headers::HeaderMapExt;
-    // If-None-Match, when present, decides alone (RFC 9110 §13.2.2), with the weak
-    // comparison: either of the representation's tags (identity or gzip) matches.
-    if let Some(inm) = headers.typed_get::<headers::IfNoneMatch>() {
-        return r.etags.iter().any(|t| !inm.precondition_passes(t));
+    let inm = headers.typed_get::<headers::IfNoneMatch>()?;
+    Some(tags.iter().any(|t| !inm.precondition_passes(t)))
+}
+
+fn not_modified(headers: &HeaderMap, r: &Rendered) -> bool {
+    // If-None-Match, when present, decides alone (RFC 9110 §13.2.2).
+    if let Some(held) = none_match(headers, &r.etags) {
+        return held;
     }
     let since = headers
         .get(header::IF_MODIFIED_SINCE)

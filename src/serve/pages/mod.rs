@@ -199,16 +199,11 @@ fn respond(req: &HeaderMap, page: Markup) -> Response {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    let held = {
-        use headers::HeaderMapExt;
-        req.typed_get::<headers::IfNoneMatch>().is_some_and(|inm| {
-            tags.iter().any(|t| {
-                let tag: headers::ETag = t.parse().expect("a quoted hex ETag parses");
-                !inm.precondition_passes(&tag)
-            })
-        })
-    };
-    if held {
+    let typed = tags.each_ref().map(|t| {
+        t.parse::<headers::ETag>()
+            .expect("a quoted hex ETag parses")
+    });
+    if super::feeds::none_match(req, &typed).unwrap_or(false) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     headers.insert(
