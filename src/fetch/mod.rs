@@ -105,9 +105,18 @@ pub struct Fetcher {
     deny_private: bool,
 }
 
+/// A client builder whose TLS is rustls on *ring*. reqwest's own choice, aws-lc, builds a C
+/// library with cmake for as long as the rest of the program takes; ring verifies the same
+/// certificates (against the system's roots, through rustls-platform-verifier).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    // Fails only when a provider is installed already: the same one, by an earlier call.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 impl Fetcher {
     pub fn new(cfg: &FetchConfig) -> Result<Fetcher, ClientError> {
-        let mut builder = reqwest::Client::builder()
+        let mut builder = client_builder()
             .user_agent(cfg.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))

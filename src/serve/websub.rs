@@ -34,7 +34,7 @@ const PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Publishes changed outputs to the configured hub until `token` is cancelled. Without a hub
 /// in the config (it may be added by a reload) it only watches.
 pub async fn run(state: AppState, token: CancellationToken) {
-    let client = match reqwest::Client::builder()
+    let client = match crate::fetch::client_builder()
         .timeout(PING_TIMEOUT)
         .user_agent(concat!(
             "aggregate/",
