@@ -19,12 +19,15 @@ use crate::pipeline::{Context, Gates};
 use crate::schedule::{self, FeedReport, PassSummary};
 use crate::store::Store;
 
+pub use process::main;
+
 mod control;
 mod daemon;
 mod database;
 mod discover;
 mod notify;
 mod preview;
+mod process;
 mod subscriptions;
 
 /// Exit code when `--strict` is given and any feed failed.
