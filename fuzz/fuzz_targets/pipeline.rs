@@ -5,9 +5,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/common/oracle.rs"]
+#[path = "../../tests/suite/common/oracle.rs"]
 mod oracle;
-#[path = "../../tests/common/render.rs"]
+#[path = "../../tests/suite/common/render.rs"]
 mod render;
 
 fuzz_target!(|data: &[u8]| {

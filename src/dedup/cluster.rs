@@ -47,7 +47,7 @@ pub struct Settings {
 }
 
 impl Default for Settings {
-    /// Measured on `fixtures/stories/labelled.json` (tests/clustering.rs; BENCHMARKS.md):
+    /// Measured on `fixtures/stories/labelled.json` (tests/suite/clustering.rs; BENCHMARKS.md):
     /// pairwise precision 0.985, B-cubed recall 0.845. Four outlets' rewrites of one report in
     /// `fixtures/stories/settlement.txt` score 0.31 to 0.47 against each other; the vetoes,
     /// not the threshold, keep the hard negatives apart (0.15 to 0.3 changes nothing there).

@@ -44,7 +44,7 @@ a style attribute or element, an iframe, object, embed, form, base, applet, fram
 the safe text is still there: every text run of what feedparser's sanitiser keeps (the
 expectation's value), except comments and runs that read as script code.
 
-Usage: feedparser_suite.py --binary target/debug/aggregate [--min-rate 99] [--report FILE]
+Usage: feedparser_suite.py --binary target/release/aggregate [--min-rate 99] [--report FILE]
 """
 
 import argparse

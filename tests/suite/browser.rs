@@ -3,14 +3,12 @@
 //! desktop and phone widths go to `target/screenshots/` for a person to look at. Chromium
 //! comes from Debian (`.ci/run` installs it); without it the test is skipped, unless CI=true.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::daemon::{Daemon, wait_until};
-use common::*;
+use crate::common::daemon::{Daemon, wait_until};
+use crate::common::*;
 
 /// The browser to drive: AGGREGATE_TEST_CHROMIUM, else the first of Debian's names found.
 fn chromium() -> Option<PathBuf> {

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-mod common;
+use crate::common;
 
 use aggregate::dedup;
 use aggregate::model::{Entry, StoryQuery, Validators};

@@ -1,8 +1,6 @@
 //! Bad configs are refused with an error that names the key; `aggregate check` describes a good one.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn refused(toml: &str) -> String {
     let work = Workdir::new();

@@ -1,13 +1,11 @@
 //! `aggregate` as a service: the real binary, a real source server, a raw HTTP client.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::Duration;
 
-use common::daemon::{Daemon, http_get, wait_until};
-use common::*;
+use crate::common::daemon::{Daemon, http_get, wait_until};
+use crate::common::*;
 
 /// A daemon config: these feeds polled every `interval`, listening on a free port.
 fn daemon_config(feeds: &[&str], interval: &str) -> String {

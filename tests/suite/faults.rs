@@ -1,13 +1,11 @@
 //! Faults: the process killed mid-pass, another process holding the database, a full disk.
 //! Nothing committed is lost, the database stays sound, errors say what happened.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::daemon::{Daemon, wait_until};
-use common::*;
+use crate::common::daemon::{Daemon, wait_until};
+use crate::common::*;
 
 /// `copies` distinct feeds on the fixture server, each a slow copy of cointelegraph (5 entries).
 fn slow_feeds(server: &FixtureServer, copies: usize) -> Vec<String> {

@@ -1,12 +1,10 @@
 //! What the real web serves and lenient readers read, one fixture per class of breakage
 //! (fixtures/fidelity/). Each test is named after what used to go wrong.
 
-mod common;
-
+use crate::common::{FixtureServer, Workdir, assert_ok, config_with, line_about, stderr, stdout};
 use aggregate::model::Entry;
 use aggregate::parse::{Limits, ParseError, ParsedFeed};
 use chrono::{TimeZone, Utc};
-use common::{FixtureServer, Workdir, assert_ok, config_with, line_about, stderr, stdout};
 use url::Url;
 
 fn fixture(name: &str) -> Vec<u8> {

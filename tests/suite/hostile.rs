@@ -2,13 +2,11 @@
 //! every output format harmless; XML entity attacks and oversized feeds fail or are cut, fast
 //! and clearly.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::oracle::{feed_dangers, html_dangers, title_dangers};
-use common::render::render_all;
-use common::*;
+use crate::common::oracle::{feed_dangers, html_dangers, title_dangers};
+use crate::common::render::render_all;
+use crate::common::*;
 
 fn vectors() -> Vec<String> {
     let text = std::fs::read_to_string(format!(

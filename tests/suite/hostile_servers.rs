@@ -1,11 +1,9 @@
 //! Broken and hostile servers: each is its feed's clear error, bounded in time; the others go on.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::evil::EvilServer;
-use common::*;
+use crate::common::evil::EvilServer;
+use crate::common::*;
 
 #[test]
 fn each_misbehaving_server_is_a_bounded_clear_error() {

@@ -1,15 +1,13 @@
 //! Several `aggregate` services on one PostgreSQL database: the real binary, three at once,
 //! a fixture server counting every request. Skipped without the test PostgreSQL (see
-//! tests/common/postgres.rs), failed instead under CI.
-
-mod common;
+//! tests/suite/common/postgres.rs), failed instead under CI.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::daemon::{Daemon, wait_until};
-use common::postgres::{fresh_database, psql};
-use common::*;
+use crate::common::daemon::{Daemon, wait_until};
+use crate::common::postgres::{fresh_database, psql};
+use crate::common::*;
 
 /// A service config on the shared database: these feeds polled every `interval`, listening on
 /// a free port, with `storage` lines added to `[storage]`.

@@ -1,10 +1,8 @@
 //! `aggregate migrate --to`: a SQLite database made by this release, copied into PostgreSQL,
 //! then used there. Skipped without the test PostgreSQL, failed instead under CI.
 
-mod common;
-
-use common::postgres::{fresh_database, psql};
-use common::*;
+use crate::common::postgres::{fresh_database, psql};
+use crate::common::*;
 
 const FEEDS: &[&str] = &[
     "coindesk.atom",

@@ -1,10 +1,8 @@
 //! `aggregate --once` end to end: the real binary against a real HTTP server on 127.0.0.1.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 
 /// Every well-formed fixture, with the number of distinct entries each carries.
 const GOOD_FEEDS: &[(&str, usize)] = &[

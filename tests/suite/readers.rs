@@ -2,13 +2,11 @@
 //! output's limit (RFC 5005) in all three formats, ad-hoc feeds that say what they hold, and
 //! WebSub.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::daemon::{Daemon, wait_until};
-use common::*;
+use crate::common::daemon::{Daemon, wait_until};
+use crate::common::*;
 
 const BASE: &str = "http://feeds.example.org/news/";
 

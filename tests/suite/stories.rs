@@ -1,9 +1,9 @@
 //! One story shown once across outlets: the real binary against the fixture server, feeds built
 //! from `fixtures/stories/` (each outlet's copies of a report, in its own words).
 
-mod common;
+use crate::common;
 
-use common::*;
+use crate::common::*;
 
 /// (outlet, hours after the first copy, link, title, body) from a fixture file.
 fn copies(file: &str) -> Vec<[String; 5]> {

@@ -3,14 +3,12 @@
 //! completions and the version. Bad inputs included, and proof that a refused command wrote
 //! nothing.
 
-mod common;
-
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::daemon::{Daemon, wait_until};
-use common::*;
+use crate::common::daemon::{Daemon, wait_until};
+use crate::common::*;
 
 const OPML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <opml version="2.0">

@@ -3,12 +3,10 @@
 //! and feed state survives the migrations, also when the migrating process is killed at any
 //! moment; a database from a newer build is refused with a clear error.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn fixture() -> (PathBuf, Value) {
