@@ -83,6 +83,7 @@ struct RawDedup {
     absorb: Option<String>,
     #[serde(default, deserialize_with = "duration_text")]
     settle: Option<String>,
+    index_stories: Option<i64>,
     #[serde(default)]
     aliases: std::collections::BTreeMap<String, String>,
 }
@@ -342,6 +343,19 @@ impl RawDedup {
                 ));
             }
         }
+        let max_stories = match self.index_stories {
+            None => d.max_stories,
+            Some(n) if (100..=10_000_000).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(invalid(
+                    "dedup.index_stories",
+                    format!(
+                        "{n} is not between 100 and 10000000 (the default is {})",
+                        d.max_stories
+                    ),
+                ));
+            }
+        };
         let extra: Vec<(String, String)> = self.aliases.clone().into_iter().collect();
         Ok(crate::dedup::cluster::Settings {
             stories: self.stories.unwrap_or(d.stories),
@@ -349,6 +363,7 @@ impl RawDedup {
             window: span("dedup.window", &self.window, d.window)?,
             absorb: span("dedup.absorb", &self.absorb, d.absorb)?,
             settle: span("dedup.settle", &self.settle, d.settle)?,
+            max_stories,
             aliases: crate::dedup::Aliases::with(&extra),
         })
     }

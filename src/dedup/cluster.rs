@@ -43,6 +43,11 @@ pub struct Settings {
     /// For this long after a story is created its lead may be re-chosen on merit, so copies
     /// of one pass compete whatever order they were polled in; after it, the lead is fixed.
     pub settle: Duration,
+    /// Stories the index holds at most; past it the oldest created are let go early (they
+    /// still take copies by link). Bounds the index's memory (about 700 bytes a story) when
+    /// more stories than this arrive within `absorb`, as in a first pass over thousands of
+    /// feeds.
+    pub max_stories: usize,
     pub aliases: Aliases,
 }
 
@@ -58,6 +63,7 @@ impl Default for Settings {
             window: Duration::hours(36),
             absorb: Duration::days(3),
             settle: Duration::minutes(15),
+            max_stories: 20_000,
             aliases: Aliases::default(),
         }
     }

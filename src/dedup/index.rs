@@ -247,6 +247,13 @@ impl StoryIndex {
                         copies: vec![copy],
                     },
                 );
+                // Past `max_stories`, the oldest go early, as past `absorb`.
+                while self.stories.len() > self.settings.max_stories {
+                    let Some((_, oldest)) = self.created.pop_front() else {
+                        break;
+                    };
+                    self.forget(oldest);
+                }
             }
         }
     }
@@ -260,13 +267,17 @@ impl StoryIndex {
                 break;
             }
             self.created.pop_front();
-            if let Some(story) = self.stories.remove(&id) {
-                let keys = story.keys();
-                for k in &keys {
-                    unlist(&mut self.listed, *k, id);
-                }
-                self.vocab.uncount(&keys);
+            self.forget(id);
+        }
+    }
+
+    fn forget(&mut self, id: i64) {
+        if let Some(story) = self.stories.remove(&id) {
+            let keys = story.keys();
+            for k in &keys {
+                unlist(&mut self.listed, *k, id);
             }
+            self.vocab.uncount(&keys);
         }
     }
 
@@ -537,5 +548,43 @@ mod tests {
             Placed::Joined { lead: None },
             "a copy that does not lead leaves the lead as it is"
         );
+    }
+
+    #[test]
+    fn past_max_stories_the_oldest_are_let_go_and_take_no_copy_but_by_link() {
+        let mut index = StoryIndex::new(Settings {
+            max_stories: 3,
+            ..Settings::default()
+        });
+        index.reload([]);
+        let headlines = [
+            "Exchange X halts withdrawals after exploit",
+            "Regulator fines lender Y over disclosures",
+            "Protocol Z votes to cut staking rewards",
+            "Miner W buys 2,000 rigs in Texas expansion",
+            "Bank V opens custody desk for tokenized bonds",
+        ];
+        let mut stories = Vec::new();
+        for (i, title) in headlines.iter().enumerate() {
+            let e = arrival_of("https://a/feed", title, &format!("https://a/{i}"), "Short.");
+            let (story, placed) = store(&mut index, 1, i as i64 + 1, &e);
+            assert_eq!(placed, Placed::Started, "{title}");
+            stories.push(story);
+        }
+        assert_eq!(index.size().stories, 3, "{:?}", index.size());
+        let copy = |i: usize| {
+            arrival_of(
+                "https://b/feed",
+                headlines[i],
+                &format!("https://b/{i}"),
+                "Short.",
+            )
+        };
+        let (newest, _) = store(&mut index, 2, 10, &copy(4));
+        assert_eq!(newest, stories[4], "a story still held takes its copy");
+        let (oldest, placed) = store(&mut index, 2, 11, &copy(0));
+        assert_eq!(placed, Placed::Started, "the oldest was let go");
+        assert_ne!(oldest, stories[0]);
+        assert_eq!(index.size().stories, 3);
     }
 }
