@@ -113,6 +113,11 @@ pub struct FetchConfig {
     pub deny_private: bool,
 }
 
+/// Connections the server holds at once, from all addresses: past it a new one is closed at
+/// once. Bounds sockets and memory on a small server; a thousand feed readers polling every
+/// few minutes use a handful.
+pub const MAX_CONNECTIONS: usize = 1024;
+
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -123,6 +128,9 @@ pub struct ServerConfig {
     /// A client gets this long to send a request's headers; it also closes idle keep-alive
     /// connections. Feed readers send theirs in one packet.
     pub header_timeout: Duration,
+    /// Connections one client address may hold at once (a slowloris takes no more). A reverse
+    /// proxy on the same host is one address for all its clients: raise it behind one.
+    pub per_address: usize,
     /// The WebSub hub the outputs name (rel="hub") and tell when they change.
     pub websub_hub: Option<Url>,
 }

@@ -69,6 +69,7 @@ struct RawServer {
     control: Option<String>,
     #[serde(default, deserialize_with = "duration_text")]
     header_timeout: Option<String>,
+    per_address: Option<i64>,
     websub_hub: Option<String>,
 }
 
@@ -517,11 +518,25 @@ impl RawServer {
                     })?,
             ),
         };
+        let per_address = match self.per_address {
+            None => 64,
+            Some(n) if (1..=super::MAX_CONNECTIONS as i64).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(invalid(
+                    "server.per_address",
+                    format!(
+                        "{n} is not between 1 and {} (the default is 64)",
+                        super::MAX_CONNECTIONS
+                    ),
+                ));
+            }
+        };
         Ok(ServerConfig {
             listen,
             base_url,
             control,
             websub_hub,
+            per_address,
             header_timeout: duration_or("server.header_timeout", &self.header_timeout, "10s")?,
         })
     }

@@ -129,11 +129,9 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
     response
 }
 
-/// Connections served at once; past it a new one is closed at once. Bounds sockets and memory
-/// on a small server; a thousand feed readers polling every few minutes use a handful.
-const MAX_CONNECTIONS: usize = 1024;
-/// Connections from one address, so one client (a slowloris) cannot take every slot.
-const MAX_CONNECTIONS_PER_IP: usize = 64;
+// Connections: config::MAX_CONNECTIONS in all, `server.per_address` from one address (a
+// slowloris cannot take every slot).
+use crate::config::MAX_CONNECTIONS;
 /// Bytes buffered for a request's head (hyper's minimum is 8 KiB); larger heads get 431.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
@@ -146,6 +144,7 @@ pub async fn run(
     token: CancellationToken,
 ) -> std::io::Result<()> {
     let header_timeout = state.config().server.header_timeout;
+    let per_address = state.config().server.per_address;
     let app = router(state);
     let graceful = GracefulShutdown::new();
     let total = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -166,7 +165,7 @@ pub async fn run(
         let Ok(permit) = total.clone().try_acquire_owned() else {
             continue;
         };
-        let Some(slot) = IpSlot::take(&per_ip, peer.ip()) else {
+        let Some(slot) = IpSlot::take(&per_ip, peer.ip(), per_address) else {
             continue;
         };
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -196,10 +195,10 @@ struct IpSlot {
 }
 
 impl IpSlot {
-    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<IpSlot> {
+    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, most: usize) -> Option<IpSlot> {
         let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
         let n = m.entry(ip).or_insert(0);
-        if *n >= MAX_CONNECTIONS_PER_IP {
+        if *n >= most {
             return None;
         }
         *n += 1;

@@ -140,6 +140,14 @@ fn bad_configs_name_the_key_and_what_would_be_right() {
             &["dedup.threshold", "between 0 and 1"],
         ),
         (
+            "[server]\nper_address = 0\n",
+            &["server.per_address", "between 1 and 1024"],
+        ),
+        (
+            "[dedup]\nindex_stories = 5\n",
+            &["dedup.index_stories", "between 100 and 10000000"],
+        ),
+        (
             "[dedup]\nwindow = \"soon\"\n",
             &["dedup.window", "\"soon\""],
         ),

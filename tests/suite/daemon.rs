@@ -678,6 +678,35 @@ fn request_from(local: &str, to: std::net::SocketAddr, head: &str) -> String {
 }
 
 #[test]
+fn a_raised_per_address_limit_serves_a_proxys_many_connections() {
+    use std::io::Write;
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let config = daemon_config(&[&server.feed("theblock.rdf")], "1h")
+        .replace("[server]\n", "[server]\nper_address = 200\n");
+    work.write_config(&config);
+    let d = Daemon::start(&work, &[]);
+    // 150 keep-alive connections from one address (a reverse proxy's), each answered.
+    let mut conns: Vec<std::net::TcpStream> = (0..150)
+        .map(|_| connect_from("127.0.0.1", d.addr))
+        .collect();
+    for s in conns.iter_mut() {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+    }
+    for (i, s) in conns.iter_mut().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "connection {i} was not served: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+}
+
+#[test]
 fn slow_and_oversized_clients_do_not_starve_others() {
     use std::io::Write;
     let server = FixtureServer::start();
