@@ -38,13 +38,13 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCod
     let (config_tx, config_rx) = watch::channel(ctx.config.clone());
     let live = Arc::new(Live::new());
     let metrics = Metrics::new();
-    let state = AppState {
+    let state = AppState::new(serve::Shared {
         store: ctx.store.clone(),
         config: config_rx.clone(),
         cache: Arc::new(Cache::new()),
         live: live.clone(),
         metrics: metrics.clone(),
-    };
+    });
     let changed = live.clone();
     (ctx.store).watch_changes(token.clone(), Arc::new(move || changed.changed()));
     tokio::spawn(serve::websub::run(state.clone(), token.clone()));

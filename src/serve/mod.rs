@@ -33,9 +33,13 @@ pub mod websub;
 
 pub use cache::{Cache, CacheKey, Content};
 
-/// What every handler may use.
+/// What every handler may use: one `Arc`, since axum clones the state for every request (for
+/// the middleware and again for the handler). Cloned field by field, its dozen reference
+/// counts were a sixth of the CPU of answering a 304 (perf, `wrk -c32`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub store: Store,
     pub config: watch::Receiver<Arc<Config>>,
     pub cache: Arc<Cache>,
@@ -43,7 +47,18 @@ pub struct AppState {
     pub metrics: Metrics,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+
     fn config(&self) -> Arc<Config> {
         self.config.borrow().clone()
     }
@@ -115,16 +130,16 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_default();
+    // A MatchedPath is a shared string: cloning it copies no bytes.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let response = next.run(req).await;
     state
         .metrics
         .requests
-        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .with_label_values(&[
+            route.as_ref().map_or("", |m| m.as_str()),
+            response.status().as_str(),
+        ])
         .inc();
     response
 }
