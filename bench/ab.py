@@ -76,7 +76,7 @@ def serve_once(binary, cfg, db):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = bench.wait_for_service()
-        etag, _ = bench.head_etag(base + "/feeds/all.rss")
+        etag, _, _ = bench.fetch(base + "/feeds/all.rss")
         adhoc = base + "/feed.rss?tags=Binance,Blockchain&limit=50"
         urllib.request.urlopen(adhoc).read()
         return {

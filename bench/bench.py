@@ -2,8 +2,9 @@
 """The benchmark driver behind bench/run.sh: every scenario of BENCHMARKS.md, aggregate and its
 peers side by side on one corpus, alternating runs, medians.
 
-Environment: RUNS (default 3), SIZES (default "100 1000 5000"), PEER_SIZES (newsboat; default
-"100 1000"), SERVE_SECONDS (default 10), SCALE (default "10000 100000 1000000").
+Environment: RUNS (default 3), SIZES (default "1000 5000"), PEER_SIZES (newsboat; default
+"1000"), CORPORA (default "gen_corpus varied": bench/gen_corpus.py's and bench/gen_varied.py's),
+SERVE_SECONDS (default 5), ONLY (default "cold steady serving scale build").
 """
 import os
 import re
@@ -18,16 +19,23 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.abspath(os.environ.get("BENCH_WORK", os.path.join(ROOT, "target", "bench")))
 # The build under test; AGGREGATE_BIN names another (an older build, to compare side by side).
-BIN = os.environ.get("AGGREGATE_BIN", os.path.join(ROOT, "target", "release", "aggregate"))
-CORPUS = os.path.join(WORK, "corpus")
+# The default is what packagers ship (`--profile dist`, fat LTO), which bench/run.sh builds.
+BIN = os.environ.get("AGGREGATE_BIN", os.path.join(ROOT, "target", "dist", "aggregate"))
 RUNS = int(os.environ.get("RUNS", "3"))
-SIZES = [int(x) for x in os.environ.get("SIZES", "100 1000 5000").split()]
-PEER_SIZES = [int(x) for x in os.environ.get("PEER_SIZES", "100 1000").split()]
-SERVE_SECONDS = int(os.environ.get("SERVE_SECONDS", "10"))
+SIZES = [int(x) for x in os.environ.get("SIZES", "1000 5000").split()]
+PEER_SIZES = [int(x) for x in os.environ.get("PEER_SIZES", "1000").split()]
+SERVE_SECONDS = int(os.environ.get("SERVE_SECONDS", "5"))
 NGINX_PORT, DAEMON_PORT = 18090, 18091
 ENTRIES = 50
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_corpus  # noqa: E402
+import gen_varied  # noqa: E402
+
+# Two generators of different shapes (see their docstrings): no figure may depend on one.
+GENERATORS = {"gen_corpus": gen_corpus, "varied": gen_varied}
+CORPORA = os.environ.get("CORPORA", "gen_corpus varied").split()
+# The targets of issue 16, checked where they are measured.
+TARGET_COLD_RATIO, TARGET_RSS_MIB, TARGET_STEADY_RATIO = 12.0, 64.0, 50.0
 
 report = []
 
@@ -62,19 +70,29 @@ def fmt(runs):
 # ---------------------------------------------------------------- setup
 
 def start_nginx():
+    """nginx as its users deploy it for static files (issue 16): sendfile, tcp_nopush and
+    nodelay, a file-descriptor cache, no access log, long keep-alive, one worker per core, and
+    pre-compressed copies served as they are (gzip_static)."""
     conf = os.path.join(WORK, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""
-worker_processes 2;
+worker_processes auto;
 pid {WORK}/nginx.pid;
 error_log {WORK}/nginx-error.log;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
     sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000;
+    keepalive_timeout 65;
+    open_file_cache max=20000 inactive=60s;
+    open_file_cache_valid 60s;
+    gzip_static on;
     etag on;
     types {{ application/rss+xml xml rss; application/atom+xml atom; application/rdf+xml rdf; application/feed+json json; }}
-    server {{ listen 127.0.0.1:{NGINX_PORT}; root {WORK}; }}
+    server {{ listen 127.0.0.1:{NGINX_PORT} backlog=4096; root {WORK}; }}
 }}
 """)
     stop_nginx()
@@ -91,31 +109,60 @@ def stop_nginx():
         time.sleep(0.5)
 
 
-def ensure_corpus(n):
-    """The bench directory, with bench/gen_corpus.py's corpus of `n` feeds in it."""
+def corpus_dir(corpus):
+    return os.path.join(WORK, "corpus" if corpus == "gen_corpus" else corpus)
+
+
+def generate(corpus, n, *extra):
+    """Runs the corpus's generator for `n` feeds into its directory (a fresh one, or `extra`
+    arguments such as an update round)."""
+    script = os.path.join(ROOT, "bench", f"{GENERATORS[corpus].__name__}.py")
+    sizes = ["--entries", str(ENTRIES)] if corpus == "gen_corpus" else []
+    subprocess.run([sys.executable, script, corpus_dir(corpus), "--feeds", str(n), *sizes, *extra],
+                   check=True, stdout=subprocess.DEVNULL if extra else None)
+
+
+def ensure_corpus(n, corpus="gen_corpus"):
+    """The bench directory, with `corpus`'s feeds 0..n in it, as generated (not updated)."""
     os.makedirs(WORK, exist_ok=True)
-    if not os.path.exists(os.path.join(CORPUS, gen_corpus.feed_file(n - 1))):
-        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_corpus.py"), CORPUS,
-                        "--feeds", str(n), "--entries", str(ENTRIES)], check=True)
+    d = corpus_dir(corpus)
+    fresh = [int(f.split("-")[1]) for f in os.listdir(d) if f.startswith(".fresh-")] if os.path.isdir(d) else []
+    if not any(m >= n for m in fresh):
+        shutil.rmtree(d, ignore_errors=True)
+        generate(corpus, n)
+        open(os.path.join(d, f".fresh-{n}"), "w").close()
 
 
-def feed_urls(n):
-    return [f"http://127.0.0.1:{NGINX_PORT}/corpus/{gen_corpus.feed_file(i)}" for i in range(n)]
+def spoil(corpus):
+    """Marks a corpus edited by update rounds: the next ensure_corpus generates it afresh."""
+    for f in os.listdir(corpus_dir(corpus)):
+        if f.startswith(".fresh-"):
+            os.remove(os.path.join(corpus_dir(corpus), f))
 
 
-def write_configs(n):
-    db = os.path.join(WORK, f"agg-{n}.db")
-    cfg = os.path.join(WORK, f"agg-{n}.toml")
+def feed_urls(n, corpus="gen_corpus"):
+    sub = os.path.basename(corpus_dir(corpus))
+    return [f"http://127.0.0.1:{NGINX_PORT}/{sub}/{GENERATORS[corpus].feed_file(i)}" for i in range(n)]
+
+
+def write_configs(n, corpus="gen_corpus"):
+    tag = f"{n}" if corpus == "gen_corpus" else f"{corpus}-{n}"
+    db = os.path.join(WORK, f"agg-{tag}.db")
+    cfg = os.path.join(WORK, f"agg-{tag}.toml")
     with open(cfg, "w") as f:
         f.write(f'[storage]\npath = "{db}"\n\n[fetch]\nconcurrency = 16\nper_host = 16\ntimeout = "60s"\n\n'
-                f'[server]\nlisten = "127.0.0.1:{DAEMON_PORT}"\n\n')
-        for u in feed_urls(n):
+                f'[server]\nlisten = "127.0.0.1:{DAEMON_PORT}"\n'
+                # wrk's connections all come from 127.0.0.1, as a reverse proxy's would.
+                'per_address = 1024\n\n')
+        for u in feed_urls(n, corpus):
             f.write(f'[[feed]]\nurl = "{u}"\n\n')
         f.write(open(os.path.join(ROOT, "config.toml")).read().split("# ---------------------------------------------------------------- tag rules", 1)[1]
-                .replace('path = "public/', f'path = "{WORK}/public-{n}/'))
-    urls = os.path.join(WORK, f"urls-{n}")
+                .replace('path = "public/', f'path = "{WORK}/public-{tag}/'))
+        # The small feed of the serving scenario.
+        f.write('\n[[output]]\nname = "latest"\ntitle = "Latest ten"\nlimit = 10\n')
+    urls = os.path.join(WORK, f"urls-{tag}")
     with open(urls, "w") as f:
-        f.write("\n".join(feed_urls(n)) + "\n")
+        f.write("\n".join(feed_urls(n, corpus)) + "\n")
     nb_conf = os.path.join(WORK, "newsboat.conf")
     with open(nb_conf, "w") as f:
         f.write("reload-threads 8\nshow-read-feeds yes\nsuppress-first-reload yes\n")
@@ -139,13 +186,12 @@ def newsboat_reload(urls, cache, nb_conf):
 
 # ---------------------------------------------------------------- scenarios
 
-def cold_and_warm():
-    say("## 1-2. Cold and warm `--once` (alternating runs, medians)")
+def cold_and_warm(corpus):
+    say(f"## 1-2. Cold and warm `--once`, corpus {corpus} (alternating runs, medians)")
     say()
-    per_feed = {}
     for n in SIZES:
-        cfg, db, urls, nb_conf = write_configs(n)
-        cache = os.path.join(WORK, f"newsboat-{n}.db")
+        cfg, db, urls, nb_conf = write_configs(n, corpus)
+        cache = os.path.join(WORK, f"newsboat-{corpus}-{n}.db")
         peer = n in PEER_SIZES
         agg_cold, agg_warm, nb_cold, nb_warm = [], [], [], []
         for _ in range(RUNS):
@@ -158,43 +204,85 @@ def cold_and_warm():
                         os.remove(p)
                 nb_cold.append(newsboat_reload(urls, cache, nb_conf))
                 nb_warm.append(newsboat_reload(urls, cache, nb_conf))
-        per_feed[n] = median(agg_cold, "wall") / n
+        rss = median(agg_cold, "rss")
         say(f"N = {n}")
-        say(f"    aggregate cold  {fmt(agg_cold)}")
+        say(f"    aggregate cold  {fmt(agg_cold)}   peak RSS target <= {TARGET_RSS_MIB:.0f} MiB: "
+            f"{'met' if rss <= TARGET_RSS_MIB else 'missed'}")
         say(f"    aggregate warm  {fmt(agg_warm)}")
         if peer:
+            ratio = median(nb_cold, "wall") / median(agg_cold, "wall")
             say(f"    newsboat  cold  {fmt(nb_cold)}")
             say(f"    newsboat  warm  {fmt(nb_warm)}")
-            say(f"    ratio cold: aggregate is {median(nb_cold, 'wall') / median(agg_cold, 'wall'):.1f}x faster; "
+            say(f"    ratio cold: aggregate is {ratio:.1f}x faster (target >= {TARGET_COLD_RATIO:.0f}x: "
+                f"{'met' if ratio >= TARGET_COLD_RATIO else 'missed'}); "
                 f"warm: {median(nb_warm, 'wall') / median(agg_warm, 'wall'):.1f}x faster")
         say()
-    if 1000 in per_feed and 5000 in per_feed:
-        say(f"Scaling: time per feed at 5000 / at 1000 = {per_feed[5000] / per_feed[1000]:.2f}")
-        say()
 
 
-def update():
+def cpu_seconds(pid):
+    """User plus system CPU of a running process, in seconds (/proc/PID/stat)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def polls_done(base):
+    text = urllib.request.urlopen(base + "/metrics").read().decode()
+    return sum(float(m) for m in re.findall(r"^aggregate_polls_total\{[^}]*\} (\S+)$", text, re.M))
+
+
+def steady(corpus):
+    """The running service's cost: CPU seconds per 1000 polls when 10% of the feeds changed
+    since their last poll (two new entries and an edited title each), against newsboat's
+    reload of the same changes. The rest answer 304 to conditional requests."""
     n = 1000 if 1000 in SIZES else SIZES[0]
-    cfg, db, urls, nb_conf = write_configs(n)
-    cache = os.path.join(WORK, f"newsboat-{n}.db")
-    say(f"## 3. Update `--once`: 10% of {n} sources changed (2 new entries, 1 edited title each)")
+    cfg, db, urls, nb_conf = write_configs(n, corpus)
+    cache = os.path.join(WORK, f"newsboat-{corpus}-{n}.db")
+    say(f"## 3. Steady state, corpus {corpus}: {n} feeds, 10% changed between polls")
     say()
-    agg, nb = [], []
-    for r in range(1, RUNS + 1):
-        gen_corpus_update(n, r)
-        agg.append(aggregate_once(cfg))
-        if n in PEER_SIZES and os.path.exists(cache):
-            nb.append(newsboat_reload(urls, cache, nb_conf))
-    say(f"    aggregate  {fmt(agg)}")
+    reset_db(db)
+    subprocess.run([BIN, "--once", "-q", "--config", cfg], cwd=WORK, check=True)
+    peer = n in PEER_SIZES
+    if peer and not os.path.exists(cache):
+        newsboat_reload(urls, cache, nb_conf)
+    live = cfg.replace(".toml", "-steady.toml")
+    open(live, "w").write(open(cfg).read().replace("[fetch]\n", '[fetch]\ninterval = "20s"\n'))
+    log = open(os.path.join(WORK, "steady.log"), "w")
+    daemon = subprocess.Popen([BIN, "--config", live, "--log-level", "warn"], cwd=WORK, stdout=log, stderr=log)
+    agg, once, nb = [], [], []
+    try:
+        base = wait_for_service()
+        deadline = time.monotonic() + 60
+        while polls_done(base) < n and time.monotonic() < deadline:  # its first round, all 304
+            time.sleep(0.5)
+        for r in range(1, RUNS + 1):
+            generate(corpus, n, "--update", "0.1", "--round", str(r))
+            cpu0, polls0 = cpu_seconds(daemon.pid), polls_done(base)
+            while polls_done(base) < polls0 + n:
+                time.sleep(0.2)
+            agg.append((cpu_seconds(daemon.pid) - cpu0) * 1000 / (polls_done(base) - polls0))
+            if peer:
+                t = newsboat_reload(urls, cache, nb_conf)
+                nb.append((t["user"] + t["sys"]) * 1000 / n)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+        log.close()
+    # --once on the same kind of change, for cron users (a process start, the index loaded).
+    for r in range(RUNS + 1, 2 * RUNS + 1):
+        generate(corpus, n, "--update", "0.1", "--round", str(r))
+        t = aggregate_once(cfg)
+        once.append((t["user"] + t["sys"]) * 1000 / n)
+    spoil(corpus)
+    say(f"    aggregate service  {statistics.median(agg):.3f} CPU s per 1000 polls "
+        f"(runs: {' '.join(f'{x:.3f}' for x in agg)})")
+    say(f"    aggregate --once   {statistics.median(once):.3f} CPU s per 1000 polls")
     if nb:
-        say(f"    newsboat   {fmt(nb)}")
-        say(f"    ratio: aggregate is {median(nb, 'wall') / median(agg, 'wall'):.1f}x faster")
+        ratio = statistics.median(nb) / statistics.median(agg)
+        say(f"    newsboat reload    {statistics.median(nb):.3f} CPU s per 1000 polls")
+        say(f"    ratio: the service spends {ratio:.0f}x less CPU (target >= {TARGET_STEADY_RATIO:.0f}x: "
+            f"{'met' if ratio >= TARGET_STEADY_RATIO else 'missed'}); --once "
+            f"{statistics.median(nb) / statistics.median(once):.0f}x less")
     say()
-
-
-def gen_corpus_update(n, round_no):
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_corpus.py"), CORPUS, "--feeds", str(n),
-                    "--entries", str(ENTRIES), "--update", "0.1", "--round", str(round_no)], check=True, stdout=subprocess.DEVNULL)
 
 
 WRK_RE = {
@@ -221,13 +309,6 @@ def wrk(url, conns, headers=()):
     }
 
 
-def head_etag(url, extra=None):
-    req = urllib.request.Request(url, headers=extra or {})
-    with urllib.request.urlopen(req) as r:
-        body = r.read()
-        return r.headers.get("ETag"), body
-
-
 def wait_for_service():
     """The started service's base URL, once it answers /healthz (10 s at most)."""
     base = f"http://127.0.0.1:{DAEMON_PORT}"
@@ -240,51 +321,102 @@ def wait_for_service():
     return base
 
 
+def fetch(url, headers=None):
+    """ETag and body of a GET, with these request headers."""
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req) as r:
+        return r.headers.get("ETag"), r.read(), r.headers.get("Content-Encoding")
+
+
+SERVED = [("50-item tag feed", "binance.rss"), ("10-item feed", "latest.rss")]
+
+
+def static_copies(base, static):
+    """The daemon's bytes of each served feed as files for nginx, with a gzip copy beside
+    each (nginx's gzip_static serves it as it is), and the URLs of both servers."""
+    os.makedirs(static, exist_ok=True)
+    cases = []
+    for label, name in SERVED:
+        _, body, _ = fetch(f"{base}/feeds/{name}")
+        _, gz, enc = fetch(f"{base}/feeds/{name}", {"Accept-Encoding": "gzip"})
+        assert enc == "gzip", f"/feeds/{name} was not gzipped"
+        path = os.path.join(static, name)
+        with open(path, "wb") as f:
+            f.write(body)
+        with open(path + ".gz", "wb") as f:
+            f.write(gz)
+        mtime = os.path.getmtime(path)
+        os.utime(path + ".gz", (mtime, mtime))
+        cases.append((label, name, len(body), len(gz)))
+    return cases
+
+
 def serving():
+    """aggregate's own HTTP server against the tuned nginx serving the same bytes from files:
+    200s and 304s, identity and gzip, a 50-item and a 10-item feed, 32 and 256 connections;
+    alternating runs, medians. The service polls hourly, so only the requests load it."""
     n = 1000 if 1000 in SIZES else SIZES[0]
-    cfg, db, _, _ = write_configs(n)
-    say(f"## 4. Serving, {n}-feed corpus stored, a poll pass running meanwhile (wrk -t2, {SERVE_SECONDS}s each)")
+    corpus = CORPORA[0]
+    cfg, db, _, _ = write_configs(n, corpus)
+    say(f"## 4. Serving against a tuned nginx, {n}-feed database (wrk -t2, {SERVE_SECONDS} s a run, "
+        f"{RUNS} alternating runs, medians)")
     say()
-    # Polls every 5s during the load: serving must not stall behind them.
-    live_cfg = cfg.replace(".toml", "-live.toml")
-    text = open(cfg).read().replace("[fetch]\n", '[fetch]\ninterval = "5s"\n')
-    open(live_cfg, "w").write(text)
+    reset_db(db)
+    subprocess.run([BIN, "--once", "-q", "--config", cfg], cwd=WORK, check=True)
+    quiet = cfg.replace(".toml", "-quiet.toml")
+    open(quiet, "w").write(open(cfg).read().replace("[fetch]\n", '[fetch]\ninterval = "1h"\n'))
     log = open(os.path.join(WORK, "daemon.log"), "w")
-    daemon = subprocess.Popen([BIN, "--config", live_cfg, "--log-level", "warn"], cwd=WORK, stdout=log, stderr=log)
+    daemon = subprocess.Popen([BIN, "--config", quiet, "--log-level", "warn"], cwd=WORK, stdout=log, stderr=log)
+    rows, errors = [], []
     try:
         base = wait_for_service()
-        etag, body = head_etag(base + "/feeds/all.rss")
-        static = os.path.join(WORK, "static")
-        os.makedirs(static, exist_ok=True)
-        with open(os.path.join(static, "all.rss"), "wb") as f:
-            f.write(body)
-        nginx_url = f"http://127.0.0.1:{NGINX_PORT}/static/all.rss"
-        nginx_etag, _ = head_etag(nginx_url)
-        say(f"    feed body: {len(body) / 1024:.0f} KiB (/feeds/all.rss, 100 items)")
-        rows = []
-        for conns in (32, 64):
-            a200 = wrk(base + "/feeds/all.rss", conns)
-            n200 = wrk(nginx_url, conns)
-            a304 = wrk(base + "/feeds/all.rss", conns, [f"If-None-Match: {etag}"])
-            n304 = wrk(nginx_url, conns, [f"If-None-Match: {nginx_etag}"])
-            adhoc = wrk(base + "/feed.rss?tags=Binance,Blockchain&limit=50", conns)
-            rows.append((conns, a200, n200, a304, n304, adhoc))
-        say()
-        say("| connections | what | aggregate req/s | p50 ms | p99 ms | nginx req/s | p50 ms | p99 ms | ratio |")
-        say("|---|---|---|---|---|---|---|---|---|")
-        for conns, a200, n200, a304, n304, adhoc in rows:
-            say(f"| {conns} | 200 /feeds/all.rss | {a200['rps']:.0f} | {a200['p50']:.2f} | {a200['p99']:.2f} | {n200['rps']:.0f} | {n200['p50']:.2f} | {n200['p99']:.2f} | {a200['rps'] / n200['rps']:.2f} |")
-            say(f"| {conns} | 304 /feeds/all.rss | {a304['rps']:.0f} | {a304['p50']:.2f} | {a304['p99']:.2f} | {n304['rps']:.0f} | {n304['p50']:.2f} | {n304['p99']:.2f} | {a304['rps'] / n304['rps']:.2f} |")
-            say(f"| {conns} | 200 /feed.rss?tags=... | {adhoc['rps']:.0f} | {adhoc['p50']:.2f} | {adhoc['p99']:.2f} | | | | |")
-        errors = [r[1]["errors"] + r[3]["errors"] + r[5]["errors"] for r in rows]
-        say()
-        say(f"    wrk errors against aggregate: {' '.join(e for e in errors if e) or 'none'}")
+        cases = static_copies(base, os.path.join(WORK, "static"))
+        for label, name, size, gz_size in cases:
+            say(f"    {label}: /feeds/{name}, {size / 1024:.1f} KiB, {gz_size / 1024:.1f} KiB gzipped")
+        for label, name, _, _ in cases:
+            ours, theirs = f"{base}/feeds/{name}", f"http://127.0.0.1:{NGINX_PORT}/static/{name}"
+            for enc in ("identity", "gzip"):
+                accept = [f"Accept-Encoding: {enc}"]
+                tag_a, _, _ = fetch(ours, {"Accept-Encoding": enc})
+                tag_n, _, _ = fetch(theirs, {"Accept-Encoding": enc})
+                for status, extra_a, extra_n in (("200", [], []),
+                                                 ("304", [f"If-None-Match: {tag_a}"], [f"If-None-Match: {tag_n}"])):
+                    for conns in (32, 256):
+                        a, b = [], []
+                        for _ in range(RUNS):
+                            a.append(wrk(ours, conns, accept + extra_a))
+                            b.append(wrk(theirs, conns, accept + extra_n))
+                        errors += [r["errors"] for r in a if r["errors"]]
+                        rows.append((label, enc, status, conns, a, b))
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=20)
         log.close()
-    polls = open(os.path.join(WORK, "daemon.log")).read()
-    say(f"    daemon log during the load: {len(polls.splitlines())} warning/error lines")
+    say()
+    say("| feed | encoding | status | conns | aggregate req/s | p99 ms | nginx req/s | p99 ms | ratio | p99 target |")
+    say("|---|---|---|---|---|---|---|---|---|---|")
+    met = 0
+    for label, enc, status, conns, a, b in rows:
+        ra, rb = median(a, "rps"), median(b, "rps")
+        pa, pb = median(a, "p99"), median(b, "p99")
+        ok = ra >= rb and pa <= pb + 1
+        met += ok
+        say(f"| {label} | {enc} | {status} | {conns} | {ra:,.0f} | {pa:.2f} | {rb:,.0f} | {pb:.2f} | "
+            f"{ra / rb:.2f} | {'met' if pa <= pb + 1 else 'missed'} |")
+    say()
+    say(f"    cases where aggregate >= nginx in req/s and p99 <= nginx's + 1 ms: {met} of {len(rows)}")
+    say(f"    wrk errors against aggregate: {' '.join(errors) or 'none'}")
+    say(f"    daemon log during the load: {len(open(os.path.join(WORK, 'daemon.log')).read().splitlines())} warning/error lines")
+    say()
+
+
+def build():
+    say("## 6. Build: the README's two commands on a fresh clone (bench/build_time.sh)")
+    say()
+    out = subprocess.run(["bash", os.path.join(ROOT, "bench", "build_time.sh")], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        say("    " + line)
     say()
 
 
@@ -300,24 +432,27 @@ def scale():
 
 def main():
     os.makedirs(WORK, exist_ok=True)
-    biggest = max(SIZES)
-    if not os.path.exists(os.path.join(CORPUS, gen_corpus.feed_file(biggest - 1))):
-        shutil.rmtree(CORPUS, ignore_errors=True)
-        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_corpus.py"), CORPUS, "--feeds", str(biggest),
-                        "--entries", str(ENTRIES)], check=True)
-    size = sum(os.path.getsize(os.path.join(CORPUS, gen_corpus.feed_file(i))) for i in range(min(1000, biggest)))
+    for corpus in CORPORA:
+        ensure_corpus(max(SIZES), corpus)
     start_nginx()
     try:
         say(f"# aggregate benchmarks, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
         say()
-        say(f"Machine: {os.cpu_count()} cores, {os.uname().machine}, {os.uname().release}; "
-            f"corpus: {ENTRIES} entries a feed, {size / 1e6:.0f} MB for the first 1000 feeds, served by nginx on 127.0.0.1.")
-        say(f"Runs: {RUNS}, alternating aggregate and newsboat; medians.")
+        say(f"Machine: {os.cpu_count()} cores, {os.uname().machine}, {os.uname().release}; binary: {BIN}.")
+        for corpus in CORPORA:
+            first = min(1000, max(SIZES))
+            files = [os.path.join(corpus_dir(corpus), GENERATORS[corpus].feed_file(i)) for i in range(first)]
+            say(f"Corpus {corpus}: {sum(map(os.path.getsize, files)) / 1e6:.0f} MB for the first {first} feeds, "
+                f"served by the tuned nginx on 127.0.0.1.")
+        say(f"Runs: {RUNS}, alternating aggregate and its peer; medians.")
         say()
-        only = os.environ.get("ONLY", "cold update serving scale").split()
-        if os.environ.get("SCALE", "1") == "0" and "scale" in only:
-            only.remove("scale")
-        for name, scenario in [("cold", cold_and_warm), ("update", update), ("serving", serving), ("scale", scale)]:
+        only = os.environ.get("ONLY", "cold steady serving scale build").split()
+        for name, scenario in [("cold", cold_and_warm), ("steady", steady)]:
+            if name in only:
+                for corpus in CORPORA:
+                    ensure_corpus(max(SIZES), corpus)
+                    scenario(corpus)
+        for name, scenario in [("serving", serving), ("scale", scale), ("build", build)]:
             if name in only:
                 scenario()
     finally:
