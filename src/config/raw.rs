@@ -257,6 +257,24 @@ fn count_or(key: &str, value: Option<i64>, default: usize) -> Result<usize, Inva
     }
 }
 
+/// A count with bounds of its own (not [`MAX_COUNT`]'s), the default named when refused.
+fn count_between(
+    key: &str,
+    value: Option<i64>,
+    default: usize,
+    least: usize,
+    most: usize,
+) -> Result<usize, Invalid> {
+    match value {
+        None => Ok(default),
+        Some(n) if (least as i64..=most as i64).contains(&n) => Ok(n as usize),
+        Some(n) => Err(invalid(
+            key,
+            format!("{n} is not between {least} and {most} (the default is {default})"),
+        )),
+    }
+}
+
 impl RawConfig {
     pub fn build(self) -> Result<Config, Invalid> {
         let fetch = self.fetch.build()?;
@@ -344,19 +362,13 @@ impl RawDedup {
                 ));
             }
         }
-        let max_stories = match self.index_stories {
-            None => d.max_stories,
-            Some(n) if (100..=10_000_000).contains(&n) => n as usize,
-            Some(n) => {
-                return Err(invalid(
-                    "dedup.index_stories",
-                    format!(
-                        "{n} is not between 100 and 10000000 (the default is {})",
-                        d.max_stories
-                    ),
-                ));
-            }
-        };
+        let max_stories = count_between(
+            "dedup.index_stories",
+            self.index_stories,
+            d.max_stories,
+            100,
+            10_000_000,
+        )?;
         let extra: Vec<(String, String)> = self.aliases.clone().into_iter().collect();
         Ok(crate::dedup::cluster::Settings {
             stories: self.stories.unwrap_or(d.stories),
@@ -518,19 +530,13 @@ impl RawServer {
                     })?,
             ),
         };
-        let per_address = match self.per_address {
-            None => 64,
-            Some(n) if (1..=super::MAX_CONNECTIONS as i64).contains(&n) => n as usize,
-            Some(n) => {
-                return Err(invalid(
-                    "server.per_address",
-                    format!(
-                        "{n} is not between 1 and {} (the default is 64)",
-                        super::MAX_CONNECTIONS
-                    ),
-                ));
-            }
-        };
+        let per_address = count_between(
+            "server.per_address",
+            self.per_address,
+            64,
+            1,
+            super::MAX_CONNECTIONS,
+        )?;
         Ok(ServerConfig {
             listen,
             base_url,

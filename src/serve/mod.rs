@@ -20,7 +20,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+// Connections: MAX_CONNECTIONS in all, `server.per_address` from one address (a slowloris
+// cannot take every slot).
+use crate::config::{Config, MAX_CONNECTIONS};
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -144,9 +146,6 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
     response
 }
 
-// Connections: config::MAX_CONNECTIONS in all, `server.per_address` from one address (a
-// slowloris cannot take every slot).
-use crate::config::MAX_CONNECTIONS;
 /// Bytes buffered for a request's head (hyper's minimum is 8 KiB); larger heads get 431.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
