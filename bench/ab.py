@@ -65,17 +65,9 @@ def alternate(args, run):
 
 def serve_once(binary, cfg, db):
     """One build's serving figures: req/s of 200s, 304s and ad-hoc 200s."""
-    import subprocess
     import urllib.request
-    bench.reset_db(db)
-    subprocess.run([binary, "--once", "-q", "--config", cfg], cwd=bench.WORK, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    quiet = cfg.replace(".toml", "-quiet.toml")
-    open(quiet, "w").write(open(cfg).read().replace("[fetch]\n", '[fetch]\ninterval = "1h"\n'))
-    daemon = subprocess.Popen([binary, "--config", quiet, "--log-level", "warn"], cwd=bench.WORK,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = bench.wait_for_service()
+    bench.fill(cfg, db, binary)
+    with bench.service(cfg, "1h", "daemon.log", binary) as (_, base):
         etag, _, _ = bench.fetch(base + "/feeds/all.rss")
         adhoc = base + "/feed.rss?tags=Binance,Blockchain&limit=50"
         urllib.request.urlopen(adhoc).read()
@@ -84,9 +76,6 @@ def serve_once(binary, cfg, db):
             "304": bench.wrk(base + "/feeds/all.rss", 32, [f"If-None-Match: {etag}"])["rps"],
             "adhoc": bench.wrk(adhoc, 32)["rps"],
         }
-    finally:
-        daemon.terminate()
-        daemon.wait()
 
 
 def serving(args):

@@ -6,6 +6,7 @@ Environment: RUNS (default 3), SIZES (default "1000 5000"), PEER_SIZES (newsboat
 "1000"), CORPORA (default "gen_corpus varied": bench/gen_corpus.py's and bench/gen_varied.py's),
 SERVE_SECONDS (default 5), ONLY (default "cold steady serving scale build").
 """
+import contextlib
 import os
 import re
 import shutil
@@ -239,18 +240,12 @@ def steady(corpus):
     cache = os.path.join(WORK, f"newsboat-{corpus}-{n}.db")
     say(f"## 3. Steady state, corpus {corpus}: {n} feeds, 10% changed between polls")
     say()
-    reset_db(db)
-    subprocess.run([BIN, "--once", "-q", "--config", cfg], cwd=WORK, check=True)
+    fill(cfg, db)
     peer = n in PEER_SIZES
     if peer and not os.path.exists(cache):
         newsboat_reload(urls, cache, nb_conf)
-    live = cfg.replace(".toml", "-steady.toml")
-    open(live, "w").write(open(cfg).read().replace("[fetch]\n", '[fetch]\ninterval = "20s"\n'))
-    log = open(os.path.join(WORK, "steady.log"), "w")
-    daemon = subprocess.Popen([BIN, "--config", live, "--log-level", "warn"], cwd=WORK, stdout=log, stderr=log)
     agg, once, nb = [], [], []
-    try:
-        base = wait_for_service()
+    with service(cfg, "20s", "steady.log") as (daemon, base):
         deadline = time.monotonic() + 60
         while polls_done(base) < n and time.monotonic() < deadline:  # its first round, all 304
             time.sleep(0.5)
@@ -263,10 +258,6 @@ def steady(corpus):
             if peer:
                 t = newsboat_reload(urls, cache, nb_conf)
                 nb.append((t["user"] + t["sys"]) * 1000 / n)
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
-        log.close()
     # --once on the same kind of change, for cron users (a process start, the index loaded).
     for r in range(RUNS + 1, 2 * RUNS + 1):
         generate(corpus, n, "--update", "0.1", "--round", str(r))
@@ -321,6 +312,28 @@ def wait_for_service():
     return base
 
 
+def fill(cfg, db, binary=None):
+    """A fresh database for `cfg`, filled by one cold `--once` pass."""
+    reset_db(db)
+    subprocess.run([binary or BIN, "--once", "-q", "--config", cfg], cwd=WORK, check=True)
+
+
+@contextlib.contextmanager
+def service(cfg, interval, log_name, binary=None):
+    """The service on `cfg`'s database polling every `interval`, its log in WORK/`log_name`;
+    yields the process and its base URL once it answers, and stops it with SIGTERM."""
+    live = cfg.replace(".toml", f"-every-{interval}.toml")
+    open(live, "w").write(open(cfg).read().replace("[fetch]\n", f'[fetch]\ninterval = "{interval}"\n'))
+    with open(os.path.join(WORK, log_name), "w") as log:
+        daemon = subprocess.Popen([binary or BIN, "--config", live, "--log-level", "warn"], cwd=WORK,
+                                  stdout=log, stderr=log)
+        try:
+            yield daemon, wait_for_service()
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=30)
+
+
 def fetch(url, headers=None):
     """ETag and body of a GET, with these request headers."""
     req = urllib.request.Request(url, headers=headers or {})
@@ -361,15 +374,9 @@ def serving():
     say(f"## 4. Serving against a tuned nginx, {n}-feed database (wrk -t2, {SERVE_SECONDS} s a run, "
         f"{RUNS} alternating runs, medians)")
     say()
-    reset_db(db)
-    subprocess.run([BIN, "--once", "-q", "--config", cfg], cwd=WORK, check=True)
-    quiet = cfg.replace(".toml", "-quiet.toml")
-    open(quiet, "w").write(open(cfg).read().replace("[fetch]\n", '[fetch]\ninterval = "1h"\n'))
-    log = open(os.path.join(WORK, "daemon.log"), "w")
-    daemon = subprocess.Popen([BIN, "--config", quiet, "--log-level", "warn"], cwd=WORK, stdout=log, stderr=log)
+    fill(cfg, db)
     rows, errors = [], []
-    try:
-        base = wait_for_service()
+    with service(cfg, "1h", "daemon.log") as (_, base):
         cases = static_copies(base, os.path.join(WORK, "static"))
         for label, name, size, gz_size in cases:
             say(f"    {label}: /feeds/{name}, {size / 1024:.1f} KiB, {gz_size / 1024:.1f} KiB gzipped")
@@ -388,10 +395,6 @@ def serving():
                             b.append(wrk(theirs, conns, accept + extra_n))
                         errors += [r["errors"] for r in a if r["errors"]]
                         rows.append((label, enc, status, conns, a, b))
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=20)
-        log.close()
     say()
     say("| feed | encoding | status | conns | aggregate req/s | p99 ms | nginx req/s | p99 ms | ratio | p99 target |")
     say("|---|---|---|---|---|---|---|---|---|---|")
