@@ -35,12 +35,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
 
 /// Dirty pages the writer holds in memory before it spills them into the WAL mid-transaction
-/// (to write them again at commit): 32 MiB, above the cache's 8 MiB. A group commit's entries
-/// land at random places of the date-ordered indexes, so a group dirties more distinct pages
-/// the larger those are: some 20 MiB at 5000 feeds (250k entries), where spilling at 8 MiB
-/// cost 7.8 s of system time in a pass instead of 6.3 s. The bound still holds a large
-/// single transaction (a migration, a retention sweep) to 32 MiB.
-const WRITER_SPILL_PAGES: i64 = 8192;
+/// (to write them again at commit): 8 MiB, the cache's size. A group commit's entries land at
+/// random places of the date-ordered indexes, so a large group dirties many distinct pages;
+/// 32 MiB here once saved a little system time at 5000 feeds, but measured again with SQLite on
+/// jemalloc (3 alternating pairs at 1000 feeds, 2 at 5000) the walls are within noise and the
+/// varied 1000-feed pass peaks 9 MiB lower (BENCHMARKS.md, "Speed, round 4"). The bound also
+/// holds a large single transaction (a migration, a retention sweep) to 8 MiB.
+const WRITER_SPILL_PAGES: i64 = 2048;
 
 /// WAL pages that start a checkpoint (SQLite's default is 1000, 4 MiB). Each checkpoint
 /// copies the latest version of every page in the WAL to the database and syncs both files;
