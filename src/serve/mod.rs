@@ -163,6 +163,7 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     let total = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let mut workers = Workers::get()?;
     loop {
         let (stream, peer) = tokio::select! {
             _ = token.cancelled() => break,
@@ -187,10 +188,27 @@ pub async fn run(
             .header_read_timeout(header_timeout)
             .max_buf_size(MAX_HEAD_BYTES)
             .max_headers(MAX_HEADERS);
-        let conn = graceful.watch(
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone())),
-        );
-        tokio::spawn(async move {
+        // The connection moves to a worker of its own runtime, registered there, so its
+        // requests never cross threads; if it cannot be moved it is served here.
+        let stream = match stream.into_std() {
+            Ok(std) => std,
+            Err(e) => {
+                tracing::debug!(error = %e, %peer, "could not hand the connection to a worker");
+                continue;
+            }
+        };
+        let (app, watcher) = (app.clone(), graceful.watcher());
+        workers.next().spawn(async move {
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::debug!(error = %e, %peer, "could not register the connection");
+                    return;
+                }
+            };
+            let conn = watcher.watch(
+                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app)),
+            );
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
@@ -200,6 +218,46 @@ pub async fn run(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Connection workers: one thread per core, each with a single-threaded runtime, like
+/// nginx's worker processes. On the shared multi-threaded runtime a connection's wake-ups
+/// hopped between workers and every task paid for work stealing; here a connection lives on
+/// one thread from its first request to its last. Connections are dealt out in turn. The
+/// threads live as long as the process (the server starts once), so a task a handler
+/// started, or a pooled database connection it opened, outlives the server's shutdown.
+#[derive(Clone)]
+struct Workers {
+    handles: Arc<[tokio::runtime::Handle]>,
+    next: usize,
+}
+
+impl Workers {
+    fn get() -> std::io::Result<Workers> {
+        static HANDLES: std::sync::OnceLock<Arc<[tokio::runtime::Handle]>> =
+            std::sync::OnceLock::new();
+        if let Some(handles) = HANDLES.get() {
+            return Ok(Workers { handles: handles.clone(), next: 0 });
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut handles = Vec::with_capacity(cores);
+        for i in 0..cores {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            handles.push(runtime.handle().clone());
+            std::thread::Builder::new()
+                .name(format!("http-{i}"))
+                .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+        }
+        let handles = HANDLES.get_or_init(|| handles.into()).clone();
+        Ok(Workers { handles, next: 0 })
+    }
+
+    fn next(&mut self) -> &tokio::runtime::Handle {
+        self.next = (self.next + 1) % self.handles.len();
+        &self.handles[self.next]
+    }
 }
 
 /// One of an address's connection slots, given back on drop.
