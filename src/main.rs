@@ -17,10 +17,14 @@ mod allocator {
     /// with two). Freed pages go back to the system after a tenth of a second rather than ten:
     /// a parse's garbage is not held for the next (peak RSS 63 -> 60 MiB, same time; at once,
     /// 51 MiB but 0.4 s more system time), and a daemon shrinks soon after each poll pass.
+    /// Each thread caches freed blocks up to 4 KiB for its next allocations, not up to 32 KiB:
+    /// the larger blocks a thread caches (a parse's buffers, on each of a dozen pool threads)
+    /// count as memory in use, and the varied cold pass peaked 9 MiB higher for them, no faster
+    /// (3 alternating pairs each on two corpora; BENCHMARKS.md, "Speed, round 4").
     /// `_RJEM_MALLOC_CONF` in the environment overrides these.
     #[unsafe(export_name = "_rjem_malloc_conf")]
     static MALLOC_CONF: ConfPtr =
-        ConfPtr(c"narenas:2,dirty_decay_ms:100,muzzy_decay_ms:0".as_ptr());
+        ConfPtr(c"narenas:2,dirty_decay_ms:100,muzzy_decay_ms:0,tcache_max:4096".as_ptr());
 
     /// A C string pointer jemalloc reads as `const char *malloc_conf`.
     #[repr(transparent)]
