@@ -206,9 +206,8 @@ pub async fn run(
                     return;
                 }
             };
-            let conn = watcher.watch(
-                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app)),
-            );
+            let conn = watcher
+                .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app)));
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
@@ -237,7 +236,10 @@ impl Workers {
         static HANDLES: std::sync::OnceLock<Arc<[tokio::runtime::Handle]>> =
             std::sync::OnceLock::new();
         if let Some(handles) = HANDLES.get() {
-            return Ok(Workers { handles: handles.clone(), next: 0 });
+            return Ok(Workers {
+                handles: handles.clone(),
+                next: 0,
+            });
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut handles = Vec::with_capacity(cores);
