@@ -333,6 +333,25 @@ impl Db {
     }
 
     /// Begins the read transaction `export_csv` reads the tables in.
+    /// Runs the reads of `f` in one read transaction, so they see one snapshot: a page of
+    /// stories is never assembled from two states of the store while polls are written (each
+    /// statement on its own was a transaction of its own). It also keeps the connection's page
+    /// cache between them; in WAL mode SQLite drops a reader's whole cache when another
+    /// connection committed since its last transaction.
+    pub fn in_snapshot<R>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.conn.execute_batch("BEGIN")?;
+        let result = f(self);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        match (result, self.conn.execute_batch(end)) {
+            (Ok(r), Ok(())) => Ok(r),
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e.into()),
+        }
+    }
+
     pub fn begin_snapshot(&self) -> Result<(), StoreError> {
         self.conn.execute_batch("BEGIN")?;
         // A read transaction takes its snapshot at the first read.

@@ -388,9 +388,9 @@ impl ReaderPool {
                 Some(db) => db,
                 None => Db::open_reader(&pool.path)?,
             };
-            let result = f(&db);
+            let result = db.in_snapshot(f);
             let mut idle = lock(&pool.idle);
-            if idle.len() < MAX_IDLE_READERS {
+            if idle.len() < MAX_IDLE_READERS && db.conn.is_autocommit() {
                 idle.push(db);
             }
             result
