@@ -176,7 +176,7 @@ pub struct PreparedEntry {
 }
 
 /// A source as named in an output item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Source {
     pub title: String,
     /// The source feed's URL.

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Row, params_from_iter};
+use rusqlite::{OptionalExtension, Row, params_from_iter};
 
 use super::db::Db;
 use crate::model::{
@@ -18,13 +18,57 @@ const ENTRY_COLUMNS: &str =
     e.authors, e.categories, e.enclosures, e.published, e.updated, e.date, e.first_seen, e.feed_id,
     e.changed_at";
 
-/// Feed id to (URL, title): the source named for each entry.
+/// Feed id to (URL, title, site link): the source named for each entry.
 type FeedNames = HashMap<i64, (String, String, Option<String>)>;
 
-/// What a page of stories is told with: the tags' display spellings, the feeds' names.
+/// What a page of stories is told with: the display spellings of its tags and the names of its
+/// feeds, each looked up the first time the page needs it. Loading every feed and every tag
+/// spelling for each page was a fifth of a render's time with 1000 feeds, for the forty or so
+/// a page names.
+#[derive(Default)]
 struct Names {
-    spelling: HashMap<String, String>,
-    feeds: FeedNames,
+    spelling: std::cell::RefCell<HashMap<String, String>>,
+    feeds: std::cell::RefCell<FeedNames>,
+}
+
+impl Names {
+    /// `source`'s feed fields (URL, title, site) for the feed `feed_id`; a feed that is gone
+    /// leaves them empty.
+    fn name_source(&self, db: &Db, feed_id: i64, source: &mut Source) -> Result<(), StoreError> {
+        let mut feeds = self.feeds.borrow_mut();
+        if !feeds.contains_key(&feed_id) {
+            let name = db
+                .conn
+                .prepare_cached(
+                    "SELECT url, COALESCE(title, url), site_link FROM feeds WHERE id = ?1",
+                )?
+                .query_row([feed_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?
+                .unwrap_or_default();
+            feeds.insert(feed_id, name);
+        }
+        let (url, title, site) = &feeds[&feed_id];
+        source.feed_url.clone_from(url);
+        source.title.clone_from(title);
+        source.site.clone_from(site);
+        Ok(())
+    }
+
+    /// `keys` in display spelling, ordered by key.
+    fn spelled(&self, db: &Db, keys: Vec<String>) -> Result<Vec<Tag>, StoreError> {
+        let mut spelling = self.spelling.borrow_mut();
+        for k in &keys {
+            if !spelling.contains_key(k) {
+                let display: Option<String> = db
+                    .conn
+                    .prepare_cached("SELECT display FROM tags WHERE key = ?1")?
+                    .query_row([k], |r| r.get(0))
+                    .optional()?;
+                spelling.insert(k.clone(), display.unwrap_or_else(|| k.clone()));
+            }
+        }
+        Ok(rows::spelled(keys, &spelling))
+    }
 }
 
 fn json_col<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> rusqlite::Result<T> {
@@ -34,7 +78,8 @@ fn json_col<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> rusqlite::Resu
     })
 }
 
-fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Copy> {
+/// A copy as stored; its source's feed fields are left for [`Names::name_source`] to fill.
+fn load_row(r: &Row) -> rusqlite::Result<Copy> {
     let entry = Entry {
         source_id: r.get(3)?,
         title: r.get(4)?,
@@ -55,12 +100,9 @@ fn load_row(r: &Row, feeds: &FeedNames) -> rusqlite::Result<Copy> {
         ..entry
     };
     let feed_id: i64 = r.get(15)?;
-    let (feed_url, title, site) = feeds.get(&feed_id).cloned().unwrap_or_default();
     let source = Source {
-        feed_url,
-        title,
         link: entry.link.clone(),
-        site,
+        ..Source::default()
     };
     Ok(Copy {
         stored: StoredEntry {
@@ -86,14 +128,13 @@ impl Db {
             "SELECT {ENTRY_COLUMNS} FROM entries e ORDER BY e.id"
         ))?;
         let rows = stmt.query_map([], |r| {
-            let copy = load_row(r, &feeds)?;
+            let copy = load_row(r)?;
             let date: i64 = r.get(13)?;
-            Ok((
-                copy.stored.id,
-                date,
-                copy.stored.source.feed_url,
-                copy.stored.entry,
-            ))
+            let feed_url = feeds
+                .get(&copy.feed_id)
+                .map(|(url, _, _)| url.clone())
+                .unwrap_or_default();
+            Ok((copy.stored.id, date, feed_url, copy.stored.entry))
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
@@ -107,10 +148,7 @@ impl Db {
         // Candidates are entries, several to a story: twice the stories wanted fills most
         // pages in one read, and never fewer than 50 so a small limit costs no extra round.
         let page = (q.limit * 2).max(50);
-        let names = Names {
-            spelling: self.tag_spellings()?,
-            feeds: self.feed_names()?,
-        };
+        let names = Names::default();
         let dropped = self.dropped_feeds()?;
         let mut seen = HashSet::new();
         let mut out = StoryPage::default();
@@ -210,10 +248,7 @@ impl Db {
 
     /// One story by its id, with every copy and source.
     pub fn story_by_id(&self, id: StoryId) -> Result<Option<Story>, StoreError> {
-        let names = Names {
-            spelling: self.tag_spellings()?,
-            feeds: self.feed_names()?,
-        };
+        let names = Names::default();
         let entry = match id {
             StoryId::Story(_) => 0,
             StoryId::Entry(e) => e,
@@ -254,15 +289,6 @@ impl Db {
             .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(counts)
-    }
-
-    /// Display spelling of every tag key.
-    fn tag_spellings(&self) -> Result<HashMap<String, String>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT key, display FROM tags")?;
-        let map = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<HashMap<_, _>, _>>()?;
-        Ok(map)
     }
 
     /// The URLs of feeds the config no longer has.
@@ -330,28 +356,25 @@ impl Db {
         };
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut copies = stmt
-            .query_map([id], |r| load_row(r, &names.feeds))?
+            .query_map([id], load_row)?
             .collect::<Result<Vec<_>, _>>()?;
         for m in &mut copies {
-            m.stored.tags = self.tags_of(m.stored.id, &names.spelling)?;
+            names.name_source(self, m.feed_id, &mut m.stored.source)?;
+            m.stored.tags = self.tags_of(m.stored.id, names)?;
         }
         Ok(copies)
     }
 
-    /// An entry's tags in display spelling, ordered by key. The spelling is looked up in Rust:
+    /// An entry's tags in display spelling, ordered by key. The spelling is looked up apart:
     /// joining `tags` in SQL made SQLite re-prepare the statement on every execution.
-    fn tags_of(
-        &self,
-        entry_id: i64,
-        spelling: &HashMap<String, String>,
-    ) -> Result<Vec<Tag>, StoreError> {
+    fn tags_of(&self, entry_id: i64, names: &Names) -> Result<Vec<Tag>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT tag FROM entry_tags WHERE entry_id = ?1")?;
         let keys = stmt
             .query_map([entry_id], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows::spelled(keys, spelling))
+        names.spelled(self, keys)
     }
 
     /// Entries stored, for summaries and tests.
