@@ -32,6 +32,12 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Output files are rewritten once polls have been quiet this long (or at most this late
 /// while polls keep finishing), not once per poll.
 const OUTPUT_DEBOUNCE: Duration = Duration::from_secs(2);
+/// Output files are rewritten at most this often. The first change after a quiet spell is
+/// written at once; the changes after it wait for the gap. Each rewrite renders every output
+/// from the store, and polls spread over the interval left the scheduler idle between them,
+/// so a service rewrote every file after nearly every changed poll: half of its CPU in a
+/// steady round of 1000 feeds (BENCHMARKS.md, "Speed, round 4").
+const OUTPUT_EVERY: Duration = Duration::from_secs(5);
 /// Retention is swept this often, or every tenth of the retention when that is shorter (a
 /// retention of minutes, as in a soak or a short-lived cache, is honoured within a tenth).
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
@@ -98,6 +104,8 @@ struct Daemon {
     /// changes what outputs show moves it (this scheduler's polls, a reload, a sweep, and
     /// another instance sharing the database), and the files follow.
     files_at: u64,
+    /// When the output files were last rewritten.
+    files_written: Option<Instant>,
     next_sweep: Instant,
 }
 
@@ -177,6 +185,7 @@ impl Daemon {
             running_ids: HashMap::new(),
             dirty_since: None,
             files_at: 0,
+            files_written: None,
             next_sweep: Instant::now(),
         };
         d.publish_counts();
@@ -214,7 +223,7 @@ impl Daemon {
             }
         }
         if let Some(since) = self.dirty_since {
-            wake = wake.min(since + OUTPUT_DEBOUNCE);
+            wake = wake.min(files_due(since, self.files_written));
         }
         wake.min(self.next_sweep).max(now)
     }
@@ -438,9 +447,12 @@ impl Daemon {
             self.dirty_since.get_or_insert(now);
         }
         if let Some(since) = self.dirty_since {
-            if force || self.running.is_empty() || now >= since + OUTPUT_DEBOUNCE {
+            let settled = self.running.is_empty() || now >= since + OUTPUT_DEBOUNCE;
+            let spaced = self.files_written.is_none_or(|at| now >= at + OUTPUT_EVERY);
+            if force || (settled && spaced) {
                 self.dirty_since = None;
                 self.files_at = generation;
+                self.files_written = Some(now);
                 for (name, result) in outputs::write_files(&self.ctx).await {
                     if let Err(e) = result {
                         tracing::error!(output = %name, error = %e, "output not written");
@@ -534,6 +546,14 @@ fn take_due(
 }
 
 /// How long between retention sweeps, for a retention of `retention`.
+/// When output files behind the store since `since` are rewritten at the latest while polls
+/// keep finishing: after the debounce, and no sooner than the gap after the last rewrite
+/// (`written`).
+fn files_due(since: Instant, written: Option<Instant>) -> Instant {
+    let after_gap = written.map_or(since, |at| at + OUTPUT_EVERY);
+    (since + OUTPUT_DEBOUNCE).max(after_gap)
+}
+
 fn sweep_every(retention: Duration) -> Duration {
     RETENTION_EVERY
         .min(retention / 10)
@@ -600,6 +620,29 @@ mod tests {
         let mut s = initial_slot(&feed(url), None);
         s.due = Some(due);
         (url.to_string(), s)
+    }
+
+    #[test]
+    fn output_files_trail_changes_by_the_debounce_and_are_rewritten_at_most_every_gap() {
+        let t = Instant::now();
+        assert_eq!(
+            files_due(t, None),
+            t + OUTPUT_DEBOUNCE,
+            "never written: the debounce"
+        );
+        let long_ago = t - OUTPUT_EVERY * 3;
+        assert_eq!(
+            files_due(t, Some(long_ago)),
+            t + OUTPUT_DEBOUNCE,
+            "a quiet spell: the debounce"
+        );
+        let just_now = t - Duration::from_secs(1);
+        assert_eq!(
+            files_due(t, Some(just_now)),
+            just_now + OUTPUT_EVERY,
+            "written a second ago: the gap"
+        );
+        assert!(OUTPUT_EVERY > OUTPUT_DEBOUNCE);
     }
 
     #[test]

@@ -367,8 +367,9 @@ fn sighup_reloads_the_config_and_a_bad_one_is_refused() {
         titles_of(&d.get("/feeds/all.json").body).len() == 8
     });
     assert!(added, "the new feed was polled after SIGHUP:\n{}", d.logs());
-    // Files are rewritten once the polls that changed something have settled.
-    let rewritten = wait_until(Duration::from_secs(10), || {
+    // Files are rewritten once the polls that changed something have settled, and no sooner
+    // than a few seconds after the last rewrite.
+    let rewritten = wait_until(Duration::from_secs(20), || {
         std::fs::read_to_string(work.path("out/all.rss"))
             .is_ok_and(|f| f.contains("Binance Completes 33rd Quarterly BNB Burn"))
     });
@@ -382,7 +383,7 @@ fn sighup_reloads_the_config_and_a_bad_one_is_refused() {
         "the dropped output's file is removed:\n{}",
         d.logs()
     );
-    let retagged = wait_until(Duration::from_secs(10), || {
+    let retagged = wait_until(Duration::from_secs(20), || {
         titles_of(&d.get("/feed.json?tags=hk").body)
             .contains("Hong Kong lawmakers back stablecoin licensing bill")
     });
