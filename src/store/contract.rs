@@ -463,6 +463,69 @@ pub(super) async fn concurrent_batches_each_get_their_own_counts(store: Store) {
     assert_eq!(total, (1..=20).sum::<u64>());
 }
 
+/// Polls finishing at once, some with a batch and some unchanged, each recorded as its own:
+/// the backend may write them together (SQLite groups them), and none is lost or mixed up.
+pub(super) async fn polls_finishing_at_once_are_each_recorded(store: Store) {
+    for i in 0..24usize {
+        let url = format!("https://u{i}/feed");
+        store_batch(
+            &store,
+            &url,
+            vec![(entry("0", &format!("{url}/0"), 1), &[][..])],
+        )
+        .await;
+        let poll = started(&store, &url).await;
+        let failure = super::Failure {
+            status: Some(500),
+            error: "HTTP 500".into(),
+            now: Utc::now(),
+        };
+        store.record_failure(&poll, failure).await.unwrap();
+    }
+    let mut polls = Vec::new();
+    for i in 0..24usize {
+        polls.push((i, started(&store, &format!("https://u{i}/feed")).await));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, poll) in polls {
+        let store = store.clone();
+        tasks.spawn(async move {
+            if i % 2 == 0 {
+                let seen = super::Unchanged {
+                    validators: Validators {
+                        etag: Some(format!("\"e{i}\"")),
+                        last_modified: None,
+                    },
+                    ..not_modified()
+                };
+                store.record_unchanged(&poll, seen).await.unwrap();
+            } else {
+                let url = format!("https://u{i}/feed");
+                let b = batch(&url, vec![(entry("1", &format!("{url}/1"), 0), &[][..])]);
+                assert_eq!(store.apply_batch(&poll, b).await.unwrap().new, 1);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let statuses = store.feed_statuses().await.unwrap();
+    assert_eq!(statuses.len(), 24);
+    for status in &statuses {
+        let i: usize = status.url["https://u".len()..status.url.len() - "/feed".len()]
+            .parse()
+            .unwrap();
+        assert_eq!(status.last_error, None, "{}", status.url);
+        assert_eq!(status.consecutive_failures, 0, "{}", status.url);
+        let (code, entries) = if i % 2 == 0 { (304, 1) } else { (200, 2) };
+        assert_eq!(status.last_status, Some(code), "{}", status.url);
+        assert_eq!(status.entries, entries, "{}", status.url);
+        let etag = started(&store, &status.url).await.state.validators.etag;
+        let expected = (i % 2 == 0).then(|| format!("\"e{i}\""));
+        assert_eq!(etag, expected, "{}", status.url);
+    }
+}
+
 /// A failure touches the feed's status only; a success after it clears the error.
 pub(super) async fn failures_are_recorded_and_cleared(store: Store) {
     store_batch(
@@ -593,6 +656,7 @@ macro_rules! backends {
                 the_status_pages_reads,
                 unchanged_entries_cost_no_write_and_edits_keep_the_guid,
                 concurrent_batches_each_get_their_own_counts,
+                polls_finishing_at_once_are_each_recorded,
                 failures_are_recorded_and_cleared,
                 swept_entries_stay_gone,
                 schedule_marks_are_kept,

@@ -74,23 +74,37 @@ impl Db {
 
     /// A poll that found nothing new: 304, or a body identical to the last one parsed.
     /// Validators are updated only when the server sent new ones.
+    /// Polls that found nothing new, in one transaction; when it is lost as a whole (a full
+    /// disk), each is tried again alone, so one bad moment costs only the records it must.
+    pub fn record_unchanged_all(
+        &mut self,
+        seen: &[(i64, &Unchanged)],
+    ) -> Vec<Result<(), StoreError>> {
+        if seen.len() < 2 {
+            return seen
+                .iter()
+                .map(|&(id, s)| self.record_unchanged(id, s))
+                .collect();
+        }
+        let together = (|| {
+            let tx = self.conn.transaction()?;
+            for &(id, s) in seen {
+                update_unchanged(&tx, id, s)?;
+            }
+            tx.commit()?;
+            Ok::<_, StoreError>(())
+        })();
+        match together {
+            Ok(()) => seen.iter().map(|_| Ok(())).collect(),
+            Err(_) => seen
+                .iter()
+                .map(|&(id, s)| self.record_unchanged(id, s))
+                .collect(),
+        }
+    }
+
     pub fn record_unchanged(&mut self, feed_id: i64, seen: &Unchanged) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE feeds SET etag = COALESCE(?2, etag), last_modified = COALESCE(?3, last_modified),
-                current_url = COALESCE(?4, current_url),
-                last_attempt = ?5, last_success = ?5, last_status = ?6, last_error = NULL,
-                consecutive_failures = 0
-             WHERE id = ?1",
-            params![
-                feed_id,
-                seen.validators.etag,
-                seen.validators.last_modified,
-                seen.moved_to,
-                ts(seen.now),
-                seen.status
-            ],
-        )?;
-        Ok(())
+        update_unchanged(&self.conn, feed_id, seen)
     }
 
     /// A feed's last polls, newest first, by its configured URL.
@@ -224,4 +238,28 @@ impl Db {
         self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
         Ok(())
     }
+}
+
+/// One unchanged poll's record: the validators the server sent, and a success.
+fn update_unchanged(
+    conn: &rusqlite::Connection,
+    feed_id: i64,
+    seen: &Unchanged,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE feeds SET etag = COALESCE(?2, etag), last_modified = COALESCE(?3, last_modified),
+                current_url = COALESCE(?4, current_url),
+                last_attempt = ?5, last_success = ?5, last_status = ?6, last_error = NULL,
+                consecutive_failures = 0
+             WHERE id = ?1",
+    )?
+    .execute(params![
+        feed_id,
+        seen.validators.etag,
+        seen.validators.last_modified,
+        seen.moved_to,
+        ts(seen.now),
+        seen.status
+    ])?;
+    Ok(())
 }

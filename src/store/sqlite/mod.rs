@@ -73,6 +73,22 @@ impl Drop for InFlight {
 struct Queue {
     batches: Vec<Queued>,
     entries: usize,
+    /// Polls that found nothing new, recorded with the group (in a transaction of their own,
+    /// after its batches): a warm pass or a steady round is mostly these, and one transaction
+    /// and one trip to the blocking pool each were most of what such a poll cost the store.
+    seen: Vec<QueuedSeen>,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.batches.is_empty() && self.seen.is_empty()
+    }
+}
+
+struct QueuedSeen {
+    feed_id: i64,
+    seen: Unchanged,
+    reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
 struct Queued {
@@ -136,8 +152,23 @@ impl Sqlite {
         poll: &Poll,
         seen: Unchanged,
     ) -> Result<(), StoreError> {
-        let id = poll.state.id;
-        self.write(move |db| db.record_unchanged(id, &seen)).await
+        if let Ticket::Sqlite(in_flight) = &poll.ticket {
+            in_flight.release();
+        }
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let feed_id = poll.state.id;
+        self.enqueue(|q| {
+            q.seen.push(QueuedSeen {
+                feed_id,
+                seen,
+                reply,
+            })
+        });
+        result.await.unwrap_or_else(|_| {
+            Err(StoreError::Crashed(
+                "the write of this feed's poll record panicked".into(),
+            ))
+        })
     }
 
     pub(super) async fn record_failure(
@@ -286,24 +317,45 @@ impl Sqlite {
         if let Ticket::Sqlite(in_flight) = &poll.ticket {
             in_flight.release();
         }
-        let others_coming = self.in_flight.load(Ordering::SeqCst) > 0;
         let (reply, result) = tokio::sync::oneshot::channel();
-        let first = {
-            let mut q = lock(&self.queue);
-            q.entries += batch.entries.len();
+        let entries = batch.entries.len();
+        let feed_id = poll.state.id;
+        self.enqueue(|q| {
+            q.entries += entries;
             q.batches.push(Queued {
-                feed_id: poll.state.id,
+                feed_id,
                 batch,
                 reply,
             });
+        });
+        // The writer answers every batch of its group, unless it panicked: then the whole
+        // group gets this error, and the process goes on.
+        result.await.unwrap_or_else(|_| {
+            Err(StoreError::Crashed(
+                "the write of this feed's batch panicked".into(),
+            ))
+        })
+    }
+}
+
+impl Sqlite {
+    /// Puts a write in the group gathering, starting a group if none is: it is written after
+    /// [`COMMIT_DELAY`], or at once when it is full or no other poll is under way (none
+    /// would join it).
+    fn enqueue(&self, push: impl FnOnce(&mut Queue)) {
+        let others_coming = self.in_flight.load(Ordering::SeqCst) > 0;
+        let first = {
+            let mut q = lock(&self.queue);
+            let first = q.is_empty();
+            push(&mut q);
             if !others_coming || q.entries >= GROUP_ENTRIES || q.batches.len() >= GROUP_BATCHES {
                 self.full.notify_one();
             }
-            q.batches.len() == 1
+            first
         };
         if first {
-            // The group is written by a task of its own, so that its batches are stored even
-            // if this caller is cancelled while it waits.
+            // The group is written by a task of its own, so that its writes are stored even
+            // if the caller is cancelled while it waits.
             let (writer, queue, full) =
                 (self.writer.clone(), self.queue.clone(), self.full.clone());
             tokio::spawn(async move {
@@ -317,21 +369,15 @@ impl Sqlite {
                 }
             });
         }
-        // The writer answers every batch of its group, unless it panicked: then the whole
-        // group gets this error, and the process goes on.
-        result.await.unwrap_or_else(|_| {
-            Err(StoreError::Crashed(
-                "the write of this feed's batch panicked".into(),
-            ))
-        })
     }
 }
 
-/// Writes every batch queued by now in one transaction and answers each. The database's
+/// Writes every batch queued by now in one transaction, then every unchanged poll's record in
+/// another, and answers each. The database's
 /// handles are let go before the answers: a caller that drops the last `Store` after its
 /// answer closes the database then and there, not whenever this thread gets round to it.
 fn write_group(writer: Arc<Mutex<Db>>, queue: Arc<Mutex<Queue>>) {
-    let (group, results) = {
+    let (group, results, seen_results) = {
         let mut db = lock(&writer);
         // Taken under the writer's lock: one group is written whole before the next is taken.
         let group = std::mem::take(&mut *lock(&queue));
@@ -341,18 +387,29 @@ fn write_group(writer: Arc<Mutex<Db>>, queue: Arc<Mutex<Queue>>) {
             .map(|q| (q.feed_id, &q.batch))
             .collect();
         let started = std::time::Instant::now();
-        let results = db.apply_batches(&batches);
+        let results = if batches.is_empty() {
+            Vec::new()
+        } else {
+            db.apply_batches(&batches)
+        };
+        let seen: Vec<(i64, &Unchanged)> =
+            group.seen.iter().map(|q| (q.feed_id, &q.seen)).collect();
+        let seen_results = db.record_unchanged_all(&seen);
         tracing::debug!(
             batches = batches.len(),
             entries = group.entries,
+            unchanged = seen.len(),
             took = ?started.elapsed(),
             "wrote a group of batches"
         );
-        (group, results)
+        (group, results, seen_results)
     };
     drop((writer, queue));
     for (q, r) in group.batches.into_iter().zip(results) {
         // A caller that has gone (its pass was cancelled) needs no answer; the batch is stored.
+        let _ = q.reply.send(r);
+    }
+    for (q, r) in group.seen.into_iter().zip(seen_results) {
         let _ = q.reply.send(r);
     }
 }
