@@ -129,12 +129,18 @@ impl Db {
 
     /// A failed poll: nothing stored for the feed is touched but its status.
     pub fn record_failure(&mut self, feed_id: i64, failure: &Failure) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE feeds SET last_attempt = ?2, last_status = ?3, last_error = ?4,
-                consecutive_failures = consecutive_failures + 1
-             WHERE id = ?1",
-            params![feed_id, ts(failure.now), failure.status, failure.error],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE feeds SET last_attempt = ?2, last_status = ?3, last_error = ?4,
+                    consecutive_failures = consecutive_failures + 1
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                feed_id,
+                ts(failure.now),
+                failure.status,
+                failure.error
+            ])?;
         Ok(())
     }
 
