@@ -164,11 +164,7 @@ impl Sqlite {
                 reply,
             })
         });
-        result.await.unwrap_or_else(|_| {
-            Err(StoreError::Crashed(
-                "the write of this feed's poll record panicked".into(),
-            ))
-        })
+        answer(result, "poll record").await
     }
 
     pub(super) async fn record_failure(
@@ -328,14 +324,21 @@ impl Sqlite {
                 reply,
             });
         });
-        // The writer answers every batch of its group, unless it panicked: then the whole
-        // group gets this error, and the process goes on.
-        result.await.unwrap_or_else(|_| {
-            Err(StoreError::Crashed(
-                "the write of this feed's batch panicked".into(),
-            ))
-        })
+        answer(result, "batch").await
     }
+}
+
+/// The writer's answer to a queued write. It answers every write of its group, unless it
+/// panicked: then the whole group gets this error, and the process goes on.
+async fn answer<T>(
+    result: tokio::sync::oneshot::Receiver<Result<T, StoreError>>,
+    what: &str,
+) -> Result<T, StoreError> {
+    result.await.unwrap_or_else(|_| {
+        Err(StoreError::Crashed(format!(
+            "the write of this feed's {what} panicked"
+        )))
+    })
 }
 
 impl Sqlite {
