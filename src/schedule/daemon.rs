@@ -545,7 +545,6 @@ fn take_due(
     due
 }
 
-/// How long between retention sweeps, for a retention of `retention`.
 /// When output files behind the store since `since` are rewritten at the latest while polls
 /// keep finishing: after the debounce, and no sooner than the gap after the last rewrite
 /// (`written`).
@@ -554,6 +553,7 @@ fn files_due(since: Instant, written: Option<Instant>) -> Instant {
     (since + OUTPUT_DEBOUNCE).max(after_gap)
 }
 
+/// How long between retention sweeps, for a retention of `retention`.
 fn sweep_every(retention: Duration) -> Duration {
     RETENTION_EVERY
         .min(retention / 10)

@@ -332,7 +332,6 @@ impl Db {
         Ok(n)
     }
 
-    /// Begins the read transaction `export_csv` reads the tables in.
     /// Runs the reads of `f` in one read transaction, so they see one snapshot: a page of
     /// stories is never assembled from two states of the store while polls are written (each
     /// statement on its own was a transaction of its own). It also keeps the connection's page
@@ -352,6 +351,7 @@ impl Db {
         }
     }
 
+    /// Begins the read transaction `export_csv` reads the tables in.
     pub fn begin_snapshot(&self) -> Result<(), StoreError> {
         self.conn.execute_batch("BEGIN")?;
         // A read transaction takes its snapshot at the first read.

@@ -72,8 +72,6 @@ impl Db {
         Ok(row)
     }
 
-    /// A poll that found nothing new: 304, or a body identical to the last one parsed.
-    /// Validators are updated only when the server sent new ones.
     /// Polls that found nothing new, in one transaction; when it is lost as a whole (a full
     /// disk), each is tried again alone, so one bad moment costs only the records it must.
     pub fn record_unchanged_all(
@@ -103,6 +101,8 @@ impl Db {
         }
     }
 
+    /// A poll that found nothing new: 304, or a body identical to the last one parsed.
+    /// Validators are updated only when the server sent new ones.
     pub fn record_unchanged(&mut self, feed_id: i64, seen: &Unchanged) -> Result<(), StoreError> {
         update_unchanged(&self.conn, feed_id, seen)
     }

@@ -326,22 +326,7 @@ impl Sqlite {
         });
         answer(result, "batch").await
     }
-}
 
-/// The writer's answer to a queued write. It answers every write of its group, unless it
-/// panicked: then the whole group gets this error, and the process goes on.
-async fn answer<T>(
-    result: tokio::sync::oneshot::Receiver<Result<T, StoreError>>,
-    what: &str,
-) -> Result<T, StoreError> {
-    result.await.unwrap_or_else(|_| {
-        Err(StoreError::Crashed(format!(
-            "the write of this feed's {what} panicked"
-        )))
-    })
-}
-
-impl Sqlite {
     /// Puts a write in the group gathering, starting a group if none is: it is written after
     /// [`COMMIT_DELAY`], or at once when it is full or no other poll is under way (none
     /// would join it).
@@ -375,10 +360,23 @@ impl Sqlite {
     }
 }
 
+/// The writer's answer to a queued write. It answers every write of its group, unless it
+/// panicked: then the whole group gets this error, and the process goes on.
+async fn answer<T>(
+    result: tokio::sync::oneshot::Receiver<Result<T, StoreError>>,
+    what: &str,
+) -> Result<T, StoreError> {
+    result.await.unwrap_or_else(|_| {
+        Err(StoreError::Crashed(format!(
+            "the write of this feed's {what} panicked"
+        )))
+    })
+}
+
 /// Writes every batch queued by now in one transaction, then every unchanged poll's record in
-/// another, and answers each. The database's
-/// handles are let go before the answers: a caller that drops the last `Store` after its
-/// answer closes the database then and there, not whenever this thread gets round to it.
+/// another, and answers each. The database's handles are let go before the answers: a caller
+/// that drops the last `Store` after its answer closes the database then and there, not
+/// whenever this thread gets round to it.
 fn write_group(writer: Arc<Mutex<Db>>, queue: Arc<Mutex<Queue>>) {
     let (group, results, seen_results) = {
         let mut db = lock(&writer);
