@@ -2,7 +2,7 @@
 //! off, Retry-After shared by every feed of a host, 410 Gone honoured, output files rewritten
 //! after changes, retention swept hourly. It owns *when*; `refresh_feed` does the work.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::policy::{self, LastPoll, first_delay};
+use super::slots::{Slot, Slots};
 use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchError, Fetcher};
 use crate::live::Live;
@@ -50,17 +51,6 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// Called with a one-line summary for systemd's STATUS=.
 pub type StatusHook = Box<dyn Fn(&str) + Send + Sync>;
 
-struct Slot {
-    feed: FeedConfig,
-    /// `None`: not polled any more (410 Gone).
-    due: Option<Instant>,
-    failures: u32,
-    running: bool,
-    /// Asked for (`aggregate refresh`): polled now even where the shared schedule says
-    /// another instance polled it lately.
-    forced: bool,
-}
-
 /// A request from the control socket: poll these feeds (URLs or configured titles; none for
 /// every feed) now.
 pub struct RefreshRequest {
@@ -92,12 +82,14 @@ struct Daemon {
     live: Arc<Live>,
     metrics: Metrics,
     on_status: StatusHook,
-    slots: HashMap<String, Slot>,
+    slots: Slots,
     /// Hosts that asked us (Retry-After) not to come back before a time.
     host_block: HashMap<String, Instant>,
     running: JoinSet<Done>,
     /// Which feed each running task polls, so a task that dies still frees its feed's slot.
     running_ids: HashMap<tokio::task::Id, String>,
+    /// Next polls being recorded (see [`Daemon::record_next_poll`]).
+    records: JoinSet<()>,
     /// Since when the output files have been behind the store (see `files_at`).
     dirty_since: Option<Instant>,
     /// The store's generation (`Live`) when the output files were last written. Whatever
@@ -163,17 +155,11 @@ impl Daemon {
         });
         let known: HashMap<&str, &FeedStatus> =
             statuses.iter().map(|s| (s.url.as_str(), s)).collect();
-        let slots = ctx
-            .config
-            .feeds
-            .iter()
-            .map(|f| {
-                (
-                    f.url.to_string(),
-                    initial_slot(f, known.get(f.url.as_str()).copied()),
-                )
-            })
-            .collect();
+        let mut slots = Slots::default();
+        for f in &ctx.config.feeds {
+            let slot = initial_slot(f, known.get(f.url.as_str()).copied());
+            slots.insert(f.url.to_string(), slot);
+        }
         let d = Daemon {
             ctx,
             live,
@@ -183,6 +169,7 @@ impl Daemon {
             host_block: HashMap::new(),
             running: JoinSet::new(),
             running_ids: HashMap::new(),
+            records: JoinSet::new(),
             dirty_since: None,
             files_at: 0,
             files_written: None,
@@ -194,7 +181,9 @@ impl Daemon {
 
     fn start_due(&mut self) {
         let per_host = self.ctx.config.fetch.per_host;
-        for (url, feed, forced) in take_due(&mut self.slots, &self.host_block, Instant::now()) {
+        let host_block = &self.host_block;
+        let held = |feed: &FeedConfig| host_block.get(&host_of(feed)).copied();
+        for (url, feed, forced) in self.slots.take_due(Instant::now(), held) {
             let claim = if forced {
                 Claim::Now
             } else {
@@ -214,13 +203,11 @@ impl Daemon {
         }
     }
 
-    fn next_wake(&self) -> Instant {
+    fn next_wake(&mut self) -> Instant {
         let now = Instant::now();
         let mut wake = now + HEARTBEAT_EVERY;
-        for slot in self.slots.values().filter(|s| !s.running) {
-            if let Some(due) = slot.due {
-                wake = wake.min(due);
-            }
+        if let Some(due) = self.slots.next_due() {
+            wake = wake.min(due);
         }
         if let Some(since) = self.dirty_since {
             wake = wake.min(files_due(since, self.files_written));
@@ -240,7 +227,8 @@ impl Daemon {
                 tracing::error!(feed = %url, error = %e, "a poll task died");
                 if let Some(slot) = self.slots.get_mut(&url) {
                     slot.running = false;
-                    slot.due = Some(Instant::now() + slot.feed.interval);
+                    let due = Instant::now() + slot.feed.interval;
+                    self.slots.set_due(&url, Some(due));
                 }
             }
         }
@@ -264,6 +252,7 @@ impl Daemon {
             return; // removed by a reload
         };
         slot.running = false;
+        let was_failing = slot.failures > 0;
         let last = match &done.result {
             Ok(polled) => {
                 slot.failures = 0;
@@ -284,9 +273,13 @@ impl Daemon {
                 last_failure(e, slot.failures)
             }
         };
+        let counts_moved = was_failing != (slot.failures > 0) || matches!(last, LastPoll::Gone);
         let plan = policy::plan(slot.feed.interval, last, fastrand::f64());
         self.follow(&done.url, plan).await;
-        self.publish_counts();
+        // Counting is a look at every feed, and most polls change no count.
+        if counts_moved {
+            self.publish_counts();
+        }
     }
 
     /// Carries out a plan: the host held (here and, for instances sharing the store, there),
@@ -297,7 +290,8 @@ impl Daemon {
             return;
         };
         let host = host_of(&slot.feed);
-        slot.due = plan.next.map(|delay| Instant::now() + delay);
+        self.slots
+            .set_due(url, plan.next.map(|delay| Instant::now() + delay));
         let store = &self.ctx.store;
         if let Some(hold) = plan.hold_host {
             self.host_block.insert(host.clone(), Instant::now() + hold);
@@ -307,16 +301,28 @@ impl Daemon {
                 tracing::error!(host, error = %e, "cannot record the host's Retry-After");
             }
         }
-        let stored = match plan.next {
-            Some(delay) => store.set_next_poll(url, wall_clock_in(delay)).await,
+        match plan.next {
+            Some(delay) => self.record_next_poll(url.to_owned(), wall_clock_in(delay)),
             None => {
                 tracing::warn!(feed = %url, "the server says the feed is gone (410); polling stopped");
-                store.mark_gone(url).await
+                if let Err(e) = store.mark_gone(url).await {
+                    tracing::error!(error = %e, "cannot record the feed's schedule");
+                }
             }
-        };
-        if let Err(e) = stored {
-            tracing::error!(error = %e, "cannot record the feed's schedule");
         }
+    }
+
+    /// Records the feed's next poll in the store, without waiting for it: the store writes it
+    /// with its next group of writes, and the loop goes on meanwhile. Before, the loop waited
+    /// for a write of its own after every poll, and for any group commit under way.
+    fn record_next_poll(&mut self, url: String, at: Option<chrono::DateTime<Utc>>) {
+        while self.records.try_join_next().is_some() {}
+        let store = self.ctx.store.clone();
+        self.records.spawn(async move {
+            if let Err(e) = store.set_next_poll(&url, at).await {
+                tracing::error!(feed = %url, error = %e, "cannot record the feed's schedule");
+            }
+        });
     }
 
     /// Makes the feeds `names` designate (all when empty) due now, including one that backs
@@ -349,8 +355,8 @@ impl Daemon {
                 let left = crate::config::format_duration(until.duration_since(now));
                 reply.held.push((url, left));
             } else if !reply.polling.contains(&url) {
-                slot.due = Some(now);
                 slot.forced = true;
+                self.slots.set_due(&url, Some(now));
                 reply.polling.push(url);
             }
         }
@@ -375,7 +381,8 @@ impl Daemon {
             .unwrap_or_default()
             .min(slot.feed.interval)
             .max(RECHECK);
-        slot.due = Some(Instant::now() + wait + RECHECK.mul_f64(fastrand::f64()));
+        let due = Instant::now() + wait + RECHECK.mul_f64(fastrand::f64());
+        self.slots.set_due(url, Some(due));
     }
 
     async fn apply_config(&mut self, config: Arc<Config>) {
@@ -393,7 +400,8 @@ impl Daemon {
         if let Err(e) = crate::pipeline::record_config(&self.ctx.store, &config).await {
             tracing::error!(error = %e, "cannot record the new config in the store");
         }
-        self.slots.retain(|url, _| urls.contains(url));
+        self.slots
+            .retain(&urls.into_iter().collect::<HashSet<String>>());
         let rules_changed = config.tags != self.ctx.config.tags;
         let mut reshaped_due = Vec::new();
         for feed in &config.feeds {
@@ -404,13 +412,14 @@ impl Daemon {
                     let reshaped = rules_changed
                         || slot.feed.tags != feed.tags
                         || slot.feed.title != feed.title;
-                    if reshaped && slot.due.is_some() {
+                    slot.feed = feed.clone();
+                    if reshaped && slot.due().is_some() {
                         let delay = first_delay(feed.interval, None, fastrand::f64());
-                        slot.due = Some(Instant::now() + delay);
+                        self.slots
+                            .set_due(feed.url.as_str(), Some(Instant::now() + delay));
                         // Said in the store too: instances sharing it poll when it says.
                         reshaped_due.push((feed.url.to_string(), delay));
                     }
-                    slot.feed = feed.clone();
                 }
                 None => {
                     let slot = initial_slot(feed, None);
@@ -419,12 +428,7 @@ impl Daemon {
             }
         }
         for (url, delay) in reshaped_due {
-            let at = chrono::Duration::from_std(delay)
-                .ok()
-                .map(|d| Utc::now() + d);
-            if let Err(e) = self.ctx.store.set_next_poll(&url, at).await {
-                tracing::error!(feed = %url, error = %e, "cannot record the feed's schedule");
-            }
+            self.record_next_poll(url, wall_clock_in(delay));
         }
         if let Err(e) = outputs::remove_stale_files(&self.ctx.store, &config).await {
             tracing::error!(error = %e, "cannot record the configured output files");
@@ -501,12 +505,22 @@ impl Daemon {
                 "shutting down: in-flight polls finished"
             );
         }
+        // The next polls recorded last are written with the store's next group, a fifth of a
+        // second away at most.
+        let records = &mut self.records;
+        let recorded = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while records.join_next().await.is_some() {}
+        })
+        .await;
+        if recorded.is_err() {
+            tracing::warn!("shutting down: the feeds' next polls were not all recorded");
+        }
         self.housekeeping(true).await;
     }
 
     fn publish_counts(&self) {
-        let failing = self.slots.values().filter(|s| s.failures > 0).count();
-        let stopped = self.slots.values().filter(|s| s.due.is_none()).count();
+        let failing = self.slots.failing();
+        let stopped = self.slots.stopped();
         self.live.set_counts(self.slots.len(), failing);
         self.metrics.feeds_failing.set(failing as i64);
         let mut status = format!("{} feeds, {} failing", self.slots.len(), failing);
@@ -515,34 +529,6 @@ impl Daemon {
         }
         (self.on_status)(&status);
     }
-}
-
-/// The feeds due at `now` (URL, feed, whether asked for by name), marked running. A feed whose
-/// host asked not to be polled yet is put off until then. Only the monotonic clock is read:
-/// a jump of the wall clock moves nothing here.
-fn take_due(
-    slots: &mut HashMap<String, Slot>,
-    host_block: &HashMap<String, Instant>,
-    now: Instant,
-) -> Vec<(String, FeedConfig, bool)> {
-    let mut due = Vec::new();
-    for (url, slot) in slots.iter_mut() {
-        let Some(at) = slot.due else { continue };
-        if slot.running || at > now {
-            continue;
-        }
-        if let Some(until) = host_block.get(&host_of(&slot.feed)).filter(|u| **u > now) {
-            slot.due = Some(*until);
-            continue;
-        }
-        slot.running = true;
-        due.push((
-            url.clone(),
-            slot.feed.clone(),
-            std::mem::take(&mut slot.forced),
-        ));
-    }
-    due
 }
 
 /// When output files behind the store since `since` are rewritten at the latest while polls
@@ -577,14 +563,12 @@ fn initial_slot(feed: &FeedConfig, known: Option<&FeedStatus>) -> Slot {
         known.and_then(|k| k.next_poll).map(|t| t - now),
         fastrand::f64(),
     );
-    let now = Instant::now();
-    Slot {
-        feed: feed.clone(),
-        due: (!known.is_some_and(|k| k.gone)).then_some(now + delay),
-        failures: known.map(|k| k.consecutive_failures).unwrap_or(0),
-        running: false,
-        forced: false,
-    }
+    let due = (!known.is_some_and(|k| k.gone)).then_some(Instant::now() + delay);
+    Slot::new(
+        feed.clone(),
+        due,
+        known.map(|k| k.consecutive_failures).unwrap_or(0),
+    )
 }
 
 fn last_failure(e: &RefreshError, failures: u32) -> LastPoll {
@@ -614,12 +598,6 @@ mod tests {
             tags: Vec::new(),
             interval: Duration::from_secs(900),
         }
-    }
-
-    fn slot(url: &str, due: Instant) -> (String, Slot) {
-        let mut s = initial_slot(&feed(url), None);
-        s.due = Some(due);
-        (url.to_string(), s)
     }
 
     #[test]
@@ -661,17 +639,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn feeds_come_due_on_the_monotonic_clock() {
         let start = Instant::now();
-        let mut slots: HashMap<String, Slot> = [
-            slot("https://a.example/feed", start + Duration::from_secs(900)),
-            slot("https://b.example/feed", start + Duration::from_secs(900)),
-        ]
-        .into_iter()
-        .collect();
+        let mut slots = Slots::default();
+        for url in ["https://a.example/feed", "https://b.example/feed"] {
+            let due = Some(start + Duration::from_secs(900));
+            slots.insert(url.to_string(), Slot::new(feed(url), due, 0));
+        }
         let mut held = HashMap::new();
         let b = feed("https://b.example/feed");
         held.insert(host_of(&b), start + Duration::from_secs(3600));
-        let due = |slots: &mut HashMap<String, Slot>, held: &HashMap<String, Instant>| {
-            let mut urls: Vec<String> = take_due(slots, held, Instant::now())
+        let due = |slots: &mut Slots, held: &HashMap<String, Instant>| {
+            let mut urls: Vec<String> = slots
+                .take_due(Instant::now(), |f| held.get(&host_of(f)).copied())
                 .into_iter()
                 .map(|(u, ..)| u)
                 .collect();
@@ -683,11 +661,16 @@ mod tests {
         assert!(due(&mut slots, &held).is_empty(), "not a second early");
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(due(&mut slots, &held), ["https://a.example/feed"]);
-        assert!(slots["https://a.example/feed"].running);
+        assert!(slots.get("https://a.example/feed").unwrap().running);
         assert_eq!(
-            slots["https://b.example/feed"].due,
+            slots.get("https://b.example/feed").unwrap().due(),
             Some(start + Duration::from_secs(3600)),
             "b waits for its host's hold"
+        );
+        assert_eq!(
+            slots.next_due(),
+            Some(start + Duration::from_secs(3600)),
+            "the loop wakes for b's hold to end"
         );
         assert!(
             due(&mut slots, &held).is_empty(),

@@ -5,6 +5,7 @@
 
 mod daemon;
 pub mod policy;
+mod slots;
 
 pub use daemon::{
     HEARTBEAT_EVERY, RefreshReply, RefreshRequest, SHUTDOWN_GRACE, STALLED_AFTER, StatusHook,
