@@ -228,13 +228,13 @@ async fn fetch_and_store(
         .await?
     {
         Fetched::NotModified(response) => {
-            return unchanged(ctx, poll, response, Outcome::NotModified).await;
+            return unchanged(ctx, poll, response, Outcome::NotModified, slot).await;
         }
         Fetched::Body(response, body) => (response, body),
     };
     let body_hash = body_hash(&request.fingerprint, &body);
     if request.trusted && poll.state.body_hash.as_deref() == Some(body_hash.as_str()) {
-        return unchanged(ctx, poll, response, Outcome::Unchanged).await;
+        return unchanged(ctx, poll, response, Outcome::Unchanged, slot).await;
     }
     let kib = u32::try_from(body.len() / 1024 + 1).map_or(QUEUED_KIB, |k| k.min(QUEUED_KIB));
     let prepared = prepare_on_pool(ctx, feed, body, &response, &request.target).await?;
@@ -361,12 +361,16 @@ pub fn prepare(
 }
 
 /// A poll that found nothing new (a 304, or the body already processed): recorded as seen.
+/// Its place among the feeds in flight is let go first: the record may wait for the store's
+/// next group (see `Store::start_poll`), and the next feed need not wait with it.
 async fn unchanged(
     ctx: &Context,
     poll: &Poll,
     response: Response,
     outcome: Outcome,
+    slot: tokio::sync::SemaphorePermit<'_>,
 ) -> Result<Polled, RefreshError> {
+    drop(slot);
     record_unchanged(ctx, poll, &response).await?;
     Ok(Polled {
         outcome,

@@ -132,7 +132,8 @@ pub struct Poll {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
     /// The daemon: only when the feed is due, no other instance is polling it, and fewer than
-    /// `per_host` polls of its host are under way in all instances together.
+    /// `per_host` polls of its host are under way in all instances together. Its result may
+    /// be written with the store's next group rather than at once.
     Due { per_host: usize },
     /// `--once`: now, unless another instance is polling it.
     Now,

@@ -240,6 +240,43 @@ fn feeds_are_polled_on_schedule() {
     );
 }
 
+/// The service keeps each feed's state between polls: after the feed changes, the next poll
+/// sends the new body's validators, not the first ones, and the change is stored once.
+#[test]
+fn a_changed_feed_is_polled_with_its_new_validators() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    work.write_config(&daemon_config(&[&server.feed("theblock.rdf")], "1s"));
+    let d = Daemon::start(&work, &[]);
+    let path = "/feeds/theblock.rdf";
+    let first = wait_for_hits(&server, path, 2, &d);
+    assert_eq!(first[1].status, 304, "{first:?}");
+    let old_tag = first[1]
+        .if_none_match
+        .clone()
+        .expect("a conditional re-poll");
+    let changed = server
+        .read("theblock.rdf")
+        .replacen("<item ", "<item rdf:about=\"https://theblock.example/new\"><title>A new story</title><link>https://theblock.example/new</link></item>\n<item ", 1);
+    server.write("theblock.rdf", changed.as_bytes());
+    let n = first.len();
+    let hits = wait_for_hits(&server, path, n + 3, &d);
+    let after: Vec<&Hit> = hits[n..].iter().collect();
+    assert_eq!(after[0].status, 200, "the change is fetched: {after:?}");
+    assert_eq!(after[0].if_none_match.as_deref(), Some(old_tag.as_str()));
+    let new_tag = after[1]
+        .if_none_match
+        .clone()
+        .expect("a conditional re-poll");
+    assert_ne!(new_tag, old_tag, "the new body's ETag is sent: {after:?}");
+    assert!(
+        after[1..].iter().all(|h| h.status == 304),
+        "and answered 304: {after:?}"
+    );
+    let titles = titles_of(&d.get("/feeds/all.json").body);
+    assert!(titles.contains("A new story"), "{titles:?}");
+}
+
 #[test]
 fn failures_back_off() {
     let server = FixtureServer::start();

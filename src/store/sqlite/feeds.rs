@@ -53,58 +53,48 @@ impl Db {
     pub fn find_feed_state(&self, url: &str) -> Result<Option<FeedState>, StoreError> {
         let row = self
             .conn
-            .prepare_cached(
-                "SELECT id, etag, last_modified, body_hash, current_url, fingerprint FROM feeds WHERE url = ?1",
-            )?
-            .query_row([url], |r| {
-                Ok(FeedState {
-                    id: r.get(0)?,
-                    validators: Validators {
-                        etag: r.get(1)?,
-                        last_modified: r.get(2)?,
-                    },
-                    body_hash: r.get(3)?,
-                    current_url: r.get(4)?,
-                    fingerprint: r.get(5)?,
-                })
-            })
+            .prepare_cached(&format!("SELECT {STATE_COLUMNS} FROM feeds WHERE url = ?1"))?
+            .query_row([url], state_row)
             .optional()?;
-        Ok(row)
+        Ok(row.map(|(_, state)| state))
     }
 
-    /// Polls that found nothing new, in one transaction; when it is lost as a whole (a full
+    /// The states of the feeds with these ids, with their URLs (for the writer's cache of
+    /// them, after it wrote them).
+    pub fn feed_states_by_id(
+        &self,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> Result<Vec<(String, FeedState)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {STATE_COLUMNS} FROM feeds WHERE id = ?1"))?;
+        let mut states = Vec::new();
+        for id in ids {
+            if let Some(row) = stmt.query_row([id], state_row).optional()? {
+                states.push(row);
+            }
+        }
+        Ok(states)
+    }
+
+    /// Small records of feeds' polls, in one transaction; when it is lost as a whole (a full
     /// disk), each is tried again alone, so one bad moment costs only the records it must.
-    pub fn record_unchanged_all(
-        &mut self,
-        seen: &[(i64, &Unchanged)],
-    ) -> Vec<Result<(), StoreError>> {
-        if seen.len() < 2 {
-            return seen
-                .iter()
-                .map(|&(id, s)| self.record_unchanged(id, s))
-                .collect();
+    pub fn record_all(&mut self, records: &[&FeedRecord]) -> Vec<Result<(), StoreError>> {
+        if records.len() < 2 {
+            return records.iter().map(|r| r.write(&self.conn)).collect();
         }
         let together = (|| {
             let tx = self.conn.transaction()?;
-            for &(id, s) in seen {
-                update_unchanged(&tx, id, s)?;
+            for r in records {
+                r.write(&tx)?;
             }
             tx.commit()?;
             Ok::<_, StoreError>(())
         })();
         match together {
-            Ok(()) => seen.iter().map(|_| Ok(())).collect(),
-            Err(_) => seen
-                .iter()
-                .map(|&(id, s)| self.record_unchanged(id, s))
-                .collect(),
+            Ok(()) => records.iter().map(|_| Ok(())).collect(),
+            Err(_) => records.iter().map(|r| r.write(&self.conn)).collect(),
         }
-    }
-
-    /// A poll that found nothing new: 304, or a body identical to the last one parsed.
-    /// Validators are updated only when the server sent new ones.
-    pub fn record_unchanged(&mut self, feed_id: i64, seen: &Unchanged) -> Result<(), StoreError> {
-        update_unchanged(&self.conn, feed_id, seen)
     }
 
     /// A feed's last polls, newest first, by its configured URL.
@@ -125,36 +115,6 @@ impl Db {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(polls)
-    }
-
-    /// A failed poll: nothing stored for the feed is touched but its status.
-    pub fn record_failure(&mut self, feed_id: i64, failure: &Failure) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE feeds SET last_attempt = ?2, last_status = ?3, last_error = ?4,
-                    consecutive_failures = consecutive_failures + 1
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                feed_id,
-                ts(failure.now),
-                failure.status,
-                failure.error
-            ])?;
-        Ok(())
-    }
-
-    /// Records when the scheduler means to poll the feed next (shown on the status page, and
-    /// honoured after a restart).
-    pub fn set_next_poll(
-        &mut self,
-        url: &str,
-        at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("UPDATE feeds SET next_poll = ?2 WHERE url = ?1")?
-            .execute(params![url, at.map(ts)])?;
-        Ok(())
     }
 
     /// The server said 410 Gone: polling stops for good (until the feed is removed from the
@@ -243,6 +203,67 @@ impl Db {
     pub fn ping(&self) -> Result<(), StoreError> {
         self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
         Ok(())
+    }
+}
+
+/// What [`state_row`] reads. A feed's state is written by a group's batch (`write_batch`) and
+/// by an unchanged poll's record, and nowhere else: the writer's cache of it relies on that.
+const STATE_COLUMNS: &str = "url, id, etag, last_modified, body_hash, current_url, fingerprint";
+
+fn state_row(r: &rusqlite::Row) -> rusqlite::Result<(String, FeedState)> {
+    Ok((
+        r.get(0)?,
+        FeedState {
+            id: r.get(1)?,
+            validators: Validators {
+                etag: r.get(2)?,
+                last_modified: r.get(3)?,
+            },
+            body_hash: r.get(4)?,
+            current_url: r.get(5)?,
+            fingerprint: r.get(6)?,
+        },
+    ))
+}
+
+/// A small write about one feed, queued with the writer's group (see `Sqlite::enqueue`) rather
+/// than written in a transaction and a trip to the blocking pool of its own: a steady round is
+/// mostly these.
+pub enum FeedRecord {
+    /// A poll that found nothing new: 304, or a body identical to the last one parsed.
+    /// Validators are updated only when the server sent new ones.
+    Unchanged(i64, Unchanged),
+    /// A failed poll: nothing stored for the feed is touched but its status.
+    Failure(i64, Failure),
+    /// When the scheduler means to poll the feed (by URL) next: shown on the status page, and
+    /// honoured after a restart.
+    NextPoll(String, Option<DateTime<Utc>>),
+}
+
+impl FeedRecord {
+    fn write(&self, conn: &rusqlite::Connection) -> Result<(), StoreError> {
+        match self {
+            FeedRecord::Unchanged(id, seen) => update_unchanged(conn, *id, seen),
+            FeedRecord::Failure(id, failure) => {
+                conn.prepare_cached(
+                    "UPDATE feeds SET last_attempt = ?2, last_status = ?3, last_error = ?4,
+                        consecutive_failures = consecutive_failures + 1
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    id,
+                    ts(failure.now),
+                    failure.status,
+                    failure.error
+                ])?;
+                Ok(())
+            }
+            FeedRecord::NextPoll(url, at) => {
+                conn.prepare_cached("UPDATE feeds SET next_poll = ?2 WHERE url = ?1")?
+                    .execute(params![url, at.map(ts)])?;
+                Ok(())
+            }
+        }
     }
 }
 

@@ -25,6 +25,7 @@ mod stories;
 mod write;
 
 use db::{Db, lock};
+use feeds::FeedRecord;
 
 #[derive(Clone)]
 pub(super) struct Sqlite {
@@ -39,20 +40,70 @@ pub(super) struct Sqlite {
     full: Arc<tokio::sync::Notify>,
     /// Polls started whose batch has not reached the queue: the batches a group may still get.
     in_flight: Arc<AtomicUsize>,
+    /// The feeds' states as last written (see [`States`]).
+    states: Arc<States>,
+}
+
+/// The feeds' states, by configured URL, as the writer last wrote them: a poll starts from
+/// here, with no read and no trip to the blocking pool (in a steady round, where most polls
+/// are a 304, that trip was a tenth of what a poll cost). Only a group's writes change a
+/// feed's state (see `feeds::STATE_COLUMNS`), and the writer puts each state it wrote here
+/// after the commit, read back from the database. One instance owns a SQLite database; should
+/// another process write a state meanwhile, the worst a stale one costs is a full fetch (old
+/// validators) that finds the body already stored.
+#[derive(Default)]
+struct States {
+    map: Mutex<StateMap>,
+}
+
+#[derive(Default)]
+struct StateMap {
+    states: std::collections::HashMap<String, FeedState>,
+    /// Moved by every write of states, so a read begun before one is not cached over it.
+    generation: u64,
+}
+
+impl States {
+    fn get(&self, url: &str) -> Result<FeedState, u64> {
+        let map = lock(&self.map);
+        map.states.get(url).cloned().ok_or(map.generation)
+    }
+
+    /// A state read at `generation`, kept unless a write came since.
+    fn read(&self, url: &str, state: &FeedState, generation: u64) {
+        let mut map = lock(&self.map);
+        if map.generation == generation {
+            map.states.insert(url.to_owned(), state.clone());
+        }
+    }
+
+    /// The states a group wrote, read back after its commit; `None` when they could not be:
+    /// then nothing cached is trusted.
+    fn wrote(&self, states: Option<Vec<(String, FeedState)>>) {
+        let mut map = lock(&self.map);
+        map.generation += 1;
+        match states {
+            Some(states) => map.states.extend(states),
+            None => map.states.clear(),
+        }
+    }
 }
 
 /// A poll counted in [`Sqlite::in_flight`] until its batch is queued or it ends otherwise.
 pub(super) struct InFlight {
     count: Arc<AtomicUsize>,
     counted: AtomicBool,
+    /// How soon the poll's writes are written (see [`Urgency`]).
+    urgency: Urgency,
 }
 
 impl InFlight {
-    fn new(count: &Arc<AtomicUsize>) -> InFlight {
+    fn new(count: &Arc<AtomicUsize>, urgency: Urgency) -> InFlight {
         count.fetch_add(1, Ordering::SeqCst);
         InFlight {
             count: count.clone(),
             counted: AtomicBool::new(true),
+            urgency,
         }
     }
 
@@ -73,21 +124,21 @@ impl Drop for InFlight {
 struct Queue {
     batches: Vec<Queued>,
     entries: usize,
-    /// Polls that found nothing new, recorded with the group (in a transaction of their own,
-    /// after its batches): a warm pass or a steady round is mostly these, and one transaction
-    /// and one trip to the blocking pool each were most of what such a poll cost the store.
-    seen: Vec<QueuedSeen>,
+    /// Polls' small records (nothing new, a failure, the next poll), written with the group
+    /// in a transaction of their own, after its batches: a warm pass or a steady round is
+    /// mostly these, and one transaction and one trip to the blocking pool each were most of
+    /// what such a poll cost the store.
+    records: Vec<QueuedRecord>,
 }
 
 impl Queue {
     fn is_empty(&self) -> bool {
-        self.batches.is_empty() && self.seen.is_empty()
+        self.batches.is_empty() && self.records.is_empty()
     }
 }
 
-struct QueuedSeen {
-    feed_id: i64,
-    seen: Unchanged,
+struct QueuedRecord {
+    record: FeedRecord,
     reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -125,6 +176,7 @@ impl Sqlite {
             queue: Arc::new(Mutex::new(Queue::default())),
             full: Arc::new(tokio::sync::Notify::new()),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            states: Arc::default(),
         })
     }
 
@@ -152,19 +204,9 @@ impl Sqlite {
         poll: &Poll,
         seen: Unchanged,
     ) -> Result<(), StoreError> {
-        if let Ticket::Sqlite(in_flight) = &poll.ticket {
-            in_flight.release();
-        }
-        let (reply, result) = tokio::sync::oneshot::channel();
-        let feed_id = poll.state.id;
-        self.enqueue(|q| {
-            q.seen.push(QueuedSeen {
-                feed_id,
-                seen,
-                reply,
-            })
-        });
-        answer(result, "poll record").await
+        poll_ends(poll);
+        self.record(FeedRecord::Unchanged(poll.state.id, seen), urgency(poll))
+            .await
     }
 
     pub(super) async fn record_failure(
@@ -172,17 +214,26 @@ impl Sqlite {
         poll: &Poll,
         failure: Failure,
     ) -> Result<(), StoreError> {
-        let id = poll.state.id;
-        self.write(move |db| db.record_failure(id, &failure)).await
+        poll_ends(poll);
+        self.record(FeedRecord::Failure(poll.state.id, failure), urgency(poll))
+            .await
     }
 
+    /// Written with the next group, whenever that is (at most [`COMMIT_DELAY`] from now): the
+    /// next poll is for the status page and a restart, and nothing waits on it but the caller.
     pub(super) async fn set_next_poll(
         &self,
         url: &str,
         at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let url = url.to_owned();
-        self.write(move |db| db.set_next_poll(&url, at)).await
+        self.record(FeedRecord::NextPoll(url.to_owned(), at), Urgency::WithGroup)
+            .await
+    }
+
+    async fn record(&self, record: FeedRecord, urgency: Urgency) -> Result<(), StoreError> {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        self.enqueue(urgency, |q| q.records.push(QueuedRecord { record, reply }));
+        answer(result, "poll record").await
     }
 
     pub(super) async fn mark_gone(&self, url: &str) -> Result<(), StoreError> {
@@ -276,12 +327,23 @@ impl Sqlite {
         self.readers.call(f).await
     }
 
-    /// The feed's state for a poll, read on a reader connection when the feed already has its
-    /// row (see `Db::register_feeds`): a poll starting while a group commit is written does not
-    /// wait for it. Before, every new poll in a cold pass queued behind each commit, and the
-    /// pass's fetching stalled with it. One instance owns a SQLite database: its schedule is
-    /// the only one, so every claim is granted.
-    pub(super) async fn start_poll(&self, url: &str, _: Claim) -> Result<Started, StoreError> {
+    /// The feed's state for a poll: as the writer last wrote it (see [`States`]), else read on
+    /// a reader connection when the feed already has its row (see `Db::register_feeds`): a
+    /// poll starting while a group commit is written does not wait for it. Before, every new
+    /// poll in a cold pass queued behind each commit, and the pass's fetching stalled with it.
+    /// One instance owns a SQLite database: its schedule is the only one, so every claim is
+    /// granted.
+    pub(super) async fn start_poll(&self, url: &str, claim: Claim) -> Result<Started, StoreError> {
+        // The daemon's scheduled polls are in no hurry to be recorded; a pass (whose last
+        // poll ends the process) and a refresh asked for are.
+        let urgency = match claim {
+            Claim::Due { .. } => Urgency::WithGroup,
+            Claim::Now => Urgency::Now,
+        };
+        let generation = match self.states.get(url) {
+            Ok(state) => return Ok(Started::Poll(self.poll(state, urgency))),
+            Err(generation) => generation,
+        };
         let u = url.to_owned();
         let state = match self.read(move |db| db.find_feed_state(&u)).await? {
             Some(state) => state,
@@ -290,13 +352,14 @@ impl Sqlite {
                 self.write(move |db| db.feed_state(&u)).await?
             }
         };
-        Ok(Started::Poll(self.poll(state)))
+        self.states.read(url, &state, generation);
+        Ok(Started::Poll(self.poll(state, urgency)))
     }
 
-    fn poll(&self, state: FeedState) -> Poll {
+    fn poll(&self, state: FeedState, urgency: Urgency) -> Poll {
         Poll {
             state,
-            ticket: Ticket::Sqlite(InFlight::new(&self.in_flight)),
+            ticket: Ticket::Sqlite(InFlight::new(&self.in_flight, urgency)),
         }
     }
 
@@ -310,13 +373,11 @@ impl Sqlite {
         poll: &Poll,
         batch: FeedBatch,
     ) -> Result<BatchCounts, StoreError> {
-        if let Ticket::Sqlite(in_flight) = &poll.ticket {
-            in_flight.release();
-        }
+        poll_ends(poll);
         let (reply, result) = tokio::sync::oneshot::channel();
         let entries = batch.entries.len();
         let feed_id = poll.state.id;
-        self.enqueue(|q| {
+        self.enqueue(urgency(poll), |q| {
             q.entries += entries;
             q.batches.push(Queued {
                 feed_id,
@@ -328,15 +389,16 @@ impl Sqlite {
     }
 
     /// Puts a write in the group gathering, starting a group if none is: it is written after
-    /// [`COMMIT_DELAY`], or at once when it is full or no other poll is under way (none
-    /// would join it).
-    fn enqueue(&self, push: impl FnOnce(&mut Queue)) {
+    /// [`COMMIT_DELAY`], or at once when it is full or, for a write a poll waits on, when no
+    /// other poll is under way (none would join it).
+    fn enqueue(&self, urgency: Urgency, push: impl FnOnce(&mut Queue)) {
         let others_coming = self.in_flight.load(Ordering::SeqCst) > 0;
         let first = {
             let mut q = lock(&self.queue);
             let first = q.is_empty();
             push(&mut q);
-            if !others_coming || q.entries >= GROUP_ENTRIES || q.batches.len() >= GROUP_BATCHES {
+            let alone = urgency == Urgency::Now && !others_coming;
+            if alone || q.entries >= GROUP_ENTRIES || q.batches.len() >= GROUP_BATCHES {
                 self.full.notify_one();
             }
             first
@@ -344,19 +406,51 @@ impl Sqlite {
         if first {
             // The group is written by a task of its own, so that its writes are stored even
             // if the caller is cancelled while it waits.
-            let (writer, queue, full) =
-                (self.writer.clone(), self.queue.clone(), self.full.clone());
+            let (writer, queue, full, states) = (
+                self.writer.clone(),
+                self.queue.clone(),
+                self.full.clone(),
+                self.states.clone(),
+            );
             tokio::spawn(async move {
                 tokio::select! {
                     _ = tokio::time::sleep(COMMIT_DELAY) => {}
                     _ = full.notified() => {}
                 }
-                let written = tokio::task::spawn_blocking(move || write_group(writer, queue)).await;
+                let written =
+                    tokio::task::spawn_blocking(move || write_group(writer, queue, &states)).await;
                 if let Err(e) = written {
                     tracing::error!(error = %e, "the database writer crashed");
                 }
             });
         }
+    }
+}
+
+/// Whether a queued write may wait for others to join its group.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Urgency {
+    /// Someone waits on it (a pass, a refresh asked for): written at once when no other poll
+    /// would join the group.
+    Now,
+    /// Nothing waits on it that minds a fifth of a second (a next poll, a scheduled poll of
+    /// the daemon): written with the next group, or after [`COMMIT_DELAY`]. The daemon's
+    /// polls are spread over their interval, so that "at once" was a commit and a trip to
+    /// the blocking pool for nearly every one of them.
+    WithGroup,
+}
+
+fn urgency(poll: &Poll) -> Urgency {
+    match &poll.ticket {
+        Ticket::Sqlite(in_flight) => in_flight.urgency,
+        _ => Urgency::Now,
+    }
+}
+
+/// A poll's batch or record is queued: the poll is no longer one the group could wait for.
+fn poll_ends(poll: &Poll) {
+    if let Ticket::Sqlite(in_flight) = &poll.ticket {
+        in_flight.release();
     }
 }
 
@@ -373,12 +467,12 @@ async fn answer<T>(
     })
 }
 
-/// Writes every batch queued by now in one transaction, then every unchanged poll's record in
+/// Writes every batch queued by now in one transaction, then every poll's small record in
 /// another, and answers each. The database's handles are let go before the answers: a caller
 /// that drops the last `Store` after its answer closes the database then and there, not
 /// whenever this thread gets round to it.
-fn write_group(writer: Arc<Mutex<Db>>, queue: Arc<Mutex<Queue>>) {
-    let (group, results, seen_results) = {
+fn write_group(writer: Arc<Mutex<Db>>, queue: Arc<Mutex<Queue>>, states: &States) {
+    let (group, results, record_results) = {
         let mut db = lock(&writer);
         // Taken under the writer's lock: one group is written whole before the next is taken.
         let group = std::mem::take(&mut *lock(&queue));
@@ -393,24 +487,34 @@ fn write_group(writer: Arc<Mutex<Db>>, queue: Arc<Mutex<Queue>>) {
         } else {
             db.apply_batches(&batches)
         };
-        let seen: Vec<(i64, &Unchanged)> =
-            group.seen.iter().map(|q| (q.feed_id, &q.seen)).collect();
-        let seen_results = db.record_unchanged_all(&seen);
+        let records: Vec<&FeedRecord> = group.records.iter().map(|q| &q.record).collect();
+        let record_results = db.record_all(&records);
+        // Read back whether or not the writes held: a state rolled back is the one stored.
+        let touched =
+            group
+                .batches
+                .iter()
+                .map(|q| q.feed_id)
+                .chain(group.records.iter().filter_map(|q| match &q.record {
+                    FeedRecord::Unchanged(id, _) => Some(*id),
+                    _ => None,
+                }));
+        states.wrote(db.feed_states_by_id(touched).ok());
         tracing::debug!(
             batches = batches.len(),
             entries = group.entries,
-            unchanged = seen.len(),
+            records = records.len(),
             took = ?started.elapsed(),
             "wrote a group of batches"
         );
-        (group, results, seen_results)
+        (group, results, record_results)
     };
     drop((writer, queue));
     for (q, r) in group.batches.into_iter().zip(results) {
         // A caller that has gone (its pass was cancelled) needs no answer; the batch is stored.
         let _ = q.reply.send(r);
     }
-    for (q, r) in group.seen.into_iter().zip(seen_results) {
+    for (q, r) in group.records.into_iter().zip(record_results) {
         let _ = q.reply.send(r);
     }
 }

@@ -220,23 +220,19 @@ async fn a_batch_with_no_other_poll_under_way_is_written_without_the_delay() {
         let link = format!("https://a/{n}");
         batch("https://a/feed", vec![(entry(n, &link, 1), &[][..])])
     };
-    let poll = async |url: &str| match store
-        .start_poll(url, Claim::Due { per_host: 2 })
-        .await
-        .unwrap()
-    {
+    let poll = async |url: &str, claim: Claim| match store.start_poll(url, claim).await.unwrap() {
         Started::Poll(poll) => poll,
         Started::Elsewhere { .. } => unreachable!("a SQLite database has one instance"),
     };
-    let alone = poll("https://a/feed").await;
+    let alone = poll("https://a/feed", Claim::Now).await;
     let started = tokio::time::Instant::now();
     let counts = store.apply_batch(&alone, one("1")).await.unwrap();
     assert_eq!(counts.new, 1);
     assert!(started.elapsed() < COMMIT_DELAY, "{:?}", started.elapsed());
     drop(alone);
 
-    let first = poll("https://a/feed").await;
-    let second = poll("https://b/feed").await;
+    let first = poll("https://a/feed", Claim::Now).await;
+    let second = poll("https://b/feed", Claim::Now).await;
     let started = tokio::time::Instant::now();
     let counts = store.apply_batch(&first, one("2")).await.unwrap();
     assert_eq!(counts.new, 1);
@@ -246,4 +242,32 @@ async fn a_batch_with_no_other_poll_under_way_is_written_without_the_delay() {
         started.elapsed()
     );
     drop(second);
+
+    // The daemon's polls ask for no group of their own: alone, one waits for the delay, and
+    // a pass's poll arriving meanwhile takes it along in its group at once.
+    let scheduled = poll("https://a/feed", Claim::Due { per_host: 2 }).await;
+    let started = tokio::time::Instant::now();
+    let counts = store.apply_batch(&scheduled, one("3")).await.unwrap();
+    assert_eq!(counts.new, 1);
+    assert!(started.elapsed() >= COMMIT_DELAY, "{:?}", started.elapsed());
+    let seen = Unchanged {
+        status: 304,
+        validators: Default::default(),
+        moved_to: None,
+        now: chrono::Utc::now(),
+    };
+    let scheduled = poll("https://a/feed", Claim::Due { per_host: 2 }).await;
+    let pass = poll("https://b/feed", Claim::Now).await;
+    let started = tokio::time::Instant::now();
+    let (waited, prompt) = tokio::join!(store.record_unchanged(&scheduled, seen.clone()), async {
+        tokio::task::yield_now().await;
+        store.record_unchanged(&pass, seen.clone()).await
+    });
+    waited.unwrap();
+    prompt.unwrap();
+    assert!(
+        started.elapsed() < COMMIT_DELAY,
+        "written with the pass's record: {:?}",
+        started.elapsed()
+    );
 }
