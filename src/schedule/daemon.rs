@@ -589,16 +589,8 @@ fn last_failure(e: &RefreshError, failures: u32) -> LastPoll {
 
 #[cfg(test)]
 mod tests {
+    use super::super::slots::tests::feed;
     use super::*;
-
-    fn feed(url: &str) -> FeedConfig {
-        FeedConfig {
-            url: url::Url::parse(url).unwrap(),
-            title: None,
-            tags: Vec::new(),
-            interval: Duration::from_secs(900),
-        }
-    }
 
     #[test]
     fn output_files_trail_changes_by_the_debounce_and_are_rewritten_at_most_every_gap() {

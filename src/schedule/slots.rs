@@ -158,11 +158,12 @@ impl Slots {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn feed(url: &str) -> FeedConfig {
+    /// A feed polled every 15 minutes (the daemon's tests use it too).
+    pub(in crate::schedule) fn feed(url: &str) -> FeedConfig {
         FeedConfig {
             url: url::Url::parse(url).unwrap(),
             title: None,
