@@ -106,7 +106,8 @@ fn main() {
     }
     let n: usize = feeds.iter().map(|(_, e)| e.len()).sum();
     println!("{} feeds, {n} entries, {runs} runs, medians", feeds.len());
-    let aliases = &Aliases::default();
+    let settings = Settings::default();
+    let aliases = &settings.aliases;
     // For counting instructions with callgrind (a busy machine disturbs timings, not counts):
     // `ONLY=signature` computes signatures `RUNS` times and nothing else, `ONLY=index` places
     // the entries once and skips the timings, `ONLY=none` stops after the parse.
@@ -122,6 +123,7 @@ fn main() {
         _ => {}
     }
     let timings = only.is_none();
+    let settings = &settings;
     let prepare = || -> Vec<(usize, PreparedEntry)> {
         feeds
             .iter()
@@ -129,7 +131,7 @@ fn main() {
             .flat_map(|(f, (url, entries))| {
                 entries
                     .iter()
-                    .map(move |e| (f, dedup::prepare(url, e.clone(), Vec::new(), aliases)))
+                    .map(move |e| (f, dedup::prepare(url, e.clone(), Vec::new(), settings)))
             })
             .collect()
     };

@@ -114,7 +114,7 @@ fn main() {
             };
             let entries = (0..PER_FEED)
                 .map(|i| entry(f, i))
-                .map(|(e, t)| dedup::prepare(&url, e, t, &dedup::Aliases::default()))
+                .map(|(e, t)| dedup::prepare(&url, e, t, &Default::default()))
                 .collect();
             let batch = FeedBatch {
                 title: Some(format!("Site {f}")),

@@ -204,8 +204,14 @@ impl Config {
             .collect();
         // Field by field, never a map's Debug: its order differs from process to process.
         let d = &self.dedup;
+        // As `stories = true | false` printed before `merge` was: versions agree where they can.
+        let merge: &dyn std::fmt::Debug = match d.merge {
+            crate::dedup::cluster::Merge::Stories => &true,
+            crate::dedup::cluster::Merge::Copies => &false,
+            crate::dedup::cluster::Merge::Links => &"links",
+        };
         let dedup = (
-            d.stories,
+            merge,
             d.threshold,
             (d.window, d.absorb, d.settle),
             d.aliases.sorted(),

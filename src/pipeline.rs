@@ -349,7 +349,7 @@ pub fn prepare(
         .into_iter()
         .map(|e| {
             let tags = config.tags.tags_for(&e, &feed.tags);
-            dedup::prepare(feed_url, e, tags, &config.dedup.aliases)
+            dedup::prepare(feed_url, e, tags, &config.dedup)
         })
         .collect();
     Ok(Prepared {

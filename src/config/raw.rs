@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::values::{feed_identity, parse_duration, parse_feed_url, parse_size};
 use super::*;
+use crate::dedup::cluster::Merge;
 use crate::model::tag_key;
 use crate::tag::TagRule;
 
@@ -76,6 +77,7 @@ struct RawServer {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawDedup {
+    merge: Option<String>,
     stories: Option<bool>,
     threshold: Option<f64>,
     #[serde(default, deserialize_with = "duration_text")]
@@ -328,6 +330,40 @@ impl RawConfig {
 }
 
 impl RawDedup {
+    /// `merge`, or `stories = true | false` as configs written before it say it.
+    fn merge(&self, default: Merge) -> Result<Merge, Invalid> {
+        let named = match self.merge.as_deref().map(str::trim) {
+            None => None,
+            Some(name) => Some(
+                [Merge::Links, Merge::Copies, Merge::Stories]
+                    .into_iter()
+                    .find(|m| m.name().eq_ignore_ascii_case(name))
+                    .ok_or_else(|| {
+                        invalid(
+                            "dedup.merge",
+                            format!(
+                                "{name:?} is not one of \"links\", \"copies\", \"stories\" (the default)"
+                            ),
+                        )
+                    })?,
+            ),
+        };
+        let said = self
+            .stories
+            .map(|on| if on { Merge::Stories } else { Merge::Copies });
+        match (named, said) {
+            (Some(m), Some(s)) if m != s => Err(invalid(
+                "dedup.stories",
+                format!(
+                    "= {} contradicts dedup.merge = {:?}; remove stories, which merge replaces",
+                    self.stories.unwrap_or_default(),
+                    m.name()
+                ),
+            )),
+            (m, s) => Ok(m.or(s).unwrap_or(default)),
+        }
+    }
+
     fn build(&self) -> Result<crate::dedup::cluster::Settings, Invalid> {
         let d = crate::dedup::cluster::Settings::default();
         let span = |key: &str, value: &Option<String>, default: chrono::Duration| match value {
@@ -371,7 +407,7 @@ impl RawDedup {
         )?;
         let extra: Vec<(String, String)> = self.aliases.clone().into_iter().collect();
         Ok(crate::dedup::cluster::Settings {
-            stories: self.stories.unwrap_or(d.stories),
+            merge: self.merge(d.merge)?,
             threshold,
             window: span("dedup.window", &self.window, d.window)?,
             absorb: span("dedup.absorb", &self.absorb, d.absorb)?,

@@ -18,6 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::signature::Aliases;
 use super::vocabulary::{Profile, Vocabulary};
+use crate::model::{Entry, Signature};
 
 /// Bits in which two bodies' SimHashes may differ and still be one text with small edits:
 /// Manku et al. found 3 of 64 right for near-duplicate web pages.
@@ -29,11 +30,34 @@ const SCORED_COPIES: usize = 6;
 /// Words of text a copy needs to lead its story on merit: more than a one-line teaser.
 const MERIT_WORDS: u32 = 30;
 
+/// Which tiers merge entries into one story (`[dedup] merge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// The link tier only: no signature is computed and nothing is compared, so a pass costs
+    /// what it did before clustering (an operator's way to turn clustering off).
+    Links,
+    /// Links and copies (the same headline, a body with small edits).
+    Copies,
+    /// Links, copies and rewrites of one report by different outlets.
+    Stories,
+}
+
+impl Merge {
+    /// As written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Merge::Links => "links",
+            Merge::Copies => "copies",
+            Merge::Stories => "stories",
+        }
+    }
+}
+
 /// How story clustering behaves (`[dedup]` in the config).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// The story tier: rewrites by different outlets merged. Off, only links and copies merge.
-    pub stories: bool,
+    /// The tiers that merge.
+    pub merge: Merge,
     /// Score a rewrite needs to join a story, 0 to 1.
     pub threshold: f32,
     /// Copies published further apart than this are not compared (but by link).
@@ -58,13 +82,27 @@ impl Default for Settings {
     /// not the threshold, keep the hard negatives apart (0.15 to 0.3 changes nothing there).
     fn default() -> Self {
         Settings {
-            stories: true,
+            merge: Merge::Stories,
             threshold: 0.3,
             window: Duration::hours(36),
             absorb: Duration::days(3),
             settle: Duration::minutes(15),
             max_stories: 20_000,
             aliases: Aliases::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// The signature of `entry` that these settings compare. With [`Merge::Links`] only its
+    /// word count (what choosing a story's lead weighs): nothing else would be compared.
+    pub fn signature(&self, entry: &Entry) -> Signature {
+        match self.merge {
+            Merge::Links => Signature {
+                words: super::signature::words(entry),
+                ..Signature::default()
+            },
+            Merge::Copies | Merge::Stories => super::signature::signature(entry, &self.aliases),
         }
     }
 }
@@ -166,7 +204,7 @@ fn tier(
     if near.iter().any(|m| copies(new.profile, m.profile)) {
         return Some(Tier::Copy);
     }
-    if !settings.stories || new.profile.series {
+    if settings.merge != Merge::Stories || new.profile.series {
         return None;
     }
     // Scored against its first copies: a story's facts are in them, and a story carried by

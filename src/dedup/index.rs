@@ -201,7 +201,7 @@ impl StoryIndex {
     /// stored (they would add a third to each row); they are derived again, as the entry's
     /// was when it arrived.
     pub fn learn(&mut self, c: StoredCopy) {
-        let signature = super::signature::signature(&c.text, &self.settings.aliases);
+        let signature = self.settings.signature(&c.text);
         let copy = Indexed {
             feed: c.feed,
             story_key: c.story_key.as_deref().map(link_key),
@@ -473,7 +473,7 @@ fn unlist(listed: &mut FxHashMap<Key, Postings>, key: Key, story: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dedup::{Aliases, prepare};
+    use crate::dedup::prepare;
     use chrono::TimeZone;
 
     fn arrival_of(feed_url: &str, title: &str, link: &str, body: &str) -> PreparedEntry {
@@ -482,7 +482,7 @@ mod tests {
             content: Some(body.into()),
             ..Entry::titled(title)
         };
-        prepare(feed_url, e, Vec::new(), &Aliases::default())
+        prepare(feed_url, e, Vec::new(), &Settings::default())
     }
 
     /// What a backend does with an index: place, make the story if new, record.

@@ -163,14 +163,19 @@ pub fn content_hash(entry: &Entry, tags: &[Tag]) -> String {
 
 /// Identity, story key, change hash and signature for a tagged entry of the feed at
 /// `feed_url`.
-pub fn prepare(feed_url: &str, entry: Entry, tags: Vec<Tag>, aliases: &Aliases) -> PreparedEntry {
+pub fn prepare(
+    feed_url: &str,
+    entry: Entry,
+    tags: Vec<Tag>,
+    settings: &cluster::Settings,
+) -> PreparedEntry {
     let key = entry_key(&entry);
     PreparedEntry {
         guid: published_guid(feed_url, &key),
         key,
         story_key: entry.link.as_deref().and_then(story_key),
         content_hash: content_hash(&entry, &tags),
-        signature: signature::signature(&entry, aliases),
+        signature: settings.signature(&entry),
         entry,
         tags,
     }
@@ -240,7 +245,7 @@ mod tests {
             "https://blog.example/feed",
             entry,
             vec![],
-            &Aliases::default(),
+            &cluster::Settings::default(),
         )
     }
 

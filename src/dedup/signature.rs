@@ -644,6 +644,16 @@ fn clean_body(entry: &Entry) -> String {
     out
 }
 
+/// Words of the entry's body as its signature counts them (boilerplate dropped, up to
+/// [`COUNTED_WORDS`]), without the rest of the signature.
+pub fn words(entry: &Entry) -> u32 {
+    clean_body(entry)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(COUNTED_WORDS)
+        .count() as u32
+}
+
 /// The entry's signature under `aliases`.
 pub fn signature(entry: &Entry, aliases: &Aliases) -> Signature {
     let body = clean_body(entry);

@@ -38,7 +38,7 @@ pub(super) fn batch(feed_url: &str, entries: Vec<(Entry, &[&str])>) -> FeedBatch
                     feed_url,
                     e,
                     tags.iter().map(|t| Tag(t.to_string())).collect(),
-                    &dedup::Aliases::default(),
+                    &Default::default(),
                 )
             })
             .collect(),

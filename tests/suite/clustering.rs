@@ -49,7 +49,7 @@ fn batch(outlet: &str, items: &[&Item], now: DateTime<Utc>) -> FeedBatch {
                 updated: None,
                 enclosures: vec![],
             };
-            dedup::prepare(&feed_url, entry, vec![], &dedup::Aliases::default())
+            dedup::prepare(&feed_url, entry, vec![], &Default::default())
         })
         .collect();
     FeedBatch {

@@ -144,6 +144,14 @@ fn bad_configs_name_the_key_and_what_would_be_right() {
             &["server.per_address", "between 1 and 1024"],
         ),
         (
+            "[dedup]\nmerge = \"titles\"\n",
+            &["dedup.merge", "\"titles\"", "\"links\""],
+        ),
+        (
+            "[dedup]\nmerge = \"links\"\nstories = true\n",
+            &["dedup.stories", "contradicts dedup.merge"],
+        ),
+        (
             "[dedup]\nindex_stories = 5\n",
             &["dedup.index_stories", "between 100 and 10000000"],
         ),

@@ -173,6 +173,7 @@ fn a_copy_arriving_a_poll_later_joins_the_item_without_changing_its_guid() {
     );
 }
 
+/// `stories = false`, as configs written before `merge` say `merge = "copies"`.
 #[test]
 fn story_clustering_can_be_turned_off() {
     let server = FixtureServer::start();
@@ -186,6 +187,58 @@ fn story_clustering_can_be_turned_off() {
     ));
     assert_ok(&work.run_once());
     assert_eq!(items(&work).len(), 4, "only the same link merges");
+}
+
+/// `merge` picks the tiers: "links" merges only the same article (the pass computes no
+/// signature), "copies" merges a wire copy under another address too.
+#[test]
+fn merge_links_keeps_wire_copies_apart_and_copies_merges_them() {
+    let server = FixtureServer::start();
+    let work = Workdir::new();
+    let body = "<p>The exchange halted all withdrawals on Thursday after attackers drained \
+        about $40 million from one of its hot wallets, the company said in a statement. \
+        Deposits remain open, customer funds held in cold storage were not affected, and \
+        the firm said it would cover every loss from its own reserves while investigators \
+        trace the stolen coins across three chains.</p>";
+    let copy = |outlet: &str, link: &str| {
+        [
+            outlet,
+            "0",
+            link,
+            "Exchange Halts Withdrawals After $40 Million Hot Wallet Exploit",
+            body,
+        ]
+        .map(String::from)
+    };
+    let all = [
+        copy("Alpha", "https://alpha.example/halt?utm_source=rss"),
+        copy("Beta", "https://www.alpha.example/halt"),
+        copy("Gamma", "https://gamma.example/wire/halt-40m"),
+    ];
+    let urls = serve(&server, &all, None);
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    // Sources per item, fewest first.
+    for (merge, sources) in [
+        ("links", vec![1, 2]),
+        ("copies", vec![3]),
+        ("stories", vec![3]),
+    ] {
+        for db in ["aggregate.db", "aggregate.db-wal", "aggregate.db-shm"] {
+            std::fs::remove_file(work.path(db)).ok();
+        }
+        work.write_config(&config_with(
+            &urls,
+            &format!("\n[dedup]\nmerge = \"{merge}\"\n"),
+        ));
+        assert_ok(&work.run_once());
+        let got = items(&work);
+        let mut counts: Vec<usize> = got
+            .iter()
+            .map(|i| 1 + i["_aggregate"]["also"].as_array().unwrap().len())
+            .collect();
+        counts.sort();
+        assert_eq!(counts, sources, "merge = {merge}: {got:#?}");
+    }
 }
 
 /// Each item as a reader tells it apart: headline, source, the other outlets.

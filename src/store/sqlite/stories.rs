@@ -185,7 +185,7 @@ fn recluster_page(
             date: from_ts(r.get(9)?),
             first_seen: from_ts(r.get(10)?),
             prepared: PreparedEntry {
-                signature: crate::dedup::signature::signature(&entry, &settings.aliases),
+                signature: settings.signature(&entry),
                 entry,
                 key: String::new(),
                 guid: r.get(2)?,
