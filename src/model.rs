@@ -138,8 +138,8 @@ pub struct Signature {
     pub title: u64,
     /// SimHash of the body's word shingles, boilerplate dropped; 0 for a short body.
     pub simhash: u64,
-    /// Words of the body, boilerplate dropped, counted up to 512 (enough to tell a report
-    /// from a teaser).
+    /// Words of the body, boilerplate dropped, counted up to the 130 the SimHash reads (a
+    /// teaser has fewer than 30).
     pub words: u32,
     /// Stemmed salient words of the headline (counted twice) and the lead, with their counts.
     /// The stems are shared: a stream repeats its words.

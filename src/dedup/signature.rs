@@ -26,12 +26,14 @@ const SIMHASH_MAX_SHINGLES: usize = 128;
 /// the shingles. A 50 KiB article costs no more than a short one.
 const BODY_BYTES: usize = 16 * 1024;
 
-/// Bytes of a body's text compared at most: about 600 words, more than the lead, the
-/// shingles and the word count (up to [`COUNTED_WORDS`]) read.
-const TEXT_BYTES: usize = 4 * 1024;
+/// Bytes of a body's text compared at most: about 230 words, the lead's and the shingles'
+/// (130) with room for a boilerplate sentence dropped. Each byte past them was scanned for
+/// boilerplate and split into words for nothing.
+const TEXT_BYTES: usize = 1536;
 
-/// Words of a body counted at most: enough to tell a report from a teaser.
-const COUNTED_WORDS: usize = 4 * SIMHASH_MAX_SHINGLES;
+/// Words of a body counted at most: those the shingles take. A teaser has fewer than thirty
+/// (see `cluster::lead`); counting on tells nothing more.
+const COUNTED_WORDS: usize = SIMHASH_MAX_SHINGLES + 2;
 
 /// A headline shorter than this many words gives no headline hash ("Bitcoin update").
 const TITLE_HASH_MIN_WORDS: usize = 5;
@@ -334,27 +336,39 @@ const STOP_WORDS: &[&str] = &[
     "december",
 ];
 
-/// Calls `with` on a word's stem, remembered per thread (and shared with the signatures that
-/// hold it): news repeats its words, and a lookup
-/// costs a fraction of the Snowball algorithm. The memory is cleared when it holds
-/// [`STEMS_REMEMBERED`] words.
-fn with_stem<R>(stemmer: &Stemmer, word: &str, with: impl FnOnce(&Arc<str>) -> R) -> R {
-    thread_local! {
-        static STEMS: std::cell::RefCell<HashMap<Box<str>, Arc<str>>> = Default::default();
-    }
-    STEMS.with(|stems| {
-        let mut stems = stems.borrow_mut();
-        if let Some(s) = stems.get(word) {
+/// Words' stems, remembered per thread (and shared with the signatures that hold them): news
+/// repeats its words, and a lookup costs a fraction of the Snowball algorithm. The memory is
+/// cleared when it holds [`STEMS_REMEMBERED`] words.
+struct Stems {
+    stemmer: Stemmer,
+    memory: HashMap<Box<str>, Arc<str>>,
+}
+
+impl Stems {
+    /// Calls `with` on the stem of `word`.
+    fn stem<R>(&mut self, word: &str, with: impl FnOnce(&Arc<str>) -> R) -> R {
+        if let Some(s) = self.memory.get(word) {
             return with(s);
         }
-        if stems.len() >= STEMS_REMEMBERED {
-            stems.clear();
+        if self.memory.len() >= STEMS_REMEMBERED {
+            self.memory.clear();
         }
-        let s: Arc<str> = stemmer.stem(word).into();
+        let s: Arc<str> = self.stemmer.stem(word).into();
         let r = with(&s);
-        stems.insert(word.into(), s);
+        self.memory.insert(word.into(), s);
         r
-    })
+    }
+}
+
+/// Calls `with` on this thread's [`Stems`]: taken once a signature, not once a word.
+fn with_stems<R>(with: impl FnOnce(&mut Stems) -> R) -> R {
+    thread_local! {
+        static STEMS: std::cell::RefCell<Stems> = std::cell::RefCell::new(Stems {
+            stemmer: Stemmer::create(Algorithm::English),
+            memory: HashMap::default(),
+        });
+    }
+    STEMS.with(|stems| with(&mut stems.borrow_mut()))
 }
 
 /// Words whose stems a thread remembers: the working vocabulary of a news stream.
@@ -723,28 +737,32 @@ fn weighted_terms(
     aliases: &Aliases,
     name_words: &HashSet<&str>,
 ) -> Vec<(Arc<str>, u8)> {
-    let stemmer = Stemmer::create(Algorithm::English);
     // Stems are shared, so a term is found by its address; a stem remembered twice (the
     // memory was cleared meanwhile) is merged by its text below.
     let mut terms: HashMap<usize, (Arc<str>, u8)> = HashMap::default();
-    let mut add_terms = |toks: &[Token], weight: u8| {
-        for phrase in canonical_words(toks, aliases) {
-            for word in phrase.split(' ') {
-                if word.len() < 2 || stop_word(word) || is_number(word) || name_words.contains(word)
-                {
-                    continue;
+    with_stems(|stems| {
+        let mut add_terms = |toks: &[Token], weight: u8| {
+            for phrase in canonical_words(toks, aliases) {
+                for word in phrase.split(' ') {
+                    if word.len() < 2
+                        || stop_word(word)
+                        || is_number(word)
+                        || name_words.contains(word)
+                    {
+                        continue;
+                    }
+                    stems.stem(word, |stem| {
+                        let (_, w) = terms
+                            .entry(Arc::as_ptr(stem) as *const u8 as usize)
+                            .or_insert_with(|| (Arc::clone(stem), 0));
+                        *w = w.saturating_add(weight);
+                    });
                 }
-                with_stem(&stemmer, word, |stem| {
-                    let (_, w) = terms
-                        .entry(Arc::as_ptr(stem) as *const u8 as usize)
-                        .or_insert_with(|| (Arc::clone(stem), 0));
-                    *w = w.saturating_add(weight);
-                });
             }
-        }
-    };
-    add_terms(title, 2);
-    add_terms(lead, 1);
+        };
+        add_terms(title, 2);
+        add_terms(lead, 1);
+    });
     let mut terms: Vec<(Arc<str>, u8)> = terms.into_values().collect();
     terms.sort_unstable();
     terms.dedup_by(|later, kept| {
@@ -1027,15 +1045,10 @@ fn simhash(body: &str) -> (u64, u32) {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
     {
-        words += 1;
-        if shingles as usize >= SIMHASH_MAX_SHINGLES {
-            // Past the shingles, words are only counted (for merit), and not past a teaser's
-            // worth many times over.
-            if words as usize > COUNTED_WORDS {
-                break;
-            }
-            continue;
+        if words as usize >= COUNTED_WORDS {
+            break;
         }
+        words += 1;
         let c = if already_lower(word) {
             xxhash_rust::xxh3::xxh3_64(word.as_bytes())
         } else {
