@@ -560,39 +560,57 @@ struct Token<'a> {
     percent: bool,
 }
 
+/// The character at byte `i` of `text` (a boundary): ASCII read as a byte, the rest decoded.
+fn char_at(text: &str, i: usize) -> char {
+    match text.as_bytes()[i] {
+        b if b.is_ascii() => char::from(b),
+        _ => text[i..].chars().next().expect("a boundary inside the text"),
+    }
+}
+
+/// Whether `c` is a letter or a digit, ASCII answered without Unicode's tables.
+fn alphanumeric(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        c.is_alphanumeric()
+    }
+}
+
 /// The first `limit` words of `text`.
 fn tokens(text: &str, limit: usize) -> Vec<Token<'_>> {
     let mut out = Vec::with_capacity(limit.min(text.len() / 4));
     let mut opens = true;
-    let mut chars = text.char_indices().peekable();
-    while let Some((start, c)) = chars.next() {
-        if out.len() >= limit {
-            break;
-        }
-        if !c.is_alphanumeric() {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() && out.len() < limit {
+        let c = char_at(text, at);
+        if !alphanumeric(c) {
             if matches!(c, '.' | '!' | '?' | ':' | '|' | '—' | '–') {
                 opens = true;
             }
+            at += c.len_utf8();
             continue;
         }
-        let dollar = text[..start].ends_with('$');
+        let start = at;
+        let dollar = start > 0 && bytes[start - 1] == b'$';
         let mut end = start + c.len_utf8();
-        while let Some(&(i, n)) = chars.peek() {
+        while end < bytes.len() {
+            let n = char_at(text, end);
+            let after = end + n.len_utf8();
             // Inner dots, commas and apostrophes stay in numbers ("1,200.5") and names
             // ("U.S.", "Binance.US", "don't"); hyphens join words ("bankman-fried").
             let inner = matches!(n, '.' | ',' | '\'' | '’' | '-')
-                && text[i + n.len_utf8()..]
-                    .chars()
-                    .next()
-                    .is_some_and(char::is_alphanumeric)
+                && after < bytes.len()
+                && alphanumeric(char_at(text, after))
                 && (n != ',' || c.is_ascii_digit());
-            if n.is_alphanumeric() || inner {
-                end = i + n.len_utf8();
-                chars.next();
+            if alphanumeric(n) || inner {
+                end = after;
             } else {
                 break;
             }
         }
+        at = end;
         let word = &text[start..end];
         let raw = if word.contains('’') {
             Cow::Owned(word.replace('’', "'"))
