@@ -564,7 +564,10 @@ struct Token<'a> {
 fn char_at(text: &str, i: usize) -> char {
     match text.as_bytes()[i] {
         b if b.is_ascii() => char::from(b),
-        _ => text[i..].chars().next().expect("a boundary inside the text"),
+        _ => text[i..]
+            .chars()
+            .next()
+            .expect("a boundary inside the text"),
     }
 }
 

@@ -3,7 +3,9 @@
 //! few hundred bytes where its signature's strings cost kilobytes, and weighing a term is an
 //! array read instead of a string hash.
 
-use std::collections::HashMap;
+use std::fmt::Write;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::model::Signature;
 
@@ -158,17 +160,30 @@ const SUBJECTS: usize = 2;
 const TOPICS: usize = 3;
 const NUMBER_KEYS: usize = 4;
 
-/// The ids of `keys`, interned, sorted, each once.
-fn sorted_ids(keys: impl Iterator<Item = String>, vocab: &mut Vocabulary) -> Vec<u32> {
-    let mut ids: Vec<u32> = keys.map(|k| vocab.id(&k)).collect();
+/// The ids of `keys`, each written by `write` into one reused buffer and interned, sorted,
+/// each once: a profile is made on the writer's thread, so its keys cost no allocation.
+fn sorted_ids<T>(
+    keys: impl Iterator<Item = T>,
+    mut write: impl FnMut(&mut String, T),
+    vocab: &mut Vocabulary,
+) -> Vec<u32> {
+    let mut key = String::new();
+    let mut ids: Vec<u32> = keys
+        .map(|k| {
+            key.clear();
+            write(&mut key, k);
+            vocab.id(&key)
+        })
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     ids
 }
 
 /// The key a name is counted under among terms (so names and words never collide).
-fn name_key(name: &str) -> String {
-    format!("@{name}")
+fn name_key(key: &mut String, name: &String) {
+    key.push('@');
+    key.push_str(name);
 }
 
 /// A list's length as packed; no signature holds 65,535 of anything.
@@ -181,14 +196,12 @@ impl Profile {
         let mut terms: Vec<(u32, u8)> = s.terms.iter().map(|(t, w)| (vocab.id(t), *w)).collect();
         terms.sort_unstable();
         terms.truncate(usize::from(u16::MAX));
-        let names = sorted_ids(s.entities.iter().map(|n| name_key(n)), vocab);
-        let subjects = sorted_ids(s.subjects.iter().map(|n| name_key(n)), vocab);
-        let topics = sorted_ids(s.topics.iter().map(|n| name_key(n)), vocab);
+        let names = sorted_ids(s.entities.iter(), name_key, vocab);
+        let subjects = sorted_ids(s.subjects.iter(), name_key, vocab);
+        let topics = sorted_ids(s.topics.iter(), name_key, vocab);
         let number_keys = sorted_ids(
-            s.numbers
-                .iter()
-                .filter(|n| n.abs() >= 10.0 || **n < 0.0)
-                .map(|n| format!("#{n:.1e}")),
+            s.numbers.iter().filter(|n| n.abs() >= 10.0 || **n < 0.0),
+            |key, n| write!(key, "#{n:.1e}").expect("a String takes any write"),
             vocab,
         );
         let lists = [
