@@ -571,15 +571,6 @@ fn char_at(text: &str, i: usize) -> char {
     }
 }
 
-/// Whether `c` is a letter or a digit, ASCII answered without Unicode's tables.
-fn alphanumeric(c: char) -> bool {
-    if c.is_ascii() {
-        c.is_ascii_alphanumeric()
-    } else {
-        c.is_alphanumeric()
-    }
-}
-
 /// The first `limit` words of `text`.
 fn tokens(text: &str, limit: usize) -> Vec<Token<'_>> {
     let mut out = Vec::with_capacity(limit.min(text.len() / 4));
@@ -588,7 +579,7 @@ fn tokens(text: &str, limit: usize) -> Vec<Token<'_>> {
     let mut at = 0;
     while at < bytes.len() && out.len() < limit {
         let c = char_at(text, at);
-        if !alphanumeric(c) {
+        if !c.is_alphanumeric() {
             if matches!(c, '.' | '!' | '?' | ':' | '|' | '—' | '–') {
                 opens = true;
             }
@@ -605,9 +596,9 @@ fn tokens(text: &str, limit: usize) -> Vec<Token<'_>> {
             // ("U.S.", "Binance.US", "don't"); hyphens join words ("bankman-fried").
             let inner = matches!(n, '.' | ',' | '\'' | '’' | '-')
                 && after < bytes.len()
-                && alphanumeric(char_at(text, after))
+                && char_at(text, after).is_alphanumeric()
                 && (n != ',' || c.is_ascii_digit());
-            if alphanumeric(n) || inner {
+            if n.is_alphanumeric() || inner {
                 end = after;
             } else {
                 break;
@@ -682,11 +673,14 @@ fn clean_body(entry: &Entry) -> String {
 /// Words of the entry's body as its signature counts them (boilerplate dropped, up to
 /// [`COUNTED_WORDS`]), without the rest of the signature.
 pub fn words(entry: &Entry) -> u32 {
-    clean_body(entry)
-        .split(|c: char| !c.is_alphanumeric())
+    plain_words(&clean_body(entry)).take(COUNTED_WORDS).count() as u32
+}
+
+/// The runs of letters and digits of a cleaned body: the words the SimHash shingles and
+/// counts.
+fn plain_words(body: &str) -> impl Iterator<Item = &str> {
+    body.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .take(COUNTED_WORDS)
-        .count() as u32
 }
 
 /// The entry's signature under `aliases`.
@@ -1062,10 +1056,7 @@ fn simhash(body: &str) -> (u64, u32) {
     let (mut words, mut shingles) = (0u32, 0u32);
     let (mut a, mut b) = (0u64, 0u64);
     let mut buffer = String::new();
-    for word in body
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
+    for word in plain_words(body) {
         if words as usize >= COUNTED_WORDS {
             break;
         }

@@ -46,17 +46,12 @@ impl Slot {
 pub(super) struct Slots {
     slots: HashMap<String, Slot>,
     queue: BinaryHeap<Reverse<(Instant, String)>>,
-    /// Feeds stopped for good (`due` is `None`), kept as they change.
-    stopped: usize,
 }
 
 impl Slots {
     pub(super) fn insert(&mut self, url: String, slot: Slot) {
         let due = slot.due;
-        if let Some(old) = self.slots.insert(url.clone(), slot) {
-            self.stopped -= usize::from(old.due.is_none());
-        }
-        self.stopped += usize::from(due.is_none());
+        self.slots.insert(url.clone(), slot);
         if let Some(at) = due {
             self.queue.push(Reverse((at, url)));
         }
@@ -75,8 +70,10 @@ impl Slots {
         self.slots.len()
     }
 
+    /// Feeds stopped for good (`due` is `None`). A look at every feed, as [`Slots::failing`]:
+    /// both are counted only when a poll changes a count.
     pub(super) fn stopped(&self) -> usize {
-        self.stopped
+        self.slots.values().filter(|s| s.due.is_none()).count()
     }
 
     pub(super) fn failing(&self) -> usize {
@@ -86,7 +83,6 @@ impl Slots {
     /// Keeps the feeds whose URL is in `urls`.
     pub(super) fn retain(&mut self, urls: &HashSet<String>) {
         self.slots.retain(|url, _| urls.contains(url));
-        self.stopped = self.slots.values().filter(|s| s.due.is_none()).count();
         self.queue.retain(|Reverse((_, url))| urls.contains(url));
     }
 
@@ -95,7 +91,6 @@ impl Slots {
         let Some(slot) = self.slots.get_mut(url) else {
             return;
         };
-        self.stopped = self.stopped + usize::from(due.is_none()) - usize::from(slot.due.is_none());
         slot.due = due;
         if let Some(at) = due {
             self.queue.push(Reverse((at, url.to_owned())));
