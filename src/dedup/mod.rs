@@ -17,6 +17,7 @@ use crate::model::{Entry, PreparedEntry, Tag};
 pub mod cluster;
 pub mod index;
 pub mod signature;
+pub mod stored;
 pub mod vocabulary;
 
 pub use signature::Aliases;
