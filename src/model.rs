@@ -130,8 +130,9 @@ pub fn tag_key(name: &str) -> String {
 }
 
 /// An entry reduced to what story clustering compares (see `dedup::signature`): computed once
-/// when the entry is prepared, on the parse threads. Not stored: the store derives it again
-/// from an entry's fields when it needs it after a restart.
+/// when the entry is prepared, on the parse threads, and stored beside the entry
+/// (`dedup::stored`), so that the story index is rebuilt after a restart without deriving it
+/// again.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Signature {
     /// Hash of the headline's words; 0 when it is too short to vouch for a copy.

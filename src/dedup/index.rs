@@ -10,7 +10,8 @@ use rustc_hash::FxHashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::cluster::{self, Candidate, Copy, LeadFacts, Settings, link_key};
+use super::cluster::{self, Candidate, Copy, LeadFacts, Merge, Settings, link_key};
+use super::stored;
 use super::vocabulary::{self, Key, Profile, Vocabulary};
 use crate::model::{Entry, PreparedEntry, Signature};
 
@@ -84,6 +85,9 @@ pub struct StoryIndex {
     created: VecDeque<(DateTime<Utc>, i64)>,
     /// Set when a write the index learned of was rolled back: the backend reloads it.
     stale: bool,
+    /// The epoch of the signatures it stores and reads (see `stored`); none when only links
+    /// merge, whose signature is a word count, cheaper to count again than to store.
+    epoch: Option<[u8; 4]>,
 }
 
 /// How much an index holds (see [`StoryIndex::size`]).
@@ -107,8 +111,11 @@ pub struct StoredCopy {
     pub story_key: Option<String>,
     pub date: DateTime<Utc>,
     pub first_seen: DateTime<Utc>,
-    /// Title, link, summary, content and published date: what its signature is derived from.
+    /// Title, link, summary, content and published date: what its signature is derived
+    /// from. Summary and content may be left out when `signature` is of the index's epoch.
     pub text: Entry,
+    /// Its signature as stored beside it (see [`StoryIndex::stored`]), if any.
+    pub signature: Option<Vec<u8>>,
 }
 
 /// Where a new entry goes: the story it joins, or a new one (whose id the backend makes).
@@ -142,7 +149,9 @@ pub struct Arrival<'a> {
 impl StoryIndex {
     /// An empty index, stale until the backend loads it.
     pub fn new(settings: Settings) -> StoryIndex {
+        let epoch = (settings.merge != Merge::Links).then(|| stored::epoch(&settings.aliases));
         StoryIndex {
+            epoch,
             settings,
             vocab: Vocabulary::default(),
             stories: FxHashMap::default(),
@@ -182,7 +191,8 @@ impl StoryIndex {
     pub fn reload(&mut self, copies: impl IntoIterator<Item = StoredCopy>) {
         *self = StoryIndex::new(self.settings.clone());
         for c in copies {
-            self.learn(c);
+            // A reload from another instance's rows stores nothing back: see `learn`.
+            let _ = self.learn(c);
         }
         self.stale = false;
     }
@@ -197,11 +207,34 @@ impl StoryIndex {
         now - self.settings.absorb
     }
 
-    /// Adds a copy stored by another writer (or read back at a reload). Signatures are not
-    /// stored (they would add a third to each row); they are derived again, as the entry's
-    /// was when it arrived.
-    pub fn learn(&mut self, c: StoredCopy) {
-        let signature = self.settings.signature(&c.text);
+    /// The epoch of the signatures this index stores and can read back: a backend that finds
+    /// a stored signature of it needs not read the entry's summary and content.
+    pub fn epoch(&self) -> Option<[u8; 4]> {
+        self.epoch
+    }
+
+    /// What to store beside an entry of signature `s`, for a later [`StoryIndex::learn`].
+    pub fn stored(&self, s: &Signature) -> Option<Vec<u8>> {
+        self.epoch.map(|epoch| stored::encode(s, epoch))
+    }
+
+    /// Adds a copy stored by another writer (or read back at a reload), with its stored
+    /// signature when that is of this index's epoch; else the signature is derived again
+    /// from its text, as the entry's was when it arrived, and returned as it should be
+    /// stored, for the backend to write back (a program or alias table changed since).
+    pub fn learn(&mut self, c: StoredCopy) -> Option<Vec<u8>> {
+        let epoch = self.epoch;
+        let kept = epoch.zip(c.signature.as_deref());
+        let (signature, derived) = match kept.and_then(|(e, bytes)| stored::decode(bytes, e)) {
+            Some(s) => (s, false),
+            // Bytes of this epoch that do not read are damage: the text they stood for was
+            // not read with them, so what is derived from the rest is not stored.
+            None => (
+                self.settings.signature(&c.text),
+                kept.is_none_or(|(e, bytes)| !bytes.starts_with(&e)),
+            ),
+        };
+        let again = derived.then(|| self.stored(&signature)).flatten();
         let copy = Indexed {
             feed: c.feed,
             story_key: c.story_key.as_deref().map(link_key),
@@ -218,6 +251,7 @@ impl StoryIndex {
         };
         let keys = copy.profile.keys();
         self.add(c.story, c.story_created, copy, keys);
+        again
     }
 
     fn add(&mut self, story: i64, created: DateTime<Utc>, copy: Indexed, keys: Vec<Key>) {

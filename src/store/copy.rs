@@ -5,7 +5,7 @@
 //! transaction on the PostgreSQL side, read from one snapshot on the SQLite side.
 
 /// The tables copied, parents first, with the columns both backends share (in the same
-/// encodings, see `rows`).
+/// encodings, see `rows`; a BLOB goes as bytea's hex text).
 pub(super) const TABLES: &[(&str, &str)] = &[
     (
         "feeds",
@@ -19,7 +19,7 @@ pub(super) const TABLES: &[(&str, &str)] = &[
         "entries",
         "id, feed_id, key, guid, story_key, source_id, title, link, summary, content, authors, \
          categories, enclosures, published, updated, date, first_seen, changed_at, content_hash, \
-         story_id, leads",
+         story_id, leads, signature",
     ),
     ("entry_tags", "tag, entry_id, date"),
     ("tombstones", "feed_id, key, seen_at"),

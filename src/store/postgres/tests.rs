@@ -259,3 +259,77 @@ async fn an_instance_running_another_config_is_named() {
     let back = s[0].configure(config("same")).await.unwrap();
     assert_eq!(back.len(), 1, "the first sees the third: {back:?}");
 }
+
+/// An instance rebuilding its index reads the signatures the others stored, not their text:
+/// a copy joins a story whose stored text no longer says what its signature does. A row
+/// without a signature (stored by an older program) still has it derived from its text.
+#[tokio::test]
+async fn an_instance_reads_the_signatures_others_stored() {
+    let Some((s, client)) = instances_on(2, Duration::from_secs(60)).await else {
+        return;
+    };
+    let reports = [
+        (
+            "Exchange X halts withdrawals after $40 million exploit",
+            "Exchange X halted withdrawals on Tuesday after a $40 million exploit of its hot \
+             wallet, the company said, adding that customer funds were safe.",
+        ),
+        (
+            "Bitget lists Elora token as ELOT jumps 45%",
+            "Bitget is adding Elora to its spot market on Friday, the exchange announced, \
+             sending the ELOT token 45% higher in early trading.",
+        ),
+    ];
+    let report = |feed: &str, n: usize| {
+        let mut e = entry(&n.to_string(), &format!("https://{feed}/{n}"), 1);
+        e.title = reports[n].0.into();
+        e.content = Some(reports[n].1.into());
+        (e, &[][..])
+    };
+    let p = claim(&s[0], "https://a/feed", Claim::Now).await.unwrap();
+    s[0].apply_batch(
+        &p,
+        batch("https://a/feed", vec![report("a", 0), report("a", 1)]),
+    )
+    .await
+    .unwrap();
+    let signed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM entries WHERE substring(signature FROM 1 FOR 4) = $1",
+            &[&crate::dedup::stored::epoch(&Default::default()).to_vec()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(signed, 2, "both entries are stored with their signature");
+    client
+        .batch_execute(
+            "UPDATE entries SET title = 'A note', content = '<p>Nothing to see.</p>'
+                 WHERE link = 'https://a/0';
+             UPDATE entries SET signature = NULL WHERE link = 'https://a/1'",
+        )
+        .await
+        .unwrap();
+    // The second instance has not loaded its index yet: its first batch does.
+    let p = claim(&s[1], "https://b/feed", Claim::Now).await.unwrap();
+    s[1].apply_batch(
+        &p,
+        batch("https://b/feed", vec![report("b", 0), report("b", 1)]),
+    )
+    .await
+    .unwrap();
+    let q = crate::model::StoryQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let stories = s[1].stories(q).await.unwrap();
+    assert_eq!(
+        stories.iter().filter(|st| st.also.len() == 1).count(),
+        2,
+        "each copy joins its report's story: {:?}",
+        stories
+            .iter()
+            .map(|st| &st.primary.entry.title)
+            .collect::<Vec<_>>()
+    );
+}

@@ -170,7 +170,8 @@ async fn write_batch(
                 story,
             } => {
                 counts.updated += 1;
-                out.changed(id, e, effective_date(e.entry.published, first_seen));
+                let date = effective_date(e.entry.published, first_seen);
+                out.changed(id, e, date, w.index.stored(&e.signature));
                 if let Some(story) = story {
                     w.index.updated(story, id, &e.signature);
                 }
@@ -235,7 +236,8 @@ fn place_new(
     if founds {
         out.story(story, &e.guid, arrival.date);
     }
-    out.added(entry_id, e, arrival.date, (story, founds));
+    let signature = w.index.stored(&e.signature);
+    out.added(entry_id, e, arrival.date, (story, founds), signature);
     if let Placed::Joined { lead } = w.index.placed(placement, story, entry_id, &arrival) {
         // A later copy that leaves the lead as it is does not undo a change.
         let held = out.touched.entry(story).or_default();
@@ -261,15 +263,22 @@ async fn catch_up(
         .get(0);
     // The entries above the last id seen first, by the primary key (a handful, between two
     // batches of this instance); joined with the recent stories the planner scanned them
-    // all at every batch.
+    // all at every batch. Summary and content are read only where no signature of this
+    // index's epoch is stored (rows of an older program): deriving it needs them.
+    let epoch = w.index.epoch().map(Vec::from);
     let rows = query(
         tx,
         "WITH fresh AS MATERIALIZED (SELECT * FROM entries WHERE id > $2 AND id <= $3)
-             SELECT e.story_id, s.created_at, e.id, e.feed_id, e.story_key, e.summary, e.date,
-                    e.link, e.title, e.published, e.first_seen, e.content
+             SELECT e.story_id, s.created_at, e.id, e.feed_id, e.story_key,
+                    CASE WHEN substring(e.signature FROM 1 FOR 4) = $4 THEN NULL
+                         ELSE e.summary END,
+                    e.date, e.link, e.title, e.published, e.first_seen,
+                    CASE WHEN substring(e.signature FROM 1 FOR 4) = $4 THEN NULL
+                         ELSE e.content END,
+                    e.signature
              FROM fresh e JOIN stories s ON s.id = e.story_id
              WHERE s.created_at >= $1 ORDER BY s.created_at, s.id, e.id",
-        &[&ts(w.index.since(now)), &after, &upto],
+        &[&ts(w.index.since(now)), &after, &upto, &epoch],
     )
     .await?;
     let copies = rows.iter().map(|r| StoredCopy {
@@ -287,12 +296,18 @@ async fn catch_up(
             published: r.get::<_, Option<i64>>(9).map(from_ts),
             ..Entry::titled(r.get::<_, String>(8))
         },
+        signature: r.get(12),
     });
+    // What is derived again is not written back: these rows may be other instances', and
+    // an update here would make writers wait on each other's rows outside the turn. Only
+    // rows stored before signatures were are without one, and retention ages them out.
     if reload {
         w.index.reload(copies);
         w.sweeps = sweeps;
     } else {
-        copies.for_each(|c| w.index.learn(c));
+        copies.for_each(|c| {
+            let _ = w.index.learn(c);
+        });
     }
     w.seen = if reload { upto } else { w.seen.max(upto) };
     Ok(())
@@ -428,10 +443,17 @@ struct EntryColumns {
     updated: Vec<Option<i64>>,
     date: Vec<i64>,
     content_hash: Vec<String>,
+    signature: Vec<Option<Vec<u8>>>,
 }
 
 impl EntryColumns {
-    fn push(&mut self, id: i64, e: &PreparedEntry, date: DateTime<Utc>) {
+    fn push(
+        &mut self,
+        id: i64,
+        e: &PreparedEntry,
+        date: DateTime<Utc>,
+        signature: Option<Vec<u8>>,
+    ) {
         let x = &e.entry;
         self.id.push(id);
         self.key.push(e.key.clone());
@@ -449,10 +471,11 @@ impl EntryColumns {
         self.updated.push(x.updated.map(ts));
         self.date.push(ts(date));
         self.content_hash.push(e.content_hash.clone());
+        self.signature.push(signature);
     }
 
-    /// The columns as statement parameters $1 to $16.
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 16] {
+    /// The columns as statement parameters $1 to $17.
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 17] {
         [
             &self.id,
             &self.key,
@@ -470,16 +493,18 @@ impl EntryColumns {
             &self.updated,
             &self.date,
             &self.content_hash,
+            &self.signature,
         ]
     }
 }
 
-/// The entry columns unnested, as `u`, from parameters $1 to $16.
+/// The entry columns unnested, as `u`, from parameters $1 to $17.
 const UNNEST_ENTRIES: &str = "UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[],
         $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-        $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[]";
+        $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::bytea[]";
 const UNNESTED_AS: &str = "AS u(id, key, guid, story_key, source_id, title, link, summary,
-        content, authors, categories, enclosures, published, updated, date, content_hash";
+        content, authors, categories, enclosures, published, updated, date, content_hash,
+        signature";
 
 impl Rows {
     fn new(feed_id: i64) -> Rows {
@@ -508,16 +533,23 @@ impl Rows {
         e: &PreparedEntry,
         date: DateTime<Utc>,
         (story, leads): (i64, bool),
+        signature: Option<Vec<u8>>,
     ) {
-        self.new.push(id, e, date);
+        self.new.push(id, e, date, signature);
         self.placed.0.push(story);
         self.placed.1.push(leads);
         self.tagged(id, e, date);
     }
 
     /// A changed entry's new row.
-    fn changed(&mut self, id: i64, e: &PreparedEntry, date: DateTime<Utc>) {
-        self.updated.push(id, e, date);
+    fn changed(
+        &mut self,
+        id: i64,
+        e: &PreparedEntry,
+        date: DateTime<Utc>,
+        signature: Option<Vec<u8>>,
+    ) {
+        self.updated.push(id, e, date, signature);
         self.tagged(id, e, date);
     }
 
@@ -617,11 +649,11 @@ fn insert_entries_sql() -> String {
     format!(
         "INSERT INTO entries (id, feed_id, key, guid, story_key, source_id, title, link, summary,
             content, authors, categories, enclosures, published, updated, date, first_seen,
-            changed_at, content_hash, story_id, leads)
-         SELECT u.id, $19, u.key, u.guid, u.story_key, u.source_id, u.title, u.link, u.summary,
+            changed_at, content_hash, story_id, leads, signature)
+         SELECT u.id, $20, u.key, u.guid, u.story_key, u.source_id, u.title, u.link, u.summary,
             u.content, u.authors, u.categories, u.enclosures, u.published, u.updated, u.date,
-            $20, $20, u.content_hash, u.story_id, u.leads
-         FROM {UNNEST_ENTRIES}, $17::bigint[], $18::boolean[]) {UNNESTED_AS}, story_id, leads)
+            $21, $21, u.content_hash, u.story_id, u.leads, u.signature
+         FROM {UNNEST_ENTRIES}, $18::bigint[], $19::boolean[]) {UNNESTED_AS}, story_id, leads)
          ON CONFLICT (feed_id, key) DO NOTHING"
     )
 }
@@ -631,7 +663,8 @@ fn update_entries_sql() -> String {
         "UPDATE entries e SET story_key = u.story_key, source_id = u.source_id, title = u.title,
             link = u.link, summary = u.summary, content = u.content, authors = u.authors,
             categories = u.categories, enclosures = u.enclosures, published = u.published,
-            updated = u.updated, date = u.date, changed_at = $17, content_hash = u.content_hash
+            updated = u.updated, date = u.date, changed_at = $18, content_hash = u.content_hash,
+            signature = u.signature
          FROM {UNNEST_ENTRIES}) {UNNESTED_AS})
          WHERE e.id = u.id"
     )

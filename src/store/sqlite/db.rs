@@ -316,7 +316,11 @@ impl Db {
                         text = v.to_string();
                         Some(text.as_bytes())
                     }
-                    ValueRef::Text(t) | ValueRef::Blob(t) => Some(t),
+                    ValueRef::Text(t) => Some(t),
+                    ValueRef::Blob(b) => {
+                        text = format!("\\x{}", crate::dedup::hex(b));
+                        Some(text.as_bytes())
+                    }
                 };
                 crate::store::copy::csv_field(&mut buf, value);
             }

@@ -221,6 +221,12 @@ pub const MIGRATIONS: &[&str] = &[
         INSERT INTO entries_fts (rowid, title) VALUES (NEW.id, NEW.title);
     END;
     "#,
+    // 7: each entry's story signature (dedup::stored), so that loading the story index reads
+    // signatures instead of deriving every recent entry's again from its text. NULL for the
+    // entries stored before: the first load derives theirs and writes them here.
+    r#"
+    ALTER TABLE entries ADD COLUMN signature BLOB;
+    "#,
 ];
 
 /// The migration after which the stored entries are clustered into stories.

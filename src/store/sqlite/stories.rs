@@ -13,28 +13,36 @@ use crate::dedup::index::{Arrival, Placed, Placement, StoredCopy, StoryIndex};
 use crate::model::{Entry, PreparedEntry};
 use crate::store::StoreError;
 
-/// Rebuilds the index from the stories created within `absorb` of `now`.
+/// Rebuilds the index from the stories created within `absorb` of `now`. An entry whose
+/// signature is stored (of the index's epoch) is read without its summary and content; one
+/// whose signature had to be derived again gets it stored, so the next load reads it.
 pub(super) fn load(
     conn: &Connection,
     index: &mut StoryIndex,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT e.story_id, s.created_at, e.id, e.feed_id, e.story_key, e.summary, e.date,
-                e.link, e.title, e.published, e.first_seen, e.content
+        "SELECT e.story_id, s.created_at, e.id, e.feed_id, e.story_key,
+                CASE WHEN substr(e.signature, 1, 4) = ?2 THEN NULL ELSE e.summary END,
+                e.date, e.link, e.title, e.published, e.first_seen,
+                CASE WHEN substr(e.signature, 1, 4) = ?2 THEN NULL ELSE e.content END,
+                e.signature
          FROM stories s JOIN entries e ON e.story_id = s.id
          WHERE s.created_at >= ?1 ORDER BY s.created_at, s.id, e.id",
     )?;
-    let mut rows = stmt.query([ts(index.since(now))])?;
+    let epoch = index.epoch().map(Vec::from);
+    let mut rows = stmt.query(params![ts(index.since(now)), epoch])?;
     // Streamed into the index, so that bodies are never all in memory; a failure part way
     // leaves it stale, to be read again.
     index.reload([]);
     index.mark_stale();
+    let mut derived = Vec::new();
     while let Some(r) = rows.next()? {
-        index.learn(StoredCopy {
+        let entry: i64 = r.get(2)?;
+        let again = index.learn(StoredCopy {
             story: r.get(0)?,
             story_created: from_ts(r.get(1)?),
-            entry: r.get(2)?,
+            entry,
             feed: r.get(3)?,
             story_key: r.get(4)?,
             date: from_ts(r.get(6)?),
@@ -46,7 +54,14 @@ pub(super) fn load(
                 published: r.get::<_, Option<i64>>(9)?.map(from_ts),
                 ..Entry::titled(r.get::<_, String>(8)?)
             },
+            signature: r.get(12)?,
         });
+        derived.extend(again.map(|bytes| (entry, bytes)));
+    }
+    drop(rows);
+    let mut store = conn.prepare_cached("UPDATE entries SET signature = ?2 WHERE id = ?1")?;
+    for (entry, bytes) in derived {
+        store.execute(params![entry, bytes])?;
     }
     index.reload_done();
     Ok(())

@@ -271,3 +271,130 @@ async fn a_batch_with_no_other_poll_under_way_is_written_without_the_delay() {
         started.elapsed()
     );
 }
+
+/// Two wire reports, each to be told again by another outlet: `(title, text)`.
+const REPORTS: [(&str, &str); 2] = [
+    (
+        "Exchange X halts withdrawals after $40 million exploit",
+        "Exchange X halted withdrawals on Tuesday after a $40 million exploit of its hot \
+         wallet, the company said, adding that customer funds were safe.",
+    ),
+    (
+        "Bitget lists Elora token as ELOT jumps 45%",
+        "Bitget is adding Elora to its spot market on Friday, the exchange announced, \
+         sending the ELOT token 45% higher in early trading.",
+    ),
+];
+
+fn report(feed: &str, n: usize) -> crate::model::Entry {
+    let mut e = entry(&n.to_string(), &format!("https://{feed}/{n}"), 1);
+    e.title = REPORTS[n].0.into();
+    e.content = Some(REPORTS[n].1.into());
+    e
+}
+
+/// How many stories of more than one copy `db` shows.
+fn merged(db: &Db) -> usize {
+    let q = StoryQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let page = db.stories(&q).unwrap();
+    page.stories.iter().filter(|s| !s.also.is_empty()).count()
+}
+
+/// After a restart the story index is rebuilt from the signatures stored beside the entries,
+/// not from their text; an entry stored without one (by an older program) has its signature
+/// derived from its text and written back, and so has every entry when the alias table
+/// changed (another epoch).
+#[test]
+fn the_story_index_reloads_stored_signatures_and_stores_those_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let mut db = Db::open(&path, &Default::default()).unwrap();
+        let a = db.feed_state("https://a/feed").unwrap().id;
+        let first = batch(
+            "https://a/feed",
+            vec![(report("a", 0), &[][..]), (report("a", 1), &[][..])],
+        );
+        assert_eq!(db.apply_batches(&[(a, &first)])[0].as_ref().unwrap().new, 2);
+    }
+    let conn = Connection::open(&path).unwrap();
+    let signed = |conn: &Connection| -> Vec<(String, Option<Vec<u8>>)> {
+        let mut stmt = conn
+            .prepare("SELECT link, substr(signature, 1, 4) FROM entries ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let epoch = crate::dedup::stored::epoch(&Default::default()).to_vec();
+    assert!(
+        signed(&conn)
+            .iter()
+            .all(|(_, e)| e.as_ref() == Some(&epoch)),
+        "every entry is stored with its signature: {:?}",
+        signed(&conn)
+    );
+    // The first report's row now says something else: only its stored signature still says
+    // what it said. The second's signature is gone, as if an older program had stored it.
+    conn.execute(
+        "UPDATE entries SET title = 'A note', content = '<p>Nothing to see.</p>' WHERE link = 'https://a/0'",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE entries SET signature = NULL WHERE link = 'https://a/1'",
+        [],
+    )
+    .unwrap();
+    {
+        let mut db = Db::open(&path, &Default::default()).unwrap();
+        let b = db.feed_state("https://b/feed").unwrap().id;
+        let copies = batch(
+            "https://b/feed",
+            vec![(report("b", 0), &[][..]), (report("b", 1), &[][..])],
+        );
+        assert_eq!(
+            db.apply_batches(&[(b, &copies)])[0].as_ref().unwrap().new,
+            2
+        );
+        assert_eq!(
+            merged(&db),
+            2,
+            "each copy joins its report's story: the first by its stored signature"
+        );
+    }
+    assert!(
+        signed(&conn)
+            .iter()
+            .all(|(_, e)| e.as_ref() == Some(&epoch)),
+        "the signature derived again is stored: {:?}",
+        signed(&conn)
+    );
+    // Another alias table: every signature stored is of another epoch, derived again.
+    let aliases = crate::dedup::Aliases::with(&[("exx".into(), "exchange x".into())]);
+    let settings = crate::dedup::cluster::Settings {
+        aliases: aliases.clone(),
+        ..Default::default()
+    };
+    {
+        let mut db = Db::open(&path, &settings).unwrap();
+        let c = db.feed_state("https://c/feed").unwrap().id;
+        let more = batch(
+            "https://c/feed",
+            vec![(entry("9", "https://c/9", 1), &[][..])],
+        );
+        assert_eq!(db.apply_batches(&[(c, &more)])[0].as_ref().unwrap().new, 1);
+    }
+    let other = crate::dedup::stored::epoch(&aliases).to_vec();
+    assert_ne!(other, epoch);
+    let now = signed(&conn);
+    assert_eq!(now.len(), 5);
+    assert!(
+        now.iter().all(|(_, e)| e.as_ref() == Some(&other)),
+        "derived again under the new aliases: {now:?}"
+    );
+}
