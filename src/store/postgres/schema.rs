@@ -158,8 +158,9 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER feeds_polled AFTER UPDATE OF last_attempt ON feeds
         FOR EACH ROW WHEN (NEW.last_attempt IS NOT NULL) EXECUTE FUNCTION record_poll();
     "#,
-    // 6: each entry's story signature (dedup::stored), as in SQLite's migration 7: an
-    // instance loading or catching up its index reads it instead of deriving it again.
+    // 6: each entry's story signature (dedup::stored), as in SQLite's migration 7 (there a
+    // table of its own, for SQLite's page layout): an instance loading or catching up its
+    // index reads it instead of deriving it again.
     r#"
     ALTER TABLE entries ADD COLUMN signature BYTEA;
     "#,

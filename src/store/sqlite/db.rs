@@ -283,6 +283,15 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Where `copy::TABLES`' `table` is read from here: an entry's signature, a column of
+/// `entries` in PostgreSQL, is in a table of its own in SQLite (schema migration 7).
+fn exported_from(table: &str) -> &str {
+    match table {
+        "entries" => "entries LEFT JOIN signatures ON signatures.entry_id = entries.id",
+        other => other,
+    }
+}
+
 impl Db {
     /// Streams every row of `table`'s `columns` as CSV, in chunks of about `chunk` bytes,
     /// to `send` (which returns false to stop); from one read transaction, so that all the
@@ -296,7 +305,7 @@ impl Db {
         use rusqlite::types::ValueRef;
         let mut stmt = self
             .conn
-            .prepare(&format!("SELECT {columns} FROM {table}"))?;
+            .prepare(&format!("SELECT {columns} FROM {}", exported_from(table)))?;
         let width = stmt.column_count();
         let mut rows = stmt.query([])?;
         let (mut buf, mut n) = (Vec::with_capacity(chunk + 4096), 0u64);

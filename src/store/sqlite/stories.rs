@@ -23,11 +23,12 @@ pub(super) fn load(
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(
         "SELECT e.story_id, s.created_at, e.id, e.feed_id, e.story_key,
-                CASE WHEN substr(e.signature, 1, 4) = ?2 THEN NULL ELSE e.summary END,
+                CASE WHEN substr(g.signature, 1, 4) = ?2 THEN NULL ELSE e.summary END,
                 e.date, e.link, e.title, e.published, e.first_seen,
-                CASE WHEN substr(e.signature, 1, 4) = ?2 THEN NULL ELSE e.content END,
-                e.signature
+                CASE WHEN substr(g.signature, 1, 4) = ?2 THEN NULL ELSE e.content END,
+                g.signature
          FROM stories s JOIN entries e ON e.story_id = s.id
+              LEFT JOIN signatures g ON g.entry_id = e.id
          WHERE s.created_at >= ?1 ORDER BY s.created_at, s.id, e.id",
     )?;
     let epoch = index.epoch().map(Vec::from);
@@ -59,11 +60,30 @@ pub(super) fn load(
         derived.extend(again.map(|bytes| (entry, bytes)));
     }
     drop(rows);
-    let mut store = conn.prepare_cached("UPDATE entries SET signature = ?2 WHERE id = ?1")?;
     for (entry, bytes) in derived {
-        store.execute(params![entry, bytes])?;
+        store_signature(conn, entry, Some(bytes))?;
     }
     index.reload_done();
+    Ok(())
+}
+
+/// Keeps `signature` as entry `entry`'s, or forgets the one it had (its text changed and
+/// nothing is to be stored: clustering is off).
+pub(super) fn store_signature(
+    conn: &Connection,
+    entry: i64,
+    signature: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
+    match signature {
+        Some(bytes) => conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO signatures (entry_id, signature) VALUES (?1, ?2)",
+            )?
+            .execute(params![entry, bytes])?,
+        None => conn
+            .prepare_cached("DELETE FROM signatures WHERE entry_id = ?1")?
+            .execute([entry])?,
+    };
     Ok(())
 }
 

@@ -323,7 +323,10 @@ fn the_story_index_reloads_stored_signatures_and_stores_those_missing() {
     let conn = Connection::open(&path).unwrap();
     let signed = |conn: &Connection| -> Vec<(String, Option<Vec<u8>>)> {
         let mut stmt = conn
-            .prepare("SELECT link, substr(signature, 1, 4) FROM entries ORDER BY id")
+            .prepare(
+                "SELECT link, substr(signature, 1, 4)
+                 FROM entries LEFT JOIN signatures ON entry_id = id ORDER BY id",
+            )
             .unwrap();
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
@@ -346,7 +349,7 @@ fn the_story_index_reloads_stored_signatures_and_stores_those_missing() {
     )
     .unwrap();
     conn.execute(
-        "UPDATE entries SET signature = NULL WHERE link = 'https://a/1'",
+        "DELETE FROM signatures WHERE entry_id = (SELECT id FROM entries WHERE link = 'https://a/1')",
         [],
     )
     .unwrap();
@@ -397,4 +400,73 @@ fn the_story_index_reloads_stored_signatures_and_stores_those_missing() {
         now.iter().all(|(_, e)| e.as_ref() == Some(&other)),
         "derived again under the new aliases: {now:?}"
     );
+}
+
+/// A signature lives and dies with its entry: stored with it, replaced when its text changes,
+/// forgotten when it changes with clustering off (what is kept would describe the old text),
+/// and deleted with it by the retention sweep.
+#[test]
+fn a_signature_follows_its_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let count = |db: &Db| -> (i64, i64) {
+        db.conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM signatures),
+                        (SELECT COUNT(*) FROM signatures WHERE entry_id NOT IN
+                            (SELECT id FROM entries))",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let first = batch("https://a/feed", vec![(report("a", 0), &[][..])]);
+    let mut edited = report("a", 0);
+    edited.title = "Exchange X pauses withdrawals after a hack".into();
+    let edited = batch("https://a/feed", vec![(edited, &[][..])]);
+    let stored = |db: &Db| -> Vec<u8> {
+        db.conn
+            .query_row("SELECT signature FROM signatures", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before;
+    {
+        let mut db = Db::open(&path, &Default::default()).unwrap();
+        let a = db.feed_state("https://a/feed").unwrap().id;
+        db.apply_batches(&[(a, &first)])[0].as_ref().unwrap();
+        assert_eq!(count(&db), (1, 0), "stored with its entry");
+        before = stored(&db);
+        let r = db.apply_batches(&[(a, &edited)]);
+        assert_eq!(r[0].as_ref().unwrap().updated, 1);
+        assert_eq!(count(&db), (1, 0));
+        assert_ne!(stored(&db), before, "replaced when its text changed");
+    }
+    {
+        let links = crate::dedup::cluster::Settings {
+            merge: crate::dedup::cluster::Merge::Links,
+            ..Default::default()
+        };
+        let mut db = Db::open(&path, &links).unwrap();
+        let a = db.feed_state("https://a/feed").unwrap().id;
+        let r = db.apply_batches(&[(a, &first)]);
+        assert_eq!(r[0].as_ref().unwrap().updated, 1);
+        assert_eq!(count(&db), (0, 0), "forgotten when rewritten unsigned");
+        let b = db.feed_state("https://b/feed").unwrap().id;
+        let other = batch("https://b/feed", vec![(report("b", 1), &[][..])]);
+        db.apply_batches(&[(b, &other)])[0].as_ref().unwrap();
+        assert_eq!(count(&db), (0, 0), "none stored with clustering off");
+    }
+    let mut db = Db::open(&path, &Default::default()).unwrap();
+    let c = db.feed_state("https://c/feed").unwrap().id;
+    let third = batch("https://c/feed", vec![(report("c", 1), &[][..])]);
+    db.apply_batches(&[(c, &third)])[0].as_ref().unwrap();
+    assert_eq!(
+        count(&db),
+        (3, 0),
+        "the two stored unsigned are signed when the index loads them"
+    );
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let swept = db.sweep(later, later).unwrap();
+    assert_eq!(swept.entries, 3);
+    assert_eq!(count(&db), (0, 0), "deleted with its entry");
 }

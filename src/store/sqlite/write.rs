@@ -233,12 +233,15 @@ fn upsert_entry(
         None => (story, false),
     };
     let row = (feed_id, date, now);
-    let signature = index.stored(&e.signature);
-    write_row(tx, sql, e, row, (story, leads), signature)?;
+    write_row(tx, sql, e, row, (story, leads))?;
     let id = match existing {
         Some((id, ..)) => rewritten(tx, index, id, story, e)?,
         None => tx.last_insert_rowid(),
     };
+    let signature = index.stored(&e.signature);
+    if signature.is_some() || existing.is_some() {
+        stories::store_signature(tx, id, signature)?;
+    }
     if let Some(placed) = placed {
         stories::placed(tx, index, placed, id, &arrival)?;
     }
@@ -294,15 +297,13 @@ fn stored_row(
 }
 
 /// Runs `sql` (`INSERT_ENTRY` or `UPDATE_ENTRY`) with the entry's columns, its feed, date and
-/// the time now, for an insert the story it was placed in and whether it leads it, and its
-/// signature as stored.
+/// the time now, and for an insert the story it was placed in and whether it leads it.
 fn write_row(
     tx: &Connection,
     sql: &str,
     e: &PreparedEntry,
     (feed_id, date, now): (i64, DateTime<Utc>, DateTime<Utc>),
     (story, leads): (Option<i64>, bool),
-    signature: Option<Vec<u8>>,
 ) -> Result<(), StoreError> {
     let x = &e.entry;
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![
@@ -333,22 +334,21 @@ fn write_row(
     if sql == INSERT_ENTRY {
         values.extend([&story as &dyn rusqlite::ToSql, &leads]);
     }
-    values.push(&signature);
     tx.prepare_cached(sql)?.execute(&values[..])?;
     Ok(())
 }
 
 /// Insert and update take the same parameters: ?1 feed, ?2 key, ?3 guid, ?4..?14 the entry's
 /// fields, ?15 date, ?16 now, ?17 content hash; an insert adds ?18 story and ?19 whether it
-/// leads; the last, ?20 or ?18, is the signature. An update keeps guid, first_seen, story
-/// and lead.
+/// leads. An update keeps guid, first_seen, story and lead. The signature is kept in a table
+/// of its own (`stories::store_signature`).
 const INSERT_ENTRY: &str = "INSERT INTO entries (feed_id, key, guid, story_key, source_id, title, link, summary,
         content, authors, categories, enclosures, published, updated, date, first_seen, changed_at, content_hash,
-        story_id, leads, signature)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?17, ?18, ?19, ?20)";
+        story_id, leads)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?17, ?18, ?19)";
 const UPDATE_ENTRY: &str = "UPDATE entries SET story_key = ?4, source_id = ?5, title = ?6, link = ?7, summary = ?8,
         content = ?9, authors = ?10, categories = ?11, enclosures = ?12, published = ?13, updated = ?14,
-        date = ?15, changed_at = ?16, content_hash = ?17, signature = ?18
+        date = ?15, changed_at = ?16, content_hash = ?17
      WHERE feed_id = ?1 AND key = ?2";
 
 fn insert_tags(
