@@ -5,6 +5,12 @@ corpus, the same nginx, the same config, runs alternating A and B, medians. For 
 
     bench/ab.py OLD_BINARY NEW_BINARY [--feeds 1000] [--runs 5]
     bench/ab.py OLD_BINARY NEW_BINARY --serving [--runs 3]
+    bench/ab.py OLD_BINARY NEW_BINARY --update [--corpus varied] [--runs 5]
+
+`--update` compares the cron user's steady cost: each build fills its own database with a cold
+pass, then each round updates the corpus as bench.py's steady scenario does (10% of the feeds
+changed: two new entries and an edited title each) and runs both builds' `--once` on it, the
+order alternating round by round; CPU seconds (user + system) per pass, medians.
 
 `--serving` compares serving instead: each build fills its own database with a cold pass, then
 runs as the service (polling hourly, so nothing but the requests loads it) while wrk asks for
@@ -30,9 +36,15 @@ def main():
     ap.add_argument("--feeds", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--serving", action="store_true", help="compare serving, not the cold pass")
+    ap.add_argument("--update", action="store_true", help="compare --once after a 10%% update")
+    ap.add_argument("--corpus", default="gen_corpus", choices=sorted(bench.GENERATORS))
     args = ap.parse_args()
+    # The runs' working directory is the bench's, not the caller's.
+    args.a, args.b = os.path.abspath(args.a), os.path.abspath(args.b)
     if args.serving:
         return serving(args)
+    if args.update:
+        return update(args)
     def cold(binary, cfg, db):
         bench.reset_db(db)
         return bench.timed([binary, "--once", "--config", cfg])
@@ -61,6 +73,45 @@ def alternate(args, run):
     finally:
         bench.stop_nginx()
     return runs
+
+
+def update(args):
+    n, corpus = args.feeds, args.corpus
+    bench.ensure_corpus(n, corpus)
+    bench.start_nginx()
+    try:
+        cfg, db, _, _ = bench.write_configs(n, corpus)
+        text = open(cfg).read()
+        configs = {}
+        for side in ("a", "b"):
+            # A database and output files of each build's own, filled by its own cold pass.
+            side_db = f"{db[:-3]}-{side}.db"
+            configs[side] = f"{cfg[:-5]}-{side}.toml"
+            with open(configs[side], "w") as f:
+                f.write(text.replace(db, side_db).replace("/public-", f"/public-{side}-"))
+            bench.reset_db(side_db)
+            bench.timed([getattr(args, side), "--once", "--config", configs[side]])
+        runs = {"a": [], "b": []}
+        for r in range(args.runs):
+            # Round r of the generators holds the entries of rounds 1..r: a feed first
+            # changed in round r shows 2r new entries (a high round number, all new ones).
+            bench.generate(corpus, n, "--update", "0.1", "--round", str(r + 1))
+            for side in ("a", "b") if r % 2 == 0 else ("b", "a"):
+                t = bench.timed([getattr(args, side), "--once", "-q", "--config", configs[side]])
+                t["cpu"] = t["user"] + t["sys"]
+                runs[side].append(t)
+        bench.spoil(corpus)
+    finally:
+        bench.stop_nginx()
+    print(f"--once after a 10% update, {corpus}, {n} feeds, {args.runs} rounds, "
+          f"alternating order, medians")
+    for side, label in (("a", args.a), ("b", args.b)):
+        cpu = statistics.median(r["cpu"] for r in runs[side])
+        print(f"  {side}: {bench.fmt(runs[side])}  {cpu:6.2f} s CPU   {label}")
+        print("     CPU: " + " ".join(f"{r['cpu']:.2f}" for r in runs[side]))
+    for key in ("wall", "cpu", "rss"):
+        ratio = statistics.median(r[key] for r in runs["b"]) / statistics.median(r[key] for r in runs["a"])
+        print(f"  b / a {key}: {ratio:.3f}")
 
 
 def serve_once(binary, cfg, db):

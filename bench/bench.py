@@ -121,6 +121,13 @@ def generate(corpus, n, *extra):
     sizes = ["--entries", str(ENTRIES)] if corpus == "gen_corpus" else []
     subprocess.run([sys.executable, script, corpus_dir(corpus), "--feeds", str(n), *sizes, *extra],
                    check=True, stdout=subprocess.DEVNULL if extra else None)
+    if extra and os.path.exists(os.path.join(WORK, "nginx.pid")):
+        # nginx's open_file_cache would go on serving a changed file's old size and mtime for
+        # up to a minute: new workers start with an empty cache, and every poll after this
+        # sees the update.
+        subprocess.run(["nginx", "-c", os.path.join(WORK, "nginx.conf"), "-p", WORK, "-s", "reload"],
+                       check=False, stderr=subprocess.DEVNULL)
+        time.sleep(1)
 
 
 def ensure_corpus(n, corpus="gen_corpus"):
