@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.abspath(os.environ.get("BENCH_WORK", os.path.join(ROOT, "target", "bench")))
 # The build under test; AGGREGATE_BIN names another (an older build, to compare side by side).
 # The default is what packagers ship (`--profile dist`, fat LTO), which bench/run.sh builds.
-BIN = os.environ.get("AGGREGATE_BIN", os.path.join(ROOT, "target", "dist", "aggregate"))
+BIN = os.path.abspath(os.environ.get("AGGREGATE_BIN", os.path.join(ROOT, "target", "dist", "aggregate")))
 RUNS = int(os.environ.get("RUNS", "3"))
 SIZES = [int(x) for x in os.environ.get("SIZES", "1000 5000").split()]
 PEER_SIZES = [int(x) for x in os.environ.get("PEER_SIZES", "1000").split()]
