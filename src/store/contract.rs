@@ -22,6 +22,29 @@ pub(super) fn entry(id: &str, link: &str, hours_ago: i64) -> Entry {
     }
 }
 
+/// Two wire reports, each to be told again by another outlet: `(title, text)`.
+const REPORTS: [(&str, &str); 2] = [
+    (
+        "Exchange X halts withdrawals after $40 million exploit",
+        "Exchange X halted withdrawals on Tuesday after a $40 million exploit of its hot \
+         wallet, the company said, adding that customer funds were safe.",
+    ),
+    (
+        "Bitget lists Elora token as ELOT jumps 45%",
+        "Bitget is adding Elora to its spot market on Friday, the exchange announced, \
+         sending the ELOT token 45% higher in early trading.",
+    ),
+];
+
+/// Wire report `n` (0 or 1) as `feed` tells it: a copy of it in another feed is one story
+/// with it only by the rewrite rule (another link, the same headline and text).
+pub(super) fn report(feed: &str, n: usize) -> Entry {
+    let mut e = entry(&n.to_string(), &format!("https://{feed}/{n}"), 1);
+    e.title = REPORTS[n].0.into();
+    e.content = Some(REPORTS[n].1.into());
+    e
+}
+
 pub(super) fn batch(feed_url: &str, entries: Vec<(Entry, &[&str])>) -> FeedBatch {
     FeedBatch {
         title: Some(feed_url.into()),

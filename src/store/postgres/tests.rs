@@ -268,24 +268,7 @@ async fn an_instance_reads_the_signatures_others_stored() {
     let Some((s, client)) = instances_on(2, Duration::from_secs(60)).await else {
         return;
     };
-    let reports = [
-        (
-            "Exchange X halts withdrawals after $40 million exploit",
-            "Exchange X halted withdrawals on Tuesday after a $40 million exploit of its hot \
-             wallet, the company said, adding that customer funds were safe.",
-        ),
-        (
-            "Bitget lists Elora token as ELOT jumps 45%",
-            "Bitget is adding Elora to its spot market on Friday, the exchange announced, \
-             sending the ELOT token 45% higher in early trading.",
-        ),
-    ];
-    let report = |feed: &str, n: usize| {
-        let mut e = entry(&n.to_string(), &format!("https://{feed}/{n}"), 1);
-        e.title = reports[n].0.into();
-        e.content = Some(reports[n].1.into());
-        (e, &[][..])
-    };
+    let report = |feed: &str, n: usize| (crate::store::contract::report(feed, n), &[][..]);
     let p = claim(&s[0], "https://a/feed", Claim::Now).await.unwrap();
     s[0].apply_batch(
         &p,

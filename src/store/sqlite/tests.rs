@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::model::StoryQuery;
-use crate::store::contract::{batch, entry};
+use crate::store::contract::{batch, entry, report};
 
 /// A fresh database in a temporary directory.
 fn fresh() -> (tempfile::TempDir, Db) {
@@ -270,27 +270,6 @@ async fn a_batch_with_no_other_poll_under_way_is_written_without_the_delay() {
         "written with the pass's record: {:?}",
         started.elapsed()
     );
-}
-
-/// Two wire reports, each to be told again by another outlet: `(title, text)`.
-const REPORTS: [(&str, &str); 2] = [
-    (
-        "Exchange X halts withdrawals after $40 million exploit",
-        "Exchange X halted withdrawals on Tuesday after a $40 million exploit of its hot \
-         wallet, the company said, adding that customer funds were safe.",
-    ),
-    (
-        "Bitget lists Elora token as ELOT jumps 45%",
-        "Bitget is adding Elora to its spot market on Friday, the exchange announced, \
-         sending the ELOT token 45% higher in early trading.",
-    ),
-];
-
-fn report(feed: &str, n: usize) -> crate::model::Entry {
-    let mut e = entry(&n.to_string(), &format!("https://{feed}/{n}"), 1);
-    e.title = REPORTS[n].0.into();
-    e.content = Some(REPORTS[n].1.into());
-    e
 }
 
 /// How many stories of more than one copy `db` shows.
