@@ -89,8 +89,7 @@ def update(args):
             configs[side] = f"{cfg[:-5]}-{side}.toml"
             with open(configs[side], "w") as f:
                 f.write(text.replace(db, side_db).replace("/public-", f"/public-{side}-"))
-            bench.reset_db(side_db)
-            bench.timed([getattr(args, side), "--once", "--config", configs[side]])
+            bench.fill(configs[side], side_db, getattr(args, side))
         runs = {"a": [], "b": []}
         for r in range(args.runs):
             # Round r of the generators holds the entries of rounds 1..r: a feed first

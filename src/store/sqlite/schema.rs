@@ -222,7 +222,7 @@ pub const MIGRATIONS: &[&str] = &[
     END;
     "#,
     // 7: each entry's story signature (dedup::stored), so that loading the story index reads
-    // signatures instead of deriving every recent entry's again from its text. None for the
+    // signatures instead of deriving every recent entry's again from its text. No row for the
     // entries stored before: the first load derives theirs and writes them here. A table of
     // their own, not a column of `entries`: an entry's row is about 1.8 KiB, and 260 bytes
     // more took most rows past two to a 4 KiB page (a 1000-feed database 26% larger, not 10%).
