@@ -6,11 +6,18 @@ corpus, the same nginx, the same config, runs alternating A and B, medians. For 
     bench/ab.py OLD_BINARY NEW_BINARY [--feeds 1000] [--runs 5]
     bench/ab.py OLD_BINARY NEW_BINARY --serving [--runs 3]
     bench/ab.py OLD_BINARY NEW_BINARY --update [--corpus varied] [--runs 5]
+    bench/ab.py OLD_BINARY NEW_BINARY --steady [--corpus varied] [--runs 5]
 
 `--update` compares the cron user's steady cost: each build fills its own database with a cold
 pass, then each round updates the corpus as bench.py's steady scenario does (10% of the feeds
 changed: two new entries and an edited title each) and runs both builds' `--once` on it, the
 order alternating round by round; CPU seconds (user + system) per pass, medians.
+
+`--steady` compares the running service's steady cost: each build fills its own database, then
+both run as services at once (each on its own port, polling every 20 s, so both see every
+round alike); each round updates the corpus as `--update` does and waits until both have
+polled every feed again: CPU seconds per 1000 polls, medians of the rounds after the first
+(the first after a start loads the story index; it is shown apart).
 
 `--serving` compares serving instead: each build fills its own database with a cold pass, then
 runs as the service (polling hourly, so nothing but the requests loads it) while wrk asks for
@@ -21,9 +28,11 @@ Build the old one from a commit with, for example:
         --target-dir target/bench/old-target
 """
 import argparse
+import contextlib
 import os
 import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -37,6 +46,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--serving", action="store_true", help="compare serving, not the cold pass")
     ap.add_argument("--update", action="store_true", help="compare --once after a 10%% update")
+    ap.add_argument("--steady", action="store_true", help="compare the service's steady rounds")
     ap.add_argument("--corpus", default="gen_corpus", choices=sorted(bench.GENERATORS))
     args = ap.parse_args()
     # The runs' working directory is the bench's, not the caller's.
@@ -45,6 +55,8 @@ def main():
         return serving(args)
     if args.update:
         return update(args)
+    if args.steady:
+        return steady(args)
     def cold(binary, cfg, db):
         bench.reset_db(db)
         return bench.timed([binary, "--once", "--config", cfg])
@@ -75,21 +87,27 @@ def alternate(args, run):
     return runs
 
 
+def filled(args):
+    """Each build's config, with a database and output files of its own, filled by its own
+    cold pass."""
+    cfg, db, _, _ = bench.write_configs(args.feeds, args.corpus)
+    text = open(cfg).read()
+    configs = {}
+    for side in ("a", "b"):
+        side_db = f"{db[:-3]}-{side}.db"
+        configs[side] = f"{cfg[:-5]}-{side}.toml"
+        with open(configs[side], "w") as f:
+            f.write(text.replace(db, side_db).replace("/public-", f"/public-{side}-"))
+        bench.fill(configs[side], side_db, getattr(args, side))
+    return configs
+
+
 def update(args):
     n, corpus = args.feeds, args.corpus
     bench.ensure_corpus(n, corpus)
     bench.start_nginx()
     try:
-        cfg, db, _, _ = bench.write_configs(n, corpus)
-        text = open(cfg).read()
-        configs = {}
-        for side in ("a", "b"):
-            # A database and output files of each build's own, filled by its own cold pass.
-            side_db = f"{db[:-3]}-{side}.db"
-            configs[side] = f"{cfg[:-5]}-{side}.toml"
-            with open(configs[side], "w") as f:
-                f.write(text.replace(db, side_db).replace("/public-", f"/public-{side}-"))
-            bench.fill(configs[side], side_db, getattr(args, side))
+        configs = filled(args)
         runs = {"a": [], "b": []}
         for r in range(args.runs):
             # Round r of the generators holds the entries of rounds 1..r: a feed first
@@ -111,6 +129,48 @@ def update(args):
     for key in ("wall", "cpu", "rss"):
         ratio = statistics.median(r[key] for r in runs["b"]) / statistics.median(r[key] for r in runs["a"])
         print(f"  b / a {key}: {ratio:.3f}")
+
+
+def steady(args):
+    n, corpus = args.feeds, args.corpus
+    bench.ensure_corpus(n, corpus)
+    bench.start_nginx()
+    rounds = {"a": [], "b": []}
+    try:
+        configs = filled(args)
+        with contextlib.ExitStack() as stack:
+            services = {}
+            for side, port in (("a", bench.DAEMON_PORT), ("b", bench.DAEMON_PORT + 2)):
+                services[side] = stack.enter_context(bench.service(
+                    configs[side], "20s", f"steady-{side}.log", getattr(args, side), port))
+            deadline = time.monotonic() + 60
+            # The first round after a start: every feed answers 304.
+            while (min(bench.polls_done(base) for _, base in services.values()) < n
+                   and time.monotonic() < deadline):
+                time.sleep(0.5)
+            for r in range(args.runs + 1):
+                bench.generate(corpus, n, "--update", "0.1", "--round", str(r + 1))
+                start = {s: (bench.cpu_seconds(d.pid), bench.polls_done(b)) for s, (d, b) in services.items()}
+                done = {}
+                while len(done) < 2:
+                    time.sleep(1)  # each look renders /metrics: a cost of ours, kept rare
+                    for side, (daemon, base) in services.items():
+                        polls = bench.polls_done(base) - start[side][1]
+                        if side not in done and polls >= n:
+                            done[side] = (bench.cpu_seconds(daemon.pid) - start[side][0]) * 1000 / polls
+                for side in done:
+                    rounds[side].append(done[side])
+        bench.spoil(corpus)
+    finally:
+        bench.stop_nginx()
+    print(f"the service, {corpus}, {n} feeds, 10% changed a round, both builds running at once: "
+          f"CPU s per 1000 polls, median of {args.runs} rounds after the first")
+    for side, label in (("a", args.a), ("b", args.b)):
+        first, rest = rounds[side][0], rounds[side][1:]
+        print(f"  {side}: {statistics.median(rest):6.3f}   first round {first:.3f}   {label}")
+        print("     rounds: " + " ".join(f"{x:.3f}" for x in rest))
+    ratio = statistics.median(rounds["b"][1:]) / statistics.median(rounds["a"][1:])
+    print(f"  b / a cpu: {ratio:.3f}")
 
 
 def serve_once(binary, cfg, db):

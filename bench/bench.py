@@ -307,9 +307,9 @@ def wrk(url, conns, headers=()):
     }
 
 
-def wait_for_service():
+def wait_for_service(port=DAEMON_PORT):
     """The started service's base URL, once it answers /healthz (10 s at most)."""
-    base = f"http://127.0.0.1:{DAEMON_PORT}"
+    base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
             urllib.request.urlopen(base + "/healthz").read()
@@ -326,16 +326,18 @@ def fill(cfg, db, binary=None):
 
 
 @contextlib.contextmanager
-def service(cfg, interval, log_name, binary=None):
-    """The service on `cfg`'s database polling every `interval`, its log in WORK/`log_name`;
-    yields the process and its base URL once it answers, and stops it with SIGTERM."""
+def service(cfg, interval, log_name, binary=None, port=DAEMON_PORT):
+    """The service on `cfg`'s database polling every `interval`, its log in WORK/`log_name`,
+    listening on `port`; yields the process and its base URL once it answers, and stops it
+    with SIGTERM."""
     live = cfg.replace(".toml", f"-every-{interval}.toml")
-    open(live, "w").write(open(cfg).read().replace("[fetch]\n", f'[fetch]\ninterval = "{interval}"\n'))
+    text = open(cfg).read().replace("[fetch]\n", f'[fetch]\ninterval = "{interval}"\n')
+    open(live, "w").write(text.replace(f"127.0.0.1:{DAEMON_PORT}", f"127.0.0.1:{port}"))
     with open(os.path.join(WORK, log_name), "w") as log:
         daemon = subprocess.Popen([binary or BIN, "--config", live, "--log-level", "warn"], cwd=WORK,
                                   stdout=log, stderr=log)
         try:
-            yield daemon, wait_for_service()
+            yield daemon, wait_for_service(port)
         finally:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=30)
