@@ -172,8 +172,11 @@ pub struct PreparedEntry {
     /// Hash of everything a reader sees, to tell a changed entry from an unchanged one.
     pub content_hash: String,
     pub tags: Vec<Tag>,
-    /// What story clustering compares.
-    pub signature: Signature,
+    /// What story clustering compares, derived on first need (`cluster::Settings::
+    /// signature_of`): a poll signs on its parse thread only the entries the store does not
+    /// already hold as they are, and the writer signs any of the rest that turns out new or
+    /// changed after all.
+    pub signature: std::sync::OnceLock<Signature>,
 }
 
 /// A source as named in an output item.

@@ -8,11 +8,12 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::config::{Config, FeedConfig};
+use crate::dedup::cluster::Merge;
 use crate::fetch::{FetchError, Fetched, Fetcher, Response};
 use crate::model::Validators;
 use crate::parse::ParseError;
 use crate::store::{
-    BatchCounts, Claim, Failure, FeedBatch, Poll, Started, Store, StoreError, Unchanged,
+    BatchCounts, Claim, Failure, FeedBatch, Held, Poll, Started, Store, StoreError, Unchanged,
 };
 use crate::tag::TagRules;
 use crate::{dedup, parse};
@@ -237,7 +238,8 @@ async fn fetch_and_store(
         return unchanged(ctx, poll, response, Outcome::Unchanged, slot).await;
     }
     let kib = u32::try_from(body.len() / 1024 + 1).map_or(QUEUED_KIB, |k| k.min(QUEUED_KIB));
-    let prepared = prepare_on_pool(ctx, feed, body, &response, &request.target).await?;
+    let held = held(ctx, poll).await;
+    let prepared = prepare_on_pool(ctx, feed, (body, held), &response, &request.target).await?;
     for note in &prepared.notes {
         tracing::warn!(feed = %feed.url, "{note}");
     }
@@ -275,13 +277,28 @@ async fn fetch_and_store(
     })
 }
 
+/// What the store holds of the feed, so that its entries stored as they are need not be
+/// signed again: a changed feed has most often changed a few of its entries, and their
+/// signatures were a tenth of a steady round's CPU. A feed never stored has nothing to ask
+/// for, and with only links merging a signature is a word count, cheaper than the question.
+/// A hint: if the store cannot answer, every entry is signed.
+async fn held(ctx: &Context, poll: &Poll) -> Held {
+    if poll.state.body_hash.is_none() || ctx.config.dedup.merge == Merge::Links {
+        return Held::default();
+    }
+    ctx.store.held(poll).await.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "cannot read what the store holds of the feed");
+        Held::default()
+    })
+}
+
 /// [`prepare`] on a blocking thread, one per core at most: parsing, sanitising and tagging are
 /// CPU work, kept off the async workers. A panic in a parser is that feed's error, never the
 /// process's.
 async fn prepare_on_pool(
     ctx: &Context,
     feed: &FeedConfig,
-    body: Vec<u8>,
+    (body, held): (Vec<u8>, Held),
     response: &Response,
     fetched_from: &Url,
 ) -> Result<Prepared, ParseError> {
@@ -304,7 +321,15 @@ async fn prepare_on_pool(
         .await
         .expect("the gate is never closed");
     tokio::task::spawn_blocking(move || {
-        let run = || prepare(&feed, &config, &body, content_type.as_deref(), &base);
+        let run = || {
+            prepare(
+                &feed,
+                &config,
+                &body,
+                content_type.as_deref(),
+                (&base, &held),
+            )
+        };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
             let what = panic
                 .downcast_ref::<String>()
@@ -332,15 +357,16 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
-/// Parse, tag and identify a feed's entries, as every poll does: a pure function of the body
-/// and the settings (no clock, no I/O), so it runs on any thread, and in tests and the fuzz
-/// target exactly as in production.
+/// Parse, tag and identify a feed's entries, as every poll does, and sign those the store
+/// does not hold as they are (`held`): a pure function of the body, the settings and `held`
+/// (no clock, no I/O), so it runs on any thread, and in tests and the fuzz target exactly as
+/// in production.
 pub fn prepare(
     feed: &FeedConfig,
     config: &Config,
     body: &[u8],
     content_type: Option<&str>,
-    fetched_from: &Url,
+    (fetched_from, held): (&Url, &Held),
 ) -> Result<Prepared, ParseError> {
     let parsed = parse::parse(body, content_type, fetched_from, &config.limits)?;
     let feed_url = feed.url.as_str();
@@ -349,13 +375,17 @@ pub fn prepare(
         .into_iter()
         .map(|e| {
             let tags = config.tags.tags_for(&e, &feed.tags);
-            dedup::prepare(feed_url, e, tags, &config.dedup)
+            dedup::identify(feed_url, e, tags)
         })
         .collect();
+    let entries = dedup::unique_by_key(feed_url, entries);
+    for e in entries.iter().filter(|e| !held.keeps(e)) {
+        config.dedup.signature_of(e);
+    }
     Ok(Prepared {
         title: feed.title.clone().or(parsed.title),
         site_link: parsed.site_link,
-        entries: dedup::unique_by_key(feed_url, entries),
+        entries,
         notes: parsed.notes,
     })
 }
@@ -496,7 +526,14 @@ mod tests {
             <item><guid>1</guid><title>Binance lists a token (again)</title></item>
             </channel></rss>"#;
         let url = Url::parse("https://a.example/feed").unwrap();
-        let p = prepare(&config.feeds[0], &config, body, None, &url).unwrap();
+        let p = prepare(
+            &config.feeds[0],
+            &config,
+            body,
+            None,
+            (&url, &Held::default()),
+        )
+        .unwrap();
         assert_eq!(p.title.as_deref(), Some("A"));
         assert_eq!(p.site_link.as_deref(), Some("https://a.example/"));
         assert_eq!(p.entries.len(), 2, "one entry per key");
@@ -504,5 +541,41 @@ mod tests {
             |i: usize| -> Vec<&str> { p.entries[i].tags.iter().map(|t| t.0.as_str()).collect() };
         assert_eq!(tags(0), ["news", "Binance"]);
         assert_eq!(tags(1), ["news"]);
+    }
+
+    /// Only what the feed's last batch did not hold as it is gets signed on the parse thread;
+    /// the rest is left for the writer to skip.
+    #[test]
+    fn prepare_signs_only_what_the_last_batch_did_not_hold() {
+        let config = config();
+        let body = br#"<rss version="2.0"><channel><title>T</title>
+            <item><guid>1</guid><title>Binance lists a token</title></item>
+            <item><guid>2</guid><title>Markets calm</title></item>
+            <item><guid>3</guid><title>Unchanged too</title></item>
+            <item><guid>4</guid><title>Brand new</title></item>
+            </channel></rss>"#;
+        let url = Url::parse("https://a.example/feed").unwrap();
+        let all = prepare(
+            &config.feeds[0],
+            &config,
+            body,
+            None,
+            (&url, &Held::default()),
+        );
+        let all = all.unwrap().entries;
+        assert!(all.iter().all(|e| e.signature.get().is_some()));
+        // The last batch held the first and the third as they are, the second with another
+        // text; the fourth is new.
+        let mut older = all[1].clone();
+        older.content_hash = "an older text".into();
+        let held = Held::read(&Held::record(&[all[0].clone(), older, all[2].clone()]));
+        let p = prepare(&config.feeds[0], &config, body, None, (&url, &held)).unwrap();
+        let signed: Vec<bool> = p
+            .entries
+            .iter()
+            .map(|e| e.signature.get().is_some())
+            .collect();
+        assert_eq!(signed, [false, true, false, true]);
+        assert_eq!(p.entries[1].signature.get(), all[1].signature.get());
     }
 }

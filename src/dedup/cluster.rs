@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::signature::Aliases;
 use super::vocabulary::{Profile, Vocabulary};
-use crate::model::{Entry, Signature};
+use crate::model::{Entry, PreparedEntry, Signature};
 
 /// Bits in which two bodies' SimHashes may differ and still be one text with small edits:
 /// Manku et al. found 3 of 64 right for near-duplicate web pages.
@@ -104,6 +104,11 @@ impl Settings {
             },
             Merge::Copies | Merge::Stories => super::signature::signature(entry, &self.aliases),
         }
+    }
+
+    /// The signature of a prepared entry, derived now if it was not yet.
+    pub fn signature_of<'e>(&self, e: &'e PreparedEntry) -> &'e Signature {
+        e.signature.get_or_init(|| self.signature(&e.entry))
     }
 }
 

@@ -339,7 +339,7 @@ impl StoryIndex {
     pub fn place(&mut self, new: &Arrival, by_link: &HashMap<i64, Vec<i64>>) -> Placement {
         self.prune(new.now);
         let e = new.entry;
-        let profile = Profile::of(&e.signature, &mut self.vocab);
+        let profile = Profile::of(self.settings.signature_of(e), &mut self.vocab);
         let keys = profile.keys();
         let mut ids = self.similar(&keys);
         for id in by_link.keys() {
@@ -413,7 +413,7 @@ impl StoryIndex {
                 entry,
                 has_link: e.entry.link.is_some(),
                 real_title: cluster::real_title(&e.entry.title),
-                words: e.signature.words,
+                words: self.settings.signature_of(e).words,
                 published: e.entry.published,
                 first_seen: new.now,
             },

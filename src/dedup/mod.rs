@@ -170,13 +170,21 @@ pub fn prepare(
     tags: Vec<Tag>,
     settings: &cluster::Settings,
 ) -> PreparedEntry {
+    let e = identify(feed_url, entry, tags);
+    settings.signature_of(&e);
+    e
+}
+
+/// [`prepare`] but the signature, left to be derived when first needed: a poll need not sign
+/// an entry the store already holds as it is.
+pub fn identify(feed_url: &str, entry: Entry, tags: Vec<Tag>) -> PreparedEntry {
     let key = entry_key(&entry);
     PreparedEntry {
         guid: published_guid(feed_url, &key),
         key,
         story_key: entry.link.as_deref().and_then(story_key),
         content_hash: content_hash(&entry, &tags),
-        signature: settings.signature(&entry),
+        signature: Default::default(),
         entry,
         tags,
     }

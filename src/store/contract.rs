@@ -606,6 +606,66 @@ pub(super) async fn swept_entries_stay_gone(store: Store) {
     assert_eq!(store.entry_count().await.unwrap(), 0);
 }
 
+/// What a poll is told the feed's last batch held: each of its entries by key and content.
+/// An entry the poll left unsigned, believing it held, that turns out new is signed by the
+/// writer and clustered like any other.
+pub(super) async fn held_entries_are_named_and_the_writer_signs_what_was_not(store: Store) {
+    let feed = "https://a/feed";
+    let two = || {
+        vec![
+            (report("a", 0), &[][..]),
+            (entry("2", "https://a/2", 2), &[][..]),
+        ]
+    };
+    let poll = started(&store, feed).await;
+    assert!(
+        store.held(&poll).await.unwrap().is_empty(),
+        "nothing stored yet"
+    );
+    store.apply_batch(&poll, batch(feed, two())).await.unwrap();
+    let poll = started(&store, feed).await;
+    let held = store.held(&poll).await.unwrap();
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(batch(feed, two()).entries.iter().all(|e| held.keeps(e)));
+    let mut edited = entry("2", "https://a/2", 2);
+    edited.title = "edited".into();
+    let edited = batch(feed, vec![(edited, &[][..])]);
+    assert!(!held.keeps(&edited.entries[0]), "an edit is not held");
+    let third = || vec![(entry("3", "https://a/3", 3), &[][..])];
+    assert!(
+        !held.keeps(&batch(feed, third()).entries[0]),
+        "nor an entry never stored"
+    );
+    // The next batch's record replaces it.
+    store
+        .apply_batch(&poll, batch(feed, third()))
+        .await
+        .unwrap();
+    let poll = started(&store, feed).await;
+    let held = store.held(&poll).await.unwrap();
+    assert!(held.keeps(&batch(feed, third()).entries[0]));
+    assert!(!held.keeps(&batch(feed, two()).entries[0]));
+    store.record_unchanged(&poll, not_modified()).await.unwrap();
+
+    // Another outlet's copy of the report, left unsigned: the writer signs it, and it joins
+    // the report's story by its headline and text (its link is another).
+    let mut unsigned = batch("https://b/feed", vec![]);
+    unsigned.entries = vec![dedup::identify("https://b/feed", report("b", 0), vec![])];
+    let poll = started(&store, "https://b/feed").await;
+    assert_eq!(store.apply_batch(&poll, unsigned).await.unwrap().new, 1);
+    let all = StoryQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let stories = store.stories(all).await.unwrap();
+    let report = stories
+        .iter()
+        .find(|s| s.primary.entry.title == REPORTS[0].0)
+        .expect("the report's story");
+    assert_eq!(stories.len(), 3, "the copy joined the report: {stories:?}");
+    assert_eq!(report.also.len(), 1);
+}
+
 /// `gone` and the next poll are recorded per feed URL, and forgotten for unconfigured feeds.
 pub(super) async fn schedule_marks_are_kept(store: Store) {
     let both = configured(&["https://a/feed", "https://b/feed"], &[], "c1");
@@ -682,6 +742,7 @@ macro_rules! backends {
                 polls_finishing_at_once_are_each_recorded,
                 failures_are_recorded_and_cleared,
                 swept_entries_stay_gone,
+                held_entries_are_named_and_the_writer_signs_what_was_not,
                 schedule_marks_are_kept,
                 dropped_feeds_leave_the_outputs,
             );

@@ -120,6 +120,57 @@ pub struct FeedState {
     pub current_url: Option<String>,
 }
 
+/// What a feed's last stored batch held, so that a poll need not prepare again in full what
+/// the writer would find unchanged: a digest of each entry's key and content hash. Once a
+/// batch is written, each of its entries is stored with that content or kept out by its
+/// tombstone, so an entry of the next body with the same digest is one the writer will leave
+/// as it is. The backend keeps the record with the feed's state (8 bytes an entry), written
+/// in the batch's own transaction; see [`Store::held`].
+#[derive(Debug, Clone, Default)]
+pub struct Held(std::collections::HashSet<u64>);
+
+impl Held {
+    fn digest(e: &PreparedEntry) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(e.key.as_bytes());
+        h.update(&[0]);
+        h.update(e.content_hash.as_bytes());
+        h.digest()
+    }
+
+    /// Whether the last batch stored `e` as it is now.
+    pub fn keeps(&self, e: &PreparedEntry) -> bool {
+        self.0.contains(&Held::digest(e))
+    }
+
+    /// The record a backend keeps for a batch of `entries`.
+    pub fn record(entries: &[PreparedEntry]) -> Vec<u8> {
+        entries
+            .iter()
+            .flat_map(|e| Held::digest(e).to_le_bytes())
+            .collect()
+    }
+
+    /// What a kept record says; a damaged one says what it can (a hint: any entry it fails
+    /// to name is prepared in full).
+    pub fn read(record: &[u8]) -> Held {
+        Held(
+            record
+                .chunks_exact(8)
+                .map(|d| u64::from_le_bytes(d.try_into().expect("chunks of 8")))
+                .collect(),
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A poll under way: the feed's state as it began, and the backend's hold on the feed until
 /// its result is recorded. Dropped when the poll is over, whatever its end.
 pub struct Poll {
@@ -369,6 +420,13 @@ impl Store {
     /// it is not due: its state, its row created on first sight.
     pub async fn start_poll(&self, url: &str, claim: Claim) -> Result<Started, StoreError> {
         on_backend!(self, b => b.start_poll(url, claim).await)
+    }
+
+    /// What the polled feed's last stored batch held. A hint, never a promise: the writer
+    /// decides again what is new when the batch comes, and derives there whatever the poll
+    /// left out for an entry that turns out new or changed after all.
+    pub async fn held(&self, poll: &Poll) -> Result<Held, StoreError> {
+        on_backend!(self, b => b.held(poll.state.id).await)
     }
 
     /// Stores a poll's entries and the feed's new state, all or nothing. Returns once the

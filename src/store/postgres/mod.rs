@@ -546,6 +546,14 @@ impl Postgres {
             .collect())
     }
 
+    /// What feed `feed_id`'s last stored batch held (see `store::Held`).
+    pub(super) async fn held(&self, feed_id: i64) -> Result<super::Held, StoreError> {
+        let client = self.client().await?;
+        let row = query_opt(&client, "SELECT held FROM feeds WHERE id = $1", &[&feed_id]).await?;
+        let record: Option<Vec<u8>> = row.and_then(|r| r.get(0));
+        Ok(record.map_or_else(super::Held::default, |r| super::Held::read(&r)))
+    }
+
     pub(super) async fn ping(&self) -> Result<(), StoreError> {
         self.client()
             .await?

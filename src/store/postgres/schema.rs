@@ -164,6 +164,10 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE entries ADD COLUMN signature BYTEA;
     "#,
+    // 7: what each feed's last stored batch held (store::Held), as in SQLite's migration 8.
+    r#"
+    ALTER TABLE feeds ADD COLUMN held BYTEA;
+    "#,
 ];
 
 /// Advisory lock keys (one namespace per database): migrations, the writers' turn, and

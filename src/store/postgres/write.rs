@@ -171,9 +171,10 @@ async fn write_batch(
             } => {
                 counts.updated += 1;
                 let date = effective_date(e.entry.published, first_seen);
-                out.changed(id, e, date, w.index.stored(&e.signature));
+                let signature = w.index.settings().signature_of(e);
+                out.changed(id, e, date, w.index.stored(signature));
                 if let Some(story) = story {
-                    w.index.updated(story, id, &e.signature);
+                    w.index.updated(story, id, signature);
                 }
             }
         }
@@ -236,7 +237,7 @@ fn place_new(
     if founds {
         out.story(story, &e.guid, arrival.date);
     }
-    let signature = w.index.stored(&e.signature);
+    let signature = w.index.stored(w.index.settings().signature_of(e));
     out.added(entry_id, e, arrival.date, (story, founds), signature);
     if let Placed::Joined { lead } = w.index.placed(placement, story, entry_id, &arrival) {
         // A later copy that leaves the lead as it is does not undo a change.
@@ -685,7 +686,7 @@ async fn update_feed(
             etag = $4, last_modified = $5, body_hash = $6, current_url = COALESCE($7, current_url),
             last_attempt = $8, last_success = $8, last_status = $9, last_error = NULL,
             consecutive_failures = 0, fingerprint = $10, last_note = $11,
-            lease_until = NULL, next_poll = $12
+            lease_until = NULL, next_poll = $12, held = $13
          WHERE id = $1",
         &[
             &feed_id,
@@ -700,6 +701,7 @@ async fn update_feed(
             &batch.fingerprint,
             &note,
             &hold_until,
+            &crate::store::Held::record(&batch.entries),
         ],
     )
     .await?;

@@ -6,7 +6,9 @@ use rusqlite::{OptionalExtension, params};
 
 use super::db::{Db, from_ts, ts};
 use crate::model::Validators;
-use crate::store::{Failure, FeedState, FeedStatus, POLLS_KEPT, PollRecord, StoreError, Unchanged};
+use crate::store::{
+    Failure, FeedState, FeedStatus, Held, POLLS_KEPT, PollRecord, StoreError, Unchanged,
+};
 
 /// A feed's row, created on first sight and left alone after.
 const INSERT_FEED: &str = "INSERT INTO feeds (url) VALUES (?1) ON CONFLICT (url) DO NOTHING";
@@ -95,6 +97,17 @@ impl Db {
             Ok(()) => records.iter().map(|_| Ok(())).collect(),
             Err(_) => records.iter().map(|r| r.write(&self.conn)).collect(),
         }
+    }
+
+    /// What feed `feed_id`'s last stored batch held (see `store::Held`).
+    pub fn held(&self, feed_id: i64) -> Result<Held, StoreError> {
+        let record: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT held FROM feeds WHERE id = ?1")?
+            .query_row([feed_id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        Ok(record.map_or_else(Held::default, |r| Held::read(&r)))
     }
 
     /// A feed's last polls, newest first, by its configured URL.

@@ -270,6 +270,10 @@ impl Sqlite {
         self.read(move |db| db.recent_polls(&url)).await
     }
 
+    pub(super) async fn held(&self, feed_id: i64) -> Result<super::Held, StoreError> {
+        self.read(move |db| db.held(feed_id)).await
+    }
+
     pub(super) async fn tag_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         self.read(|db| db.tag_counts()).await
     }

@@ -232,6 +232,12 @@ pub const MIGRATIONS: &[&str] = &[
         signature BLOB NOT NULL
     );
     "#,
+    // 8: what each feed's last stored batch held (store::Held: a digest of each entry's key
+    // and content hash), so that a poll of a changed feed signs only its new and edited
+    // entries. NULL until the feed's next batch: that poll signs every entry, as before.
+    r#"
+    ALTER TABLE feeds ADD COLUMN held BLOB;
+    "#,
 ];
 
 /// The migration after which the stored entries are clustered into stories.

@@ -220,7 +220,7 @@ fn recluster_page(
             date: from_ts(r.get(9)?),
             first_seen: from_ts(r.get(10)?),
             prepared: PreparedEntry {
-                signature: settings.signature(&entry),
+                signature: settings.signature(&entry).into(),
                 entry,
                 key: String::new(),
                 guid: r.get(2)?,

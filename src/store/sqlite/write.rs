@@ -9,7 +9,7 @@ use super::stories;
 use crate::dedup::index::{Arrival, StoryIndex};
 use crate::model::{PreparedEntry, Tag, effective_date};
 use crate::store::rows::{categories_json, from_ts, json, ts};
-use crate::store::{BatchCounts, FeedBatch, StoreError, SweepCounts};
+use crate::store::{BatchCounts, FeedBatch, Held, StoreError, SweepCounts};
 
 impl Db {
     /// Replaces the tags of every entry `tag` gives new ones for (by feed URL and entry), in
@@ -164,7 +164,7 @@ fn write_batch(
         "UPDATE feeds SET title = COALESCE(?2, title), site_link = COALESCE(?3, site_link),
             etag = ?4, last_modified = ?5, body_hash = ?6, current_url = COALESCE(?7, current_url),
             last_attempt = ?8, last_success = ?8, last_status = ?9, last_error = NULL,
-            consecutive_failures = 0, fingerprint = ?10, last_note = ?11
+            consecutive_failures = 0, fingerprint = ?10, last_note = ?11, held = ?12
          WHERE id = ?1",
     )?
     .execute(params![
@@ -178,7 +178,8 @@ fn write_batch(
         ts(batch.now),
         batch.status,
         batch.fingerprint,
-        (!batch.notes.is_empty()).then(|| batch.notes.join("; "))
+        (!batch.notes.is_empty()).then(|| batch.notes.join("; ")),
+        Held::record(&batch.entries),
     ])?;
     Ok(counts)
 }
@@ -238,7 +239,7 @@ fn upsert_entry(
         Some((id, ..)) => rewritten(tx, index, id, story, e)?,
         None => tx.last_insert_rowid(),
     };
-    let signature = index.stored(&e.signature);
+    let signature = index.stored(index.settings().signature_of(e));
     if signature.is_some() || existing.is_some() {
         stories::store_signature(tx, id, signature)?;
     }
@@ -261,7 +262,8 @@ fn rewritten(
     tx.prepare_cached("DELETE FROM entry_tags WHERE entry_id = ?1")?
         .execute([id])?;
     if let Some(story) = story {
-        index.updated(story, id, &e.signature);
+        let signature = index.settings().signature_of(e);
+        index.updated(story, id, signature);
     }
     Ok(id)
 }

@@ -25,7 +25,8 @@ pub fn render_all(
         std::path::Path::new("render.toml"),
     )
     .expect("a valid test config");
-    let prepared = prepare(&config.feeds[0], &config, body, content_type, &url)?;
+    let held = aggregate::store::Held::default();
+    let prepared = prepare(&config.feeds[0], &config, body, content_type, (&url, &held))?;
     let seen = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
     let stories: Vec<Story> = prepared
         .entries
