@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use chrono::{DateTime, Utc};
 
 use super::cluster::{self, Candidate, Copy, LeadFacts, Merge, Settings, link_key};
-use super::stored;
+use super::stored::{self, Facts};
 use super::vocabulary::{self, Key, Profile, Vocabulary};
 use crate::model::{Entry, PreparedEntry, Signature};
 
@@ -108,11 +108,14 @@ pub struct StoredCopy {
     pub story_created: DateTime<Utc>,
     pub entry: i64,
     pub feed: i64,
+    /// May be left out, with the title and link, when `signature` is of the index's epoch:
+    /// its record holds what the index weighs of them.
     pub story_key: Option<String>,
     pub date: DateTime<Utc>,
     pub first_seen: DateTime<Utc>,
     /// Title, link, summary, content and published date: what its signature is derived
-    /// from. Summary and content may be left out when `signature` is of the index's epoch.
+    /// from. All but the published date may be left out when `signature` is of the index's
+    /// epoch.
     pub text: Entry,
     /// Its signature as stored beside it (see [`StoryIndex::stored`]), if any.
     pub signature: Option<Vec<u8>>,
@@ -213,9 +216,16 @@ impl StoryIndex {
         self.epoch
     }
 
-    /// What to store beside an entry of signature `s`, for a later [`StoryIndex::learn`].
-    pub fn stored(&self, s: &Signature) -> Option<Vec<u8>> {
-        self.epoch.map(|epoch| stored::encode(s, epoch))
+    /// What to store beside `e` (its signature and the facts the index weighs of it), for
+    /// a later [`StoryIndex::learn`]; derives its signature if it was not yet.
+    pub fn stored(&self, e: &PreparedEntry) -> Option<Vec<u8>> {
+        let facts = Facts {
+            link_key: e.story_key.as_deref().map(link_key),
+            has_link: e.entry.link.is_some(),
+            real_title: cluster::real_title(&e.entry.title),
+        };
+        let epoch = self.epoch?;
+        Some(stored::record(self.settings.signature_of(e), facts, epoch))
     }
 
     /// Adds a copy stored by another writer (or read back at a reload), with its stored
@@ -225,24 +235,31 @@ impl StoryIndex {
     pub fn learn(&mut self, c: StoredCopy) -> Option<Vec<u8>> {
         let epoch = self.epoch;
         let kept = epoch.zip(c.signature.as_deref());
-        let (signature, derived) = match kept.and_then(|(e, bytes)| stored::decode(bytes, e)) {
-            Some(s) => (s, false),
+        let (signature, facts, derived) = match kept.and_then(|(e, bytes)| stored::read(bytes, e)) {
+            Some((s, facts)) => (s, facts, false),
             // Bytes of this epoch that do not read are damage: the text they stood for was
             // not read with them, so what is derived from the rest is not stored.
             None => (
                 self.settings.signature(&c.text),
+                Facts {
+                    link_key: c.story_key.as_deref().map(link_key),
+                    has_link: c.text.link.is_some(),
+                    real_title: cluster::real_title(&c.text.title),
+                },
                 kept.is_none_or(|(e, bytes)| !bytes.starts_with(&e)),
             ),
         };
-        let again = derived.then(|| self.stored(&signature)).flatten();
+        let again = derived
+            .then(|| epoch.map(|e| stored::record(&signature, facts, e)))
+            .flatten();
         let copy = Indexed {
             feed: c.feed,
-            story_key: c.story_key.as_deref().map(link_key),
+            story_key: facts.link_key,
             date: c.date,
             lead: LeadFacts {
                 entry: c.entry,
-                has_link: c.text.link.is_some(),
-                real_title: cluster::real_title(&c.text.title),
+                has_link: facts.has_link,
+                real_title: facts.real_title,
                 words: signature.words,
                 published: c.text.published,
                 first_seen: c.first_seen,

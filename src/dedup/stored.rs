@@ -17,8 +17,9 @@ use std::sync::Arc;
 use super::signature::Aliases;
 use crate::model::Signature;
 
-/// What the encoding below looks like. Bump it with any change to it.
-const FORMAT: u32 = 1;
+/// What the encoding below looks like. Bump it with any change to it. 2: the record ends with
+/// the copy's [`Facts`].
+const FORMAT: u32 = 2;
 
 /// What `signature::signature` computes from an entry. Bump it with any change to what a
 /// signature holds for the same text (tokenizer, stems, boilerplate, weights, entity rules):
@@ -41,7 +42,53 @@ pub fn epoch(aliases: &Aliases) -> [u8; 4] {
     [a, b, c, d]
 }
 
-/// `s` as stored, under `epoch`.
+/// What the story index weighs of a copy beside its signature, kept in the same record so
+/// that loading the index reads no more of an entry than its dates and ids (the link and
+/// the headline, the two longest, are not read at all).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// `cluster::link_key` of the entry's story key, if it has one.
+    pub link_key: Option<u64>,
+    pub has_link: bool,
+    /// `cluster::real_title` of its headline.
+    pub real_title: bool,
+}
+
+const HAS_LINK: u8 = 1;
+const REAL_TITLE: u8 = 2;
+const LINK_KEY: u8 = 4;
+
+/// The record kept beside an entry: its signature and facts, under `epoch`.
+pub fn record(s: &Signature, facts: Facts, epoch: [u8; 4]) -> Vec<u8> {
+    let mut out = encode(s, epoch);
+    let flags = u8::from(facts.has_link) * HAS_LINK
+        | u8::from(facts.real_title) * REAL_TITLE
+        | u8::from(facts.link_key.is_some()) * LINK_KEY;
+    out.push(flags);
+    if let Some(key) = facts.link_key {
+        out.extend_from_slice(&key.to_le_bytes());
+    }
+    out
+}
+
+/// The signature and facts a [`record`] holds, if it was stored under `epoch` and reads whole.
+pub fn read(bytes: &[u8], epoch: [u8; 4]) -> Option<(Signature, Facts)> {
+    let mut r = Reader(bytes);
+    let s = signature(&mut r, epoch)?;
+    let flags = r.take(1)?[0];
+    if flags & !(HAS_LINK | REAL_TITLE | LINK_KEY) != 0 {
+        return None;
+    }
+    let facts = Facts {
+        link_key: (flags & LINK_KEY != 0).then(|| r.u64()).flatten(),
+        has_link: flags & HAS_LINK != 0,
+        real_title: flags & REAL_TITLE != 0,
+    };
+    let whole = r.0.is_empty() && (flags & LINK_KEY == 0 || facts.link_key.is_some());
+    whole.then_some((s, facts))
+}
+
+/// `s` as stored, under `epoch` (the start of a [`record`]).
 pub fn encode(s: &Signature, epoch: [u8; 4]) -> Vec<u8> {
     let text: usize = s.terms.iter().map(|(t, _)| t.len() + 2).sum::<usize>()
         + [&s.entities, &s.subjects, &s.topics]
@@ -75,9 +122,15 @@ pub fn encode(s: &Signature, epoch: [u8; 4]) -> Vec<u8> {
     out
 }
 
-/// The signature `bytes` hold, if they were stored under `epoch` and read whole.
+/// The signature `bytes` hold, if they are an [`encode`]d one of `epoch` and read whole.
 pub fn decode(bytes: &[u8], epoch: [u8; 4]) -> Option<Signature> {
     let mut r = Reader(bytes);
+    let s = signature(&mut r, epoch)?;
+    r.0.is_empty().then_some(s)
+}
+
+/// Reads the signature at the start of `r`.
+fn signature(r: &mut Reader, epoch: [u8; 4]) -> Option<Signature> {
     if r.take(4)? != epoch {
         return None;
     }
@@ -98,7 +151,7 @@ pub fn decode(bytes: &[u8], epoch: [u8; 4]) -> Option<Signature> {
     let mut numbers =
         || -> Option<Vec<f64>> { (0..r.len()?).map(|_| r.u64().map(f64::from_bits)).collect() };
     let (numbers, title_numbers) = (numbers()?, numbers()?);
-    r.0.is_empty().then_some(Signature {
+    Some(Signature {
         title,
         simhash,
         words,
@@ -199,6 +252,35 @@ mod tests {
         let bits = |v: &[f64]| v.iter().map(|n| n.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&back.numbers), bits(&odd.numbers));
         assert_eq!(back.words, u32::MAX);
+    }
+
+    #[test]
+    fn a_record_keeps_the_facts_beside_the_signature() {
+        let s = sample();
+        let e = epoch(&Aliases::default());
+        for facts in [
+            Facts::default(),
+            Facts {
+                link_key: Some(u64::MAX - 7),
+                has_link: true,
+                real_title: true,
+            },
+            Facts {
+                link_key: None,
+                has_link: true,
+                real_title: false,
+            },
+        ] {
+            let bytes = record(&s, facts, e);
+            assert_eq!(read(&bytes, e), Some((s.clone(), facts)));
+            for cut in 0..bytes.len() {
+                assert_eq!(read(&bytes[..cut], e), None, "cut at {cut}");
+            }
+            assert_eq!(decode(&bytes, e), None, "a record is not a bare signature");
+        }
+        let mut odd = record(&s, Facts::default(), e);
+        *odd.last_mut().unwrap() = 0x80;
+        assert_eq!(read(&odd, e), None, "unknown flags");
     }
 
     #[test]

@@ -171,10 +171,10 @@ async fn write_batch(
             } => {
                 counts.updated += 1;
                 let date = effective_date(e.entry.published, first_seen);
-                let signature = w.index.settings().signature_of(e);
-                out.changed(id, e, date, w.index.stored(signature));
+                out.changed(id, e, date, w.index.stored(e));
                 if let Some(story) = story {
-                    w.index.updated(story, id, signature);
+                    w.index
+                        .updated(story, id, w.index.settings().signature_of(e));
                 }
             }
         }
@@ -237,7 +237,7 @@ fn place_new(
     if founds {
         out.story(story, &e.guid, arrival.date);
     }
-    let signature = w.index.stored(w.index.settings().signature_of(e));
+    let signature = w.index.stored(e);
     out.added(entry_id, e, arrival.date, (story, founds), signature);
     if let Placed::Joined { lead } = w.index.placed(placement, story, entry_id, &arrival) {
         // A later copy that leaves the lead as it is does not undo a change.

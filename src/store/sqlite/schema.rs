@@ -238,6 +238,15 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE feeds ADD COLUMN held BLOB;
     "#,
+    // 9: the index of entries by story covers what loading the story index reads of an entry
+    // whose signature record is stored (the record holds the rest: dedup::stored::Facts), so
+    // a load, which every --once is, reads this index and the records, not every row of the
+    // window (about 130 MB of pages for 1000 feeds). Integers only: about 30 bytes an entry.
+    r#"
+    DROP INDEX entries_by_story_id;
+    CREATE INDEX entries_by_story_id
+        ON entries (story_id, id, feed_id, date, published, first_seen);
+    "#,
 ];
 
 /// The migration after which the stored entries are clustered into stories.

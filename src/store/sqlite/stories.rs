@@ -14,21 +14,28 @@ use crate::model::{Entry, PreparedEntry};
 use crate::store::StoreError;
 
 /// Rebuilds the index from the stories created within `absorb` of `now`. An entry whose
-/// signature is stored (of the index's epoch) is read without its summary and content; one
-/// whose signature had to be derived again gets it stored, so the next load reads it.
+/// record is stored (of the index's epoch) is read from `entries_by_story_id` alone, the
+/// record holding the rest of what the index weighs (schema migration 9); the row itself is
+/// read only for an entry whose signature must be derived again, and that one gets its
+/// record stored, so the next load reads it.
 pub(super) fn load(
     conn: &Connection,
     index: &mut StoryIndex,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT e.story_id, s.created_at, e.id, e.feed_id, e.story_key,
-                CASE WHEN substr(g.signature, 1, 4) = ?2 THEN NULL ELSE e.summary END,
-                e.date, e.link, e.title, e.published, e.first_seen,
-                CASE WHEN substr(g.signature, 1, 4) = ?2 THEN NULL ELSE e.content END,
+        "SELECT e.story_id, s.created_at, e.id, e.feed_id,
+                CASE WHEN g.current THEN NULL ELSE e.story_key END,
+                CASE WHEN g.current THEN NULL ELSE e.summary END,
+                e.date,
+                CASE WHEN g.current THEN NULL ELSE e.link END,
+                CASE WHEN g.current THEN '' ELSE e.title END,
+                e.published, e.first_seen,
+                CASE WHEN g.current THEN NULL ELSE e.content END,
                 g.signature
          FROM stories s JOIN entries e ON e.story_id = s.id
-              LEFT JOIN signatures g ON g.entry_id = e.id
+              LEFT JOIN (SELECT entry_id, signature, substr(signature, 1, 4) = ?2 AS current
+                         FROM signatures) g ON g.entry_id = e.id
          WHERE s.created_at >= ?1 ORDER BY s.created_at, s.id, e.id",
     )?;
     let epoch = index.epoch().map(Vec::from);

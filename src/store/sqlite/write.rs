@@ -239,7 +239,7 @@ fn upsert_entry(
         Some((id, ..)) => rewritten(tx, index, id, story, e)?,
         None => tx.last_insert_rowid(),
     };
-    let signature = index.stored(index.settings().signature_of(e));
+    let signature = index.stored(e);
     if signature.is_some() || existing.is_some() {
         stories::store_signature(tx, id, signature)?;
     }
