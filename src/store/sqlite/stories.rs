@@ -84,7 +84,8 @@ pub(super) fn store_signature(
     match signature {
         Some(bytes) => conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO signatures (entry_id, signature) VALUES (?1, ?2)",
+                "INSERT INTO signatures (entry_id, signature) VALUES (?1, ?2)
+                 ON CONFLICT (entry_id) DO UPDATE SET signature = excluded.signature",
             )?
             .execute(params![entry, bytes])?,
         None => conn
