@@ -514,26 +514,24 @@ mod tests {
         assert_ne!(body_hash(&before, b"x"), body_hash(&before, b"y"));
     }
 
+    /// `body` prepared as a poll of `config()`'s feed prepares it.
+    fn prepared(body: &[u8], held: &Held) -> Prepared {
+        let config = config();
+        let url = Url::parse("https://a.example/feed").unwrap();
+        prepare(&config.feeds[0], &config, body, None, (&url, held)).unwrap()
+    }
+
     /// What a poll stores: the configured title over the feed's own, each entry once by key,
     /// with the feed's tags and the rules'.
     #[test]
     fn prepare_tags_and_identifies_each_entry_once() {
-        let config = config();
         let body =
             br#"<rss version="2.0"><channel><title>Own title</title><link>https://a.example/</link>
             <item><guid>1</guid><title>Binance lists a token</title></item>
             <item><guid>2</guid><title>Markets calm</title></item>
             <item><guid>1</guid><title>Binance lists a token (again)</title></item>
             </channel></rss>"#;
-        let url = Url::parse("https://a.example/feed").unwrap();
-        let p = prepare(
-            &config.feeds[0],
-            &config,
-            body,
-            None,
-            (&url, &Held::default()),
-        )
-        .unwrap();
+        let p = prepared(body, &Held::default());
         assert_eq!(p.title.as_deref(), Some("A"));
         assert_eq!(p.site_link.as_deref(), Some("https://a.example/"));
         assert_eq!(p.entries.len(), 2, "one entry per key");
@@ -547,29 +545,20 @@ mod tests {
     /// the rest is left for the writer to skip.
     #[test]
     fn prepare_signs_only_what_the_last_batch_did_not_hold() {
-        let config = config();
         let body = br#"<rss version="2.0"><channel><title>T</title>
             <item><guid>1</guid><title>Binance lists a token</title></item>
             <item><guid>2</guid><title>Markets calm</title></item>
             <item><guid>3</guid><title>Unchanged too</title></item>
             <item><guid>4</guid><title>Brand new</title></item>
             </channel></rss>"#;
-        let url = Url::parse("https://a.example/feed").unwrap();
-        let all = prepare(
-            &config.feeds[0],
-            &config,
-            body,
-            None,
-            (&url, &Held::default()),
-        );
-        let all = all.unwrap().entries;
+        let all = prepared(body, &Held::default()).entries;
         assert!(all.iter().all(|e| e.signature.get().is_some()));
         // The last batch held the first and the third as they are, the second with another
         // text; the fourth is new.
         let mut older = all[1].clone();
         older.content_hash = "an older text".into();
         let held = Held::read(&Held::record(&[all[0].clone(), older, all[2].clone()]));
-        let p = prepare(&config.feeds[0], &config, body, None, (&url, &held)).unwrap();
+        let p = prepared(body, &held);
         let signed: Vec<bool> = p
             .entries
             .iter()
