@@ -23,7 +23,7 @@ pub(super) fn entry(id: &str, link: &str, hours_ago: i64) -> Entry {
 }
 
 /// Two wire reports, each to be told again by another outlet: `(title, text)`.
-const REPORTS: [(&str, &str); 2] = [
+pub(super) const REPORTS: [(&str, &str); 2] = [
     (
         "Exchange X halts withdrawals after $40 million exploit",
         "Exchange X halted withdrawals on Tuesday after a $40 million exploit of its hot \

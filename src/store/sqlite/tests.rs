@@ -381,6 +381,58 @@ fn the_story_index_reloads_stored_signatures_and_stores_those_missing() {
     );
 }
 
+/// A reload takes what it weighs of a copy from its record, not from the entry's row: with
+/// the row's headline and link blanked behind its back, the copy still leads on the merit
+/// its record states (were the row read, the later copy would take the lead).
+#[test]
+fn a_reload_takes_a_copys_facts_from_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let text = format!("<p>{0} {0}</p>", crate::store::contract::REPORTS[0].1);
+    let copy = |feed: &str, minutes_later: i64| {
+        let mut e = report(feed, 0);
+        e.content = Some(text.clone());
+        e.published = e
+            .published
+            .map(|p| p + chrono::Duration::minutes(minutes_later));
+        e
+    };
+    {
+        let mut db = Db::open(&path, &Default::default()).unwrap();
+        let a = db.feed_state("https://a/feed").unwrap().id;
+        let first = batch("https://a/feed", vec![(copy("a", 0), &[][..])]);
+        assert_eq!(db.apply_batches(&[(a, &first)])[0].as_ref().unwrap().new, 1);
+    }
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE entries SET title = '', link = NULL, story_key = NULL",
+        [],
+    )
+    .unwrap();
+    let mut db = Db::open(&path, &Default::default()).unwrap();
+    let b = db.feed_state("https://b/feed").unwrap().id;
+    let later = batch("https://b/feed", vec![(copy("b", 30), &[][..])]);
+    assert_eq!(db.apply_batches(&[(b, &later)])[0].as_ref().unwrap().new, 1);
+    assert_eq!(merged(&db), 1, "the later copy joined the first");
+    let leads: Vec<(String, bool)> = conn
+        .prepare(
+            "SELECT f.url, e.leads FROM entries e JOIN feeds f ON f.id = e.feed_id ORDER BY e.id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        leads,
+        [
+            ("https://a/feed".to_string(), true),
+            ("https://b/feed".to_string(), false)
+        ],
+        "the earlier copy keeps the lead its record earns it"
+    );
+}
+
 /// A signature lives and dies with its entry: stored with it, replaced when its text changes,
 /// forgotten when it changes with clustering off (what is kept would describe the old text),
 /// and deleted with it by the retention sweep.
