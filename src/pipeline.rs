@@ -277,8 +277,8 @@ async fn fetch_and_store(
     })
 }
 
-/// What the store holds of the feed, so that its entries stored as they are need not be
-/// signed again: a changed feed has most often changed a few of its entries, and their
+/// What the feed's last stored batch held, so that its entries stored as they are need not
+/// be signed again: a changed feed has most often changed a few of its entries, and their
 /// signatures were a tenth of a steady round's CPU. A feed never stored has nothing to ask
 /// for, and with only links merging a signature is a word count, cheaper than the question.
 /// A hint: if the store cannot answer, every entry is signed.
@@ -357,10 +357,10 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
-/// Parse, tag and identify a feed's entries, as every poll does, and sign those the store
-/// does not hold as they are (`held`): a pure function of the body, the settings and `held`
-/// (no clock, no I/O), so it runs on any thread, and in tests and the fuzz target exactly as
-/// in production.
+/// Parse, tag and identify a feed's entries, as every poll does, and sign those the feed's
+/// last batch did not hold as they are (`held`): a pure function of the body, the settings
+/// and `held` (no clock, no I/O), so it runs on any thread, and in tests and the fuzz target
+/// exactly as in production.
 pub fn prepare(
     feed: &FeedConfig,
     config: &Config,

@@ -149,6 +149,15 @@ pub struct Arrival<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// What the index weighs of a copy beside its signature, from its story key and text.
+fn facts(story_key: Option<&str>, text: &Entry) -> Facts {
+    Facts {
+        link_key: story_key.map(link_key),
+        has_link: text.link.is_some(),
+        real_title: cluster::real_title(&text.title),
+    }
+}
+
 impl StoryIndex {
     /// An empty index, stale until the backend loads it.
     pub fn new(settings: Settings) -> StoryIndex {
@@ -219,12 +228,8 @@ impl StoryIndex {
     /// What to store beside `e` (its signature and the facts the index weighs of it), for
     /// a later [`StoryIndex::learn`]; derives its signature if it was not yet.
     pub fn stored(&self, e: &PreparedEntry) -> Option<Vec<u8>> {
-        let facts = Facts {
-            link_key: e.story_key.as_deref().map(link_key),
-            has_link: e.entry.link.is_some(),
-            real_title: cluster::real_title(&e.entry.title),
-        };
         let epoch = self.epoch?;
+        let facts = facts(e.story_key.as_deref(), &e.entry);
         Some(stored::record(self.settings.signature_of(e), facts, epoch))
     }
 
@@ -241,11 +246,7 @@ impl StoryIndex {
             // not read with them, so what is derived from the rest is not stored.
             None => (
                 self.settings.signature(&c.text),
-                Facts {
-                    link_key: c.story_key.as_deref().map(link_key),
-                    has_link: c.text.link.is_some(),
-                    real_title: cluster::real_title(&c.text.title),
-                },
+                facts(c.story_key.as_deref(), &c.text),
                 kept.is_none_or(|(e, bytes)| !bytes.starts_with(&e)),
             ),
         };
@@ -422,14 +423,15 @@ impl StoryIndex {
         new: &Arrival,
     ) -> Placed {
         let e = new.entry;
+        let facts = facts(e.story_key.as_deref(), &e.entry);
         let copy = Indexed {
             feed: new.feed,
-            story_key: e.story_key.as_deref().map(link_key),
+            story_key: facts.link_key,
             date: new.date,
             lead: LeadFacts {
                 entry,
-                has_link: e.entry.link.is_some(),
-                real_title: cluster::real_title(&e.entry.title),
+                has_link: facts.has_link,
+                real_title: facts.real_title,
                 words: self.settings.signature_of(e).words,
                 published: e.entry.published,
                 first_seen: new.now,

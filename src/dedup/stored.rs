@@ -79,13 +79,16 @@ pub fn read(bytes: &[u8], epoch: [u8; 4]) -> Option<(Signature, Facts)> {
     if flags & !(HAS_LINK | REAL_TITLE | LINK_KEY) != 0 {
         return None;
     }
+    let link_key = match flags & LINK_KEY {
+        0 => None,
+        _ => Some(r.u64()?),
+    };
     let facts = Facts {
-        link_key: (flags & LINK_KEY != 0).then(|| r.u64()).flatten(),
+        link_key,
         has_link: flags & HAS_LINK != 0,
         real_title: flags & REAL_TITLE != 0,
     };
-    let whole = r.0.is_empty() && (flags & LINK_KEY == 0 || facts.link_key.is_some());
-    whole.then_some((s, facts))
+    r.0.is_empty().then_some((s, facts))
 }
 
 /// `s` as stored, under `epoch` (the start of a [`record`]).
